@@ -1,0 +1,64 @@
+import { Elysia } from 'elysia'
+import type { Clock } from './clock'
+import type { ServeConfig } from './config'
+import type { FleetService } from './fleet/service'
+import type { Logger } from './log'
+import type { Authenticator } from './http/auth'
+import { jsonBodies } from './http/body-limit'
+import { docs } from './http/docs'
+import { envelope, ok } from './http/envelope'
+import { healthRoutes, type HealthCheck } from './http/health'
+import { mediaRoutes } from './http/media'
+import { rateLimit } from './http/rate-limit'
+import type { RateLimiter } from './http/rate-limiter'
+import { stageRoutes } from './http/stages'
+import { statsRoutes } from './http/stats'
+import { tokenRoutes } from './http/tokens'
+import { viewerRoutes } from './http/viewers'
+import { VERSION } from './version'
+
+export interface AppDeps {
+  config: ServeConfig
+  fleet: FleetService
+  auth: Authenticator
+  rateLimiter: RateLimiter
+  healthChecks: HealthCheck[]
+  logger: Logger
+  clock: Clock
+  startedAt: number
+}
+
+/** Serve mode's HTTP app. Tests build it with their own deps and listen on port 0. */
+export function buildApp(deps: AppDeps) {
+  const routeDeps = { fleet: deps.fleet, auth: deps.auth, config: deps.config }
+  const started = new WeakMap<Request, number>()
+  return new Elysia({ name: 'ivs-fanout', normalize: false, serve: { reusePort: false, maxRequestBodySize: 1024 * 1024 } })
+    .use(envelope(deps.logger))
+    .onRequest(({ request }) => {
+      started.set(request, performance.now())
+    })
+    .onAfterResponse({ as: 'global' }, ({ request, set }) => {
+      const begun = started.get(request)
+      deps.logger.debug('request', {
+        method: request.method,
+        path: new URL(request.url).pathname,
+        status: set.status,
+        ms: begun === undefined ? undefined : Math.round((performance.now() - begun) * 100) / 100,
+        requestId: set.headers['x-request-id'],
+      })
+    })
+    .use(jsonBodies())
+    .use(rateLimit(deps.rateLimiter, { trustProxy: deps.config.trustProxy }))
+    .use(docs(VERSION))
+    .get('/', () => ok({ name: 'ivs-fanout', version: VERSION, docs: '/swagger', health: '/health' }), {
+      detail: { summary: 'About', description: 'Name, version and where to look next.', tags: ['health'] },
+    })
+    .use(healthRoutes({ version: VERSION, mode: 'serve', startedAt: deps.startedAt, clock: deps.clock, checks: deps.healthChecks }))
+    .use(tokenRoutes(routeDeps))
+    .use(viewerRoutes(routeDeps))
+    .use(stageRoutes(routeDeps))
+    .use(statsRoutes(routeDeps))
+    .use(mediaRoutes(routeDeps))
+}
+
+export type App = ReturnType<typeof buildApp>

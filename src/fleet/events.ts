@@ -1,0 +1,16 @@
+import type { Store } from '../store/types'
+
+export type FleetEventType = 'stage_created' | 'stage_deleted' | 'publisher_state' | 'rejoin_required' | 'stats_update'
+
+/** Fleet events go to the store's event stream so every instance's sockets see them. */
+export interface EventPublisher {
+  publish(type: FleetEventType, data: Record<string, unknown>): Promise<void>
+}
+
+export function storeEventPublisher(store: Store): EventPublisher {
+  return {
+    async publish(type, data) {
+      await store.appendEvent({ type, data })
+    },
+  }
+}

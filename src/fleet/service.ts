@@ -1,0 +1,308 @@
+import type { Clock } from '../clock'
+import { AppError, notFound } from '../errors'
+import { randomAlphanumeric } from '../ids'
+import type { Logger } from '../log'
+import type { Counters } from '../metrics/counters'
+import type { Capability, IssuedToken, ProviderStage, StageProvider, TokenIssuer } from '../ivs/types'
+import type { PublisherState, RelayRecord, StageRecord, StageView, Store, ViewerDuration, ViewerPage, WatchSession } from '../store/types'
+import type { EventPublisher } from './events'
+import type { ViewerSessions } from './viewer-session'
+
+export interface FleetSettings {
+  fleetId: string
+  stageCapacity: number
+  maxStages: number
+  heartbeatIntervalMs: number
+  publisherTokenTtlMin: number
+  viewerTokenTtlMin: number
+  masterStageArn: string | null
+}
+
+export interface FleetDeps {
+  store: Store
+  provider: StageProvider
+  tokens: TokenIssuer
+  sessions: ViewerSessions
+  events: EventPublisher
+  counters: Counters
+  clock: Clock
+  logger: Logger
+  settings: FleetSettings
+}
+
+export const FLEET_TAG = 'ivs-fanout:fleet'
+const CAPACITY_RETRY_AFTER_S = 5
+
+export interface PublisherToken extends IssuedToken {
+  stageArn: string
+  whipUrl: string
+  capabilities: Capability[]
+}
+
+export interface ViewerToken extends IssuedToken {
+  stageArn: string
+  heartbeatIntervalMs: number
+  viewerSession: string
+}
+
+export type HeartbeatResult = { ok: true; nextHeartbeatMs: number }
+
+/** The fleet's use cases: tokens, assignment, presence and stage management over a Store and a StageProvider. */
+export class FleetService {
+  private creatingStage: Promise<void> | null = null
+  private masterArn: string | null = null
+
+  constructor(private readonly deps: FleetDeps) {}
+
+  get settings(): FleetSettings {
+    return this.deps.settings
+  }
+
+  /** Makes sure the master stage exists: the configured one, the one the store remembers, or a new one. */
+  async start(): Promise<StageView> {
+    const { store, provider, settings, clock } = this.deps
+    const known = (await store.listStages()).find((s) => s.isMaster)
+    const wanted = settings.masterStageArn ?? known?.arn ?? null
+    if (wanted !== null) {
+      const stage = await provider.getStage(wanted)
+      if (stage) {
+        if (!known || known.arn !== wanted) {
+          if (known) await store.removeStage(known.arn, clock.now())
+          await store.addStage(this.record(stage, { isMaster: true, seq: 0 }), Number.MAX_SAFE_INTEGER)
+        }
+        this.masterArn = wanted
+        return (await store.getStage(wanted))!
+      }
+      if (settings.masterStageArn !== null) throw new AppError('NOT_FOUND', `MASTER_STAGE_ARN ${wanted} does not exist at the stage provider`)
+      await store.removeStage(wanted, clock.now())
+    }
+    const created = await provider.createStage({ name: `${settings.fleetId}-master`, tags: { [FLEET_TAG]: settings.fleetId } })
+    await store.addStage(this.record(created, { isMaster: true, seq: 0 }), Number.MAX_SAFE_INTEGER)
+    this.masterArn = created.arn
+    this.deps.logger.info('master stage created', { stageArn: created.arn })
+    return (await store.getStage(created.arn))!
+  }
+
+  async masterStage(): Promise<StageView> {
+    const master = this.masterArn ? await this.deps.store.getStage(this.masterArn) : null
+    if (!master) throw new AppError('UPSTREAM_UNAVAILABLE', 'the master stage is not available yet')
+    return master
+  }
+
+  async issuePublisherToken(input: { userId: string; attributes?: Record<string, string>; durationMinutes?: number }): Promise<PublisherToken> {
+    const master = await this.masterStage()
+    const capabilities: Capability[] = ['PUBLISH', 'SUBSCRIBE']
+    const issued = await this.deps.tokens.issue({
+      stage: master,
+      userId: input.userId,
+      attributes: input.attributes ?? {},
+      capabilities,
+      durationMinutes: input.durationMinutes ?? this.settings.publisherTokenTtlMin,
+    })
+    this.deps.counters.add('TokensIssued', 1, { kind: 'publisher' })
+    return { ...issued, stageArn: master.arn, whipUrl: master.endpoints.whip, capabilities }
+  }
+
+  async issueMediaServerToken(input: { serverId: string; stageArn: string }): Promise<PublisherToken> {
+    const stage = await this.requireStage(input.stageArn)
+    const capabilities: Capability[] = ['PUBLISH']
+    const issued = await this.deps.tokens.issue({
+      stage,
+      userId: `relay-${input.serverId}`,
+      attributes: { role: 'relay', serverId: input.serverId },
+      capabilities,
+      durationMinutes: this.settings.publisherTokenTtlMin,
+    })
+    this.deps.counters.add('TokensIssued', 1, { kind: 'mediaserver' })
+    return { ...issued, stageArn: stage.arn, whipUrl: stage.endpoints.whip, capabilities }
+  }
+
+  /** Seats the viewer (fill-first, atomic) and signs a subscribe-only token for that stage. */
+  async issueViewerToken(input: { userId: string; attributes?: Record<string, string>; leaving?: string }): Promise<ViewerToken> {
+    const { store, clock, tokens, sessions, settings } = this.deps
+    const exclude = input.leaving ? [input.leaving] : []
+    const participantId = randomAlphanumeric(12)
+    let result = await store.assignViewer({ userId: input.userId, participantId, capacity: settings.stageCapacity, now: clock.now(), exclude })
+    if (!result.ok) {
+      await this.addStageForDemand()
+      result = await store.assignViewer({ userId: input.userId, participantId, capacity: settings.stageCapacity, now: clock.now(), exclude })
+    }
+    if (!result.ok) {
+      throw new AppError('CAPACITY_EXHAUSTED', `every stage is full and MAX_STAGES (${settings.maxStages}) is reached`, undefined, CAPACITY_RETRY_AFTER_S)
+    }
+    const { stage } = result
+    let issued: IssuedToken
+    try {
+      issued = await tokens.issue({
+        stage,
+        participantId: result.presence.participantId,
+        userId: input.userId,
+        attributes: input.attributes ?? {},
+        capabilities: ['SUBSCRIBE'],
+        durationMinutes: settings.viewerTokenTtlMin,
+      })
+    } catch (error) {
+      // No token, no seat: give it back so a failed request never holds capacity.
+      await store.leaveViewer(input.userId, stage.arn, clock.now())
+      throw error
+    }
+    this.deps.counters.add('TokensIssued', 1, { kind: 'viewer' })
+    const expSeconds = Math.floor(Date.parse(issued.expirationTime) / 1000)
+    return {
+      ...issued,
+      stageArn: stage.arn,
+      heartbeatIntervalMs: settings.heartbeatIntervalMs,
+      viewerSession: sessions.sign({ userId: input.userId, participantId: issued.participantId, stageArn: stage.arn, exp: expSeconds }),
+    }
+  }
+
+  /** A fresh token for a viewer that must move (its stage is draining or gone) or lost its token. */
+  async rejoin(input: { userId: string }): Promise<ViewerToken> {
+    const current = await this.deps.store.findViewer(input.userId)
+    let leaving: string | undefined
+    if (current) {
+      const stage = await this.deps.store.getStage(current.stageArn)
+      if (!stage || stage.status === 'draining') leaving = current.stageArn
+    }
+    return this.issueViewerToken({ userId: input.userId, leaving })
+  }
+
+  async heartbeat(input: { userId: string; stageArn: string }): Promise<HeartbeatResult> {
+    const [outcome] = await this.deps.store.heartbeat([input], this.deps.clock.now())
+    this.deps.counters.add('Heartbeats', 1)
+    if (outcome === 'unknown') {
+      throw new AppError('REJOIN_REQUIRED', `viewer ${input.userId} is not present on stage ${input.stageArn}; call POST /api/viewer/rejoin`, { rejoin: true })
+    }
+    if (outcome === 'draining') {
+      throw new AppError('REJOIN_REQUIRED', `stage ${input.stageArn} is draining; call POST /api/viewer/rejoin`, { rejoin: true, draining: true })
+    }
+    return { ok: true, nextHeartbeatMs: this.settings.heartbeatIntervalMs }
+  }
+
+  async leave(input: { userId: string; stageArn: string }): Promise<WatchSession> {
+    const session = await this.deps.store.leaveViewer(input.userId, input.stageArn, this.deps.clock.now())
+    if (!session) throw notFound(`viewer ${input.userId} on stage ${input.stageArn}`)
+    return session
+  }
+
+  async listViewers(stageArn: string, limit: number, cursor: string | null): Promise<ViewerPage> {
+    await this.requireStage(stageArn)
+    return this.deps.store.listViewers(stageArn, limit, cursor)
+  }
+
+  async viewerDuration(userId: string, stageArn: string | null): Promise<ViewerDuration> {
+    return this.deps.store.viewerDuration(userId, stageArn, this.deps.clock.now())
+  }
+
+  async listStages(): Promise<StageView[]> {
+    return this.deps.store.listStages()
+  }
+
+  async requireStage(arn: string): Promise<StageView> {
+    const stage = await this.deps.store.getStage(arn)
+    if (!stage) throw notFound(`stage ${arn}`)
+    return stage
+  }
+
+  async createStage(input: { name?: string; tags?: Record<string, string> }): Promise<StageView> {
+    if (input.tags && FLEET_TAG in input.tags) {
+      throw new AppError('VALIDATION_ERROR', `tags must not set ${FLEET_TAG}: the fleet sets it`, { field: 'tags' })
+    }
+    const stages = await this.deps.store.listStages()
+    if (stages.length >= this.settings.maxStages) {
+      throw new AppError('CONFLICT', `MAX_STAGES (${this.settings.maxStages}) stages already exist`)
+    }
+    const created = await this.addStage(input.name, input.tags ?? {})
+    if (!created) throw new AppError('CONFLICT', `MAX_STAGES (${this.settings.maxStages}) stages already exist`)
+    return created
+  }
+
+  async renameStage(arn: string, name: string): Promise<StageView> {
+    await this.requireStage(arn)
+    await this.deps.provider.updateStage(arn, { name })
+    const updated = await this.deps.store.updateStage(arn, { name })
+    if (!updated) throw notFound(`stage ${arn}`)
+    return updated
+  }
+
+  async deleteStage(arn: string): Promise<{ stageArn: string; removedViewers: number }> {
+    const stage = await this.requireStage(arn)
+    if (stage.isMaster) throw new AppError('CONFLICT', 'the master stage cannot be deleted')
+    await this.deps.provider.deleteStage(arn)
+    const removed = (await this.deps.store.removeStage(arn, this.deps.clock.now())) ?? []
+    await this.deps.events.publish('stage_deleted', { stageArn: arn, timestamp: new Date(this.deps.clock.now()).toISOString() })
+    this.deps.logger.info('stage deleted', { stageArn: arn, removedViewers: removed.length })
+    return { stageArn: arn, removedViewers: removed.length }
+  }
+
+  async publisherState(): Promise<PublisherState> {
+    return this.deps.store.getPublisherState()
+  }
+
+  async registerRelay(input: { serverId: string; ipAddress: string; port: number }): Promise<StageView[]> {
+    const now = this.deps.clock.now()
+    await this.deps.store.putRelay({ ...input, publisherActive: false, connectedStages: [], registeredAt: now, lastHeartbeatAt: now })
+    this.deps.logger.info('relay registered', input)
+    return this.listStages()
+  }
+
+  async relayHeartbeat(input: { serverId: string; publisherActive: boolean; connectedStages: string[] }): Promise<void> {
+    const now = this.deps.clock.now()
+    const known = await this.deps.store.heartbeatRelay(input.serverId, { publisherActive: input.publisherActive, connectedStages: input.connectedStages, lastHeartbeatAt: now })
+    if (!known) throw new AppError('NOT_FOUND', `relay ${input.serverId} is not registered; call POST /api/media/register first`)
+    const previous = await this.deps.store.setPublisherState({ active: input.publisherActive, updatedAt: now, serverId: input.serverId })
+    if (previous.active !== input.publisherActive) {
+      await this.deps.events.publish('publisher_state', { active: input.publisherActive, timestamp: new Date(now).toISOString() })
+    }
+  }
+
+  async listRelays(): Promise<RelayRecord[]> {
+    return this.deps.store.listRelays()
+  }
+
+  /** No seat anywhere: add one stage, with at most one creation in flight in this process. */
+  private async addStageForDemand(): Promise<void> {
+    this.creatingStage ??= (async () => {
+      try {
+        const stages = await this.deps.store.listStages()
+        const capacity = this.settings.stageCapacity
+        if (stages.some((s) => s.status === 'active' && s.viewerCount < capacity)) return
+        if (stages.length >= this.settings.maxStages) return
+        await this.addStage(undefined, {})
+      } finally {
+        this.creatingStage = null
+      }
+    })()
+    await this.creatingStage
+  }
+
+  /** Creates at the provider, then records; if the fleet filled up meanwhile the new stage is deleted again. */
+  private async addStage(name: string | undefined, tags: Record<string, string>): Promise<StageView | null> {
+    const { store, provider, clock, settings } = this.deps
+    const seq = await store.nextStageSeq()
+    const created = await provider.createStage({ name: name ?? `${settings.fleetId}-${seq}`, tags: { ...tags, [FLEET_TAG]: settings.fleetId } })
+    const added = await store.addStage(this.record(created, { isMaster: false, seq }), settings.maxStages)
+    if (!added) {
+      await provider.deleteStage(created.arn)
+      return null
+    }
+    this.deps.counters.add('ScaleUps', 1)
+    await this.deps.events.publish('stage_created', { stageArn: created.arn, timestamp: new Date(clock.now()).toISOString() })
+    this.deps.logger.info('stage created', { stageArn: created.arn, seq })
+    return store.getStage(created.arn)
+  }
+
+  private record(stage: ProviderStage, extra: { isMaster: boolean; seq: number }): StageRecord {
+    return {
+      arn: stage.arn,
+      name: stage.name,
+      isMaster: extra.isMaster,
+      status: 'active',
+      seq: extra.seq,
+      createdAt: this.deps.clock.now(),
+      drainingSince: null,
+      tags: stage.tags,
+      endpoints: stage.endpoints,
+    }
+  }
+}

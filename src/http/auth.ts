@@ -1,0 +1,84 @@
+import { timingSafeEqual } from 'node:crypto'
+import type { Clock } from '../clock'
+import { AppError } from '../errors'
+import type { ViewerSessionClaims, ViewerSessions } from '../fleet/viewer-session'
+
+export interface AuthSettings {
+  apiKey: string
+  mediaSecret: string | null
+  skipAuth: boolean
+}
+
+type Headers = Record<string, string | undefined>
+
+const digest = (value: string) => new Bun.CryptoHasher('sha256').update(value).digest()
+
+/** Constant-time comparison: both sides are hashed first so lengths never leak either. */
+export function secretsEqual(given: string, expectedDigest: Buffer): boolean {
+  return timingSafeEqual(digest(given), expectedDigest)
+}
+
+export function bearerOf(headers: Headers): string | null {
+  const value = headers.authorization
+  if (!value) return null
+  const match = /^Bearer\s+(\S+)$/i.exec(value)
+  return match ? match[1]! : null
+}
+
+/** The three credentials of the API: the API key, the relay's second secret, and viewer sessions. */
+export class Authenticator {
+  private readonly apiKeyDigest: Buffer
+  private readonly mediaDigest: Buffer | null
+
+  constructor(
+    private readonly settings: AuthSettings,
+    private readonly sessions: ViewerSessions,
+    private readonly clock: Clock,
+  ) {
+    this.apiKeyDigest = digest(settings.apiKey)
+    this.mediaDigest = settings.mediaSecret ? digest(settings.mediaSecret) : null
+  }
+
+  isApiKey(key: string | undefined): boolean {
+    return key !== undefined && secretsEqual(key, this.apiKeyDigest)
+  }
+
+  requireApiKey(headers: Headers): void {
+    if (this.settings.skipAuth) return
+    const key = headers['x-api-key']
+    if (!key) throw new AppError('UNAUTHORIZED', 'x-api-key header is required')
+    if (!this.isApiKey(key)) throw new AppError('UNAUTHORIZED', 'x-api-key is not valid')
+  }
+
+  /** Relay routes: the API key plus `x-media-auth` when MEDIA_SERVER_SECRET is configured. */
+  requireMedia(headers: Headers): void {
+    this.requireApiKey(headers)
+    if (this.settings.skipAuth || this.mediaDigest === null) return
+    const secret = headers['x-media-auth']
+    if (!secret) throw new AppError('UNAUTHORIZED', 'x-media-auth header is required for relay routes')
+    if (!secretsEqual(secret, this.mediaDigest)) throw new AppError('FORBIDDEN', 'x-media-auth is not valid')
+  }
+
+  /**
+   * Viewer routes take the API key (app backends) or the viewer's own session token.
+   * A session only acts for its own userId. Returns the session's claims, or null for the API key.
+   */
+  requireViewer(headers: Headers, userId: string): ViewerSessionClaims | null {
+    if (this.settings.skipAuth || headers['x-api-key'] !== undefined) {
+      this.requireApiKey(headers)
+      return null
+    }
+    const token = bearerOf(headers)
+    if (!token) throw new AppError('UNAUTHORIZED', 'send x-api-key or Authorization: Bearer <viewerSession>')
+    const claims = this.sessions.verify(token, this.clock.now())
+    if (!claims) throw new AppError('UNAUTHORIZED', 'viewerSession is invalid or expired; request a new viewer token')
+    if (claims.userId !== userId) throw new AppError('FORBIDDEN', 'viewerSession belongs to another userId')
+    return claims
+  }
+
+  /** For sockets: the API key in a header or `apiKey` query parameter. */
+  checkSocketKey(headerKey: string | undefined, queryKey: string | undefined): boolean {
+    if (this.settings.skipAuth) return true
+    return this.isApiKey(headerKey ?? queryKey)
+  }
+}

@@ -1,0 +1,99 @@
+import { Elysia, t, type TSchema } from 'elysia'
+import { AppError, ERROR_STATUS, type ErrorCode } from '../errors'
+import type { Logger } from '../log'
+
+export const ok = <T>(data: T) => ({ success: true as const, data, timestamp: new Date().toISOString() })
+
+const Timestamp = t.String({ format: 'date-time', description: 'when the response was made (ISO 8601)', example: '2026-11-23T12:00:00.000Z' })
+
+export const Envelope = <T extends TSchema>(data: T) =>
+  t.Object({ success: t.Literal(true), data, timestamp: Timestamp })
+
+export const ErrorEnvelope = t.Object(
+  {
+    success: t.Literal(false),
+    error: t.Object({
+      code: t.String({ description: 'machine-readable error code', example: 'VALIDATION_ERROR' }),
+      message: t.String({ description: 'what went wrong and what to fix', example: 'userId must be 1-128 characters' }),
+      details: t.Optional(t.Record(t.String(), t.Unknown())),
+    }),
+    timestamp: Timestamp,
+  },
+  { description: 'every error has this shape' },
+)
+
+/** Response schemas for a route: its success envelope plus the error envelope for every error status. */
+export function responses<T extends TSchema>(data: T, errors: number[] = []) {
+  const out: Record<number, TSchema> = { 200: Envelope(data) }
+  for (const status of [400, 401, 429, 500, ...errors]) out[status] = ErrorEnvelope
+  return out as { 200: ReturnType<typeof Envelope<T>> } & Record<number, TSchema>
+}
+
+export function errorBody(code: ErrorCode, message: string, details?: Record<string, unknown>) {
+  return { success: false as const, error: details ? { code, message, details } : { code, message }, timestamp: new Date().toISOString() }
+}
+
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/
+
+interface ValidationIssue {
+  path?: string
+  message?: string
+  schema?: { error?: unknown }
+}
+
+/** Turns Elysia's validation error into "field: problem" messages naming each bad field. */
+function describeValidation(error: { type?: string; all?: ValidationIssue[] }) {
+  const where = error.type === 'query' ? 'query ' : error.type === 'params' ? '' : ''
+  const fields = (error.all ?? []).map((issue) => {
+    const field = (issue.path ?? '').replace(/^\//, '').replace(/\//g, '.') || (error.type === 'body' ? 'body' : error.type ?? 'request')
+    const custom = typeof issue.schema?.error === 'string' ? issue.schema.error : null
+    const message = custom ?? `${where}${field}: ${lowerFirst(issue.message ?? 'is invalid')}`
+    return { field, message }
+  })
+  const unique = [...new Map(fields.map((f) => [f.field + f.message, f])).values()]
+  const message = unique.length > 0 ? unique.map((f) => f.message).slice(0, 5).join('; ') : 'request is invalid'
+  return { message, details: { fields: unique } }
+}
+
+const lowerFirst = (s: string) => s.charAt(0).toLowerCase() + s.slice(1)
+
+/**
+ * Request ids, and the one error envelope for everything: our AppErrors, Elysia's own
+ * validation/parse/not-found errors, and anything unexpected (500 without stack or secret).
+ */
+export function envelope(logger: Logger) {
+  return new Elysia({ name: 'envelope' })
+    .onRequest(({ request, set }) => {
+      const incoming = request.headers.get('x-request-id')
+      set.headers['x-request-id'] = incoming && REQUEST_ID.test(incoming) ? incoming : crypto.randomUUID()
+    })
+    .onError({ as: 'global' }, ({ code, error, set, request }) => {
+      set.headers['content-type'] = 'application/json'
+      if (error instanceof AppError) {
+        set.status = error.status
+        if (error.retryAfterSeconds !== undefined) set.headers['retry-after'] = String(error.retryAfterSeconds)
+        return errorBody(error.code, error.message, error.details)
+      }
+      switch (code) {
+        case 'VALIDATION': {
+          set.status = 400
+          const { message, details } = describeValidation(error as never)
+          return errorBody('VALIDATION_ERROR', message, details)
+        }
+        case 'PARSE':
+          set.status = 400
+          return errorBody('VALIDATION_ERROR', 'request body could not be parsed; send a JSON object with Content-Type: application/json')
+        case 'NOT_FOUND':
+          set.status = 404
+          return errorBody('NOT_FOUND', `no route for ${request.method} ${new URL(request.url).pathname}`)
+        case 'INVALID_COOKIE_SIGNATURE':
+        case 'INVALID_FILE_TYPE':
+          set.status = 400
+          return errorBody('VALIDATION_ERROR', 'request is invalid')
+      }
+      const requestId = set.headers['x-request-id']
+      logger.error('unhandled error', { requestId, method: request.method, path: new URL(request.url).pathname, error })
+      set.status = ERROR_STATUS.INTERNAL_ERROR
+      return errorBody('INTERNAL_ERROR', `internal error; quote request id ${requestId} to the operator`, { requestId })
+    })
+}

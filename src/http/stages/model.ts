@@ -1,0 +1,64 @@
+import { t } from 'elysia'
+import type { StageView } from '../../store/types'
+import { EXAMPLE_STAGE_ARN, IsoTime, StageArn, iso } from '../schemas'
+
+const StageName = t.String({ minLength: 1, maxLength: 128, pattern: '^[a-zA-Z0-9_-]+$', error: 'name must be 1-128 letters, digits, "-" or "_"', example: 'fleet-3' })
+const Tags = t.Record(t.String({ minLength: 1, maxLength: 128 }), t.String({ maxLength: 256 }), {
+  maxProperties: 50,
+  error: 'tags must be an object of at most 50 string values (keys up to 128, values up to 256 characters)',
+  example: { team: 'live' },
+})
+
+export const Stage = t.Object(
+  {
+    stageArn: StageArn,
+    name: t.String(),
+    isMaster: t.Boolean(),
+    status: t.Union([t.Literal('active'), t.Literal('draining')]),
+    viewerCount: t.Integer(),
+    capacity: t.Integer(),
+    createdAt: IsoTime,
+    endpoints: t.Object({ whip: t.String(), events: t.String() }),
+    tags: t.Record(t.String(), t.String()),
+  },
+  {
+    example: {
+      stageArn: EXAMPLE_STAGE_ARN, name: 'ivsf-1', isMaster: false, status: 'active', viewerCount: 12, capacity: 50,
+      createdAt: '2026-11-23T12:00:00.000Z', endpoints: { whip: 'https://global.whip.live-video.net', events: 'wss://global.events.live-video.net' }, tags: { 'ivs-fanout:fleet': 'ivsf' },
+    },
+  },
+)
+
+export const StageList = t.Object({ stages: t.Array(Stage) })
+
+export const Publisher = t.Object({
+  active: t.Boolean(),
+  updatedAt: t.Nullable(IsoTime),
+  serverId: t.Nullable(t.String()),
+})
+
+export const MasterInfo = t.Object({ stage: Stage, publisher: Publisher })
+
+export const CreateStageBody = t.Optional(
+  t.Object({ name: t.Optional(StageName), tags: t.Optional(Tags) }, { additionalProperties: false, example: { name: 'overflow-1', tags: { team: 'live' } } }),
+)
+
+export const UpdateStageBody = t.Object({ name: StageName }, { additionalProperties: false, example: { name: 'renamed-stage' } })
+
+export const StageParams = t.Object({ stageArn: StageArn })
+
+export const DeletedStage = t.Object({ stageArn: StageArn, removedViewers: t.Integer() })
+
+export function stageJson(stage: StageView, capacity: number) {
+  return {
+    stageArn: stage.arn,
+    name: stage.name,
+    isMaster: stage.isMaster,
+    status: stage.status,
+    viewerCount: stage.viewerCount,
+    capacity,
+    createdAt: iso(stage.createdAt)!,
+    endpoints: stage.endpoints,
+    tags: stage.tags,
+  }
+}

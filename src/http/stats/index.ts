@@ -1,0 +1,55 @@
+import { Elysia } from 'elysia'
+import { computeStats, utilisation } from '../../fleet/stats'
+import type { RouteDeps } from '../deps'
+import { ok, responses } from '../envelope'
+import { iso } from '../schemas'
+import { SECURITY } from '../security'
+import { PublisherStats, StageStats, Stats, ViewerStats } from './model'
+
+export function statsRoutes({ fleet, auth, config }: RouteDeps) {
+  const current = async () => {
+    const [stages, publisher] = await Promise.all([fleet.listStages(), fleet.publisherState()])
+    return computeStats(stages, publisher, config.stageCapacity)
+  }
+  return new Elysia({ prefix: '/api/stats', tags: ['stats'] })
+    .onBeforeHandle(({ headers }) => auth.requireApiKey(headers))
+    .get('/', async () => ok(await current()), {
+      response: responses(Stats),
+      detail: { summary: 'Fleet stats', description: 'Viewers, stages and publisher state; the same object as the stats_update WebSocket message.', security: SECURITY.apiKey },
+    })
+    .get(
+      '/viewers',
+      async () => {
+        const stats = await current()
+        const seats = stats.activeStages * config.stageCapacity
+        return ok({ totalViewers: stats.totalViewers, seats, utilisation: utilisation(stats.totalViewers, seats) })
+      },
+      { response: responses(ViewerStats), detail: { summary: 'Viewer stats', description: 'Present viewers against the seats of active stages.', security: SECURITY.apiKey } },
+    )
+    .get(
+      '/stages',
+      async () => {
+        const stats = await current()
+        return ok({
+          activeStages: stats.activeStages,
+          drainingStages: stats.drainingStages,
+          maxStages: config.maxStages,
+          stages: stats.stages.map((s) => ({ ...s, utilisation: utilisation(s.viewers, s.capacity) })),
+        })
+      },
+      { response: responses(StageStats), detail: { summary: 'Stage stats', description: 'Per-stage viewers and utilisation.', security: SECURITY.apiKey } },
+    )
+    .get(
+      '/publisher',
+      async () => {
+        const [publisher, relays] = await Promise.all([fleet.publisherState(), fleet.listRelays()])
+        return ok({
+          active: publisher.active,
+          updatedAt: iso(publisher.updatedAt),
+          serverId: publisher.serverId,
+          relays: relays.map((r) => ({ serverId: r.serverId, publisherActive: r.publisherActive, connectedStages: r.connectedStages.length, lastHeartbeatAt: iso(r.lastHeartbeatAt)! })),
+        })
+      },
+      { response: responses(PublisherStats), detail: { summary: 'Publisher stats', description: 'Whether a publisher is live at the relay, and the relays\' last reports.', security: SECURITY.apiKey } },
+    )
+}

@@ -1,0 +1,46 @@
+import { t } from 'elysia'
+import { EXAMPLE_STAGE_ARN, IsoTime } from '../schemas'
+
+const StageStat = t.Object({
+  stageArn: t.String(),
+  viewers: t.Integer(),
+  capacity: t.Integer(),
+  status: t.Union([t.Literal('active'), t.Literal('draining')]),
+  isMaster: t.Boolean(),
+})
+
+export const Stats = t.Object(
+  {
+    totalViewers: t.Integer(),
+    activeStages: t.Integer(),
+    drainingStages: t.Integer(),
+    publisherActive: t.Boolean(),
+    stages: t.Array(StageStat),
+  },
+  { example: { totalViewers: 12, activeStages: 1, drainingStages: 0, publisherActive: true, stages: [{ stageArn: EXAMPLE_STAGE_ARN, viewers: 12, capacity: 50, status: 'active', isMaster: true }] } },
+)
+
+export const ViewerStats = t.Object(
+  { totalViewers: t.Integer(), seats: t.Integer({ description: 'capacity of the stages taking viewers' }), utilisation: t.Number({ description: '0..1' }) },
+  { example: { totalViewers: 12, seats: 50, utilisation: 0.24 } },
+)
+
+export const StageStats = t.Object(
+  {
+    activeStages: t.Integer(),
+    drainingStages: t.Integer(),
+    maxStages: t.Integer(),
+    stages: t.Array(t.Object({ ...StageStat.properties, utilisation: t.Number() })),
+  },
+  { example: { activeStages: 1, drainingStages: 0, maxStages: 20, stages: [{ stageArn: EXAMPLE_STAGE_ARN, viewers: 12, capacity: 50, status: 'active', isMaster: true, utilisation: 0.24 }] } },
+)
+
+export const PublisherStats = t.Object(
+  {
+    active: t.Boolean(),
+    updatedAt: t.Nullable(IsoTime),
+    serverId: t.Nullable(t.String()),
+    relays: t.Array(t.Object({ serverId: t.String(), publisherActive: t.Boolean(), connectedStages: t.Integer(), lastHeartbeatAt: IsoTime })),
+  },
+  { example: { active: true, updatedAt: '2026-11-23T12:00:00.000Z', serverId: 'relay-1', relays: [{ serverId: 'relay-1', publisherActive: true, connectedStages: 3, lastHeartbeatAt: '2026-11-23T12:00:00.000Z' }] } },
+)

@@ -1,0 +1,52 @@
+import { Elysia } from 'elysia'
+import type { RouteDeps } from '../deps'
+import { ok, responses } from '../envelope'
+import { checkAttributes } from '../schemas'
+import { SECURITY } from '../security'
+import { MediaServerTokenBody, PublisherToken, PublisherTokenBody, ViewerToken, ViewerTokenBody } from './model'
+
+export function tokenRoutes({ fleet, auth }: RouteDeps) {
+  return new Elysia({ prefix: '/api/token', tags: ['tokens'] })
+    .post(
+      '/publisher',
+      async ({ body, headers }) => {
+        auth.requireApiKey(headers)
+        checkAttributes(body.attributes)
+        return ok(await fleet.issuePublisherToken(body))
+      },
+      {
+        body: PublisherTokenBody,
+        response: responses(PublisherToken, [503]),
+        detail: { summary: 'Publisher token', description: 'A publish+subscribe participant token for the master stage, with its WHIP URL.', security: SECURITY.apiKey },
+      },
+    )
+    .post(
+      '/viewer',
+      async ({ body, headers }) => {
+        auth.requireApiKey(headers)
+        checkAttributes(body.attributes)
+        return ok(await fleet.issueViewerToken(body))
+      },
+      {
+        body: ViewerTokenBody,
+        response: responses(ViewerToken, [503]),
+        detail: {
+          summary: 'Viewer token',
+          description: 'Assigns the viewer to the first stage with a free seat, registers it as present and returns a subscribe-only token plus a viewerSession for heartbeats. 503 CAPACITY_EXHAUSTED (with Retry-After) when every stage is full and MAX_STAGES is reached.',
+          security: SECURITY.apiKey,
+        },
+      },
+    )
+    .post(
+      '/mediaserver',
+      async ({ body, headers }) => {
+        auth.requireMedia(headers)
+        return ok(await fleet.issueMediaServerToken(body))
+      },
+      {
+        body: MediaServerTokenBody,
+        response: responses(PublisherToken, [403, 404]),
+        detail: { summary: 'Relay publish token', description: 'A publish-only token for the relay into one stage.', security: SECURITY.media },
+      },
+    )
+}

@@ -1,0 +1,88 @@
+import { Elysia } from 'elysia'
+import { ViewerToken } from '../tokens/model'
+import type { RouteDeps } from '../deps'
+import { ok, responses } from '../envelope'
+import { iso } from '../schemas'
+import { SECURITY } from '../security'
+import { Duration, DurationQuery, RejoinBody, HeartbeatBody, HeartbeatResult, LeaveBody, LeaveResult, ListParams, ListQuery, ViewerList } from './model'
+
+const DEFAULT_PAGE = 100
+
+export function viewerRoutes({ fleet, auth }: RouteDeps) {
+  return new Elysia({ prefix: '/api/viewer', tags: ['viewers'] })
+    .post(
+      '/rejoin',
+      async ({ body, headers }) => {
+        auth.requireViewer(headers, body.userId)
+        return ok(await fleet.rejoin(body))
+      },
+      {
+        body: RejoinBody,
+        response: responses(ViewerToken, [403, 503]),
+        detail: { summary: 'Rejoin', description: 'A fresh viewer token. A viewer on a draining (or deleted) stage is moved to another stage; otherwise it keeps its seat.', security: SECURITY.viewer },
+      },
+    )
+    .post(
+      '/heartbeat',
+      async ({ body, headers }) => {
+        auth.requireViewer(headers, body.userId)
+        return ok(await fleet.heartbeat(body))
+      },
+      {
+        body: HeartbeatBody,
+        response: responses(HeartbeatResult, [403, 404]),
+        detail: {
+          summary: 'Viewer heartbeat',
+          description: 'Keeps the viewer present. 404 REJOIN_REQUIRED when the viewer is not (or no longer) on that stage, or the stage is draining: call /api/viewer/rejoin.',
+          security: SECURITY.viewer,
+        },
+      },
+    )
+    .post(
+      '/leave',
+      async ({ body, headers }) => {
+        auth.requireViewer(headers, body.userId)
+        const session = await fleet.leave(body)
+        return ok({ watchDurationMs: session.durationMs })
+      },
+      {
+        body: LeaveBody,
+        response: responses(LeaveResult, [403, 404]),
+        detail: { summary: 'Viewer leaves', description: 'Frees the seat and returns the watch time of this session.', security: SECURITY.viewer },
+      },
+    )
+    .get(
+      '/list/:stageArn',
+      async ({ params, query, headers }) => {
+        auth.requireApiKey(headers)
+        const page = await fleet.listViewers(params.stageArn, query.limit ?? DEFAULT_PAGE, query.cursor ?? null)
+        return ok({
+          viewers: page.viewers.map((v) => ({ userId: v.userId, participantId: v.participantId, joinedAt: iso(v.joinedAt)!, lastHeartbeatAt: iso(v.lastHeartbeatAt)! })),
+          nextCursor: page.nextCursor,
+        })
+      },
+      {
+        params: ListParams,
+        query: ListQuery,
+        response: responses(ViewerList, [404]),
+        detail: { summary: 'Present viewers of a stage', description: 'Paginated by cursor (limit 1-1000, default 100).', security: SECURITY.apiKey },
+      },
+    )
+    .get(
+      '/duration',
+      async ({ query, headers }) => {
+        auth.requireApiKey(headers)
+        const duration = await fleet.viewerDuration(query.userId, query.stageArn ?? null)
+        return ok({
+          userId: duration.userId,
+          totalMs: duration.totalMs,
+          sessions: duration.sessions.map((s) => ({ ...s, joinedAt: iso(s.joinedAt)!, leftAt: iso(s.leftAt), active: s.leftAt === null })),
+        })
+      },
+      {
+        query: DurationQuery,
+        response: responses(Duration),
+        detail: { summary: 'Watch time', description: 'Total and per-session watch time of a user, optionally on one stage; the current session counts up to now.', security: SECURITY.apiKey },
+      },
+    )
+}

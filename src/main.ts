@@ -1,0 +1,84 @@
+#!/usr/bin/env bun
+import { loadServeConfig } from './config'
+import { generateKeyPair } from './ivs/signer'
+import { createLogger } from './log'
+import { StartupError, startServe } from './serve'
+import { VERSION } from './version'
+
+const HELP = `ivs-fanout ${VERSION}: one broadcaster, thousands of real-time viewers on Amazon IVS stages
+
+Usage: ivs-fanout <command>
+
+Commands:
+  serve     API server, WebSocket hub, autoscaler and presence sweeper (default)
+  relay     WHIP ingest and fan-out of the broadcaster's media into every stage
+  keygen    print a new P-384 key pair for self-signed participant tokens
+  version   print the version
+  --help    this text
+
+Configuration comes from the environment (and .env); see README.md.
+`
+
+const EXIT_RUNTIME = 1
+const EXIT_CONFIG = 2
+
+function fail(code: number, message: string): never {
+  process.stderr.write(`ivs-fanout: ${message}\n`)
+  process.exit(code)
+}
+
+async function serve(): Promise<void> {
+  const result = loadServeConfig(process.env)
+  if (!result.ok) fail(EXIT_CONFIG, `bad configuration:\n${result.errors.map((e) => `  - ${e}`).join('\n')}`)
+  const logger = createLogger(result.config.logLevel)
+  let handle
+  try {
+    handle = await startServe({ config: result.config, logger, announce: (line) => process.stdout.write(`${line}\n`) })
+  } catch (error) {
+    if (error instanceof StartupError) fail(EXIT_CONFIG, error.message)
+    logger.error('start failed', { error: error instanceof Error ? error.message : String(error) })
+    process.exit(EXIT_RUNTIME)
+  }
+  const shutdown = (signal: string) => {
+    logger.info('shutting down', { signal })
+    handle.stop().then(
+      () => process.exit(0),
+      () => process.exit(EXIT_RUNTIME),
+    )
+  }
+  process.once('SIGTERM', () => shutdown('SIGTERM'))
+  process.once('SIGINT', () => shutdown('SIGINT'))
+}
+
+async function keygen(): Promise<void> {
+  const { privateKeyPem, publicKeyPem } = await generateKeyPair()
+  process.stdout.write(`${privateKeyPem}\n${publicKeyPem}
+# Save the private key (e.g. ivs-private.pem, readable only by the server) and set IVS_PRIVATE_KEY to it.
+# Import the public key into IVS and set IVS_PUBLIC_KEY_ARN to the ARN it prints:
+#   aws ivs-realtime import-public-key --name ivs-fanout --public-key-material "$(cat ivs-public.pem)"
+`)
+}
+
+const command = process.argv[2] ?? 'serve'
+switch (command) {
+  case 'serve':
+    await serve()
+    break
+  case 'keygen':
+    await keygen()
+    break
+  case 'version':
+  case '--version':
+    process.stdout.write(`${VERSION}\n`)
+    break
+  case '--help':
+  case '-h':
+  case 'help':
+    process.stdout.write(HELP)
+    break
+  case 'relay':
+    fail(EXIT_RUNTIME, 'relay mode is not available in this build yet')
+  default:
+    process.stderr.write(HELP)
+    fail(EXIT_CONFIG, `unknown command "${command}"`)
+}

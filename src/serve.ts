@@ -1,0 +1,137 @@
+import { buildApp, type App } from './app'
+import { systemClock, type Clock } from './clock'
+import type { ServeConfig } from './config'
+import { storeEventPublisher } from './fleet/events'
+import { FleetService } from './fleet/service'
+import { ViewerSessions } from './fleet/viewer-session'
+import { Authenticator } from './http/auth'
+import { RateLimiter } from './http/rate-limiter'
+import { randomAlphanumeric, randomSecret } from './ids'
+import { LOCAL_ACCOUNT_ID, LocalStageProvider } from './ivs/local'
+import { SelfSignedTokenIssuer, generateKeyPair, importPrivateKey } from './ivs/signer'
+import type { StageProvider, TokenIssuer } from './ivs/types'
+import type { Logger } from './log'
+import { Counters } from './metrics/counters'
+import { MemoryStore } from './store/memory'
+import type { Store } from './store/types'
+
+export interface ServeHandle {
+  app: App
+  port: number
+  url: string
+  apiKey: string
+  store: Store
+  provider: StageProvider
+  fleet: FleetService
+  counters: Counters
+  /** Stops accepting, lets in-flight requests finish (up to `graceMs`), then closes the rest. */
+  stop(graceMs?: number): Promise<void>
+}
+
+export interface ServeOptions {
+  config: ServeConfig
+  logger: Logger
+  clock?: Clock
+  /** Where the generated API key is printed (once, in local mode). */
+  announce?: (line: string) => void
+}
+
+export class StartupError extends Error {}
+
+/** Composition root of serve mode: builds the object graph once and hands it down. */
+export async function startServe(options: ServeOptions): Promise<ServeHandle> {
+  const { config, logger } = options
+  const clock = options.clock ?? systemClock
+  const startedAt = clock.now()
+
+  if (config.provider === 'aws') throw new StartupError('IVS_PROVIDER=aws is not available in this build yet; unset AWS credentials or set IVS_PROVIDER=local')
+  if (config.upstash) throw new StartupError('UPSTASH_REDIS_REST_URL is not supported by this build yet; unset it to use the in-memory store')
+
+  const store: Store = new MemoryStore()
+  const provider: StageProvider = new LocalStageProvider({ region: config.awsRegion, whipUrl: config.localWhipUrl })
+  const tokens = await localTokenIssuer(config, clock)
+
+  let apiKey = config.apiSecretKey
+  if (apiKey === null) {
+    apiKey = randomSecret(24)
+    options.announce?.(`No API_SECRET_KEY set: this run's API key is ${apiKey}`)
+  }
+  const sessions = new ViewerSessions(apiKey)
+  const counters = new Counters()
+  const fleet = new FleetService({
+    store,
+    provider,
+    tokens,
+    sessions,
+    events: storeEventPublisher(store),
+    counters,
+    clock,
+    logger,
+    settings: {
+      fleetId: config.redisKeyPrefix.replace(/[^A-Za-z0-9-]/g, '') || 'ivsf',
+      stageCapacity: config.stageCapacity,
+      maxStages: config.maxStages,
+      heartbeatIntervalMs: config.heartbeatIntervalMs,
+      publisherTokenTtlMin: config.publisherTokenTtlMin,
+      viewerTokenTtlMin: config.viewerTokenTtlMin,
+      masterStageArn: config.masterStageArn,
+    },
+  })
+  const master = await fleet.start()
+
+  const auth = new Authenticator({ apiKey, mediaSecret: config.mediaServerSecret, skipAuth: config.skipAuth }, sessions, clock)
+  const rateLimiter = new RateLimiter({ windowMs: config.rateLimitWindowMs, max: config.rateLimitMaxRequests }, clock)
+  const app = buildApp({
+    config,
+    fleet,
+    auth,
+    rateLimiter,
+    logger,
+    clock,
+    startedAt,
+    healthChecks: [
+      { name: 'store', kind: store.kind, check: () => store.ping() },
+      { name: 'ivs', kind: provider.kind, check: () => provider.ping() },
+    ],
+  })
+  app.listen({ port: config.port, hostname: '0.0.0.0' })
+  const server = app.server!
+  logger.info('serving', { port: server.port, store: store.kind, provider: provider.kind, tokens: tokens.strategy, masterStageArn: master.arn })
+
+  let stopping: Promise<void> | null = null
+  return {
+    app,
+    port: server.port!,
+    url: `http://127.0.0.1:${server.port}`,
+    apiKey,
+    store,
+    provider,
+    fleet,
+    counters,
+    stop(graceMs = 10_000) {
+      stopping ??= (async () => {
+        let timer: Timer | undefined
+        const grace = new Promise<void>((resolve) => {
+          timer = setTimeout(resolve, graceMs)
+        })
+        await Promise.race([server.stop(false), grace])
+        clearTimeout(timer)
+        await server.stop(true)
+        logger.info('stopped')
+      })()
+      return stopping
+    },
+  }
+}
+
+async function localTokenIssuer(config: ServeConfig, clock: Clock): Promise<TokenIssuer> {
+  const pem = config.ivsPrivateKeyPem ?? (await generateKeyPair()).privateKeyPem
+  let key: CryptoKey
+  try {
+    key = (await importPrivateKey(pem)).key
+  } catch (error) {
+    throw new StartupError(`IVS_PRIVATE_KEY cannot be used: ${error instanceof Error ? error.message : String(error)}`)
+  }
+  const keyId = config.ivsPublicKeyArn ?? `arn:aws:ivs:${config.awsRegion}:${LOCAL_ACCOUNT_ID}:public-key/${randomAlphanumeric(12)}`
+  return new SelfSignedTokenIssuer(key, keyId, clock)
+}

@@ -1,0 +1,150 @@
+export type StageStatus = 'active' | 'draining'
+
+export interface StageEndpoints {
+  whip: string
+  events: string
+}
+
+/** What the fleet knows about one stage; viewer counts live beside it in the store. */
+export interface StageRecord {
+  arn: string
+  name: string
+  isMaster: boolean
+  status: StageStatus
+  /** Assignment order: lower fills first. The master is 0. */
+  seq: number
+  createdAt: number
+  drainingSince: number | null
+  tags: Record<string, string>
+  endpoints: StageEndpoints
+}
+
+export interface StageView extends StageRecord {
+  viewerCount: number
+}
+
+export interface Presence {
+  userId: string
+  participantId: string
+  stageArn: string
+  joinedAt: number
+  lastHeartbeatAt: number
+}
+
+export interface WatchSession {
+  stageArn: string
+  participantId: string
+  joinedAt: number
+  leftAt: number | null
+  durationMs: number
+}
+
+export type AssignResult =
+  | { ok: true; stage: StageView; presence: Presence; movedFrom: string | null }
+  | { ok: false; reason: 'full' }
+
+export interface AssignRequest {
+  userId: string
+  participantId: string
+  capacity: number
+  now: number
+  /** Stages the viewer must not be placed on (e.g. the one it is rejoining from). */
+  exclude?: string[]
+}
+
+export interface HeartbeatEntry {
+  userId: string
+  stageArn: string
+}
+
+/** ok: refreshed; draining: refreshed but the viewer must rejoin; unknown: not present there. */
+export type HeartbeatOutcome = 'ok' | 'draining' | 'unknown'
+
+export interface ViewerPage {
+  viewers: Presence[]
+  nextCursor: string | null
+}
+
+export interface ViewerDuration {
+  userId: string
+  totalMs: number
+  sessions: WatchSession[]
+}
+
+export interface RelayRecord {
+  serverId: string
+  ipAddress: string
+  port: number
+  publisherActive: boolean
+  connectedStages: string[]
+  registeredAt: number
+  lastHeartbeatAt: number
+}
+
+export interface PublisherState {
+  active: boolean
+  updatedAt: number | null
+  serverId: string | null
+}
+
+export interface FleetEvent {
+  type: string
+  data: Record<string, unknown>
+}
+
+export interface StoredEvent extends FleetEvent {
+  id: string
+}
+
+/**
+ * Domain-level operations on shared fleet state. Each method is atomic on its own:
+ * a Redis implementation makes each one Lua script or one pipeline, so callers never
+ * read-modify-write across calls.
+ */
+export interface Store {
+  readonly kind: 'memory' | 'upstash'
+  ping(): Promise<void>
+
+  /** Adds a stage unless `maxStages` stages already exist; returns false when full. */
+  addStage(stage: StageRecord, maxStages: number): Promise<boolean>
+  getStage(arn: string): Promise<StageView | null>
+  listStages(): Promise<StageView[]>
+  updateStage(arn: string, patch: Partial<Pick<StageRecord, 'name' | 'status' | 'drainingSince' | 'endpoints'>>): Promise<StageView | null>
+  /** Removes the stage and closes every presence on it (watch time recorded). */
+  removeStage(arn: string, now: number): Promise<Presence[] | null>
+  nextStageSeq(): Promise<number>
+
+  /**
+   * Places the viewer on the lowest-seq active stage with a free seat and registers presence.
+   * A viewer already present on an active, non-excluded stage keeps its seat (new participant id).
+   * A viewer present elsewhere is moved: the old session is closed.
+   */
+  assignViewer(request: AssignRequest): Promise<AssignResult>
+  heartbeat(entries: HeartbeatEntry[], now: number): Promise<HeartbeatOutcome[]>
+  /** Returns the finished session, or null when the viewer was not present on that stage. */
+  leaveViewer(userId: string, stageArn: string, now: number): Promise<WatchSession | null>
+  /** Removes viewers whose last heartbeat is older than `silentSince`; at most `limit`. */
+  sweepViewers(silentSince: number, now: number, limit: number): Promise<Presence[]>
+  findViewer(userId: string): Promise<Presence | null>
+  listViewers(stageArn: string, limit: number, cursor: string | null): Promise<ViewerPage>
+  viewerDuration(userId: string, stageArn: string | null, now: number): Promise<ViewerDuration>
+
+  putRelay(relay: RelayRecord): Promise<void>
+  heartbeatRelay(serverId: string, update: Pick<RelayRecord, 'publisherActive' | 'connectedStages' | 'lastHeartbeatAt'>): Promise<boolean>
+  listRelays(): Promise<RelayRecord[]>
+  getPublisherState(): Promise<PublisherState>
+  /** Returns the previous state so callers can tell whether it changed. */
+  setPublisherState(state: PublisherState): Promise<PublisherState>
+
+  /** Acquires or renews the lease; true when `holder` holds it afterwards. */
+  acquireLease(name: string, holder: string, ttlMs: number, now: number): Promise<boolean>
+  releaseLease(name: string, holder: string): Promise<void>
+
+  appendEvent(event: FleetEvent): Promise<string>
+  /** Events after `afterId` (exclusive; null = from the start of the retained window), oldest first. */
+  readEvents(afterId: string | null, limit: number): Promise<StoredEvent[]>
+  lastEventId(): Promise<string | null>
+
+  incrementCounters(deltas: Record<string, number>): Promise<void>
+  readCounters(): Promise<Record<string, number>>
+}
