@@ -34,6 +34,8 @@ export interface ServeOptions {
   clock?: Clock
   /** Where the generated API key is printed (once, in local mode). */
   announce?: (line: string) => void
+  /** Replaces the store the config would select (tests inject faults through it). */
+  store?: Store
 }
 
 export class StartupError extends Error {}
@@ -47,7 +49,7 @@ export async function startServe(options: ServeOptions): Promise<ServeHandle> {
   if (config.provider === 'aws') throw new StartupError('IVS_PROVIDER=aws is not available in this build yet; unset AWS credentials or set IVS_PROVIDER=local')
   if (config.upstash) throw new StartupError('UPSTASH_REDIS_REST_URL is not supported by this build yet; unset it to use the in-memory store')
 
-  const store: Store = new MemoryStore()
+  const store: Store = options.store ?? new MemoryStore()
   const provider: StageProvider = new LocalStageProvider({ region: config.awsRegion, whipUrl: config.localWhipUrl })
   const tokens = await localTokenIssuer(config, clock)
 

@@ -69,6 +69,8 @@ export function envelope(logger: Logger) {
     })
     .onError({ as: 'global' }, ({ code, error, set, request }) => {
       set.headers['content-type'] = 'application/json'
+      // Errors thrown by our body parser reach here wrapped in Elysia's ParseError.
+      if (code === 'PARSE' && (error as Error).cause instanceof AppError) error = (error as Error).cause as AppError
       if (error instanceof AppError) {
         set.status = error.status
         if (error.retryAfterSeconds !== undefined) set.headers['retry-after'] = String(error.retryAfterSeconds)

@@ -1,0 +1,134 @@
+import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
+import { enc, startTestServer, type TestServer } from '../support/serve'
+
+const MEDIA_SECRET = 'media-secret-0123456789'
+let server: TestServer
+beforeAll(async () => {
+  server = await startTestServer({ MAX_STAGES: '3', MEDIA_SERVER_SECRET: MEDIA_SECRET })
+})
+afterAll(() => server.stop())
+
+const body = async (res: Response) => res.json() as Promise<{ success: boolean; data: any; error: { code: string; message: string; details?: any } }>
+const media = { 'x-media-auth': MEDIA_SECRET }
+
+describe('stages', () => {
+  let masterArn: string
+  let created: string
+
+  test('list holds the master first', async () => {
+    const { data } = await body(await server.api('/api/stage/list'))
+    expect(data.stages.length).toBe(1)
+    expect(data.stages[0]).toMatchObject({ isMaster: true, status: 'active', viewerCount: 0, capacity: 50 })
+    expect(data.stages[0].stageArn).toMatch(/^arn:aws:ivs:us-east-1:\d{12}:stage\/[A-Za-z0-9]{12}$/)
+    expect(data.stages[0].tags).toEqual({ 'ivs-fanout:fleet': 'ivsf' })
+    masterArn = data.stages[0].stageArn
+  })
+
+  test('master info carries the publisher state', async () => {
+    const { data } = await body(await server.api('/api/stage/master/info'))
+    expect(data.stage.stageArn).toBe(masterArn)
+    expect(data.publisher).toEqual({ active: false, updatedAt: null, serverId: null })
+  })
+
+  test('create, get, rename, delete a stage; the provider sees each change', async () => {
+    const res = await server.api('/api/stage', { method: 'POST', json: { name: 'overflow-1', tags: { team: 'live' } } })
+    expect(res.status).toBe(200)
+    const { data } = await body(res)
+    created = data.stageArn
+    expect(data).toMatchObject({ name: 'overflow-1', isMaster: false, status: 'active', tags: { team: 'live', 'ivs-fanout:fleet': 'ivsf' } })
+    expect((await server.provider.getStage(created))!.name).toBe('overflow-1')
+
+    const got = await body(await server.api(`/api/stage/${enc(created)}`))
+    expect(got.data.stageArn).toBe(created)
+
+    const renamed = await body(await server.api(`/api/stage/${enc(created)}`, { method: 'PUT', json: { name: 'renamed' } }))
+    expect(renamed.data.name).toBe('renamed')
+    expect((await server.provider.getStage(created))!.name).toBe('renamed')
+
+    const deleted = await server.api(`/api/stage/${enc(created)}`, { method: 'DELETE' })
+    expect(deleted.status).toBe(200)
+    expect((await body(deleted)).data).toEqual({ stageArn: created, removedViewers: 0 })
+    expect(await server.provider.getStage(created)).toBeNull()
+    expect((await server.api(`/api/stage/${enc(created)}`)).status).toBe(404)
+  })
+
+  test('a stage created without a body gets a generated name', async () => {
+    const res = await server.api('/api/stage', { method: 'POST' })
+    expect(res.status).toBe(200)
+    const { data } = await body(res)
+    expect(data.name).toMatch(/^ivsf-\d+$/)
+  })
+
+  test('MAX_STAGES is enforced with 409', async () => {
+    expect((await server.api('/api/stage', { method: 'POST', json: {} })).status).toBe(200)
+    const res = await server.api('/api/stage', { method: 'POST', json: {} })
+    expect(res.status).toBe(409)
+    expect((await body(res)).error).toMatchObject({ code: 'CONFLICT' })
+    expect((await server.provider.listStages()).length).toBe(3)
+  })
+
+  test('deleting the master → 409; malformed ARN → 400; unknown ARN → 404', async () => {
+    const master = await server.api(`/api/stage/${enc(masterArn)}`, { method: 'DELETE' })
+    expect(master.status).toBe(409)
+    expect((await body(master)).error.code).toBe('CONFLICT')
+    expect(await server.provider.getStage(masterArn)).not.toBeNull()
+
+    const malformed = await server.api(`/api/stage/${enc('arn:aws:ivs:us-east-1:1:stage/x')}`)
+    expect(malformed.status).toBe(400)
+    const m = await body(malformed)
+    expect(m.error.code).toBe('VALIDATION_ERROR')
+    expect(m.error.message).toContain('stageArn')
+
+    const unknown = await server.api(`/api/stage/${enc('arn:aws:ivs:us-east-1:000000000000:stage/AAAAAAAAAAAA')}`)
+    expect(unknown.status).toBe(404)
+    expect((await body(unknown)).error.code).toBe('NOT_FOUND')
+  })
+
+  test('the fleet tag cannot be set by callers', async () => {
+    const res = await server.api('/api/stage', { method: 'POST', json: { tags: { 'ivs-fanout:fleet': 'other' } } })
+    expect(res.status).toBe(400)
+    expect((await body(res)).error.message).toContain('tags')
+  })
+})
+
+describe('relay control plane', () => {
+  test('missing x-media-auth → 401, wrong → 403, missing API key → 401', async () => {
+    const missing = await server.api('/api/media/stages')
+    expect(missing.status).toBe(401)
+    expect((await body(missing)).error.message).toContain('x-media-auth')
+    const wrong = await server.api('/api/media/stages', { headers: { 'x-media-auth': 'wrong-secret-value-123' } })
+    expect(wrong.status).toBe(403)
+    expect((await body(wrong)).error.code).toBe('FORBIDDEN')
+    const noKey = await fetch(`${server.url}/api/media/stages`, { headers: media })
+    expect(noKey.status).toBe(401)
+    const tokenRoute = await server.api('/api/token/mediaserver', { method: 'POST', json: { serverId: 'relay-1', stageArn: 'arn:aws:ivs:us-east-1:000000000000:stage/AAAAAAAAAAAA' } })
+    expect(tokenRoute.status).toBe(401)
+  })
+
+  test('register, stages, tokens, heartbeat → publisher state', async () => {
+    const heartbeatFirst = await server.api('/api/media/heartbeat', { method: 'POST', headers: media, json: { serverId: 'relay-1', publisherActive: true, connectedStages: [] } })
+    expect(heartbeatFirst.status).toBe(404)
+
+    const registered = await body(await server.api('/api/media/register', { method: 'POST', headers: media, json: { serverId: 'relay-1', ipAddress: '127.0.0.1', port: 3001 } }))
+    expect(registered.data.stages.length).toBe(3)
+    const stages = await body(await server.api('/api/media/stages', { headers: media }))
+    expect(stages.data.stages.map((s: { stageArn: string }) => s.stageArn)).toEqual(registered.data.stages.map((s: { stageArn: string }) => s.stageArn))
+
+    const target = stages.data.stages[1].stageArn
+    const viaMedia = await body(await server.api('/api/media/token', { method: 'POST', headers: media, json: { serverId: 'relay-1', stageArn: target } }))
+    expect(viaMedia.data).toMatchObject({ stageArn: target, capabilities: ['PUBLISH'] })
+    const viaToken = await body(await server.api('/api/token/mediaserver', { method: 'POST', headers: media, json: { serverId: 'relay-1', stageArn: target } }))
+    expect(viaToken.data.stageArn).toBe(target)
+    const unknown = await server.api('/api/media/token', { method: 'POST', headers: media, json: { serverId: 'relay-1', stageArn: 'arn:aws:ivs:us-east-1:000000000000:stage/AAAAAAAAAAAA' } })
+    expect(unknown.status).toBe(404)
+
+    const hb = await body(await server.api('/api/media/heartbeat', { method: 'POST', headers: media, json: { serverId: 'relay-1', publisherActive: true, connectedStages: [target] } }))
+    expect(hb.data).toEqual({ ok: true })
+    const info = await body(await server.api('/api/stage/master/info'))
+    expect(info.data.publisher).toMatchObject({ active: true, serverId: 'relay-1' })
+    const pub = await body(await server.api('/api/stats/publisher'))
+    expect(pub.data.relays).toEqual([expect.objectContaining({ serverId: 'relay-1', publisherActive: true, connectedStages: 1 })])
+    const events = await server.store.readEvents(null, 100)
+    expect(events.map((e) => e.type)).toContain('publisher_state')
+  })
+})

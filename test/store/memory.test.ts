@@ -1,0 +1,4 @@
+import { MemoryStore } from '../../src/store/memory'
+import { describeStore } from './suite'
+
+describeStore('memory', { create: async () => new MemoryStore() })

@@ -1,0 +1,281 @@
+import { afterAll, beforeEach, describe, expect, test } from 'bun:test'
+import type { StageRecord, Store } from '../../src/store/types'
+
+export interface StoreFactory {
+  /** A fresh, empty store for each test. */
+  create(): Promise<Store>
+  close?(): Promise<void>
+}
+
+const T0 = Date.UTC(2026, 10, 23, 12)
+let arnCounter = 0
+export function stageRecord(seq: number, extra: Partial<StageRecord> = {}): StageRecord {
+  const id = `St${String(++arnCounter).padStart(10, '0')}`
+  return {
+    arn: `arn:aws:ivs:us-east-1:000000000000:stage/${id}`,
+    name: `s-${seq}`,
+    isMaster: seq === 0,
+    status: 'active',
+    seq,
+    createdAt: T0,
+    drainingSince: null,
+    tags: { 'ivs-fanout:fleet': 'test' },
+    endpoints: { whip: 'https://whip.example', events: 'wss://events.example' },
+    ...extra,
+  }
+}
+
+/** The same cases and assertions for every Store implementation. */
+export function describeStore(name: string, factory: StoreFactory) {
+  describe(`store contract: ${name}`, () => {
+    let store: Store
+    beforeEach(async () => {
+      store = await factory.create()
+    })
+    afterAll(async () => {
+      await factory.close?.()
+    })
+
+    const assign = (userId: string, capacity = 2, now = T0, exclude?: string[]) =>
+      store.assignViewer({ userId, participantId: `p-${userId}`, capacity, now, exclude })
+
+    test('ping answers', async () => {
+      await store.ping()
+    })
+
+    test('stages: add, get, list in seq order, update, remove; maxStages enforced', async () => {
+      const master = stageRecord(0)
+      const a = stageRecord(2)
+      const b = stageRecord(1)
+      expect(await store.addStage(master, 3)).toBe(true)
+      expect(await store.addStage(a, 3)).toBe(true)
+      expect(await store.addStage(b, 3)).toBe(true)
+      expect(await store.addStage(stageRecord(3), 3)).toBe(false)
+      expect(await store.addStage(a, 3)).toBe(true) // idempotent for a known stage
+      expect((await store.listStages()).map((s) => s.arn)).toEqual([master.arn, b.arn, a.arn])
+      expect(await store.getStage(a.arn)).toEqual({ ...a, viewerCount: 0 })
+      expect(await store.getStage('arn:aws:ivs:us-east-1:000000000000:stage/Missing00000')).toBeNull()
+      const updated = await store.updateStage(a.arn, { status: 'draining', drainingSince: T0 + 5, name: 'renamed' })
+      expect(updated).toMatchObject({ status: 'draining', drainingSince: T0 + 5, name: 'renamed', seq: 2 })
+      expect(await store.updateStage('arn:aws:ivs:us-east-1:000000000000:stage/Missing00000', { name: 'x' })).toBeNull()
+      expect(await store.removeStage(a.arn, T0)).toEqual([])
+      expect(await store.removeStage(a.arn, T0)).toBeNull()
+      expect((await store.listStages()).length).toBe(2)
+    })
+
+    test('stage sequence numbers only grow', async () => {
+      const first = await store.nextStageSeq()
+      const second = await store.nextStageSeq()
+      expect(second).toBeGreaterThan(first)
+      await store.addStage(stageRecord(100), 10)
+      expect(await store.nextStageSeq()).toBeGreaterThan(100)
+    })
+
+    test('assignment fills the lowest-seq active stage first and refuses when all are full', async () => {
+      const master = stageRecord(0)
+      const one = stageRecord(1)
+      await store.addStage(one, 10)
+      await store.addStage(master, 10)
+      const results = []
+      for (const user of ['u1', 'u2', 'u3', 'u4']) results.push(await assign(user))
+      expect(results.map((r) => (r.ok ? r.stage.arn : null))).toEqual([master.arn, master.arn, one.arn, one.arn])
+      const r = results[2]!
+      expect(r.ok && r.presence).toEqual({ userId: 'u3', participantId: 'p-u3', stageArn: one.arn, joinedAt: T0, lastHeartbeatAt: T0 })
+      expect(r.ok && r.stage.viewerCount).toBe(1)
+      expect(await assign('u5')).toEqual({ ok: false, reason: 'full' })
+      expect((await store.getStage(master.arn))!.viewerCount).toBe(2)
+    })
+
+    test('draining and excluded stages get no new viewers', async () => {
+      const master = stageRecord(0)
+      const one = stageRecord(1, { status: 'draining' })
+      const two = stageRecord(2)
+      for (const s of [master, one, two]) await store.addStage(s, 10)
+      const r = await assign('u1', 2, T0, [master.arn])
+      expect(r.ok && r.stage.arn).toBe(two.arn)
+    })
+
+    test('a viewer already seated keeps its seat; one on a draining stage is moved and its old session closed', async () => {
+      const master = stageRecord(0)
+      const one = stageRecord(1)
+      await store.addStage(master, 10)
+      await store.addStage(one, 10)
+      await assign('u1', 5, T0)
+      const again = await store.assignViewer({ userId: 'u1', participantId: 'p-new', capacity: 5, now: T0 + 10 })
+      expect(again.ok && again.stage.arn).toBe(master.arn)
+      expect(again.ok && again.stage.viewerCount).toBe(1)
+      expect(again.ok && again.presence.participantId).toBe('p-new')
+      expect(again.ok && again.movedFrom).toBeNull()
+      await store.updateStage(master.arn, { status: 'draining', drainingSince: T0 })
+      const moved = await store.assignViewer({ userId: 'u1', participantId: 'p-3', capacity: 5, now: T0 + 1000 })
+      expect(moved.ok && moved.stage.arn).toBe(one.arn)
+      expect(moved.ok && moved.movedFrom).toBe(master.arn)
+      expect((await store.getStage(master.arn))!.viewerCount).toBe(0)
+      const duration = await store.viewerDuration('u1', null, T0 + 1500)
+      expect(duration.totalMs).toBe(1500)
+      expect(duration.sessions.map((s) => [s.stageArn, s.durationMs, s.leftAt])).toEqual([
+        [master.arn, 1000, T0 + 1000],
+        [one.arn, 500, null],
+      ])
+    })
+
+    test('heartbeats refresh known viewers and report unknown and draining ones', async () => {
+      const master = stageRecord(0)
+      const one = stageRecord(1)
+      await store.addStage(master, 10)
+      await store.addStage(one, 10)
+      await assign('u1', 1)
+      await assign('u2', 1)
+      await store.updateStage(one.arn, { status: 'draining', drainingSince: T0 })
+      const outcomes = await store.heartbeat(
+        [
+          { userId: 'u1', stageArn: master.arn },
+          { userId: 'u2', stageArn: one.arn },
+          { userId: 'u1', stageArn: one.arn },
+          { userId: 'ghost', stageArn: master.arn },
+          { userId: 'u1', stageArn: 'arn:aws:ivs:us-east-1:000000000000:stage/Missing00000' },
+        ],
+        T0 + 5000,
+      )
+      expect(outcomes).toEqual(['ok', 'draining', 'unknown', 'unknown', 'unknown'])
+      expect((await store.findViewer('u1'))!.lastHeartbeatAt).toBe(T0 + 5000)
+      expect((await store.findViewer('u2'))!.lastHeartbeatAt).toBe(T0 + 5000)
+      expect(await store.heartbeat([], T0)).toEqual([])
+    })
+
+    test('leave closes the session and frees the seat', async () => {
+      const master = stageRecord(0)
+      await store.addStage(master, 10)
+      await assign('u1', 1, T0)
+      expect(await store.leaveViewer('u1', master.arn, T0 + 42_000)).toMatchObject({ stageArn: master.arn, durationMs: 42_000, leftAt: T0 + 42_000 })
+      expect(await store.leaveViewer('u1', master.arn, T0 + 43_000)).toBeNull()
+      expect(await store.findViewer('u1')).toBeNull()
+      expect((await store.getStage(master.arn))!.viewerCount).toBe(0)
+      expect((await assign('u2', 1)).ok).toBe(true)
+    })
+
+    test('sweep removes silent viewers only, ending their watch time at their last heartbeat', async () => {
+      const master = stageRecord(0)
+      await store.addStage(master, 10)
+      await assign('quiet', 10, T0)
+      await assign('chatty', 10, T0)
+      await store.heartbeat([{ userId: 'quiet', stageArn: master.arn }], T0 + 10_000)
+      await store.heartbeat([{ userId: 'chatty', stageArn: master.arn }], T0 + 70_000)
+      const removed = await store.sweepViewers(T0 + 60_000, T0 + 80_000, 100)
+      expect(removed.map((p) => p.userId)).toEqual(['quiet'])
+      expect((await store.getStage(master.arn))!.viewerCount).toBe(1)
+      expect((await store.viewerDuration('quiet', null, T0 + 90_000)).totalMs).toBe(10_000)
+      expect(await store.sweepViewers(T0 + 60_000, T0 + 80_000, 100)).toEqual([])
+    })
+
+    test('sweep honours its limit', async () => {
+      const master = stageRecord(0)
+      await store.addStage(master, 10)
+      for (let i = 0; i < 5; i++) await assign(`u${i}`, 10, T0)
+      expect((await store.sweepViewers(T0 + 1, T0 + 1, 2)).length).toBe(2)
+      expect((await store.sweepViewers(T0 + 1, T0 + 1, 10)).length).toBe(3)
+    })
+
+    test('removing a stage closes the sessions of its viewers', async () => {
+      const master = stageRecord(0)
+      const one = stageRecord(1)
+      await store.addStage(master, 10)
+      await store.addStage(one, 10)
+      await assign('u1', 1, T0)
+      await assign('u2', 1, T0)
+      const removed = await store.removeStage(one.arn, T0 + 7000)
+      expect(removed!.map((p) => p.userId)).toEqual(['u2'])
+      expect(await store.findViewer('u2')).toBeNull()
+      expect((await store.viewerDuration('u2', one.arn, T0 + 9000)).totalMs).toBe(7000)
+    })
+
+    test('viewer list is paginated by cursor without gaps or repeats', async () => {
+      const master = stageRecord(0)
+      await store.addStage(master, 10)
+      const users = Array.from({ length: 25 }, (_, i) => `user-${String(i).padStart(2, '0')}`)
+      for (const u of users) await assign(u, 100)
+      const seen: string[] = []
+      let cursor: string | null = null
+      let pages = 0
+      do {
+        const page = await store.listViewers(master.arn, 10, cursor)
+        seen.push(...page.viewers.map((v) => v.userId))
+        cursor = page.nextCursor
+        pages++
+      } while (cursor !== null && pages < 10)
+      expect(pages).toBe(3)
+      expect(seen.sort()).toEqual(users)
+      expect(await store.listViewers('arn:aws:ivs:us-east-1:000000000000:stage/Missing00000', 10, null)).toEqual({ viewers: [], nextCursor: null })
+    })
+
+    test('duration per stage and in total', async () => {
+      const master = stageRecord(0)
+      const one = stageRecord(1)
+      await store.addStage(master, 10)
+      await store.addStage(one, 10)
+      await assign('u1', 1, T0)
+      await store.leaveViewer('u1', master.arn, T0 + 1000)
+      await store.updateStage(master.arn, { status: 'draining', drainingSince: T0 })
+      await assign('u1', 1, T0 + 2000)
+      const all = await store.viewerDuration('u1', null, T0 + 5000)
+      expect(all.totalMs).toBe(4000)
+      expect(all.sessions.length).toBe(2)
+      expect((await store.viewerDuration('u1', master.arn, T0 + 5000)).totalMs).toBe(1000)
+      expect((await store.viewerDuration('u1', one.arn, T0 + 5000)).totalMs).toBe(3000)
+      expect(await store.viewerDuration('nobody', null, T0)).toEqual({ userId: 'nobody', totalMs: 0, sessions: [] })
+    })
+
+    test('many parallel assignments never exceed capacity', async () => {
+      const stages = [stageRecord(0), stageRecord(1), stageRecord(2)]
+      for (const s of stages) await store.addStage(s, 10)
+      const results = await Promise.all(Array.from({ length: 40 }, (_, i) => assign(`p${i}`, 10)))
+      expect(results.filter((r) => r.ok).length).toBe(30)
+      expect(results.filter((r) => !r.ok).length).toBe(10)
+      for (const s of await store.listStages()) expect(s.viewerCount).toBe(10)
+    })
+
+    test('relays and publisher state', async () => {
+      await store.putRelay({ serverId: 'r1', ipAddress: '10.0.0.1', port: 3001, publisherActive: false, connectedStages: [], registeredAt: T0, lastHeartbeatAt: T0 })
+      expect(await store.heartbeatRelay('r1', { publisherActive: true, connectedStages: ['a', 'b'], lastHeartbeatAt: T0 + 1 })).toBe(true)
+      expect(await store.heartbeatRelay('nope', { publisherActive: true, connectedStages: [], lastHeartbeatAt: T0 })).toBe(false)
+      expect(await store.listRelays()).toEqual([{ serverId: 'r1', ipAddress: '10.0.0.1', port: 3001, publisherActive: true, connectedStages: ['a', 'b'], registeredAt: T0, lastHeartbeatAt: T0 + 1 }])
+      expect(await store.getPublisherState()).toEqual({ active: false, updatedAt: null, serverId: null })
+      const previous = await store.setPublisherState({ active: true, updatedAt: T0, serverId: 'r1' })
+      expect(previous.active).toBe(false)
+      expect(await store.getPublisherState()).toEqual({ active: true, updatedAt: T0, serverId: 'r1' })
+    })
+
+    test('leader lease: acquire, renew, refuse others, expire, release', async () => {
+      expect(await store.acquireLease('leader', 'a', 1000, T0)).toBe(true)
+      expect(await store.acquireLease('leader', 'b', 1000, T0 + 500)).toBe(false)
+      expect(await store.acquireLease('leader', 'a', 1000, T0 + 900)).toBe(true) // renewed to T0+1900
+      expect(await store.acquireLease('leader', 'b', 1000, T0 + 1500)).toBe(false)
+      expect(await store.acquireLease('leader', 'b', 1000, T0 + 2000)).toBe(true) // expired
+      await store.releaseLease('leader', 'a') // not the holder: no effect
+      expect(await store.acquireLease('leader', 'a', 1000, T0 + 2100)).toBe(false)
+      await store.releaseLease('leader', 'b')
+      expect(await store.acquireLease('leader', 'a', 1000, T0 + 2100)).toBe(true)
+    })
+
+    test('events are read in order after a given id', async () => {
+      expect(await store.lastEventId()).toBeNull()
+      const ids = []
+      for (let i = 0; i < 5; i++) ids.push(await store.appendEvent({ type: 'stage_created', data: { i } }))
+      expect(await store.lastEventId()).toBe(ids[4]!)
+      const all = await store.readEvents(null, 100)
+      expect(all.map((e) => e.data.i)).toEqual([0, 1, 2, 3, 4])
+      const after = await store.readEvents(ids[1]!, 2)
+      expect(after.map((e) => [e.id, e.type, e.data.i])).toEqual([
+        [ids[2], 'stage_created', 2],
+        [ids[3], 'stage_created', 3],
+      ])
+      expect(await store.readEvents(ids[4]!, 10)).toEqual([])
+    })
+
+    test('counters add up', async () => {
+      await store.incrementCounters({ a: 1, b: 2 })
+      await store.incrementCounters({ a: 3 })
+      expect(await store.readCounters()).toEqual({ a: 4, b: 2 })
+    })
+  })
+}

@@ -1,0 +1,23 @@
+import { describe, expect, test } from 'bun:test'
+import { pickStage, type SeatCandidate } from '../../src/fleet/assignment'
+
+const stage = (arn: string, seq: number, viewerCount: number, status: SeatCandidate['status'] = 'active'): SeatCandidate => ({ arn, seq, viewerCount, status })
+
+describe('pickStage (fill-first)', () => {
+  const cases: { name: string; stages: SeatCandidate[]; capacity: number; exclude?: string[]; expected: string | null }[] = [
+    { name: 'the master while it has room', stages: [stage('m', 0, 10), stage('a', 1, 0)], capacity: 50, expected: 'm' },
+    { name: 'lowest seq with room, whatever the list order', stages: [stage('b', 2, 0), stage('a', 1, 3), stage('m', 0, 50)], capacity: 50, expected: 'a' },
+    { name: 'skips full stages', stages: [stage('m', 0, 50), stage('a', 1, 50), stage('b', 2, 49)], capacity: 50, expected: 'b' },
+    { name: 'never a draining stage', stages: [stage('m', 0, 50), stage('a', 1, 0, 'draining'), stage('b', 2, 10)], capacity: 50, expected: 'b' },
+    { name: 'never an excluded stage', stages: [stage('m', 0, 1), stage('a', 1, 0)], capacity: 50, exclude: ['m'], expected: 'a' },
+    { name: 'null when all are full', stages: [stage('m', 0, 50), stage('a', 1, 50)], capacity: 50, expected: null },
+    { name: 'null when only draining stages have room', stages: [stage('m', 0, 50), stage('a', 1, 1, 'draining')], capacity: 50, expected: null },
+    { name: 'null with no stages', stages: [], capacity: 50, expected: null },
+    { name: 'over-full counts are treated as full', stages: [stage('m', 0, 51), stage('a', 1, 2)], capacity: 50, expected: 'a' },
+  ]
+  for (const c of cases) {
+    test(c.name, () => {
+      expect(pickStage(c.stages, c.capacity, c.exclude)?.arn ?? null).toBe(c.expected)
+    })
+  }
+})
