@@ -14,6 +14,7 @@ import type { Logger } from './log'
 import { Counters } from './metrics/counters'
 import { MemoryStore } from './store/memory'
 import type { Store } from './store/types'
+import { UpstashStore } from './store/upstash'
 
 export interface ServeHandle {
   app: App
@@ -47,9 +48,7 @@ export async function startServe(options: ServeOptions): Promise<ServeHandle> {
   const startedAt = clock.now()
 
   if (config.provider === 'aws') throw new StartupError('IVS_PROVIDER=aws is not available in this build yet; unset AWS credentials or set IVS_PROVIDER=local')
-  if (config.upstash) throw new StartupError('UPSTASH_REDIS_REST_URL is not supported by this build yet; unset it to use the in-memory store')
-
-  const store: Store = options.store ?? new MemoryStore()
+  const store: Store = options.store ?? (await openStore(config, logger))
   const provider: StageProvider = new LocalStageProvider({ region: config.awsRegion, whipUrl: config.localWhipUrl })
   const tokens = await localTokenIssuer(config, clock)
 
@@ -124,6 +123,14 @@ export async function startServe(options: ServeOptions): Promise<ServeHandle> {
       return stopping
     },
   }
+}
+
+async function openStore(config: ServeConfig, logger: Logger): Promise<Store> {
+  if (!config.upstash) return new MemoryStore()
+  const store = new UpstashStore({ ...config.upstash, prefix: config.redisKeyPrefix, logger })
+  // Not fatal: a store that is down at start makes /health/ready say so, and scripts load on first use.
+  await store.loadScripts().catch(() => logger.warn('store not reachable at start', { url: config.upstash!.url }))
+  return store
 }
 
 async function localTokenIssuer(config: ServeConfig, clock: Clock): Promise<TokenIssuer> {

@@ -32,7 +32,7 @@ export function spawnProcess(args: string[], env: Record<string, string>, cwd = 
   const waiters: (() => void)[] = []
   const pump = async (stream: ReadableStream<Uint8Array>, append: (s: string) => void) => {
     const decoder = new TextDecoder()
-    for await (const chunk of stream) {
+    for await (const chunk of stream as unknown as AsyncIterable<Uint8Array>) {
       append(decoder.decode(chunk, { stream: true }))
       for (const w of waiters.splice(0)) w()
     }

@@ -1,0 +1,80 @@
+import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
+import { RedisClient } from 'bun'
+import { AppError } from '../../src/errors'
+import { silentLogger } from '../../src/log'
+import { UpstashStore } from '../../src/store/upstash'
+import { startRedis, type RedisServer } from '../support/redis'
+import { startUpstashServer, type UpstashServer } from '../support/upstash-server'
+import { stageRecord } from './suite'
+
+let redis: RedisServer
+let rest: UpstashServer
+let n = 0
+const T0 = Date.UTC(2026, 10, 23, 12)
+beforeAll(async () => {
+  redis = await startRedis()
+  rest = await startUpstashServer({ redisUrl: redis.url })
+})
+afterAll(async () => {
+  await rest.stop()
+  await redis.stop()
+})
+const newStore = (prefix = `u${++n}:`) => new UpstashStore({ url: rest.url, token: rest.token, prefix, logger: silentLogger })
+
+describe('upstash store specifics', () => {
+  test('several instances assigning in parallel never exceed capacity', async () => {
+    const prefix = `multi${++n}:`
+    const instances = [newStore(prefix), newStore(prefix), newStore(prefix)]
+    for (let seq = 0; seq < 4; seq++) await instances[0]!.addStage(stageRecord(seq), 10)
+    const results = await Promise.all(
+      Array.from({ length: 300 }, (_, i) => instances[i % 3]!.assignViewer({ userId: `v${i}`, participantId: `p${i}`, capacity: 50, now: T0 })),
+    )
+    expect(results.filter((r) => r.ok).length).toBe(200)
+    const stages = await instances[1]!.listStages()
+    expect(stages.map((s) => s.viewerCount)).toEqual([50, 50, 50, 50])
+  })
+
+  test('an atomic operation is one REST call; a batch of heartbeats is one script in one call', async () => {
+    const store = newStore()
+    const stage = stageRecord(0)
+    await store.loadScripts()
+    await store.addStage(stage, 10)
+    rest.resetCounts()
+    await store.assignViewer({ userId: 'a', participantId: 'p', capacity: 10, now: T0 })
+    expect(rest.requests).toBe(1)
+    rest.resetCounts()
+    const entries = Array.from({ length: 500 }, () => ({ userId: 'a', stageArn: stage.arn }))
+    const outcomes = await store.heartbeat(entries, T0 + 1)
+    expect(outcomes.length).toBe(500)
+    expect(rest.requests).toBe(1)
+    expect(rest.counts.commands).toBe(1)
+  })
+
+  test('scripts are reloaded after the server forgets them (NOSCRIPT)', async () => {
+    const store = newStore()
+    await store.addStage(stageRecord(0), 10)
+    const admin = new RedisClient(redis.url)
+    await admin.send('SCRIPT', ['FLUSH'])
+    expect((await store.listStages()).length).toBe(1)
+    admin.close()
+  })
+
+  test('an unreachable store fails fast with UPSTREAM_UNAVAILABLE and recovers without a restart', async () => {
+    const store = newStore()
+    await store.addStage(stageRecord(0), 10)
+    await rest.pause()
+    try {
+      const started = performance.now()
+      const error = await store.listStages().then(() => null, (e: unknown) => e)
+      const elapsed = performance.now() - started
+      expect(error).toBeInstanceOf(AppError)
+      expect((error as AppError).code).toBe('UPSTREAM_UNAVAILABLE')
+      expect((error as AppError).status).toBe(503)
+      expect(elapsed).toBeLessThan(2_000)
+      await expect(store.ping()).rejects.toThrow('not reachable')
+    } finally {
+      await rest.resume()
+    }
+    expect((await store.listStages()).length).toBe(1)
+  })
+})
