@@ -12,8 +12,8 @@ export interface UpstashServer {
   counts: { single: number; pipeline: number; multiExec: number; commands: number }
   readonly requests: number
   resetCounts(): void
-  /** Stops answering (connections refused) until `resume()`; the redis data stays. */
-  pause(): Promise<void>
+  /** Stops answering until `resume()`: connections refused, or (hang) accepted and never answered. */
+  pause(mode?: 'refuse' | 'hang'): Promise<void>
   resume(): Promise<void>
   stop(): Promise<void>
 }
@@ -50,7 +50,9 @@ export async function startUpstashServer(options: { redisUrl: string; token?: st
     }
   }
 
+  let hanging = false
   const handle = async (request: Request): Promise<Response> => {
+    if (hanging) return new Promise<Response>(() => {})
     if (request.headers.get('authorization') !== `Bearer ${token}`) return Response.json({ error: 'Unauthorized' }, { status: 401 })
     const base64 = request.headers.get('upstash-encoding')?.toLowerCase() === 'base64'
     const encode = (item: { result?: unknown; error?: string }) => ('error' in item ? item : { result: base64 ? encodeBase64(item.result) : item.result })
@@ -95,11 +97,16 @@ export async function startUpstashServer(options: { redisUrl: string; token?: st
     resetCounts() {
       counts.single = counts.pipeline = counts.multiExec = counts.commands = 0
     },
-    async pause() {
+    async pause(mode = 'refuse') {
+      if (mode === 'hang') {
+        hanging = true
+        return
+      }
       await server?.stop(true)
       server = null
     },
     async resume() {
+      hanging = false
       server ??= Bun.serve({ port, hostname: '127.0.0.1', fetch: handle })
     },
     async stop() {

@@ -1,0 +1,61 @@
+import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
+import { startRedis, type RedisServer } from '../support/redis'
+import { startTestServer, type TestServer } from '../support/serve'
+import { startUpstashServer, type UpstashServer } from '../support/upstash-server'
+
+let redis: RedisServer
+let rest: UpstashServer
+let server: TestServer
+beforeAll(async () => {
+  redis = await startRedis()
+  rest = await startUpstashServer({ redisUrl: redis.url })
+  server = await startTestServer({ UPSTASH_REDIS_REST_URL: rest.url, UPSTASH_REDIS_REST_TOKEN: rest.token, REDIS_KEY_PREFIX: 'api:' })
+})
+afterAll(async () => {
+  await server.stop()
+  await rest.stop()
+  await redis.stop()
+})
+
+describe('serve on the Upstash store', () => {
+  test('tokens, presence and stats go through the shared store', async () => {
+    expect(server.store.kind).toBe('upstash')
+    const res = await server.api('/api/token/viewer', { method: 'POST', json: { userId: 'viewer-456' } })
+    expect(res.status).toBe(200)
+    const { data } = await res.json()
+    const hb = await server.api('/api/viewer/heartbeat', { method: 'POST', json: { userId: 'viewer-456', stageArn: data.stageArn } })
+    expect(hb.status).toBe(200)
+    const stats = (await (await server.api('/api/stats')).json()).data
+    expect(stats.totalViewers).toBe(1)
+    const health = (await (await fetch(`${server.url}/health/ready`)).json()).data
+    expect(health.checks.store).toMatchObject({ ok: true, kind: 'upstash' })
+  })
+
+  for (const mode of ['refuse', 'hang'] as const)
+  test(`store down (${mode}): 503 UPSTREAM_UNAVAILABLE within 2 s, ready reports it; back: works again without a restart`, async () => {
+    await rest.pause(mode)
+    try {
+      const started = performance.now()
+      const res = await server.api('/api/token/viewer', { method: 'POST', json: { userId: 'viewer-during-outage' } })
+      const elapsed = performance.now() - started
+      expect(res.status).toBe(503)
+      const body = await res.json()
+      expect(body.error.code).toBe('UPSTREAM_UNAVAILABLE')
+      expect(JSON.stringify(body)).not.toContain(rest.token)
+      expect(elapsed).toBeLessThan(2_000)
+      console.log(`store outage (${mode}) answered in ${elapsed.toFixed(0)} ms`)
+
+      const ready = await fetch(`${server.url}/health/ready`)
+      expect(ready.status).toBe(503)
+      const readyBody = await ready.json()
+      expect(readyBody.error.code).toBe('UPSTREAM_UNAVAILABLE')
+      expect(readyBody.error.details.checks.store.ok).toBe(false)
+      expect((await fetch(`${server.url}/health/live`)).status).toBe(200)
+    } finally {
+      await rest.resume()
+    }
+    const again = await server.api('/api/token/viewer', { method: 'POST', json: { userId: `viewer-after-${mode}` } })
+    expect(again.status).toBe(200)
+    expect((await fetch(`${server.url}/health/ready`)).status).toBe(200)
+  })
+})
