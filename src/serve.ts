@@ -2,7 +2,7 @@ import { buildApp, type App } from './app'
 import { systemClock, type Clock } from './clock'
 import type { ServeConfig } from './config'
 import { storeEventPublisher } from './fleet/events'
-import { FleetService } from './fleet/service'
+import { FleetService, MasterStageMissing } from './fleet/service'
 import { ViewerSessions } from './fleet/viewer-session'
 import { Authenticator } from './http/auth'
 import { RateLimiter } from './http/rate-limiter'
@@ -78,7 +78,9 @@ export async function startServe(options: ServeOptions): Promise<ServeHandle> {
       masterStageArn: config.masterStageArn,
     },
   })
-  const master = await fleet.start()
+  const master = await fleet.start().catch((error: unknown) => {
+    throw error instanceof MasterStageMissing ? new StartupError(error.message) : error
+  })
 
   const auth = new Authenticator({ apiKey, mediaSecret: config.mediaServerSecret, skipAuth: config.skipAuth }, sessions, clock)
   const rateLimiter = new RateLimiter({ windowMs: config.rateLimitWindowMs, max: config.rateLimitMaxRequests }, clock)

@@ -31,6 +31,9 @@ export interface FleetDeps {
 }
 
 export const FLEET_TAG = 'ivs-fanout:fleet'
+
+/** The configured master stage does not exist: a configuration error, not an outage. */
+export class MasterStageMissing extends Error {}
 const CAPACITY_RETRY_AFTER_S = 5
 
 export interface PublisherToken extends IssuedToken {
@@ -58,22 +61,29 @@ export class FleetService {
     return this.deps.settings
   }
 
-  /** Makes sure the master stage exists: the configured one, the one the store remembers, or a new one. */
+  /**
+   * Makes sure the master stage exists (the configured one, the one the store remembers, or a new
+   * one) and re-adopts this fleet's stages from the provider.
+   */
   async start(): Promise<StageView> {
+    const master = await this.ensureMaster()
+    await this.adoptFleetStages()
+    return master
+  }
+
+  private async ensureMaster(): Promise<StageView> {
     const { store, provider, settings, clock } = this.deps
     const known = (await store.listStages()).find((s) => s.isMaster)
     const wanted = settings.masterStageArn ?? known?.arn ?? null
     if (wanted !== null) {
       const stage = await provider.getStage(wanted)
       if (stage) {
-        if (!known || known.arn !== wanted) {
-          if (known) await store.removeStage(known.arn, clock.now())
-          await store.addStage(this.record(stage, { isMaster: true, seq: 0 }), Number.MAX_SAFE_INTEGER)
-        }
+        if (known && known.arn !== wanted) await store.removeStage(known.arn, clock.now())
+        await store.addStage(this.record(stage, { isMaster: true, seq: 0 }), Number.MAX_SAFE_INTEGER)
         this.masterArn = wanted
         return (await store.getStage(wanted))!
       }
-      if (settings.masterStageArn !== null) throw new AppError('NOT_FOUND', `MASTER_STAGE_ARN ${wanted} does not exist at the stage provider`)
+      if (settings.masterStageArn !== null) throw new MasterStageMissing(`MASTER_STAGE_ARN ${wanted} does not exist at the stage provider (${provider.kind})`)
       await store.removeStage(wanted, clock.now())
     }
     const created = await provider.createStage({ name: `${settings.fleetId}-master`, tags: { [FLEET_TAG]: settings.fleetId } })
@@ -81,6 +91,33 @@ export class FleetService {
     this.masterArn = created.arn
     this.deps.logger.info('master stage created', { stageArn: created.arn })
     return (await store.getStage(created.arn))!
+  }
+
+  /**
+   * After a restart the provider is the truth: stages carrying this fleet's tag that the store
+   * lost are added back, records of stages the provider no longer has are dropped. Stages without
+   * the tag are never touched.
+   */
+  async adoptFleetStages(): Promise<{ adopted: string[]; dropped: string[] }> {
+    const { store, provider, settings, clock, logger } = this.deps
+    const atProvider = await provider.listStages()
+    const present = new Set(atProvider.map((s) => s.arn))
+    const known = await store.listStages()
+    const knownArns = new Set(known.map((s) => s.arn))
+    const dropped: string[] = []
+    for (const stage of known) {
+      if (stage.isMaster || present.has(stage.arn)) continue
+      await store.removeStage(stage.arn, clock.now())
+      dropped.push(stage.arn)
+    }
+    const adopted: string[] = []
+    for (const stage of atProvider) {
+      if (knownArns.has(stage.arn) || stage.tags[FLEET_TAG] !== settings.fleetId) continue
+      const added = await store.addStage(this.record(stage, { isMaster: false, seq: await store.nextStageSeq() }), Number.MAX_SAFE_INTEGER)
+      if (added) adopted.push(stage.arn)
+    }
+    if (adopted.length || dropped.length) logger.info('fleet stages reconciled', { adopted, dropped })
+    return { adopted, dropped }
   }
 
   async masterStage(): Promise<StageView> {
