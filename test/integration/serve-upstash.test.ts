@@ -1,20 +1,18 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
-import { startRedis, type RedisServer } from '../support/redis'
 import { startTestServer, type TestServer } from '../support/serve'
-import { startUpstashServer, type UpstashServer } from '../support/upstash-server'
+import { startUpstashStack, type UpstashStack, type UpstashServer } from '../support/upstash-server'
 
-let redis: RedisServer
+let stack: UpstashStack
 let rest: UpstashServer
 let server: TestServer
 beforeAll(async () => {
-  redis = await startRedis()
-  rest = await startUpstashServer({ redisUrl: redis.url })
+  stack = await startUpstashStack()
+  rest = stack.rest
   server = await startTestServer({ UPSTASH_REDIS_REST_URL: rest.url, UPSTASH_REDIS_REST_TOKEN: rest.token, REDIS_KEY_PREFIX: 'api:' })
 })
 afterAll(async () => {
   await server.stop()
-  await rest.stop()
-  await redis.stop()
+  await stack.stop()
 })
 
 describe('serve on the Upstash store', () => {

@@ -3,21 +3,19 @@ import { RedisClient } from 'bun'
 import { AppError } from '../../src/errors'
 import { silentLogger } from '../../src/log'
 import { UpstashStore } from '../../src/store/upstash'
-import { startRedis, type RedisServer } from '../support/redis'
-import { startUpstashServer, type UpstashServer } from '../support/upstash-server'
+import { startUpstashStack, type UpstashStack, type UpstashServer } from '../support/upstash-server'
 import { stageRecord } from './suite'
 
-let redis: RedisServer
+let stack: UpstashStack
 let rest: UpstashServer
 let n = 0
 const T0 = Date.UTC(2026, 10, 23, 12)
 beforeAll(async () => {
-  redis = await startRedis()
-  rest = await startUpstashServer({ redisUrl: redis.url })
+  stack = await startUpstashStack()
+  rest = stack.rest
 })
 afterAll(async () => {
-  await rest.stop()
-  await redis.stop()
+  await stack.stop()
 })
 const newStore = (prefix = `u${++n}:`) => new UpstashStore({ url: rest.url, token: rest.token, prefix, logger: silentLogger })
 
@@ -53,7 +51,7 @@ describe('upstash store specifics', () => {
   test('scripts are reloaded after the server forgets them (NOSCRIPT)', async () => {
     const store = newStore()
     await store.addStage(stageRecord(0), 10)
-    const admin = new RedisClient(redis.url)
+    const admin = new RedisClient(stack.redis.url)
     await admin.send('SCRIPT', ['FLUSH'])
     expect((await store.listStages()).length).toBe(1)
     admin.close()

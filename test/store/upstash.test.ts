@@ -1,20 +1,18 @@
 import { afterAll, beforeAll } from 'bun:test'
 import { silentLogger } from '../../src/log'
 import { UpstashStore } from '../../src/store/upstash'
-import { startRedis, type RedisServer } from '../support/redis'
-import { startUpstashServer, type UpstashServer } from '../support/upstash-server'
+import { startUpstashStack, type UpstashStack, type UpstashServer } from '../support/upstash-server'
 import { describeStore } from './suite'
 
-let redis: RedisServer
+let stack: UpstashStack
 let rest: UpstashServer
 let n = 0
 beforeAll(async () => {
-  redis = await startRedis()
-  rest = await startUpstashServer({ redisUrl: redis.url })
+  stack = await startUpstashStack()
+  rest = stack.rest
 })
 afterAll(async () => {
-  await rest.stop()
-  await redis.stop()
+  await stack.stop()
 })
 
 // Each test gets its own key prefix: an empty store without restarting Redis.

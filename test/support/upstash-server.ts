@@ -116,3 +116,24 @@ export async function startUpstashServer(options: { redisUrl: string; token?: st
     },
   }
 }
+
+export interface UpstashStack {
+  redis: import('./redis').RedisServer
+  rest: UpstashServer
+  stop(): Promise<void>
+}
+
+/** A real redis-server on a free port with the Upstash REST protocol in front of it. */
+export async function startUpstashStack(): Promise<UpstashStack> {
+  const { startRedis } = await import('./redis')
+  const redis = await startRedis()
+  const rest = await startUpstashServer({ redisUrl: redis.url })
+  return {
+    redis,
+    rest,
+    async stop() {
+      await rest.stop()
+      await redis.stop()
+    },
+  }
+}
