@@ -3,6 +3,7 @@ import type { Clock } from './clock'
 import type { ServeConfig } from './config'
 import type { FleetService } from './fleet/service'
 import type { Logger } from './log'
+import type { Counters } from './metrics/counters'
 import type { Authenticator } from './http/auth'
 import { jsonBodies } from './http/body-limit'
 import { docs } from './http/docs'
@@ -24,6 +25,7 @@ export interface AppDeps {
   rateLimiter: RateLimiter
   healthChecks: HealthCheck[]
   logger: Logger
+  counters: Counters
   clock: Clock
   startedAt: number
 }
@@ -33,7 +35,7 @@ export function buildApp(deps: AppDeps) {
   const routeDeps = { fleet: deps.fleet, auth: deps.auth, config: deps.config }
   const started = new WeakMap<Request, number>()
   return new Elysia({ name: 'ivs-fanout', normalize: false, serve: { reusePort: false, maxRequestBodySize: 1024 * 1024 } })
-    .use(envelope(deps.logger))
+    .use(envelope(deps.logger, deps.counters))
     .onRequest(({ request }) => {
       started.set(request, performance.now())
     })

@@ -11,6 +11,7 @@ import { LOCAL_ACCOUNT_ID, LocalStageProvider } from './ivs/local'
 import { SelfSignedTokenIssuer, generateKeyPair, importPrivateKey } from './ivs/signer'
 import type { StageProvider, TokenIssuer } from './ivs/types'
 import type { Logger } from './log'
+import { createMetricsPublisher } from './metrics/cloudwatch'
 import { Counters } from './metrics/counters'
 import { MemoryStore } from './store/memory'
 import type { Store } from './store/types'
@@ -86,6 +87,7 @@ export async function startServe(options: ServeOptions): Promise<ServeHandle> {
   const rateLimiter = new RateLimiter({ windowMs: config.rateLimitWindowMs, max: config.rateLimitMaxRequests }, clock)
   const app = buildApp({
     config,
+    counters,
     fleet,
     auth,
     rateLimiter,
@@ -97,7 +99,14 @@ export async function startServe(options: ServeOptions): Promise<ServeHandle> {
       { name: 'ivs', kind: provider.kind, check: () => provider.ping() },
     ],
   })
+  const metrics = createMetricsPublisher(config, {
+    counters,
+    clock,
+    logger: logger.child({ component: 'cloudwatch' }),
+    gauges: { readGauges: async () => ({ stages: await store.listStages() }) },
+  })
   app.listen({ port: config.port, hostname: '0.0.0.0' })
+  metrics.start()
   const server = app.server!
   logger.info('serving', { port: server.port, store: store.kind, provider: provider.kind, tokens: tokens.strategy, masterStageArn: master.arn })
 
@@ -120,6 +129,7 @@ export async function startServe(options: ServeOptions): Promise<ServeHandle> {
         await Promise.race([server.stop(false), grace])
         clearTimeout(timer)
         await server.stop(true)
+        await metrics.stop()
         logger.info('stopped')
       })()
       return stopping

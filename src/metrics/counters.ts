@@ -6,17 +6,17 @@ export interface CounterSample {
   value: number
 }
 
-const keyOf = (name: string, dimensions: Dimensions) => {
+export const counterKey = (name: string, dimensions: Dimensions) => {
   const dims = Object.keys(dimensions).sort().map((k) => `${k}=${dimensions[k]}`).join(',')
   return dims ? `${name}|${dims}` : name
 }
 
-/** In-process counters, cheap enough for the hot path; the metrics publishers read and reset them. */
+/** In-process totals since start, cheap enough for the hot path; publishers keep their own last-sent marks. */
 export class Counters {
   private readonly values = new Map<string, CounterSample>()
 
   add(name: string, value = 1, dimensions: Dimensions = {}): void {
-    const key = keyOf(name, dimensions)
+    const key = counterKey(name, dimensions)
     const sample = this.values.get(key)
     if (sample) sample.value += value
     else this.values.set(key, { name, dimensions, value })
