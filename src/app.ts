@@ -1,4 +1,4 @@
-import { Elysia } from 'elysia'
+import { Elysia, t } from 'elysia'
 import type { Clock } from './clock'
 import type { ServeConfig } from './config'
 import type { FleetService } from './fleet/service'
@@ -7,7 +7,7 @@ import type { Counters } from './metrics/counters'
 import type { Authenticator } from './http/auth'
 import { jsonBodies } from './http/body-limit'
 import { docs } from './http/docs'
-import { envelope, ok } from './http/envelope'
+import { Envelope, envelope, ok } from './http/envelope'
 import { healthRoutes, type HealthCheck } from './http/health'
 import { mediaRoutes } from './http/media'
 import { rateLimit } from './http/rate-limit'
@@ -29,6 +29,11 @@ export interface AppDeps {
   clock: Clock
   startedAt: number
 }
+
+const About = t.Object(
+  { name: t.String(), version: t.String(), docs: t.String(), health: t.String() },
+  { description: 'what this server is', example: { name: 'ivs-fanout', version: '0.1.0', docs: '/swagger', health: '/health' } },
+)
 
 /** Serve mode's HTTP app. Tests build it with their own deps and listen on port 0. */
 export function buildApp(deps: AppDeps) {
@@ -53,6 +58,7 @@ export function buildApp(deps: AppDeps) {
     .use(rateLimit(deps.rateLimiter, { trustProxy: deps.config.trustProxy }))
     .use(docs(VERSION))
     .get('/', () => ok({ name: 'ivs-fanout', version: VERSION, docs: '/swagger', health: '/health' }), {
+      response: { 200: Envelope(About) },
       detail: { summary: 'About', description: 'Name, version and where to look next.', tags: ['health'] },
     })
     .use(healthRoutes({ version: VERSION, mode: 'serve', startedAt: deps.startedAt, clock: deps.clock, checks: deps.healthChecks }))

@@ -2,6 +2,8 @@ import { Elysia } from 'elysia'
 import { AppError } from '../errors'
 
 export const MAX_BODY_BYTES = 64 * 1024
+/** Deeper bodies are refused before parsing: deep nesting overflows the validator's stack. */
+export const MAX_JSON_DEPTH = 32
 
 const tooLarge = () => new AppError('PAYLOAD_TOO_LARGE', `request body must be at most ${MAX_BODY_BYTES} bytes`)
 
@@ -15,6 +17,49 @@ async function readText(request: Request): Promise<string> {
     chunks.push(chunk)
   }
   return Buffer.concat(chunks).toString('utf8')
+}
+
+/** Scans for nesting deeper than MAX_JSON_DEPTH; returns the top-level field it happens in ('' at the root), or null. */
+function tooDeep(text: string): string | null {
+  let depth = 0
+  let inString = false
+  let stringStart = 0
+  let topLevelKey = ''
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i)
+    if (inString) {
+      if (c === 92) i++ // backslash: skip the escaped character
+      else if (c === 34) {
+        inString = false
+        if (depth === 1) topLevelKey = text.slice(stringStart + 1, i)
+      }
+    } else if (c === 34) {
+      inString = true
+      stringStart = i
+    } else if (c === 123 || c === 91) {
+      if (++depth > MAX_JSON_DEPTH) return depth > 1 ? topLevelKey : ''
+    } else if (c === 125 || c === 93) depth--
+  }
+  return null
+}
+
+function parseJson(text: string): unknown {
+  const deepField = tooDeep(text)
+  if (deepField !== null) {
+    const field = deepField || 'body'
+    throw new AppError('VALIDATION_ERROR', `${field} nests deeper than ${MAX_JSON_DEPTH} levels`, { field })
+  }
+  let parsed: unknown
+  try {
+    parsed = JSON.parse(text, (key, value) => {
+      if (key === '__proto__') throw new AppError('VALIDATION_ERROR', '__proto__ is not an allowed field', { field: '__proto__' })
+      return value
+    })
+  } catch (error) {
+    if (error instanceof AppError) throw error
+    throw new AppError('VALIDATION_ERROR', 'request body is not valid JSON', { field: 'body' })
+  }
+  return parsed
 }
 
 /**
@@ -33,11 +78,7 @@ export function jsonBodies(extraTextTypes: string[] = []) {
       if (type === 'application/json' || type.endsWith('+json')) {
         const text = await readText(request)
         if (text.trim() === '') return {}
-        try {
-          return JSON.parse(text)
-        } catch {
-          throw new AppError('VALIDATION_ERROR', 'request body is not valid JSON', { field: 'body' })
-        }
+        return parseJson(text)
       }
       const text = await readText(request)
       if (text === '') return {}

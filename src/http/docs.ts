@@ -5,6 +5,8 @@ export function docs(version: string) {
     path: '/swagger',
     exclude: ['/swagger', '/swagger/json'],
     documentation: {
+      // Our schemas use 3.1 keywords (const, patternProperties, type arrays for null).
+      openapi: '3.1.0',
       info: {
         title: 'ivs-fanout API',
         version,

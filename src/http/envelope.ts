@@ -1,13 +1,14 @@
 import { Elysia, t, type TSchema } from 'elysia'
 import { AppError, ERROR_STATUS, type ErrorCode } from '../errors'
 import type { Logger } from '../log'
+import type { Counters } from '../metrics/counters'
 
 export const ok = <T>(data: T) => ({ success: true as const, data, timestamp: new Date().toISOString() })
 
 const Timestamp = t.String({ format: 'date-time', description: 'when the response was made (ISO 8601)', example: '2026-11-23T12:00:00.000Z' })
 
 export const Envelope = <T extends TSchema>(data: T) =>
-  t.Object({ success: t.Literal(true), data, timestamp: Timestamp })
+  t.Object({ success: t.Literal(true), data, timestamp: Timestamp }, { description: data.description ?? 'success' })
 
 export const ErrorEnvelope = t.Object(
   {
@@ -43,11 +44,12 @@ interface ValidationIssue {
 
 /** Turns Elysia's validation error into "field: problem" messages naming each bad field. */
 function describeValidation(error: { type?: string; all?: ValidationIssue[] }) {
-  const where = error.type === 'query' ? 'query ' : error.type === 'params' ? '' : ''
   const fields = (error.all ?? []).map((issue) => {
-    const field = (issue.path ?? '').replace(/^\//, '').replace(/\//g, '.') || (error.type === 'body' ? 'body' : error.type ?? 'request')
     const custom = typeof issue.schema?.error === 'string' ? issue.schema.error : null
-    const message = custom ?? `${where}${field}: ${lowerFirst(issue.message ?? 'is invalid')}`
+    // Values Elysia coerces (numeric strings) are checked on their own and lose their path; our
+    // custom messages start with the field name, so that names the field instead.
+    const field = (issue.path ?? '').replace(/^\//, '').replace(/\//g, '.') || custom?.match(/^([A-Za-z][\w.]*) /)?.[1] || (error.type === 'body' ? 'body' : 'request')
+    const message = custom ?? `${field}: ${lowerFirst(issue.message ?? 'is invalid')}`
     return { field, message }
   })
   const unique = [...new Map(fields.map((f) => [f.field + f.message, f])).values()]
@@ -61,7 +63,7 @@ const lowerFirst = (s: string) => s.charAt(0).toLowerCase() + s.slice(1)
  * Request ids, and the one error envelope for everything: our AppErrors, Elysia's own
  * validation/parse/not-found errors, and anything unexpected (500 without stack or secret).
  */
-export function envelope(logger: Logger) {
+export function envelope(logger: Logger, counters: Counters) {
   return new Elysia({ name: 'envelope' })
     .onRequest(({ request, set }) => {
       const incoming = request.headers.get('x-request-id')
@@ -69,33 +71,34 @@ export function envelope(logger: Logger) {
     })
     .onError({ as: 'global' }, ({ code, error, set, request }) => {
       set.headers['content-type'] = 'application/json'
-      // Errors thrown by our body parser reach here wrapped in Elysia's ParseError.
-      if (code === 'PARSE' && (error as Error).cause instanceof AppError) error = (error as Error).cause as AppError
-      if (error instanceof AppError) {
-        set.status = error.status
-        if (error.retryAfterSeconds !== undefined) set.headers['retry-after'] = String(error.retryAfterSeconds)
-        return errorBody(error.code, error.message, error.details)
-      }
-      switch (code) {
-        case 'VALIDATION': {
-          set.status = 400
-          const { message, details } = describeValidation(error as never)
-          return errorBody('VALIDATION_ERROR', message, details)
-        }
-        case 'PARSE':
-          set.status = 400
-          return errorBody('VALIDATION_ERROR', 'request body could not be parsed; send a JSON object with Content-Type: application/json')
-        case 'NOT_FOUND':
-          set.status = 404
-          return errorBody('NOT_FOUND', `no route for ${request.method} ${new URL(request.url).pathname}`)
-        case 'INVALID_COOKIE_SIGNATURE':
-        case 'INVALID_FILE_TYPE':
-          set.status = 400
-          return errorBody('VALIDATION_ERROR', 'request is invalid')
-      }
-      const requestId = set.headers['x-request-id']
-      logger.error('unhandled error', { requestId, method: request.method, path: new URL(request.url).pathname, error })
-      set.status = ERROR_STATUS.INTERNAL_ERROR
-      return errorBody('INTERNAL_ERROR', `internal error; quote request id ${requestId} to the operator`, { requestId })
+      const { status, body } = toErrorResponse(code, error, request, set.headers['x-request-id'], logger)
+      set.status = status
+      if (error instanceof AppError && error.retryAfterSeconds !== undefined) set.headers['retry-after'] = String(error.retryAfterSeconds)
+      counters.add('Errors', 1, { code: body.error.code })
+      return body
     })
+}
+
+function toErrorResponse(code: unknown, error: unknown, request: Request, requestId: unknown, logger: Logger) {
+  // Errors thrown by our body parser reach here wrapped in Elysia's ParseError.
+  if (code === 'PARSE' && (error as Error).cause instanceof AppError) error = (error as Error).cause
+  if (error instanceof AppError) return { status: error.status, body: errorBody(error.code, error.message, error.details) }
+  switch (code) {
+    case 'VALIDATION': {
+      const { message, details } = describeValidation(error as never)
+      return { status: 400, body: errorBody('VALIDATION_ERROR', message, details) }
+    }
+    case 'PARSE':
+      return { status: 400, body: errorBody('VALIDATION_ERROR', 'request body could not be parsed; send a JSON object with Content-Type: application/json') }
+    case 'NOT_FOUND':
+      return { status: 404, body: errorBody('NOT_FOUND', `no route for ${request.method} ${new URL(request.url).pathname}`) }
+    case 'INVALID_COOKIE_SIGNATURE':
+    case 'INVALID_FILE_TYPE':
+      return { status: 400, body: errorBody('VALIDATION_ERROR', 'request is invalid') }
+  }
+  logger.error('unhandled error', { requestId, method: request.method, path: new URL(request.url).pathname, error })
+  return {
+    status: ERROR_STATUS.INTERNAL_ERROR,
+    body: errorBody('INTERNAL_ERROR', `internal error; quote request id ${requestId} to the operator`, { requestId }),
+  }
 }

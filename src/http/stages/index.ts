@@ -21,7 +21,7 @@ export function stageRoutes({ fleet, auth, config }: RouteDeps) {
       },
       { response: responses(MasterInfo, [503]), detail: { summary: 'Master stage', description: 'The publisher\'s stage and whether the relay reports a live publisher.', security: SECURITY.apiKey } },
     )
-    .post('/', async ({ body }) => ok(json(await fleet.createStage(body ?? {}))), {
+    .post('/', async ({ body }) => ok(json(await fleet.createStage(body))), {
       body: CreateStageBody,
       response: responses(Stage, [409, 503]),
       detail: { summary: 'Create a stage', description: 'Adds a stage to the fleet (counts toward MAX_STAGES; 409 when reached).', security: SECURITY.apiKey },

@@ -39,8 +39,10 @@ export const Publisher = t.Object({
 
 export const MasterInfo = t.Object({ stage: Stage, publisher: Publisher })
 
-export const CreateStageBody = t.Optional(
-  t.Object({ name: t.Optional(StageName), tags: t.Optional(Tags) }, { additionalProperties: false, example: { name: 'overflow-1', tags: { team: 'live' } } }),
+// An empty body arrives as {} (see body-limit.ts), so the object itself is required.
+export const CreateStageBody = t.Object(
+  { name: t.Optional(StageName), tags: t.Optional(Tags) },
+  { additionalProperties: false, example: { name: 'overflow-1', tags: { team: 'live' } } },
 )
 
 export const UpdateStageBody = t.Object({ name: StageName }, { additionalProperties: false, example: { name: 'renamed-stage' } })
