@@ -7,6 +7,9 @@ import { ViewerSessions } from './fleet/viewer-session'
 import { Authenticator } from './http/auth'
 import { RateLimiter } from './http/rate-limiter'
 import { randomAlphanumeric, randomSecret } from './ids'
+import { ApiTokenIssuer } from './ivs/api-tokens'
+import { AwsStageProvider } from './ivs/aws'
+import { IvsRealTimeApi, createIvsRealTimeClient } from './ivs/aws-api'
 import { LOCAL_ACCOUNT_ID, LocalStageProvider } from './ivs/local'
 import { SelfSignedTokenIssuer, generateKeyPair, importPrivateKey } from './ivs/signer'
 import type { StageProvider, TokenIssuer } from './ivs/types'
@@ -48,10 +51,8 @@ export async function startServe(options: ServeOptions): Promise<ServeHandle> {
   const clock = options.clock ?? systemClock
   const startedAt = clock.now()
 
-  if (config.provider === 'aws') throw new StartupError('IVS_PROVIDER=aws is not available in this build yet; unset AWS credentials or set IVS_PROVIDER=local')
   const store: Store = options.store ?? (await openStore(config, logger))
-  const provider: StageProvider = new LocalStageProvider({ region: config.awsRegion, whipUrl: config.localWhipUrl })
-  const tokens = await localTokenIssuer(config, clock)
+  const { provider, tokens } = await stageBackend(config, logger, clock)
 
   let apiKey = config.apiSecretKey
   if (apiKey === null) {
@@ -145,14 +146,33 @@ async function openStore(config: ServeConfig, logger: Logger): Promise<Store> {
   return store
 }
 
-async function localTokenIssuer(config: ServeConfig, clock: Clock): Promise<TokenIssuer> {
-  const pem = config.ivsPrivateKeyPem ?? (await generateKeyPair()).privateKeyPem
-  let key: CryptoKey
+/**
+ * Local mode: in-process stages and self-signed tokens (generated key unless one is given).
+ * AWS mode: IVS stages; self-signed tokens when a key is configured, else CreateParticipantToken,
+ * both sharing one paced IVS client.
+ */
+async function stageBackend(config: ServeConfig, logger: Logger, clock: Clock): Promise<{ provider: StageProvider; tokens: TokenIssuer }> {
+  if (config.provider === 'local') {
+    const provider = new LocalStageProvider({ region: config.awsRegion, whipUrl: config.localWhipUrl })
+    const keyId = config.ivsPublicKeyArn ?? `arn:aws:ivs:${config.awsRegion}:${LOCAL_ACCOUNT_ID}:public-key/${randomAlphanumeric(12)}`
+    return { provider, tokens: await selfSignedIssuer(config.ivsPrivateKeyPem ?? (await generateKeyPair()).privateKeyPem, keyId, clock) }
+  }
+  const api = new IvsRealTimeApi({
+    client: createIvsRealTimeClient({ region: config.awsRegion, endpoint: config.ivsEndpoint }),
+    logger: logger.child({ component: 'ivs' }),
+  })
+  const provider = new AwsStageProvider(api)
+  const tokens =
+    config.ivsPublicKeyArn && config.ivsPrivateKeyPem
+      ? await selfSignedIssuer(config.ivsPrivateKeyPem, config.ivsPublicKeyArn, clock)
+      : new ApiTokenIssuer(api)
+  return { provider, tokens }
+}
+
+async function selfSignedIssuer(pem: string, keyId: string, clock: Clock): Promise<TokenIssuer> {
   try {
-    key = (await importPrivateKey(pem)).key
+    return new SelfSignedTokenIssuer((await importPrivateKey(pem)).key, keyId, clock)
   } catch (error) {
     throw new StartupError(`IVS_PRIVATE_KEY cannot be used: ${error instanceof Error ? error.message : String(error)}`)
   }
-  const keyId = config.ivsPublicKeyArn ?? `arn:aws:ivs:${config.awsRegion}:${LOCAL_ACCOUNT_ID}:public-key/${randomAlphanumeric(12)}`
-  return new SelfSignedTokenIssuer(key, keyId, clock)
 }

@@ -100,7 +100,7 @@ export class FleetService {
    */
   async adoptFleetStages(): Promise<{ adopted: string[]; dropped: string[] }> {
     const { store, provider, settings, clock, logger } = this.deps
-    const atProvider = await provider.listStages()
+    const atProvider = await provider.listStages({ tags: { [FLEET_TAG]: settings.fleetId } })
     const present = new Set(atProvider.map((s) => s.arn))
     const known = await store.listStages()
     const knownArns = new Set(known.map((s) => s.arn))
@@ -112,7 +112,7 @@ export class FleetService {
     }
     const adopted: string[] = []
     for (const stage of atProvider) {
-      if (knownArns.has(stage.arn) || stage.tags[FLEET_TAG] !== settings.fleetId) continue
+      if (knownArns.has(stage.arn)) continue
       const added = await store.addStage(this.record(stage, { isMaster: false, seq: await store.nextStageSeq() }), Number.MAX_SAFE_INTEGER)
       if (added) adopted.push(stage.arn)
     }
@@ -182,6 +182,10 @@ export class FleetService {
       // No token, no seat: give it back so a failed request never holds capacity.
       await store.leaveViewer(input.userId, stage.arn, clock.now())
       throw error
+    }
+    if (issued.participantId !== result.presence.participantId) {
+      // CreateParticipantToken picks its own id: record it so presence matches the token.
+      await store.assignViewer({ userId: input.userId, participantId: issued.participantId, capacity: settings.stageCapacity, now: clock.now(), exclude })
     }
     this.deps.counters.add('TokensIssued', 1, { kind: 'viewer' })
     const expSeconds = Math.floor(Date.parse(issued.expirationTime) / 1000)

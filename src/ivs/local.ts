@@ -40,8 +40,9 @@ export class LocalStageProvider implements StageProvider {
     this.stages.delete(arn)
   }
 
-  async listStages(): Promise<ProviderStage[]> {
-    return [...this.stages.values()].map((s) => structuredClone(s))
+  async listStages(filter: { tags?: Record<string, string> } = {}): Promise<ProviderStage[]> {
+    const wanted = Object.entries(filter.tags ?? {})
+    return [...this.stages.values()].filter((s) => wanted.every(([k, v]) => s.tags[k] === v)).map((s) => structuredClone(s))
   }
 
   async ping(): Promise<void> {}

@@ -16,7 +16,8 @@ export interface StageProvider {
   updateStage(arn: string, input: { name: string }): Promise<ProviderStage>
   /** Deleting a stage that is already gone is not an error. */
   deleteStage(arn: string): Promise<void>
-  listStages(): Promise<ProviderStage[]>
+  /** Every stage, or only those carrying all the given tags. */
+  listStages(filter?: { tags?: Record<string, string> }): Promise<ProviderStage[]>
   /** Throws when the provider cannot be reached. */
   ping(): Promise<void>
 }

@@ -1,0 +1,171 @@
+import { IVSRealTimeClient, type IVSRealTimeClientConfig } from '@aws-sdk/client-ivs-realtime'
+import { systemClock, type Clock } from '../clock'
+import { AppError } from '../errors'
+import { silentLogger, type Logger } from '../log'
+import { classifyIvsError } from './aws-errors'
+import { CallPacer } from './pacer'
+
+export interface IvsClientOptions {
+  region: string
+  /** IVS_ENDPOINT: a wire-compatible server instead of AWS's endpoint for the region. */
+  endpoint?: string | null
+  /** Defaults to the SDK's credential chain. */
+  credentials?: IVSRealTimeClientConfig['credentials']
+}
+
+/** The SDK client IvsRealTimeApi expects: the SDK's own retries are off, IvsRealTimeApi retries. */
+export function createIvsRealTimeClient(options: IvsClientOptions): IVSRealTimeClient {
+  return new IVSRealTimeClient({
+    region: options.region,
+    ...(options.endpoint ? { endpoint: options.endpoint } : {}),
+    ...(options.credentials ? { credentials: options.credentials } : {}),
+    // Retries with the SDK's strategy on top of ours would multiply attempts and bypass the pacers.
+    maxAttempts: 1,
+  })
+}
+
+export interface RetryPolicy {
+  /** Attempts in all, the first included. */
+  maxAttempts: number
+  /** Backoff before the second attempt is between half of this and this, then doubles. */
+  baseDelayMs: number
+  /** The same for throttling answers (the SDK's standard mode also backs off longer on those). */
+  throttledBaseDelayMs: number
+  maxDelayMs: number
+  /** Sum of all backoff sleeps of one call: bounds how long a failing call takes. */
+  maxTotalDelayMs: number
+}
+
+export const DEFAULT_RETRY_POLICY: RetryPolicy = {
+  maxAttempts: 4,
+  baseDelayMs: 100,
+  throttledBaseDelayMs: 400,
+  maxDelayMs: 1000,
+  maxTotalDelayMs: 1800,
+}
+
+/** Per account and region (DESIGN §12). */
+export const IVS_RATE_QUOTAS: Readonly<Record<string, number>> = { CreateParticipantToken: 50 }
+export const IVS_DEFAULT_RATE_QUOTA = 5
+
+export type Sleep = (ms: number) => Promise<void>
+
+export interface IvsRealTimeApiOptions {
+  client: IVSRealTimeClient
+  logger?: Logger
+  clock?: Clock
+  retry?: Partial<RetryPolicy>
+  /** An attempt that takes longer is aborted and counts as a network failure. */
+  attemptTimeoutMs?: number
+  /** Calls of each operation IVS may receive per second from this process; default IVS's quotas. */
+  ratePerSecond?: Partial<Record<string, number>>
+  /** Added to IVS's 1 s window when pacing, for clock granularity and an aborted call that still arrives. */
+  windowMarginMs?: number
+  /** A call that would wait longer than this for its pacing slot is refused with 503. */
+  maxQueueWaitMs?: number
+  sleep?: Sleep
+  random?: () => number
+}
+
+export interface CallOptions {
+  /** What the call is about, for NOT_FOUND messages (e.g. `stage arn:…`). */
+  subject?: string
+  maxAttempts?: number
+}
+
+const defaultSleep: Sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
+
+/**
+ * The ivs-realtime API as this server uses it: one SDK client, each operation paced to the
+ * account's rate quota, bounded retries with backoff and jitter on throttling, 5xx and network
+ * failures, and every other failure turned into an AppError. Share one instance between the stage
+ * provider and the token issuer so the quotas are shared too.
+ */
+export class IvsRealTimeApi {
+  readonly client: IVSRealTimeClient
+  private readonly logger: Logger
+  private readonly clock: Clock
+  private readonly retry: RetryPolicy
+  private readonly attemptTimeoutMs: number
+  private readonly sleep: Sleep
+  private readonly random: () => number
+  private readonly pacers = new Map<string, CallPacer>()
+
+  constructor(private readonly options: IvsRealTimeApiOptions) {
+    this.client = options.client
+    this.logger = options.logger ?? silentLogger
+    this.clock = options.clock ?? systemClock
+    this.retry = { ...DEFAULT_RETRY_POLICY, ...options.retry }
+    this.attemptTimeoutMs = options.attemptTimeoutMs ?? 3000
+    this.sleep = options.sleep ?? defaultSleep
+    this.random = options.random ?? Math.random
+  }
+
+  /** Calls waiting for their pacing slot, by operation. */
+  queued(operation: string): number {
+    return this.pacers.get(operation)?.queued ?? 0
+  }
+
+  /** Runs `send` (one SDK call, given the attempt's abort signal) with pacing, retries and error mapping. */
+  async call<T>(operation: string, send: (abortSignal: AbortSignal) => Promise<T>, options: CallOptions = {}): Promise<T> {
+    const maxAttempts = options.maxAttempts ?? this.retry.maxAttempts
+    const pacer = this.pacerFor(operation)
+    let sleptMs = 0
+    for (let attempt = 1; ; attempt++) {
+      const release = await pacer.acquire()
+      const abort = new AbortController()
+      const timer = setTimeout(() => abort.abort(), this.attemptTimeoutMs)
+      let failure
+      try {
+        return await send(abort.signal)
+      } catch (error) {
+        failure = classifyIvsError(error, { operation, subject: options.subject, timedOut: abort.signal.aborted, timeoutMs: this.attemptTimeoutMs })
+      } finally {
+        clearTimeout(timer)
+        release()
+      }
+      if (failure.kind === 'final') {
+        if (failure.error instanceof AppError && failure.error.code !== 'NOT_FOUND') {
+          this.logger.warn('ivs call failed', { operation, code: failure.error.code, upstreamMessage: failure.upstreamMessage })
+        }
+        throw failure.error
+      }
+      const delayMs = attempt < maxAttempts ? this.backoffMs(attempt, failure.reason === 'throttled', this.retry.maxTotalDelayMs - sleptMs) : 0
+      if (delayMs <= 0) {
+        this.logger.warn('ivs call gave up', { operation, attempts: attempt, reason: failure.reason })
+        throw new AppError(
+          'UPSTREAM_UNAVAILABLE',
+          `IVS ${operation} failed after ${attempt} attempt${attempt === 1 ? '' : 's'}: ${failure.description}`,
+          { operation, reason: failure.reason, attempts: attempt },
+          failure.reason === 'throttled' ? 1 : 5,
+        )
+      }
+      this.logger.debug('ivs call retried', { operation, attempt, reason: failure.reason, delayMs })
+      await this.sleep(delayMs)
+      sleptMs += delayMs
+    }
+  }
+
+  /** "Equal jitter": half the exponential step fixed, half random, so retries spread out but never come at once. */
+  private backoffMs(attempt: number, throttled: boolean, budgetMs: number): number {
+    const base = throttled ? this.retry.throttledBaseDelayMs : this.retry.baseDelayMs
+    const step = Math.min(this.retry.maxDelayMs, base * 2 ** (attempt - 1))
+    return Math.min(budgetMs, Math.round(step / 2 + (this.random() * step) / 2))
+  }
+
+  private pacerFor(operation: string): CallPacer {
+    let pacer = this.pacers.get(operation)
+    if (!pacer) {
+      const limit = this.options.ratePerSecond?.[operation] ?? IVS_RATE_QUOTAS[operation] ?? IVS_DEFAULT_RATE_QUOTA
+      pacer = new CallPacer({
+        limit,
+        windowMs: 1000 + (this.options.windowMarginMs ?? 50),
+        maxWaitMs: this.options.maxQueueWaitMs ?? 30_000,
+        clock: this.clock,
+        name: operation,
+      })
+      this.pacers.set(operation, pacer)
+    }
+    return pacer
+  }
+}

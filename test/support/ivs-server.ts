@@ -1,0 +1,423 @@
+import type { Server } from 'bun'
+import { randomAlphanumeric } from '../../src/ids'
+
+/**
+ * Test-only Amazon IVS real-time server, wire-compatible with @aws-sdk/client-ivs-realtime:
+ * restJson1 (`POST /<Operation>`, JSON bodies, RFC 3339 timestamps), errors as the
+ * `x-amzn-ErrorType` header plus `{"exceptionMessage"}`, the account's rate quotas per operation
+ * (sliding 1 s window, 429 ThrottlingException past them) and the stage quota (402).
+ * SigV4 signatures are accepted unverified; whether a request was signed is recorded.
+ */
+export type IvsOperation =
+  | 'CreateStage'
+  | 'GetStage'
+  | 'UpdateStage'
+  | 'DeleteStage'
+  | 'ListStages'
+  | 'CreateParticipantToken'
+  | 'ListParticipants'
+  | 'ImportPublicKey'
+
+export const IVS_OPERATIONS: readonly IvsOperation[] = [
+  'CreateStage',
+  'GetStage',
+  'UpdateStage',
+  'DeleteStage',
+  'ListStages',
+  'CreateParticipantToken',
+  'ListParticipants',
+  'ImportPublicKey',
+]
+
+export const IVS_ERROR_STATUS = {
+  ValidationException: 400,
+  AccessDeniedException: 403,
+  PendingVerification: 403,
+  ResourceNotFoundException: 404,
+  ConflictException: 409,
+  ServiceQuotaExceededException: 402,
+  ThrottlingException: 429,
+  InternalServerException: 500,
+  // Not in the ivs-realtime model: AWS's front end answers it for an unknown access key.
+  UnrecognizedClientException: 403,
+} as const
+
+export type IvsErrorType = keyof typeof IVS_ERROR_STATUS
+
+/** Per account and region (DESIGN §12): 50 TPS for CreateParticipantToken, 5 TPS for the rest. */
+export const IVS_DEFAULT_TPS: Record<IvsOperation, number> = {
+  CreateStage: 5,
+  GetStage: 5,
+  UpdateStage: 5,
+  DeleteStage: 5,
+  ListStages: 5,
+  CreateParticipantToken: 50,
+  ListParticipants: 5,
+  ImportPublicKey: 5,
+}
+
+export interface IvsStage {
+  arn: string
+  name: string
+  activeSessionId?: string
+  tags: Record<string, string>
+  endpoints: { events: string; whip: string; rtmp: string; rtmps: string }
+}
+
+export interface RecordedRequest {
+  operation: string
+  /** performance.now() when the request arrived. */
+  at: number
+  status: number
+  signed: boolean
+  /** The parsed JSON body, or null when it was not a JSON object. */
+  body: Record<string, unknown> | null
+}
+
+export interface IvsServerControl {
+  /** Added before every request is handled. */
+  latencyMs: number
+  /** What `endpoints.whip` of stages created from now on reports. */
+  whipUrl: string
+  /** The next `times` calls of `operation` fail with `type` (checked before the rate quota; not counted in it). */
+  failNext(operation: IvsOperation, type: IvsErrorType, times?: number, message?: string): void
+  /** Every request of `operation` fails with `type` until `clearFailures()`. */
+  failAlways(operation: IvsOperation, type: IvsErrorType, message?: string): void
+  clearFailures(): void
+}
+
+export interface IvsServer {
+  url: string
+  region: string
+  accountId: string
+  control: IvsServerControl
+  /** Requests received per operation, answered or not. */
+  calls: Record<IvsOperation, number>
+  requests: RecordedRequest[]
+  stages: Map<string, IvsStage>
+  /** When the calls of `operation` that got past the rate quota were counted (performance.now(), after any latency). */
+  acceptedAt(operation: IvsOperation): number[]
+  /** The most accepted calls of `operation` inside any window of `windowMs`. */
+  peakInWindow(operation: IvsOperation, windowMs?: number): number
+  /** Answers of `operation` with this status. */
+  answered(operation: IvsOperation, status: number): number
+  /** Puts a stage in place without a call (fast setup for listing tests). */
+  seedStage(input?: { name?: string; tags?: Record<string, string> }): IvsStage
+  resetCounts(): void
+  stop(): Promise<void>
+}
+
+export interface IvsServerOptions {
+  region?: string
+  accountId?: string
+  whipUrl?: string
+  /** Stages per account (IVS: 1,000). */
+  maxStages?: number
+  tps?: Partial<Record<IvsOperation, number>>
+  /** Public keys per account (IVS: 3). */
+  maxPublicKeys?: number
+}
+
+class IvsError extends Error {
+  constructor(
+    readonly type: IvsErrorType,
+    message: string,
+  ) {
+    super(message)
+  }
+}
+
+const STAGE_NAME = /^[a-zA-Z0-9-_]*$/
+const STAGE_ARN = /^arn:aws:ivs:[a-z0-9-]+:[0-9]+:stage\/[a-zA-Z0-9-]+$/
+const EVENTS_URL = 'wss://global.events.live-video.net'
+const MAX_TOKEN_DURATION_MIN = 20_160
+const DEFAULT_TOKEN_DURATION_MIN = 720
+
+type Body = Record<string, unknown>
+
+function optionalString(body: Body, field: string, max: number, pattern?: RegExp): string | undefined {
+  const value = body[field]
+  if (value === undefined || value === null) return undefined
+  if (typeof value !== 'string' || value.length > max || (pattern && !pattern.test(value))) {
+    throw new IvsError('ValidationException', `${field} is invalid`)
+  }
+  return value
+}
+
+function requiredString(body: Body, field: string, max: number, pattern?: RegExp): string {
+  const value = optionalString(body, field, max, pattern)
+  if (value === undefined || value === '') throw new IvsError('ValidationException', `${field} is required`)
+  return value
+}
+
+function stringMap(body: Body, field: string, check: (entries: [string, string][]) => void): Record<string, string> {
+  const value = body[field]
+  if (value === undefined || value === null) return {}
+  if (typeof value !== 'object' || Array.isArray(value)) throw new IvsError('ValidationException', `${field} must be a map`)
+  const entries = Object.entries(value as Record<string, unknown>)
+  if (!entries.every((e): e is [string, string] => typeof e[1] === 'string')) throw new IvsError('ValidationException', `${field} values must be strings`)
+  check(entries)
+  return Object.fromEntries(entries)
+}
+
+function validTags(entries: [string, string][]): void {
+  if (entries.length > 50) throw new IvsError('ValidationException', 'at most 50 tags')
+  for (const [key, value] of entries) {
+    if (key.length < 1 || key.length > 128 || value.length > 256 || key.toLowerCase().startsWith('aws:')) {
+      throw new IvsError('ValidationException', `tag ${key} is invalid`)
+    }
+  }
+}
+
+function validAttributes(entries: [string, string][]): void {
+  const size = entries.reduce((n, [k, v]) => n + Buffer.byteLength(k) + Buffer.byteLength(v), 0)
+  if (size > 1024) throw new IvsError('ValidationException', 'attributes exceed 1 KB')
+}
+
+function optionalInt(body: Body, field: string, min: number, max: number): number | undefined {
+  const value = body[field]
+  if (value === undefined || value === null) return undefined
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+    throw new IvsError('ValidationException', `${field} must be between ${min} and ${max}`)
+  }
+  return value
+}
+
+const b64url = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url')
+
+export async function startIvsServer(options: IvsServerOptions = {}): Promise<IvsServer> {
+  const region = options.region ?? 'eu-west-1'
+  const accountId = options.accountId ?? '123456789012'
+  const maxStages = options.maxStages ?? 1000
+  const maxPublicKeys = options.maxPublicKeys ?? 3
+  const tps = { ...IVS_DEFAULT_TPS, ...options.tps }
+
+  const stages = new Map<string, IvsStage>()
+  const publicKeys = new Map<string, Body>()
+  const calls = Object.fromEntries(IVS_OPERATIONS.map((op) => [op, 0])) as Record<IvsOperation, number>
+  const accepted = new Map<IvsOperation, number[]>(IVS_OPERATIONS.map((op) => [op, []]))
+  const requests: RecordedRequest[] = []
+  const failures = new Map<IvsOperation, { type: IvsErrorType; remaining: number; message: string }>()
+
+  const control: IvsServerControl = {
+    latencyMs: 0,
+    whipUrl: options.whipUrl ?? 'https://global.whip.live-video.net',
+    failNext(operation, type, times = 1, message = `injected ${type}`) {
+      failures.set(operation, { type, remaining: times, message })
+    },
+    failAlways(operation, type, message = `injected ${type}`) {
+      failures.set(operation, { type, remaining: Number.POSITIVE_INFINITY, message })
+    },
+    clearFailures() {
+      failures.clear()
+    },
+  }
+
+  const newStage = (name: string, tags: Record<string, string>): IvsStage => {
+    const id = randomAlphanumeric(12)
+    const stage: IvsStage = {
+      arn: `arn:aws:ivs:${region}:${accountId}:stage/${id}`,
+      name,
+      tags,
+      endpoints: {
+        events: EVENTS_URL,
+        whip: control.whipUrl,
+        rtmp: `rtmp://${id.toLowerCase()}.global-contribute.live-video.net/app/`,
+        rtmps: `rtmps://${id.toLowerCase()}.global-contribute.live-video.net:443/app/`,
+      },
+    }
+    stages.set(stage.arn, stage)
+    return stage
+  }
+
+  const existingStage = (arn: string): IvsStage => {
+    const stage = stages.get(arn)
+    if (!stage) throw new IvsError('ResourceNotFoundException', `Resource ${arn} not found`)
+    return stage
+  }
+
+  const participantToken = (body: Body) => {
+    const stageArn = requiredString(body, 'stageArn', 128, STAGE_ARN)
+    const duration = optionalInt(body, 'duration', 1, MAX_TOKEN_DURATION_MIN) ?? DEFAULT_TOKEN_DURATION_MIN
+    const userId = optionalString(body, 'userId', 128)
+    const attributes = stringMap(body, 'attributes', validAttributes)
+    const capabilities = body.capabilities ?? ['PUBLISH', 'SUBSCRIBE']
+    if (!Array.isArray(capabilities) || !capabilities.every((c) => c === 'PUBLISH' || c === 'SUBSCRIBE')) {
+      throw new IvsError('ValidationException', 'capabilities must be PUBLISH and/or SUBSCRIBE')
+    }
+    existingStage(stageArn)
+    const participantId = randomAlphanumeric(12)
+    const expirationTime = new Date(Date.now() + duration * 60_000)
+    const claims = { exp: Math.floor(expirationTime.getTime() / 1000), jti: participantId, resource: stageArn, user_id: userId }
+    return {
+      participantId,
+      token: `${b64url({ alg: 'ES384', typ: 'JWT' })}.${b64url(claims)}.${randomAlphanumeric(64)}`,
+      userId,
+      attributes,
+      duration,
+      capabilities,
+      expirationTime: expirationTime.toISOString(),
+    }
+  }
+
+  const handlers: Record<IvsOperation, (body: Body) => unknown> = {
+    CreateStage(body) {
+      const name = optionalString(body, 'name', 128, STAGE_NAME) ?? ''
+      const tags = stringMap(body, 'tags', validTags)
+      const configs = body.participantTokenConfigurations ?? []
+      if (!Array.isArray(configs) || configs.length > 12) throw new IvsError('ValidationException', 'at most 12 participantTokenConfigurations')
+      if (stages.size >= maxStages) throw new IvsError('ServiceQuotaExceededException', `Exceeded the quota of ${maxStages} stages`)
+      const stage = newStage(name, tags)
+      return { stage, participantTokens: configs.map((c: Body) => participantToken({ ...c, stageArn: stage.arn })) }
+    },
+    GetStage(body) {
+      return { stage: existingStage(requiredString(body, 'arn', 128, STAGE_ARN)) }
+    },
+    UpdateStage(body) {
+      const stage = existingStage(requiredString(body, 'arn', 128, STAGE_ARN))
+      const name = optionalString(body, 'name', 128, STAGE_NAME)
+      if (name !== undefined) stage.name = name
+      return { stage }
+    },
+    DeleteStage(body) {
+      const arn = requiredString(body, 'arn', 128, STAGE_ARN)
+      existingStage(arn)
+      stages.delete(arn)
+      return {}
+    },
+    ListStages(body) {
+      const maxResults = optionalInt(body, 'maxResults', 1, 100) ?? 50
+      const nextToken = optionalString(body, 'nextToken', 1024)
+      let after = ''
+      if (nextToken !== undefined) {
+        try {
+          after = String(JSON.parse(Buffer.from(nextToken, 'base64url').toString()).after)
+        } catch {
+          throw new IvsError('ValidationException', 'nextToken is invalid')
+        }
+      }
+      const sorted = [...stages.values()].sort((a, b) => (a.arn < b.arn ? -1 : 1)).filter((s) => s.arn > after)
+      const page = sorted.slice(0, maxResults)
+      const more = sorted.length > maxResults
+      return {
+        stages: page.map(({ arn, name, activeSessionId, tags }) => ({ arn, name, activeSessionId, tags })),
+        nextToken: more ? Buffer.from(JSON.stringify({ after: page[page.length - 1]!.arn })).toString('base64url') : undefined,
+      }
+    },
+    CreateParticipantToken(body) {
+      return { participantToken: participantToken(body) }
+    },
+    ListParticipants(body) {
+      existingStage(requiredString(body, 'stageArn', 128, STAGE_ARN))
+      requiredString(body, 'sessionId', 16)
+      optionalInt(body, 'maxResults', 1, 100)
+      return { participants: [] }
+    },
+    ImportPublicKey(body) {
+      const material = requiredString(body, 'publicKeyMaterial', 4096)
+      if (!material.includes('-----BEGIN PUBLIC KEY-----')) throw new IvsError('ValidationException', 'publicKeyMaterial must be a PEM public key')
+      const name = optionalString(body, 'name', 128, STAGE_NAME) ?? ''
+      const tags = stringMap(body, 'tags', validTags)
+      if (publicKeys.size >= maxPublicKeys) throw new IvsError('ServiceQuotaExceededException', `Exceeded the quota of ${maxPublicKeys} public keys`)
+      const publicKey = {
+        arn: `arn:aws:ivs:${region}:${accountId}:public-key/${randomAlphanumeric(12)}`,
+        name,
+        publicKeyMaterial: material,
+        fingerprint: new Bun.CryptoHasher('sha256').update(material).digest('hex').replace(/(..)(?!$)/g, '$1:'),
+        tags,
+      }
+      publicKeys.set(publicKey.arn, publicKey)
+      return { publicKey }
+    },
+  }
+
+  /** Sliding 1 s window of accepted calls; rejected calls do not count. */
+  const withinQuota = (operation: IvsOperation, now: number): boolean => {
+    const times = accepted.get(operation)!
+    let inWindow = 0
+    for (let i = times.length - 1; i >= 0 && times[i]! > now - 1000; i--) inWindow++
+    return inWindow < tps[operation]
+  }
+
+  const errorResponse = (type: string, status: number, message: string) =>
+    Response.json(
+      { exceptionMessage: message },
+      { status, headers: { 'x-amzn-ErrorType': type, 'x-amzn-RequestId': crypto.randomUUID() } },
+    )
+
+  const handle = async (request: Request): Promise<Response> => {
+    const at = performance.now()
+    const operation = new URL(request.url).pathname.slice(1)
+    const signed = /^AWS4-HMAC-SHA256 Credential=/.test(request.headers.get('authorization') ?? '')
+    let body: Body | null = null
+    try {
+      const text = await request.text()
+      const parsed: unknown = text === '' ? {} : JSON.parse(text)
+      if (typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed)) body = parsed as Body
+    } catch {
+      body = null
+    }
+    const record = (response: Response) => {
+      requests.push({ operation, at, status: response.status, signed, body })
+      return response
+    }
+    if (!(IVS_OPERATIONS as readonly string[]).includes(operation)) {
+      return record(errorResponse('UnknownOperationException', 404, `unknown operation ${operation}`))
+    }
+    const op = operation as IvsOperation
+    calls[op]++
+    if (request.method !== 'POST') return record(errorResponse('ValidationException', 400, 'operations are POST'))
+    if (control.latencyMs > 0) await Bun.sleep(control.latencyMs)
+
+    const failure = failures.get(op)
+    if (failure && failure.remaining > 0) {
+      failure.remaining--
+      return record(errorResponse(failure.type, IVS_ERROR_STATUS[failure.type], failure.message))
+    }
+    const now = performance.now()
+    if (!withinQuota(op, now)) return record(errorResponse('ThrottlingException', 429, `Rate exceeded for ${op}`))
+    accepted.get(op)!.push(now)
+    if (body === null) return record(errorResponse('ValidationException', 400, 'the body must be a JSON object'))
+    try {
+      const result = handlers[op](body)
+      return record(Response.json(result, { headers: { 'x-amzn-RequestId': crypto.randomUUID() } }))
+    } catch (error) {
+      if (error instanceof IvsError) return record(errorResponse(error.type, IVS_ERROR_STATUS[error.type], error.message))
+      return record(errorResponse('InternalServerException', 500, 'internal error'))
+    }
+  }
+
+  const server: Server<unknown> = Bun.serve({ port: 0, hostname: '127.0.0.1', fetch: handle })
+  return {
+    url: `http://127.0.0.1:${server.port}`,
+    region,
+    accountId,
+    control,
+    calls,
+    requests,
+    stages,
+    acceptedAt: (operation) => [...accepted.get(operation)!],
+    peakInWindow(operation, windowMs = 1000) {
+      const times = accepted.get(operation)!
+      let peak = 0
+      let start = 0
+      for (let end = 0; end < times.length; end++) {
+        while (times[end]! - times[start]! >= windowMs) start++
+        peak = Math.max(peak, end - start + 1)
+      }
+      return peak
+    },
+    answered: (operation, status) => requests.filter((r) => r.operation === operation && r.status === status).length,
+    seedStage: (input = {}) => newStage(input.name ?? '', input.tags ?? {}),
+    resetCounts() {
+      for (const op of IVS_OPERATIONS) {
+        calls[op] = 0
+        accepted.set(op, [])
+      }
+      requests.length = 0
+    },
+    async stop() {
+      await server.stop(true)
+    },
+  }
+}
