@@ -1,4 +1,5 @@
 import { afterEach, describe, expect, test } from 'bun:test'
+import { createPrivateKey } from 'node:crypto'
 import { BUN, bareEnv, freePort, spawnProcess, type Spawned } from '../support/process'
 
 const running: Spawned[] = []
@@ -116,6 +117,8 @@ describe('ivs-fanout serve as a process', () => {
     expect(keygen.out).toContain('-----BEGIN PRIVATE KEY-----')
     expect(keygen.out).toContain('-----BEGIN PUBLIC KEY-----')
     expect(keygen.out).toContain('aws ivs-realtime import-public-key')
+    const privatePem = keygen.out.match(/-----BEGIN PRIVATE KEY-----[\s\S]+?-----END PRIVATE KEY-----/)![0]
+    expect(createPrivateKey(privatePem).asymmetricKeyDetails?.namedCurve).toBe('secp384r1')
     const unknown = await run('frobnicate')
     expect(unknown.code).toBe(2)
     expect(unknown.err).toContain('unknown command "frobnicate"')
