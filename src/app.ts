@@ -2,6 +2,8 @@ import { Elysia, t } from 'elysia'
 import type { Clock } from './clock'
 import type { ServeConfig } from './config'
 import type { FleetService } from './fleet/service'
+import type { SocketHub } from './fleet/socket-hub'
+import { socketRoutes } from './http/ws'
 import type { Logger } from './log'
 import type { Counters } from './metrics/counters'
 import type { Authenticator } from './http/auth'
@@ -24,6 +26,7 @@ export interface AppDeps {
   auth: Authenticator
   rateLimiter: RateLimiter
   healthChecks: HealthCheck[]
+  hub: SocketHub
   logger: Logger
   counters: Counters
   clock: Clock
@@ -67,6 +70,7 @@ export function buildApp(deps: AppDeps) {
     .use(stageRoutes(routeDeps))
     .use(statsRoutes(routeDeps))
     .use(mediaRoutes(routeDeps))
+    .use(socketRoutes({ hub: deps.hub, auth: deps.auth, currentStats: () => deps.fleet.stats() }))
 }
 
 export type App = ReturnType<typeof buildApp>

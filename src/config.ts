@@ -26,6 +26,8 @@ export interface ServeConfig {
   scaleDownThreshold: number
   maxStages: number
   stageWarmupMs: number
+  drainGraceMs: number
+  leaderLeaseMs: number
   heartbeatIntervalMs: number
   heartbeatTimeoutMs: number
   publisherTokenTtlMin: number
@@ -215,6 +217,8 @@ export function loadServeConfig(env: Env): ConfigResult<ServeConfig> {
     scaleDownThreshold,
     maxStages: r.int('MAX_STAGES', 20, 1, 1_000),
     stageWarmupMs: r.int('STAGE_WARMUP_MS', 300_000, 0),
+    drainGraceMs: r.int('DRAIN_GRACE_MS', 120_000, 0),
+    leaderLeaseMs: r.int('LEADER_LEASE_MS', 10_000, 1_000),
     heartbeatIntervalMs,
     heartbeatTimeoutMs,
     publisherTokenTtlMin: r.int('PUBLISHER_TOKEN_TTL_MIN', 240, 1, MAX_TOKEN_TTL_MIN),

@@ -2,7 +2,12 @@ import { buildApp, type App } from './app'
 import { systemClock, type Clock } from './clock'
 import type { ServeConfig } from './config'
 import { storeEventPublisher } from './fleet/events'
+import { EventFeed } from './fleet/event-feed'
+import { HeartbeatBatcher } from './fleet/heartbeats'
+import { LeaderLease } from './fleet/leader'
+import { FleetLoop } from './fleet/loop'
 import { FleetService, MasterStageMissing } from './fleet/service'
+import { SocketHub } from './fleet/socket-hub'
 import { ViewerSessions } from './fleet/viewer-session'
 import { Authenticator } from './http/auth'
 import { RateLimiter } from './http/rate-limiter'
@@ -18,6 +23,8 @@ import { createMetricsPublisher } from './metrics/cloudwatch'
 import { Counters } from './metrics/counters'
 import { MemoryStore } from './store/memory'
 import type { Store } from './store/types'
+import { systemTicker, type Ticker } from './ticker'
+import { hostname } from 'node:os'
 import { UpstashStore } from './store/upstash'
 
 export interface ServeHandle {
@@ -29,6 +36,10 @@ export interface ServeHandle {
   provider: StageProvider
   fleet: FleetService
   counters: Counters
+  hub: SocketHub
+  loop: FleetLoop
+  feed: EventFeed
+  lease: LeaderLease
   /** Stops accepting, lets in-flight requests finish (up to `graceMs`), then closes the rest. */
   stop(graceMs?: number): Promise<void>
 }
@@ -41,7 +52,13 @@ export interface ServeOptions {
   announce?: (line: string) => void
   /** Replaces the store the config would select (tests inject faults through it). */
   store?: Store
+  /** Drives the fleet loop, event feed and stats; tests pass a ManualTicker. */
+  ticker?: Ticker
 }
+
+const HEARTBEAT_WINDOW_MS = 200
+const EVENT_POLL_MS = 200
+const STATS_INTERVAL_MS = 1_000
 
 export class StartupError extends Error {}
 
@@ -61,7 +78,12 @@ export async function startServe(options: ServeOptions): Promise<ServeHandle> {
   }
   const sessions = new ViewerSessions(apiKey)
   const counters = new Counters()
+  const ticker = options.ticker ?? systemTicker
+  const instanceId = `${hostname()}-${process.pid}-${randomAlphanumeric(6)}`
+  // A remote store gets heartbeats in one pipeline per window; the memory store takes them directly.
+  const heartbeats = new HeartbeatBatcher({ store, clock }, { windowMs: store.kind === 'memory' ? 0 : HEARTBEAT_WINDOW_MS, maxBatch: 5_000 })
   const fleet = new FleetService({
+    heartbeats,
     store,
     provider,
     tokens,
@@ -71,6 +93,7 @@ export async function startServe(options: ServeOptions): Promise<ServeHandle> {
     clock,
     logger,
     settings: {
+      instanceId,
       fleetId: config.redisKeyPrefix.replace(/[^A-Za-z0-9-]/g, '') || 'ivsf',
       stageCapacity: config.stageCapacity,
       maxStages: config.maxStages,
@@ -84,6 +107,27 @@ export async function startServe(options: ServeOptions): Promise<ServeHandle> {
     throw error instanceof MasterStageMissing ? new StartupError(error.message) : error
   })
 
+  const lease = new LeaderLease({ store, clock, logger }, instanceId, config.leaderLeaseMs)
+  const loop = new FleetLoop(
+    { fleet, lease, store, clock, logger, ticker },
+    {
+      tickMs: Math.min(1_000, Math.floor(config.leaderLeaseMs / 3)),
+      heartbeatTimeoutMs: config.heartbeatTimeoutMs,
+      policy: {
+        stageCapacity: config.stageCapacity,
+        scaleUpThreshold: config.scaleUpThreshold,
+        scaleDownThreshold: config.scaleDownThreshold,
+        maxStages: config.maxStages,
+        stageWarmupMs: config.stageWarmupMs,
+        drainGraceMs: config.drainGraceMs,
+      },
+    },
+  )
+  const hub = new SocketHub()
+  const feed = new EventFeed({ store, logger, ticker }, { pollMs: EVENT_POLL_MS })
+  feed.subscribe((event) => hub.deliver(event))
+  await feed.start()
+
   const auth = new Authenticator({ apiKey, mediaSecret: config.mediaServerSecret, skipAuth: config.skipAuth }, sessions, clock)
   const rateLimiter = new RateLimiter({ windowMs: config.rateLimitWindowMs, max: config.rateLimitMaxRequests }, clock)
   const app = buildApp({
@@ -95,6 +139,7 @@ export async function startServe(options: ServeOptions): Promise<ServeHandle> {
     logger,
     clock,
     startedAt,
+    hub,
     healthChecks: [
       { name: 'store', kind: store.kind, check: () => store.ping() },
       { name: 'ivs', kind: provider.kind, check: () => provider.ping() },
@@ -108,6 +153,12 @@ export async function startServe(options: ServeOptions): Promise<ServeHandle> {
   })
   app.listen({ port: config.port, hostname: '0.0.0.0' })
   metrics.start()
+  loop.start()
+  const stopStats = ticker.every(STATS_INTERVAL_MS, async () => {
+    if (hub.count('dashboard') === 0) return
+    const stats = await fleet.stats().catch(() => null)
+    if (stats) hub.publishStats(stats)
+  })
   const server = app.server!
   logger.info('serving', { port: server.port, store: store.kind, provider: provider.kind, tokens: tokens.strategy, masterStageArn: master.arn })
 
@@ -121,8 +172,16 @@ export async function startServe(options: ServeOptions): Promise<ServeHandle> {
     provider,
     fleet,
     counters,
+    hub,
+    loop,
+    feed,
+    lease,
     stop(graceMs = 10_000) {
       stopping ??= (async () => {
+        stopStats()
+        await loop.stop()
+        // Open sockets would hold server.stop(false) forever: close them first (1001 going away).
+        hub.closeAll(1001, 'server stopping')
         let timer: Timer | undefined
         const grace = new Promise<void>((resolve) => {
           timer = setTimeout(resolve, graceMs)
@@ -130,6 +189,8 @@ export async function startServe(options: ServeOptions): Promise<ServeHandle> {
         await Promise.race([server.stop(false), grace])
         clearTimeout(timer)
         await server.stop(true)
+        await heartbeats.flush()
+        await feed.stop()
         await metrics.stop()
         logger.info('stopped')
       })()

@@ -6,10 +6,14 @@ import type { Counters } from '../metrics/counters'
 import type { Capability, IssuedToken, ProviderStage, StageProvider, TokenIssuer } from '../ivs/types'
 import type { PublisherState, RelayRecord, StageRecord, StageView, Store, ViewerDuration, ViewerPage, WatchSession } from '../store/types'
 import type { EventPublisher } from './events'
+import type { HeartbeatBatcher } from './heartbeats'
+import { computeStats, type FleetStats } from './stats'
 import type { ViewerSessions } from './viewer-session'
 
 export interface FleetSettings {
   fleetId: string
+  /** This instance, as holder of store locks. */
+  instanceId: string
   stageCapacity: number
   maxStages: number
   heartbeatIntervalMs: number
@@ -27,6 +31,9 @@ export interface FleetDeps {
   counters: Counters
   clock: Clock
   logger: Logger
+  heartbeats: HeartbeatBatcher
+  /** Real waiting (for another instance's stage creation); injected so tests can shorten it. */
+  sleep?: (ms: number) => Promise<void>
   settings: FleetSettings
 }
 
@@ -35,6 +42,11 @@ export const FLEET_TAG = 'ivs-fanout:fleet'
 /** The configured master stage does not exist: a configuration error, not an outage. */
 export class MasterStageMissing extends Error {}
 const CAPACITY_RETRY_AFTER_S = 5
+/** One CreateStage in flight per fleet: a lock in the shared store, held at most this long. */
+const CREATE_LOCK = 'stage-create'
+const CREATE_LOCK_MS = 30_000
+const CREATE_WAIT_POLL_MS = 50
+const CREATE_WAIT_MAX_POLLS = 300
 
 export interface PublisherToken extends IssuedToken {
   stageArn: string
@@ -52,7 +64,7 @@ export type HeartbeatResult = { ok: true; nextHeartbeatMs: number }
 
 /** The fleet's use cases: tokens, assignment, presence and stage management over a Store and a StageProvider. */
 export class FleetService {
-  private creatingStage: Promise<void> | null = null
+  private demand: Promise<boolean> | null = null
   private masterArn: string | null = null
 
   constructor(private readonly deps: FleetDeps) {}
@@ -159,11 +171,10 @@ export class FleetService {
     const { store, clock, tokens, sessions, settings } = this.deps
     const exclude = input.leaving ? [input.leaving] : []
     const participantId = randomAlphanumeric(12)
-    let result = await store.assignViewer({ userId: input.userId, participantId, capacity: settings.stageCapacity, now: clock.now(), exclude })
-    if (!result.ok) {
-      await this.addStageForDemand()
-      result = await store.assignViewer({ userId: input.userId, participantId, capacity: settings.stageCapacity, now: clock.now(), exclude })
-    }
+    const assign = () => store.assignViewer({ userId: input.userId, participantId, capacity: settings.stageCapacity, now: clock.now(), exclude })
+    let result = await assign()
+    // No seat anywhere: wait for a new stage (ours or another instance's), then try again.
+    for (let round = 0; !result.ok && round < 5 && (await this.stageForDemand()); round++) result = await assign()
     if (!result.ok) {
       throw new AppError('CAPACITY_EXHAUSTED', `every stage is full and MAX_STAGES (${settings.maxStages}) is reached`, undefined, CAPACITY_RETRY_AFTER_S)
     }
@@ -209,7 +220,7 @@ export class FleetService {
   }
 
   async heartbeat(input: { userId: string; stageArn: string }): Promise<HeartbeatResult> {
-    const [outcome] = await this.deps.store.heartbeat([input], this.deps.clock.now())
+    const outcome = await this.deps.heartbeats.submit(input)
     this.deps.counters.add('Heartbeats', 1)
     if (outcome === 'unknown') {
       throw new AppError('REJOIN_REQUIRED', `viewer ${input.userId} is not present on stage ${input.stageArn}; call POST /api/viewer/rejoin`, { rejoin: true })
@@ -269,11 +280,66 @@ export class FleetService {
   async deleteStage(arn: string): Promise<{ stageArn: string; removedViewers: number }> {
     const stage = await this.requireStage(arn)
     if (stage.isMaster) throw new AppError('CONFLICT', 'the master stage cannot be deleted')
+    return this.destroyStage(arn)
+  }
+
+  /** Drain: no new viewers; the ones there are told to rejoin (WebSocket and their next heartbeat). */
+  async drainStage(arn: string): Promise<string[]> {
+    const { store, clock, events, logger } = this.deps
+    const now = clock.now()
+    const stage = await store.updateStage(arn, { status: 'draining', drainingSince: now })
+    if (!stage) return []
+    const userIds: string[] = []
+    let cursor: string | null = null
+    do {
+      const page = await store.listViewers(arn, 1000, cursor)
+      userIds.push(...page.viewers.map((v) => v.userId))
+      cursor = page.nextCursor
+    } while (cursor !== null)
+    await events.publish('rejoin_required', { stageArn: arn, userIds, timestamp: new Date(now).toISOString() })
+    logger.info('stage draining', { stageArn: arn, viewers: userIds.length })
+    return userIds
+  }
+
+  /** Deletes a drained stage (scale-down). */
+  async retireStage(arn: string): Promise<void> {
+    await this.destroyStage(arn)
+    this.deps.counters.add('ScaleDowns', 1)
+  }
+
+  /** Removes viewers silent for longer than `timeoutMs`, recording their watch time. */
+  async sweepSilentViewers(timeoutMs: number): Promise<number> {
+    const batch = 1000
+    let removed = 0
+    for (;;) {
+      const now = this.deps.clock.now()
+      const swept = await this.deps.store.sweepViewers(now - timeoutMs, now, batch)
+      removed += swept.length
+      if (swept.length < batch) break
+    }
+    if (removed > 0) this.deps.logger.info('silent viewers removed', { removed })
+    return removed
+  }
+
+  /** Scale-up ahead of demand; false when another instance is creating one right now. */
+  async createStageAhead(): Promise<boolean> {
+    return this.withCreateLock(async () => {
+      const stages = await this.deps.store.listStages()
+      if (stages.length < this.settings.maxStages) await this.addStage(undefined, {})
+    })
+  }
+
+  private async destroyStage(arn: string): Promise<{ stageArn: string; removedViewers: number }> {
     await this.deps.provider.deleteStage(arn)
     const removed = (await this.deps.store.removeStage(arn, this.deps.clock.now())) ?? []
     await this.deps.events.publish('stage_deleted', { stageArn: arn, timestamp: new Date(this.deps.clock.now()).toISOString() })
     this.deps.logger.info('stage deleted', { stageArn: arn, removedViewers: removed.length })
     return { stageArn: arn, removedViewers: removed.length }
+  }
+
+  async stats(): Promise<FleetStats> {
+    const [stages, publisher] = await Promise.all([this.deps.store.listStages(), this.deps.store.getPublisherState()])
+    return computeStats(stages, publisher, this.settings.stageCapacity)
   }
 
   async publisherState(): Promise<PublisherState> {
@@ -301,20 +367,43 @@ export class FleetService {
     return this.deps.store.listRelays()
   }
 
-  /** No seat anywhere: add one stage, with at most one creation in flight in this process. */
-  private async addStageForDemand(): Promise<void> {
-    this.creatingStage ??= (async () => {
-      try {
-        const stages = await this.deps.store.listStages()
-        const capacity = this.settings.stageCapacity
-        if (stages.some((s) => s.status === 'active' && s.viewerCount < capacity)) return
-        if (stages.length >= this.settings.maxStages) return
-        await this.addStage(undefined, {})
-      } finally {
-        this.creatingStage = null
-      }
-    })()
-    await this.creatingStage
+  /**
+   * No seat anywhere: make one. True once a seat exists (a stage was added here or by another
+   * instance); false when MAX_STAGES is reached. Concurrent requests of this process share one wait.
+   */
+  private stageForDemand(): Promise<boolean> {
+    this.demand ??= this.waitForSeat().finally(() => {
+      this.demand = null
+    })
+    return this.demand
+  }
+
+  private async waitForSeat(): Promise<boolean> {
+    const sleep = this.deps.sleep ?? Bun.sleep
+    for (let poll = 0; poll < CREATE_WAIT_MAX_POLLS; poll++) {
+      const stages = await this.deps.store.listStages()
+      if (stages.some((s) => s.status === 'active' && s.viewerCount < this.settings.stageCapacity)) return true
+      if (stages.length >= this.settings.maxStages) return false
+      const created = await this.withCreateLock(async () => {
+        // Re-check under the lock: the previous holder may just have added the stage we need.
+        const now = await this.deps.store.listStages()
+        if (!now.some((s) => s.status === 'active' && s.viewerCount < this.settings.stageCapacity) && now.length < this.settings.maxStages) await this.addStage(undefined, {})
+      })
+      if (!created) await sleep(CREATE_WAIT_POLL_MS)
+    }
+    return false
+  }
+
+  /** Runs `create` holding the fleet-wide creation lock; false when another holder has it. */
+  private async withCreateLock(create: () => Promise<void>): Promise<boolean> {
+    const { store, clock, settings } = this.deps
+    if (!(await store.acquireLease(CREATE_LOCK, settings.instanceId, CREATE_LOCK_MS, clock.now()))) return false
+    try {
+      await create()
+    } finally {
+      await store.releaseLease(CREATE_LOCK, settings.instanceId)
+    }
+    return true
   }
 
   /** Creates at the provider, then records; if the fleet filled up meanwhile the new stage is deleted again. */

@@ -1,5 +1,5 @@
 import { Elysia } from 'elysia'
-import { computeStats, utilisation } from '../../fleet/stats'
+import { utilisation } from '../../fleet/stats'
 import type { RouteDeps } from '../deps'
 import { ok, responses } from '../envelope'
 import { iso } from '../schemas'
@@ -7,10 +7,7 @@ import { SECURITY } from '../security'
 import { PublisherStats, StageStats, Stats, ViewerStats } from './model'
 
 export function statsRoutes({ fleet, auth, config }: RouteDeps) {
-  const current = async () => {
-    const [stages, publisher] = await Promise.all([fleet.listStages(), fleet.publisherState()])
-    return computeStats(stages, publisher, config.stageCapacity)
-  }
+  const current = () => fleet.stats()
   return new Elysia({ prefix: '/api/stats', tags: ['stats'] })
     .onBeforeHandle(({ headers }) => auth.requireApiKey(headers))
     .get('/', async () => ok(await current()), {

@@ -1,0 +1,73 @@
+import type { StoredEvent } from '../store/types'
+import type { FleetStats } from './stats'
+
+export const CLIENT_TYPES = ['media-server', 'dashboard', 'viewer'] as const
+export type ClientType = (typeof CLIENT_TYPES)[number]
+
+export interface HubClient {
+  type: ClientType
+  /** Set for viewers: whom `rejoin_required` is for. */
+  userId: string | null
+  send(message: string): void
+  close(code: number, reason: string): void
+}
+
+/** Which client types get each fleet event. */
+const AUDIENCE: Record<string, ClientType[]> = {
+  stage_created: ['media-server', 'dashboard'],
+  stage_deleted: ['media-server', 'dashboard'],
+  publisher_state: ['media-server', 'dashboard'],
+}
+
+const message = (type: string, data: unknown) => JSON.stringify({ type, data })
+
+/** The sockets of this instance, and what each kind of client is sent. Transport-free. */
+export class SocketHub {
+  private readonly clients = new Set<HubClient>()
+  private lastStats: string | null = null
+
+  add(client: HubClient): void {
+    this.clients.add(client)
+  }
+
+  remove(client: HubClient): void {
+    this.clients.delete(client)
+  }
+
+  count(type?: ClientType): number {
+    let n = 0
+    for (const c of this.clients) if (!type || c.type === type) n++
+    return n
+  }
+
+  deliver(event: StoredEvent): void {
+    if (event.type === 'rejoin_required') {
+      const users = new Set((event.data.userIds as string[] | undefined) ?? [])
+      const text = message('rejoin_required', { stageArn: event.data.stageArn, timestamp: event.data.timestamp })
+      for (const c of this.clients) if (c.type === 'viewer' && c.userId !== null && users.has(c.userId)) c.send(text)
+      return
+    }
+    const audience = AUDIENCE[event.type]
+    if (!audience) return
+    const text = message(event.type, event.data)
+    for (const c of this.clients) if (audience.includes(c.type)) c.send(text)
+  }
+
+  /** stats_update to dashboards, only when the figures changed since the last one sent. */
+  publishStats(stats: FleetStats): boolean {
+    const text = message('stats_update', stats)
+    if (text === this.lastStats) return false
+    this.lastStats = text
+    for (const c of this.clients) if (c.type === 'dashboard') c.send(text)
+    return true
+  }
+
+  sendStats(client: HubClient, stats: FleetStats): void {
+    client.send(message('stats_update', stats))
+  }
+
+  closeAll(code: number, reason: string): void {
+    for (const c of this.clients) c.close(code, reason)
+    this.clients.clear()
+  }
+}

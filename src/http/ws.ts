@@ -1,0 +1,70 @@
+import { Elysia, t } from 'elysia'
+import { AppError } from '../errors'
+import { CLIENT_TYPES, type ClientType, type HubClient, type SocketHub } from '../fleet/socket-hub'
+import type { FleetStats } from '../fleet/stats'
+import type { Authenticator } from './auth'
+import { bearerOf } from './auth'
+
+const Query = t.Object(
+  {
+    type: t.Union(CLIENT_TYPES.map((c) => t.Literal(c)), { error: 'type must be media-server, dashboard or viewer' }),
+    userId: t.Optional(t.String({ minLength: 1, maxLength: 128, error: 'userId must be 1-128 characters' })),
+    apiKey: t.Optional(t.String({ maxLength: 256 })),
+    viewerSession: t.Optional(t.String({ maxLength: 2048 })),
+  },
+  { additionalProperties: false },
+)
+
+interface Connection {
+  id: string
+  data: { query: { type: ClientType; userId?: string } }
+  send(message: string): unknown
+  close(code?: number, reason?: string): unknown
+}
+
+/**
+ * `/ws?type=media-server|dashboard|viewer`. Media servers and dashboards authenticate with the API
+ * key (header, or `apiKey` for browsers); viewers with their viewerSession (Bearer header or
+ * `viewerSession`) or the API key, and must name their `userId`.
+ */
+export function socketRoutes(deps: { hub: SocketHub; auth: Authenticator; currentStats: () => Promise<FleetStats> }) {
+  const clients = new Map<string, HubClient>()
+  return new Elysia({ name: 'ws' }).ws('/ws', {
+    query: Query,
+    detail: { summary: 'Live events', description: 'WebSocket: stage_created, stage_deleted, stats_update, publisher_state, rejoin_required.', tags: ['events'] },
+    beforeHandle({ query, headers }) {
+      const apiKey = headers['x-api-key'] ?? query.apiKey
+      if (query.type !== 'viewer') {
+        if (!deps.auth.checkSocketKey(apiKey, undefined)) throw new AppError('UNAUTHORIZED', 'send the API key as x-api-key or the apiKey query parameter')
+        return
+      }
+      if (!query.userId) throw new AppError('VALIDATION_ERROR', 'userId is required for type=viewer', { field: 'userId' })
+      const session = bearerOf(headers) ?? query.viewerSession
+      deps.auth.requireViewer(session ? { authorization: `Bearer ${session}` } : { 'x-api-key': apiKey ?? '' }, query.userId)
+    },
+    async open(ws) {
+      const conn = ws as unknown as Connection
+      const client: HubClient = {
+        type: conn.data.query.type,
+        userId: conn.data.query.userId ?? null,
+        send: (message) => void conn.send(message),
+        close: (code, reason) => void conn.close(code, reason),
+      }
+      clients.set(conn.id, client)
+      deps.hub.add(client)
+      if (client.type === 'dashboard') {
+        const stats = await deps.currentStats().catch(() => null)
+        if (stats) deps.hub.sendStats(client, stats)
+      }
+    },
+    message(ws, message) {
+      if (message && typeof message === 'object' && (message as { type?: string }).type === 'ping') ws.send(JSON.stringify({ type: 'pong', data: {} }))
+    },
+    close(ws) {
+      const id = (ws as unknown as Connection).id
+      const client = clients.get(id)
+      if (client) deps.hub.remove(client)
+      clients.delete(id)
+    },
+  })
+}
