@@ -29,6 +29,17 @@ describe('serve on the Upstash store', () => {
     expect(health.checks.store).toMatchObject({ ok: true, kind: 'upstash' })
   })
 
+  test('heartbeats arriving together are written in one pipeline, not one REST call each', async () => {
+    const seated = []
+    for (let i = 0; i < 200; i++) seated.push((await (await server.api('/api/token/viewer', { method: 'POST', json: { userId: `hb-${i}` } })).json()).data)
+    rest.resetCounts()
+    const statuses = await Promise.all(seated.map((t, i) => server.api('/api/viewer/heartbeat', { method: 'POST', json: { userId: `hb-${i}`, stageArn: t.stageArn } }).then((r) => r.status)))
+    expect(statuses.every((s) => s === 200)).toBe(true)
+    // 200 heartbeats; besides the one batch only the event feed's polls (every 200 ms) reach the store.
+    console.log(`200 heartbeats → ${rest.requests} REST calls`)
+    expect(rest.requests).toBeLessThanOrEqual(5)
+  })
+
   for (const mode of ['refuse', 'hang'] as const)
   test(`store down (${mode}): 503 UPSTREAM_UNAVAILABLE within 2 s, ready reports it; back: works again without a restart`, async () => {
     await rest.pause(mode)
