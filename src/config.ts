@@ -28,6 +28,7 @@ export interface ServeConfig {
   stageWarmupMs: number
   drainGraceMs: number
   leaderLeaseMs: number
+  watchHistoryTtlMs: number
   heartbeatIntervalMs: number
   heartbeatTimeoutMs: number
   publisherTokenTtlMin: number
@@ -219,6 +220,7 @@ export function loadServeConfig(env: Env): ConfigResult<ServeConfig> {
     stageWarmupMs: r.int('STAGE_WARMUP_MS', 300_000, 0),
     drainGraceMs: r.int('DRAIN_GRACE_MS', 120_000, 0),
     leaderLeaseMs: r.int('LEADER_LEASE_MS', 10_000, 1_000),
+    watchHistoryTtlMs: r.int('WATCH_HISTORY_TTL_MS', 7 * 24 * 3600_000, 60_000),
     heartbeatIntervalMs,
     heartbeatTimeoutMs,
     publisherTokenTtlMin: r.int('PUBLISHER_TOKEN_TTL_MIN', 240, 1, MAX_TOKEN_TTL_MIN),
@@ -227,6 +229,47 @@ export function loadServeConfig(env: Env): ConfigResult<ServeConfig> {
     rateLimitMaxRequests: r.int('RATE_LIMIT_MAX_REQUESTS', 100, 1),
     cloudwatchEnabled: r.bool('CLOUDWATCH_ENABLED', false),
     cloudwatchNamespace: r.string('CLOUDWATCH_NAMESPACE', 'IVS/Production'),
+  }
+  return r.errors.length > 0 ? { ok: false, errors: r.errors } : { ok: true, config }
+}
+
+export interface RelayConfig {
+  port: number
+  logLevel: LogLevel
+  apiServerUrl: string
+  apiSecretKey: string
+  mediaServerSecret: string | null
+  serverId: string
+  serverIp: string
+  /** Overrides the WHIP URL each stage reports; null = use the stage's own (from its publish token). */
+  whipEndpoint: string | null
+  publishSecret: string | null
+  heartbeatIntervalMs: number
+  stageSyncIntervalMs: number
+  enableAutoSync: boolean
+}
+
+export function loadRelayConfig(env: Env, hostname: string): ConfigResult<RelayConfig> {
+  const r = new EnvReader(env)
+  const apiSecretKey = r.optional('API_SECRET_KEY')
+  if (apiSecretKey === null) r.errors.push('API_SECRET_KEY is required: the relay calls the API server with it')
+  const publishSecret = r.optional('PUBLISH_SECRET')
+  if (publishSecret !== null && publishSecret.length < 16) r.errors.push('PUBLISH_SECRET must be at least 16 characters')
+  const serverId = r.string('SERVER_ID', `relay-${hostname}`.replace(/[^A-Za-z0-9._-]/g, '-').slice(0, 128))
+  if (!/^[A-Za-z0-9._-]{1,128}$/.test(serverId)) r.errors.push('SERVER_ID must be 1-128 letters, digits, ".", "_" or "-"')
+  const config: RelayConfig = {
+    port: readPort(r, 3001),
+    logLevel: r.oneOf<LogLevel>('LOG_LEVEL', ['debug', 'info', 'warn', 'error'], 'info'),
+    apiServerUrl: r.url('API_SERVER_URL', 'http://localhost:3000')!,
+    apiSecretKey: apiSecretKey ?? '',
+    mediaServerSecret: r.optional('MEDIA_SERVER_SECRET'),
+    serverId,
+    serverIp: r.string('SERVER_IP', '127.0.0.1'),
+    whipEndpoint: r.url('WHIP_ENDPOINT', null),
+    publishSecret,
+    heartbeatIntervalMs: r.int('HEARTBEAT_INTERVAL', 30_000, 1_000),
+    stageSyncIntervalMs: r.int('STAGE_SYNC_INTERVAL', 60_000, 1_000),
+    enableAutoSync: r.bool('ENABLE_AUTO_SYNC', true),
   }
   return r.errors.length > 0 ? { ok: false, errors: r.errors } : { ok: true, config }
 }

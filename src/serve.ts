@@ -200,8 +200,8 @@ export async function startServe(options: ServeOptions): Promise<ServeHandle> {
 }
 
 async function openStore(config: ServeConfig, logger: Logger): Promise<Store> {
-  if (!config.upstash) return new MemoryStore()
-  const store = new UpstashStore({ ...config.upstash, prefix: config.redisKeyPrefix, logger })
+  if (!config.upstash) return new MemoryStore(config.watchHistoryTtlMs)
+  const store = new UpstashStore({ ...config.upstash, prefix: config.redisKeyPrefix, logger, historyRetentionMs: config.watchHistoryTtlMs })
   // Not fatal: a store that is down at start makes /health/ready say so, and scripts load on first use.
   await store.loadScripts().catch(() => logger.warn('store not reachable at start', { url: config.upstash!.url }))
   return store

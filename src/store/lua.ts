@@ -8,13 +8,14 @@
  *   P members:<arn>   ZSET  userIds seated on the stage (score 0, ordered by name for cursors)
  *   P presence        HASH  userId -> {stageArn, participantId, joinedAt}
  *   P seen            ZSET  userId -> last heartbeat (ms)
- *   P history:<user>  LIST  finished sessions (last 100);  P watch  HASH userId -> total ms
+ *   P history:<user>  LIST  finished sessions (last 100);  P watch:<user>  total ms; both expire after the retention
  *   P seq, P relays, P relayhb, P publisher, P lease:<name>, P events (stream), P counters
  */
 
 const PRELUDE = `
 local P = ARGV[1]
-local K_STAGES, K_PRESENCE, K_SEEN, K_WATCH = P..'stages', P..'presence', P..'seen', P..'watch'
+local K_STAGES, K_PRESENCE, K_SEEN = P..'stages', P..'presence', P..'seen'
+local HISTORY_TTL_MS = __HISTORY_TTL_MS__
 local function members(arn) return P..'members:'..arn end
 
 local function close_session(user, at_most)
@@ -29,9 +30,12 @@ local function close_session(user, at_most)
   if left == nil then left = seen end
   local dur = math.max(0, left - p.joinedAt)
   local session = {stageArn = p.stageArn, participantId = p.participantId, joinedAt = p.joinedAt, leftAt = left, durationMs = dur}
-  redis.call('RPUSH', P..'history:'..user, cjson.encode(session))
-  redis.call('LTRIM', P..'history:'..user, -100, -1)
-  redis.call('HINCRBY', K_WATCH, user, dur)
+  local history, watch = P..'history:'..user, P..'watch:'..user
+  redis.call('RPUSH', history, cjson.encode(session))
+  redis.call('LTRIM', history, -100, -1)
+  redis.call('INCRBY', watch, dur)
+  redis.call('PEXPIRE', history, HISTORY_TTL_MS)
+  redis.call('PEXPIRE', watch, HISTORY_TTL_MS)
   p.userId = user
   p.lastHeartbeatAt = seen
   return p, session
@@ -40,7 +44,13 @@ end
 
 const script = (body: string) => PRELUDE + body
 
-export const LUA = {
+/** The scripts with the watch-history retention filled in. */
+export function luaScripts(historyRetentionMs: number): typeof LUA {
+  const ttl = String(Math.max(1, Math.floor(historyRetentionMs)))
+  return Object.fromEntries(Object.entries(LUA).map(([name, lua]) => [name, lua.replace('__HISTORY_TTL_MS__', ttl)])) as typeof LUA
+}
+
+const LUA = {
   addStage: script(`
 local arn, record, max = ARGV[2], ARGV[3], tonumber(ARGV[4])
 if redis.call('HEXISTS', K_STAGES, arn) == 1 then return 1 end
@@ -194,7 +204,7 @@ return {out, next_cursor}
 local user = ARGV[2]
 return {
   redis.call('LRANGE', P..'history:'..user, 0, -1),
-  redis.call('HGET', K_WATCH, user) or '0',
+  redis.call('GET', P..'watch:'..user) or '0',
   redis.call('HGET', K_PRESENCE, user) or '',
 }
 `),

@@ -15,9 +15,13 @@ interface StageEntry {
 /** The embedded store: one process, no persistence. JavaScript's single thread makes every method atomic. */
 export class MemoryStore implements Store {
   readonly kind = 'memory' as const
+
+  /** `historyRetentionMs`: finished sessions and watch totals are forgotten this long after a viewer's last session. */
+  constructor(private readonly historyRetentionMs = 7 * 24 * 3600_000) {}
   private readonly stages = new Map<string, StageEntry>()
   private readonly presenceByUser = new Map<string, Presence>()
-  private readonly history = new Map<string, { totalMs: number; sessions: WatchSession[] }>()
+  private readonly history = new Map<string, { totalMs: number; sessions: WatchSession[]; lastAt: number }>()
+  private nextHistoryPrune = 0
   private readonly relays = new Map<string, RelayRecord>()
   private publisher: PublisherState = { active: false, updatedAt: null, serverId: null }
   private readonly leases = new Map<string, { holder: string; expiresAt: number }>()
@@ -115,6 +119,7 @@ export class MemoryStore implements Store {
     }
     // Watch time ends at the last sign of life, not at the sweep.
     for (const presence of removed) this.closeSession(presence, Math.min(now, presence.lastHeartbeatAt))
+    if (now >= this.nextHistoryPrune) this.pruneHistory(now)
     return removed.map((p) => ({ ...p }))
   }
 
@@ -214,12 +219,18 @@ export class MemoryStore implements Store {
     return Object.fromEntries(this.counters)
   }
 
+  private pruneHistory(now: number): void {
+    for (const [userId, record] of this.history) if (record.lastAt < now - this.historyRetentionMs) this.history.delete(userId)
+    this.nextHistoryPrune = now + 60_000
+  }
+
   private closeSession(presence: Presence, now: number): WatchSession {
     this.stages.get(presence.stageArn)?.viewers.delete(presence.userId)
     if (this.presenceByUser.get(presence.userId) === presence) this.presenceByUser.delete(presence.userId)
     const session: WatchSession = { ...openSession(presence, now), leftAt: now }
-    const record = this.history.get(presence.userId) ?? { totalMs: 0, sessions: [] }
+    const record = this.history.get(presence.userId) ?? { totalMs: 0, sessions: [], lastAt: now }
     record.totalMs += session.durationMs
+    record.lastAt = now
     record.sessions.push(session)
     if (record.sessions.length > SESSIONS_KEPT_PER_USER) record.sessions.shift()
     this.history.set(presence.userId, record)

@@ -1,7 +1,7 @@
 import { Redis } from '@upstash/redis'
 import { AppError } from '../errors'
 import type { Logger } from '../log'
-import { LUA } from './lua'
+import { luaScripts } from './lua'
 import type {
   AssignRequest, AssignResult, FleetEvent, HeartbeatEntry, HeartbeatOutcome, Presence, PublisherState,
   RelayRecord, StageRecord, StageView, Store, StoredEvent, ViewerDuration, ViewerPage, WatchSession,
@@ -15,7 +15,11 @@ export interface UpstashStoreOptions {
   /** Per REST call; with the retries below a dead store fails a request well within 2 s. */
   requestTimeoutMs?: number
   retries?: number
+  /** How long a viewer's finished sessions and watch total are kept after their last session. */
+  historyRetentionMs?: number
 }
+
+export const DEFAULT_HISTORY_RETENTION_MS = 7 * 24 * 3600_000
 
 const EVENTS_KEPT = 10_000
 
@@ -29,7 +33,8 @@ type Script = ReturnType<Redis['createScript']>
 export class UpstashStore implements Store {
   readonly kind = 'upstash' as const
   private readonly redis: Redis
-  private readonly scripts: { [K in keyof typeof LUA]: Script }
+  private readonly lua: ReturnType<typeof luaScripts>
+  private readonly scripts: { [K in keyof ReturnType<typeof luaScripts>]: Script }
   private readonly p: string
 
   constructor(private readonly options: UpstashStoreOptions) {
@@ -43,14 +48,15 @@ export class UpstashStore implements Store {
       signal: () => AbortSignal.timeout(timeout),
     })
     this.p = options.prefix
-    this.scripts = Object.fromEntries(Object.entries(LUA).map(([name, lua]) => [name, this.redis.createScript(lua)])) as never
+    this.lua = luaScripts(options.historyRetentionMs ?? DEFAULT_HISTORY_RETENTION_MS)
+    this.scripts = Object.fromEntries(Object.entries(this.lua).map(([name, lua]) => [name, this.redis.createScript(lua)])) as never
   }
 
   /** Loads every script in one pipeline so the first real call of each is a plain EVALSHA. */
   async loadScripts(): Promise<void> {
     await this.call('loadScripts', () => {
       const pipe = this.redis.pipeline()
-      for (const lua of Object.values(LUA)) pipe.scriptLoad(lua)
+      for (const lua of Object.values(this.lua)) pipe.scriptLoad(lua)
       return pipe.exec()
     })
   }
@@ -64,7 +70,7 @@ export class UpstashStore implements Store {
     }
   }
 
-  private run<T = unknown>(name: keyof typeof LUA, args: (string | number)[]): Promise<T> {
+  private run<T = unknown>(name: keyof UpstashStore['lua'], args: (string | number)[]): Promise<T> {
     return this.call(name, () => this.scripts[name].exec([], [this.p, ...args.map(String)]) as Promise<T>)
   }
 

@@ -76,3 +76,14 @@ describe('upstash store specifics', () => {
     expect((await store.listStages()).length).toBe(1)
   })
 })
+
+test('watch history expires after the retention', async () => {
+  const store = new UpstashStore({ url: rest.url, token: rest.token, prefix: `ret${++n}:`, logger: silentLogger, historyRetentionMs: 150 })
+  const stage = stageRecord(0)
+  await store.addStage(stage, 10)
+  await store.assignViewer({ userId: 'gone', participantId: 'p', capacity: 10, now: T0 })
+  await store.leaveViewer('gone', stage.arn, T0 + 5_000)
+  expect((await store.viewerDuration('gone', null, T0 + 6_000)).totalMs).toBe(5_000)
+  await Bun.sleep(300)
+  expect(await store.viewerDuration('gone', null, T0 + 6_000)).toEqual({ userId: 'gone', totalMs: 0, sessions: [] })
+})
