@@ -1,5 +1,7 @@
 #!/usr/bin/env bun
-import { loadServeConfig } from './config'
+import { hostname } from 'node:os'
+import { startRelay } from '../relay/main'
+import { loadRelayConfig, loadServeConfig } from './config'
 import { generateKeyPair } from './ivs/signer'
 import { createLogger } from './log'
 import { StartupError, startServe } from './serve'
@@ -39,9 +41,27 @@ async function serve(): Promise<void> {
     logger.error('start failed', { error: error instanceof Error ? error.message : String(error) })
     process.exit(EXIT_RUNTIME)
   }
+  onStopSignal(logger, () => handle.stop())
+}
+
+async function relay(): Promise<void> {
+  const result = loadRelayConfig(process.env, hostname())
+  if (!result.ok) fail(EXIT_CONFIG, `bad configuration:\n${result.errors.map((e) => `  - ${e}`).join('\n')}`)
+  const logger = createLogger(result.config.logLevel, { mode: 'relay' })
+  let handle
+  try {
+    handle = await startRelay({ config: result.config, logger, announce: (line) => process.stdout.write(`${line}\n`) })
+  } catch (error) {
+    logger.error('start failed', { error: error instanceof Error ? error.message : String(error) })
+    process.exit(EXIT_RUNTIME)
+  }
+  onStopSignal(logger, () => handle.stop())
+}
+
+function onStopSignal(logger: ReturnType<typeof createLogger>, stop: () => Promise<void>): void {
   const shutdown = (signal: string) => {
     logger.info('shutting down', { signal })
-    handle.stop().then(
+    stop().then(
       () => process.exit(0),
       () => process.exit(EXIT_RUNTIME),
     )
@@ -77,7 +97,8 @@ switch (command) {
     process.stdout.write(HELP)
     break
   case 'relay':
-    fail(EXIT_RUNTIME, 'relay mode is not available in this build yet')
+    await relay()
+    break
   default:
     process.stderr.write(HELP)
     fail(EXIT_CONFIG, `unknown command "${command}"`)

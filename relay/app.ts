@@ -1,0 +1,114 @@
+import { Elysia, t } from 'elysia'
+import { systemClock } from '../src/clock'
+import { AppError } from '../src/errors'
+import { secretsEqual, bearerOf } from '../src/http/auth'
+import { jsonBodies } from '../src/http/body-limit'
+import { envelope, ok } from '../src/http/envelope'
+import { healthRoutes, type HealthCheck } from '../src/http/health'
+import type { Logger } from '../src/log'
+import type { Counters } from '../src/metrics/counters'
+import { VERSION } from '../src/version'
+import { PublisherConflict, type Fanout } from './fanout'
+import { PUBLISH_PAGE } from './publish-page'
+import { SdpError } from './sdp'
+
+export interface RelayAppDeps {
+  fanout: Fanout
+  publishSecret: string
+  logger: Logger
+  counters: Counters
+  startedAt: number
+  checks: HealthCheck[]
+}
+
+const CORS = {
+  'access-control-allow-origin': '*',
+  'access-control-expose-headers': 'Location, ETag, Link',
+  'access-control-allow-headers': 'Authorization, Content-Type, If-Match',
+}
+
+/** The relay's HTTP side: WHIP ingest for the broadcaster, health, and the browser publisher page. */
+export function buildRelayApp(deps: RelayAppDeps) {
+  const secretDigest = new Bun.CryptoHasher('sha256').update(deps.publishSecret).digest()
+  const requirePublisher = (headers: Record<string, string | undefined>) => {
+    const token = bearerOf(headers)
+    if (!token) throw new AppError('UNAUTHORIZED', 'send Authorization: Bearer <PUBLISH_SECRET>')
+    if (!secretsEqual(token, secretDigest)) throw new AppError('UNAUTHORIZED', 'the bearer token is not the publish secret')
+  }
+  const { fanout } = deps
+  return new Elysia({ name: 'ivs-fanout-relay', normalize: false, serve: { reusePort: false, maxRequestBodySize: 1024 * 1024 } })
+    .use(envelope(deps.logger, deps.counters))
+    .onRequest(({ request, set }) => {
+      if (new URL(request.url).pathname.startsWith('/whip')) Object.assign(set.headers, CORS)
+    })
+    .use(jsonBodies(['application/sdp']))
+    .get('/', ({ redirect }) => redirect('/publish'))
+    .get('/publish', () => new Response(PUBLISH_PAGE, { headers: { 'content-type': 'text/html; charset=utf-8' } }))
+    .use(
+      healthRoutes({
+        version: VERSION,
+        mode: 'relay',
+        startedAt: deps.startedAt,
+        clock: systemClock,
+        checks: deps.checks,
+        extra: () => {
+          const publisher = fanout.publisherSession
+          return {
+            publisher: publisher
+              ? { active: true, session: publisher.id, state: publisher.state, packetsIn: publisher.packetsIn, bytesIn: publisher.bytesIn }
+              : { active: false },
+            keyframeRequestsSent: fanout.keyframes.sent,
+            stages: fanout.stageSnapshots(),
+          }
+        },
+      }),
+    )
+    .options('/whip', ({ set }) => {
+      set.status = 204
+      set.headers['access-control-allow-methods'] = 'POST, OPTIONS'
+      set.headers.allow = 'POST, OPTIONS'
+      return ''
+    })
+    .post(
+      '/whip',
+      async ({ body, headers, set, request }) => {
+        requirePublisher(headers)
+        if (!(request.headers.get('content-type') ?? '').toLowerCase().startsWith('application/sdp') || typeof body !== 'string') {
+          throw new AppError('VALIDATION_ERROR', 'send the SDP offer with Content-Type: application/sdp', { field: 'content-type' })
+        }
+        try {
+          const { session, answer } = await fanout.acceptPublisher(body)
+          deps.logger.info('publisher connected', { session: session.id, videoPayloadType: session.codecs.video.payloadType, audio: session.codecs.audio !== null })
+          set.status = 201
+          set.headers['content-type'] = 'application/sdp'
+          set.headers.location = `/whip/${session.id}`
+          set.headers.etag = session.etag
+          return answer
+        } catch (error) {
+          if (error instanceof PublisherConflict) throw new AppError('CONFLICT', error.message)
+          if (error instanceof SdpError) throw new AppError('VALIDATION_ERROR', error.message, { field: 'sdp' })
+          throw error
+        }
+      },
+      { detail: { summary: 'WHIP ingest', description: 'POST an SDP offer (H.264 baseline + Opus) with Authorization: Bearer <PUBLISH_SECRET>.' } },
+    )
+    .options('/whip/:id', ({ set }) => {
+      set.status = 204
+      set.headers['access-control-allow-methods'] = 'DELETE, OPTIONS'
+      set.headers.allow = 'DELETE, OPTIONS'
+      return ''
+    })
+    .delete(
+      '/whip/:id',
+      ({ params, headers }) => {
+        requirePublisher(headers)
+        if (!fanout.endPublisher(params.id)) throw new AppError('NOT_FOUND', `no WHIP session ${params.id}`)
+        return ok({ ended: params.id })
+      },
+      { params: t.Object({ id: t.String({ maxLength: 64 }) }) },
+    )
+    .patch('/whip/:id', ({ set }) => {
+      set.headers.allow = 'DELETE, OPTIONS'
+      throw new AppError('METHOD_NOT_ALLOWED', 'trickle ICE and ICE restarts are not supported: send all candidates in the offer')
+    })
+}

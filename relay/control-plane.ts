@@ -1,0 +1,125 @@
+import type { RelayConfig } from '../src/config'
+import type { Logger } from '../src/log'
+import { backoffDelay } from './backoff'
+import type { PublishGrant } from './stage-session'
+
+interface StageInfo {
+  stageArn: string
+}
+
+type Config = Pick<RelayConfig, 'apiServerUrl' | 'apiSecretKey' | 'mediaServerSecret' | 'serverId' | 'serverIp' | 'port' | 'whipEndpoint'>
+
+export class ControlPlaneError extends Error {
+  constructor(
+    message: string,
+    readonly status: number | null,
+  ) {
+    super(message)
+  }
+}
+
+/** The relay's calls to the API server (`/api/media/*`) and its `/ws?type=media-server` feed. */
+export class ControlPlane {
+  constructor(
+    private readonly config: Config,
+    private readonly logger: Logger,
+  ) {}
+
+  private headers(): Record<string, string> {
+    return {
+      'x-api-key': this.config.apiSecretKey,
+      ...(this.config.mediaServerSecret ? { 'x-media-auth': this.config.mediaServerSecret } : {}),
+      'content-type': 'application/json',
+    }
+  }
+
+  private async call<T>(method: string, path: string, body?: unknown): Promise<T> {
+    let response: Response
+    try {
+      response = await fetch(`${this.config.apiServerUrl}${path}`, {
+        method,
+        headers: this.headers(),
+        body: body === undefined ? undefined : JSON.stringify(body),
+        signal: AbortSignal.timeout(10_000),
+      })
+    } catch (error) {
+      throw new ControlPlaneError(`API server not reachable: ${error instanceof Error ? error.message : String(error)}`, null)
+    }
+    const json = (await response.json().catch(() => null)) as { success?: boolean; data?: T; error?: { code: string; message: string } } | null
+    if (!response.ok || !json?.success) {
+      throw new ControlPlaneError(`${method} ${path} answered ${response.status}${json?.error ? ` ${json.error.code}: ${json.error.message}` : ''}`, response.status)
+    }
+    return json.data as T
+  }
+
+  async register(): Promise<string[]> {
+    const data = await this.call<{ stages: StageInfo[] }>('POST', '/api/media/register', {
+      serverId: this.config.serverId,
+      ipAddress: this.config.serverIp,
+      port: this.config.port,
+    })
+    return data.stages.map((s) => s.stageArn)
+  }
+
+  async stages(): Promise<string[]> {
+    return (await this.call<{ stages: StageInfo[] }>('GET', '/api/media/stages')).stages.map((s) => s.stageArn)
+  }
+
+  async grant(stageArn: string): Promise<PublishGrant> {
+    const data = await this.call<{ token: string; whipUrl: string }>('POST', '/api/media/token', { serverId: this.config.serverId, stageArn })
+    return { token: data.token, whipUrl: this.config.whipEndpoint ?? data.whipUrl }
+  }
+
+  /** Reports state; re-registers when the API server no longer knows this relay (e.g. it restarted). */
+  async heartbeat(state: { publisherActive: boolean; connectedStages: string[] }): Promise<void> {
+    try {
+      await this.call('POST', '/api/media/heartbeat', { serverId: this.config.serverId, ...state })
+    } catch (error) {
+      if (!(error instanceof ControlPlaneError) || error.status !== 404) throw error
+      await this.register()
+      await this.call('POST', '/api/media/heartbeat', { serverId: this.config.serverId, ...state })
+    }
+  }
+
+  /**
+   * Follows stage events over the WebSocket, reconnecting with backoff and jitter. `onOpen` runs on
+   * every (re)connect so the caller can re-sync what it may have missed.
+   */
+  follow(handlers: { onEvent(type: string, data: Record<string, unknown>): void; onOpen(): void }): { close(): void } {
+    let closed = false
+    let attempt = 0
+    let socket: WebSocket | null = null
+    let timer: Timer | null = null
+    const url = `${this.config.apiServerUrl.replace(/^http/, 'ws')}/ws?type=media-server`
+    const connect = () => {
+      if (closed) return
+      socket = new WebSocket(url, { headers: this.headers() } as never)
+      socket.onopen = () => {
+        attempt = 0
+        this.logger.info('following API server events', { url })
+        handlers.onOpen()
+      }
+      socket.onmessage = (event) => {
+        try {
+          const message = JSON.parse(String(event.data)) as { type: string; data: Record<string, unknown> }
+          handlers.onEvent(message.type, message.data ?? {})
+        } catch {}
+      }
+      socket.onclose = () => {
+        socket = null
+        if (closed) return
+        const delay = backoffDelay(attempt++, { baseMs: 500, capMs: 15_000 })
+        this.logger.warn('event socket closed; reconnecting', { retryInMs: delay })
+        timer = setTimeout(connect, delay)
+      }
+    }
+    connect()
+    return {
+      close() {
+        closed = true
+        if (timer) clearTimeout(timer)
+        socket?.close()
+      },
+    }
+  }
+}

@@ -1,0 +1,38 @@
+/**
+ * Asks the publisher for a keyframe at most once per `minIntervalMs` over all stages: a stage that
+ * opens or sends PLI/FIR triggers a request at once when allowed, otherwise when the interval ends
+ * (so a request is never lost, only merged).
+ */
+export class KeyframeRequester {
+  private lastAt = Number.NEGATIVE_INFINITY
+  private timer: Timer | null = null
+  sent = 0
+
+  constructor(
+    private readonly send: () => boolean,
+    private readonly options: { minIntervalMs: number },
+    private readonly now: () => number = () => performance.now(),
+  ) {}
+
+  request(): void {
+    const wait = this.lastAt + this.options.minIntervalMs - this.now()
+    if (wait <= 0) {
+      this.fire()
+      return
+    }
+    this.timer ??= setTimeout(() => {
+      this.timer = null
+      this.fire()
+    }, wait)
+  }
+
+  cancel(): void {
+    if (this.timer) clearTimeout(this.timer)
+    this.timer = null
+  }
+
+  private fire(): void {
+    this.lastAt = this.now()
+    if (this.send()) this.sent++
+  }
+}

@@ -1,0 +1,94 @@
+import { randomAlphanumeric } from '../src/ids'
+import type { Logger } from '../src/log'
+import { gatheredDescription, newPeer, rtc, type PeerConnection, type Track } from './peer'
+import { isRtcp, parseRtp, type RtpHeader } from './rtp'
+import { chooseIngestCodecs, parseMedia, restrictOffer, type IngestCodecs } from './sdp'
+
+export interface MediaSink {
+  onVideo(packet: Uint8Array, header: RtpHeader, receivedAt: number): void
+  onAudio(packet: Uint8Array, header: RtpHeader, receivedAt: number): void
+  onEnded(session: PublisherSession): void
+}
+
+/**
+ * The broadcaster's WHIP session: one PeerConnection receiving H.264 (and Opus), handing every
+ * RTP packet to the sink as it arrives. Its video track carries an RtcpReceivingSession so
+ * keyframe requests (PLI) can be sent back to the publisher.
+ */
+export class PublisherSession {
+  readonly id = randomAlphanumeric(16)
+  readonly etag = `"${randomAlphanumeric(12)}"`
+  readonly codecs: IngestCodecs
+  private readonly pc: PeerConnection
+  private video: Track | null = null
+  private ended = false
+  packetsIn = 0
+  bytesIn = 0
+  connectedAt: number | null = null
+
+  constructor(
+    private readonly offer: string,
+    private readonly sink: MediaSink,
+    private readonly logger: Logger,
+    options: { bindAddress?: string } = {},
+  ) {
+    this.codecs = chooseIngestCodecs(offer)
+    this.pc = newPeer(`publisher-${this.id}`, options)
+  }
+
+  /** Applies the (restricted) offer and returns the answer with its candidates. */
+  async answer(timeoutMs = 5_000): Promise<string> {
+    const keep = [this.codecs.video.payloadType, ...(this.codecs.audio ? [this.codecs.audio.payloadType] : [])]
+    const offer = restrictOffer(this.offer, keep)
+    const kinds = new Map(parseMedia(offer).map((m) => [m.mid, m.kind]))
+    this.pc.onTrack((track) => this.attach(track, kinds.get(track.mid()) ?? 'unknown'))
+    this.pc.onStateChange((state) => {
+      if (state === 'connected') this.connectedAt = performance.now()
+      if (state === 'failed' || state === 'closed' || state === 'disconnected') this.end(`peer connection ${state}`)
+    })
+    this.pc.setRemoteDescription(offer, 'offer')
+    return gatheredDescription(this.pc, timeoutMs)
+  }
+
+  private attach(track: Track, kind: string): void {
+    const isVideo = kind === 'video'
+    if (isVideo) {
+      // Needed for requestKeyframe(): the PLI goes to the SSRC learnt from incoming RTP.
+      track.setMediaHandler(new rtc.RtcpReceivingSession())
+      this.video = track
+    }
+    track.onMessage((message) => {
+      const receivedAt = performance.now()
+      const packet = new Uint8Array(message.buffer, message.byteOffset, message.byteLength)
+      if (isRtcp(packet)) return
+      const header = parseRtp(packet)
+      if (!header) return
+      this.packetsIn++
+      this.bytesIn += packet.byteLength
+      if (isVideo && header.payloadType === this.codecs.video.payloadType) this.sink.onVideo(packet, header, receivedAt)
+      else if (!isVideo && header.payloadType === this.codecs.audio?.payloadType) this.sink.onAudio(packet, header, receivedAt)
+    })
+  }
+
+  requestKeyframe(): boolean {
+    return this.video?.requestKeyframe() ?? false
+  }
+
+  get state(): string {
+    return this.ended ? 'closed' : this.pc.state()
+  }
+
+  close(): void {
+    this.end('closed by the relay')
+  }
+
+  private end(reason: string): void {
+    if (this.ended) return
+    this.ended = true
+    this.logger.info('publisher session ended', { session: this.id, reason })
+    try {
+      this.pc.close()
+    } catch {}
+    this.sink.onEnded(this)
+  }
+}

@@ -1,0 +1,101 @@
+/** The little SDP handling WHIP needs: find codecs, keep only the ones we forward. */
+
+export interface Codec {
+  payloadType: number
+  name: string
+  clockRate: number
+  fmtp: Record<string, string>
+}
+
+export interface MediaSection {
+  kind: string
+  mid: string | null
+  codecs: Codec[]
+}
+
+const lines = (sdp: string) => sdp.split(/\r?\n/).filter((l) => l.length > 0)
+
+function parseFmtp(value: string): Record<string, string> {
+  const out: Record<string, string> = {}
+  for (const part of value.split(';')) {
+    const [k, v] = part.trim().split('=')
+    if (k) out[k.toLowerCase()] = (v ?? '').trim()
+  }
+  return out
+}
+
+export function parseMedia(sdp: string): MediaSection[] {
+  const sections: (MediaSection & { order: number[] })[] = []
+  let current: (MediaSection & { order: number[] }) | null = null
+  for (const line of lines(sdp)) {
+    if (line.startsWith('m=')) {
+      const [kind, , , ...pts] = line.slice(2).split(' ')
+      current = { kind: kind ?? '', mid: null, codecs: [], order: pts.map(Number).filter((n) => Number.isInteger(n)) }
+      sections.push(current)
+      continue
+    }
+    if (!current) continue
+    let match: RegExpMatchArray | null
+    if ((match = line.match(/^a=mid:(\S+)/))) current.mid = match[1]!
+    else if ((match = line.match(/^a=rtpmap:(\d+) ([^/\s]+)\/(\d+)/))) {
+      current.codecs.push({ payloadType: Number(match[1]), name: match[2]!.toUpperCase(), clockRate: Number(match[3]), fmtp: {} })
+    } else if ((match = line.match(/^a=fmtp:(\d+) (.*)$/))) {
+      const codec = current.codecs.find((c) => c.payloadType === Number(match![1]))
+      if (codec) codec.fmtp = parseFmtp(match[2]!)
+    }
+  }
+  // Codecs in the m= line's order of preference.
+  return sections.map(({ kind, mid, codecs, order }) => ({ kind, mid, codecs: order.map((pt) => codecs.find((c) => c.payloadType === pt)).filter((c): c is Codec => !!c) }))
+}
+
+/** H.264 we can forward to IVS untouched: packetization-mode 1, (constrained) baseline profile. */
+export function isForwardableH264(codec: Codec): boolean {
+  if (codec.name !== 'H264' || codec.fmtp['packetization-mode'] !== '1') return false
+  const profile = codec.fmtp['profile-level-id']
+  // profile_idc 0x42 = baseline (constrained baseline sets constraint flags on top); 42e0.. is what IVS takes.
+  return profile === undefined || /^42[0-9a-f]{4}$/i.test(profile)
+}
+
+export interface IngestCodecs {
+  video: Codec
+  audio: Codec | null
+}
+
+export class SdpError extends Error {}
+
+export function chooseIngestCodecs(offer: string): IngestCodecs {
+  const media = parseMedia(offer)
+  if (!media.some((m) => m.kind === 'video' || m.kind === 'audio')) throw new SdpError('the body is not an SDP offer with audio or video')
+  const video = media.filter((m) => m.kind === 'video').flatMap((m) => m.codecs).find(isForwardableH264)
+  if (!video) throw new SdpError('the offer has no H.264 video with packetization-mode=1 and a baseline profile (profile-level-id 42xxxx); set the encoder to H.264 baseline')
+  const audio = media.filter((m) => m.kind === 'audio').flatMap((m) => m.codecs).find((c) => c.name === 'OPUS') ?? null
+  return { video, audio }
+}
+
+/**
+ * The offer with every payload type but the chosen ones removed, so the answer libdatachannel
+ * derives from it accepts exactly what we forward (no VP8, no RTX, no red/ulpfec).
+ */
+export function restrictOffer(offer: string, keep: number[]): string {
+  const out: string[] = []
+  for (const line of lines(offer)) {
+    if (line.startsWith('m=')) {
+      const [kind, port, proto, ...pts] = line.slice(2).split(' ')
+      const kept = pts.filter((pt) => keep.includes(Number(pt)))
+      out.push(`m=${kind} ${kept.length ? port : '0'} ${proto} ${kept.length ? kept.join(' ') : pts[0] ?? '0'}`)
+      continue
+    }
+    const pt = line.match(/^a=(?:rtpmap|fmtp|rtcp-fb):(\d+)/)
+    if (pt && !keep.includes(Number(pt[1]))) continue
+    out.push(line)
+  }
+  return out.join('\r\n') + '\r\n'
+}
+
+/** The payload types the answer accepted for our H.264 and Opus. */
+export function negotiatedPayloadTypes(answer: string): { video: number | null; audio: number | null } {
+  const media = parseMedia(answer)
+  const video = media.filter((m) => m.kind === 'video').flatMap((m) => m.codecs).find((c) => c.name === 'H264')
+  const audio = media.filter((m) => m.kind === 'audio').flatMap((m) => m.codecs).find((c) => c.name === 'OPUS')
+  return { video: video?.payloadType ?? null, audio: audio?.payloadType ?? null }
+}

@@ -1,0 +1,226 @@
+import type { Logger } from '../src/log'
+import { backoffDelay } from './backoff'
+import { gatheredDescription, newPeer, rtc, type PeerConnection, type Track } from './peer'
+import { StreamRewriter } from './rewriter'
+import { findKeyframeRequest, startsH264Keyframe, type RtpHeader } from './rtp'
+import { negotiatedPayloadTypes } from './sdp'
+import { whipDelete, whipPublish, WhipError } from './whip-client'
+
+export type StageState = 'connecting' | 'live' | 'backoff' | 'failed' | 'stopped'
+
+export interface PublishGrant {
+  token: string
+  whipUrl: string
+}
+
+export interface StageSessionDeps {
+  /** A fresh publish token (and the stage's WHIP URL) from the API server. */
+  grant(stageArn: string): Promise<PublishGrant>
+  /** Ask the publisher for a keyframe (rate-limited by the caller). */
+  requestKeyframe(): void
+  /** Forwarding delay samples (ms), from packet arrival to handed to this stage's track. */
+  recordDelay?(ms: number): void
+  logger: Logger
+  bindAddress?: string
+  handshakeTimeoutMs?: number
+  backoff?: { baseMs: number; capMs: number }
+}
+
+// What the relay offers every stage (DESIGN §12: H.264 baseline packetization-mode 1, Opus).
+const VIDEO_PT = 96
+const AUDIO_PT = 111
+const H264_FMTP = 'profile-level-id=42e01f;packetization-mode=1;level-asymmetry-allowed=1'
+
+const randomSsrc = () => crypto.getRandomValues(new Uint32Array(1))[0]! || 1
+
+/**
+ * One stage's WHIP publish: offer, redirects, answer, then forwarding. Video is held back until a
+ * keyframe so the stage's first frame decodes cleanly. A connection that fails is retried with
+ * exponential backoff and full jitter; a failure here never touches other stages.
+ */
+export class StageSession {
+  state: StageState = 'connecting'
+  lastError: string | null = null
+  packetsForwarded = 0
+  bytesForwarded = 0
+  keyframeRequests = 0
+  connects = 0
+  readonly videoSsrc = randomSsrc()
+  readonly audioSsrc = randomSsrc()
+
+  private pc: PeerConnection | null = null
+  private video: Track | null = null
+  private audio: Track | null = null
+  private resource: { url: string; token: string } | null = null
+  private videoOut: StreamRewriter | null = null
+  private audioOut: StreamRewriter | null = null
+  private awaitingKeyframe = true
+  private attempt = 0
+  private retryTimer: Timer | null = null
+  private stopped = false
+
+  constructor(
+    readonly stageArn: string,
+    private readonly deps: StageSessionDeps,
+  ) {}
+
+  start(): void {
+    void this.connect()
+  }
+
+  forwardVideo(packet: Uint8Array, header: RtpHeader, receivedAt: number): void {
+    if (this.state !== 'live' || !this.video || !this.videoOut) return
+    if (this.awaitingKeyframe) {
+      if (!startsH264Keyframe(packet.subarray(header.payloadOffset))) return
+      this.awaitingKeyframe = false
+    }
+    this.send(this.video, this.videoOut, packet, header, receivedAt)
+  }
+
+  forwardAudio(packet: Uint8Array, header: RtpHeader, receivedAt: number): void {
+    if (this.state !== 'live' || !this.audio || !this.audioOut) return
+    this.send(this.audio, this.audioOut, packet, header, receivedAt)
+  }
+
+  /** The publisher changed: hold video until its first keyframe. */
+  resetKeyframeGate(): void {
+    this.awaitingKeyframe = true
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true
+    this.state = 'stopped'
+    if (this.retryTimer) clearTimeout(this.retryTimer)
+    this.retryTimer = null
+    const resource = this.resource
+    this.closePeer()
+    if (resource) {
+      await whipDelete(resource.url, resource.token).catch((error: unknown) => {
+        this.deps.logger.warn('WHIP DELETE failed', { stageArn: this.stageArn, error: error instanceof Error ? error.message : String(error) })
+      })
+    }
+  }
+
+  snapshot() {
+    return {
+      stageArn: this.stageArn,
+      state: this.state,
+      lastError: this.lastError,
+      packetsForwarded: this.packetsForwarded,
+      bytesForwarded: this.bytesForwarded,
+      keyframeRequests: this.keyframeRequests,
+      connects: this.connects,
+    }
+  }
+
+  private send(track: Track, rewriter: StreamRewriter, packet: Uint8Array, header: RtpHeader, receivedAt: number): void {
+    const out = rewriter.rewrite(packet, header)
+    if (!out) return
+    try {
+      track.sendMessageBinary(out)
+    } catch {
+      return
+    }
+    this.packetsForwarded++
+    this.bytesForwarded += out.byteLength
+    this.deps.recordDelay?.(performance.now() - receivedAt)
+  }
+
+  private async connect(): Promise<void> {
+    if (this.stopped) return
+    this.state = 'connecting'
+    const timeoutMs = this.deps.handshakeTimeoutMs ?? 10_000
+    try {
+      const grant = await this.deps.grant(this.stageArn)
+      const pc = newPeer(`stage-${this.stageArn.slice(-12)}`, { bindAddress: this.deps.bindAddress })
+      this.pc = pc
+      const video = new rtc.Video('video', 'SendOnly')
+      video.addH264Codec(VIDEO_PT, H264_FMTP)
+      video.addSSRC(this.videoSsrc, 'ivs-fanout', 'ivs-fanout', 'video')
+      const audio = new rtc.Audio('audio', 'SendOnly')
+      audio.addOpusCodec(AUDIO_PT)
+      audio.addSSRC(this.audioSsrc, 'ivs-fanout', 'ivs-fanout', 'audio')
+      const videoTrack = pc.addTrack(video)
+      const audioTrack = pc.addTrack(audio)
+      // A send-only track still queues the stage's RTCP (capped): always read it; PLI/FIR → keyframe.
+      videoTrack.onMessage((message) => {
+        if (findKeyframeRequest(new Uint8Array(message.buffer, message.byteOffset, message.byteLength))) {
+          this.keyframeRequests++
+          this.deps.requestKeyframe()
+        }
+      })
+      audioTrack.onMessage(() => {})
+      const opened = new Promise<void>((resolve, reject) => {
+        videoTrack.onOpen(() => resolve())
+        pc.onStateChange((state) => {
+          if (state === 'failed' || state === 'closed') reject(new Error(`peer connection ${state}`))
+        })
+      })
+      opened.catch(() => {}) // observed below; a failure before that is handled by the catch
+      pc.setLocalDescription()
+      const offer = await gatheredDescription(pc, timeoutMs)
+      const whip = await whipPublish(grant.whipUrl, grant.token, offer, { timeoutMs })
+      this.resource = { url: whip.resourceUrl, token: grant.token }
+      if (this.stopped) return void (await this.stop())
+      const negotiated = negotiatedPayloadTypes(whip.answer)
+      pc.setRemoteDescription(whip.answer, 'answer')
+      await withTimeout(opened, timeoutMs, 'the stage connection did not open')
+      if (this.stopped) return
+      this.video = videoTrack
+      this.audio = audioTrack
+      this.videoOut ??= new StreamRewriter({ ssrc: this.videoSsrc, payloadType: negotiated.video ?? VIDEO_PT, clockRate: 90_000 })
+      this.audioOut ??= new StreamRewriter({ ssrc: this.audioSsrc, payloadType: negotiated.audio ?? AUDIO_PT, clockRate: 48_000 })
+      this.awaitingKeyframe = true
+      this.state = 'live'
+      this.lastError = null
+      this.attempt = 0
+      this.connects++
+      pc.onStateChange((state) => {
+        if (state === 'failed' || state === 'closed' || state === 'disconnected') this.fail(new Error(`peer connection ${state}`))
+      })
+      this.deps.logger.info('stage live', { stageArn: this.stageArn })
+      this.deps.requestKeyframe()
+    } catch (error) {
+      this.fail(error)
+    }
+  }
+
+  private fail(error: unknown): void {
+    if (this.stopped || this.retryTimer) return
+    const message = error instanceof Error ? error.message : String(error)
+    this.lastError = message
+    const permanent = error instanceof WhipError && error.status !== null && error.status >= 400 && error.status < 500 && error.status !== 408 && error.status !== 429
+    this.state = permanent ? 'failed' : 'backoff'
+    this.closePeer()
+    // The old WHIP resource is gone with the connection; delete it best-effort.
+    const resource = this.resource
+    this.resource = null
+    if (resource) void whipDelete(resource.url, resource.token).catch(() => {})
+    const delay = backoffDelay(this.attempt++, this.deps.backoff ?? { baseMs: 500, capMs: 30_000 })
+    this.deps.logger.warn('stage connection failed', { stageArn: this.stageArn, error: message, retryInMs: delay })
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = null
+      void this.connect()
+    }, delay)
+  }
+
+  private closePeer(): void {
+    this.video = null
+    this.audio = null
+    const pc = this.pc
+    this.pc = null
+    try {
+      pc?.close()
+    } catch {}
+  }
+}
+
+function withTimeout<T>(promise: Promise<T>, ms: number, message: string): Promise<T> {
+  let timer: Timer | undefined
+  return Promise.race([
+    promise.finally(() => clearTimeout(timer)),
+    new Promise<T>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`${message} within ${ms} ms`)), ms)
+    }),
+  ])
+}

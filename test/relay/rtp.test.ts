@@ -1,0 +1,84 @@
+import { describe, expect, test } from 'bun:test'
+import { StreamRewriter } from '../../relay/rewriter'
+import { buildPli, findKeyframeRequest, h264NalTypes, isRtcp, parseRtp, startsH264Keyframe } from '../../relay/rtp'
+
+function rtp(fields: { pt?: number; seq: number; ts: number; ssrc: number; payload?: number[]; csrc?: number; extensionWords?: number }) {
+  const csrc = fields.csrc ?? 0
+  const ext = fields.extensionWords === undefined ? [] : [0xbe, 0xde, 0, fields.extensionWords, ...new Array(fields.extensionWords * 4).fill(0)]
+  const packet = new Uint8Array(12 + csrc * 4 + ext.length + (fields.payload?.length ?? 1))
+  const view = new DataView(packet.buffer)
+  packet[0] = 0x80 | csrc | (ext.length ? 0x10 : 0)
+  packet[1] = fields.pt ?? 96
+  view.setUint16(2, fields.seq)
+  view.setUint32(4, fields.ts)
+  view.setUint32(8, fields.ssrc)
+  packet.set(ext, 12 + csrc * 4)
+  packet.set(fields.payload ?? [0x41], 12 + csrc * 4 + ext.length)
+  return packet
+}
+
+describe('RTP parsing and rewriting', () => {
+  test('header fields, CSRCs and header extensions are skipped to the payload', () => {
+    const h = parseRtp(rtp({ seq: 65535, ts: 4_000_000_000, ssrc: 0xdeadbeef, csrc: 2, extensionWords: 1, payload: [0x65, 1] }))!
+    expect(h).toEqual({ payloadType: 96, marker: false, sequence: 65535, timestamp: 4_000_000_000, ssrc: 0xdeadbeef, payloadOffset: 12 + 8 + 8 })
+    expect(parseRtp(new Uint8Array([0x80, 96]))).toBeNull()
+    expect(parseRtp(buildPli(1, 2))).toBeNull()
+    expect(isRtcp(buildPli(1, 2))).toBe(true)
+  })
+
+  test('the rewriter sets the stage SSRC and payload type and keeps seq/timestamps continuous across a publisher change', () => {
+    let now = 1000
+    const rw = new StreamRewriter({ ssrc: 42, payloadType: 102, clockRate: 90_000 }, () => now, () => 0.25)
+    const a1 = parseRtp(rw.rewrite(rtp({ pt: 96, seq: 100, ts: 5000, ssrc: 7 }))!)!
+    const a2 = parseRtp(rw.rewrite(rtp({ pt: 96, seq: 101, ts: 8000, ssrc: 7 }))!)!
+    expect([a1.ssrc, a1.payloadType, a2.sequence - a1.sequence, a2.timestamp - a1.timestamp]).toEqual([42, 102, 1, 3000])
+    now += 500 // the publisher reconnects half a second later with a new SSRC, sequence and clock
+    const b1 = parseRtp(rw.rewrite(rtp({ pt: 96, seq: 9, ts: 123, ssrc: 8 }))!)!
+    expect(b1.ssrc).toBe(42)
+    expect((b1.sequence - a2.sequence) & 0xffff).toBe(1)
+    expect(b1.timestamp - a2.timestamp).toBe(45_000)
+    const b2 = parseRtp(rw.rewrite(rtp({ pt: 96, seq: 10, ts: 3123, ssrc: 8 }))!)!
+    expect([(b2.sequence - b1.sequence) & 0xffff, b2.timestamp - b1.timestamp]).toEqual([1, 3000])
+  })
+
+  test('sequence numbers wrap, and a reordered packet keeps its place without moving the base', () => {
+    const rw = new StreamRewriter({ ssrc: 1, payloadType: 96, clockRate: 90_000 }, () => 0, () => 0)
+    const s = (seq: number) => parseRtp(rw.rewrite(rtp({ seq, ts: seq, ssrc: 5 }))!)!.sequence
+    const first = s(65534)
+    expect([s(65535), s(0), s(1)].map((x) => (x - first) & 0xffff)).toEqual([1, 2, 3])
+    expect((s(65535) - first) & 0xffff).toBe(1)
+  })
+
+  test('the original packet is not modified', () => {
+    const packet = rtp({ seq: 1, ts: 1, ssrc: 9 })
+    new StreamRewriter({ ssrc: 2, payloadType: 100, clockRate: 90_000 }).rewrite(packet)
+    expect(parseRtp(packet)!.ssrc).toBe(9)
+  })
+})
+
+describe('RTCP keyframe requests', () => {
+  test('PLI and FIR are found, also inside a compound packet after a receiver report', () => {
+    const rr = [0x80, 201, 0, 1, 0, 0, 0, 1]
+    const fir = [0x84, 206, 0, 4, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 2, 1, 0, 0, 0]
+    expect(findKeyframeRequest(buildPli(1, 2))).toBe('PLI')
+    expect(findKeyframeRequest(new Uint8Array([...rr, ...buildPli(1, 2)]))).toBe('PLI')
+    expect(findKeyframeRequest(new Uint8Array([...rr, ...fir]))).toBe('FIR')
+    expect(findKeyframeRequest(new Uint8Array(rr))).toBeNull()
+    // Generic NACK (RTPFB, PT 205) is not a keyframe request.
+    expect(findKeyframeRequest(new Uint8Array([0x81, 205, 0, 3, 0, 0, 0, 1, 0, 0, 0, 2, 0, 1, 0, 0]))).toBeNull()
+  })
+})
+
+describe('H.264 keyframe detection', () => {
+  test('single NAL, STAP-A and FU-A', () => {
+    expect(startsH264Keyframe(new Uint8Array([0x67, 1, 2]))).toBe(true) // SPS
+    expect(startsH264Keyframe(new Uint8Array([0x65, 1]))).toBe(true) // IDR
+    expect(startsH264Keyframe(new Uint8Array([0x41, 1]))).toBe(false) // non-IDR
+    const stap = new Uint8Array([0x78, 0, 2, 0x67, 1, 0, 2, 0x68, 1])
+    expect(h264NalTypes(stap)).toEqual([7, 8])
+    expect(startsH264Keyframe(stap)).toBe(true)
+    expect(startsH264Keyframe(new Uint8Array([0x7c, 0x85, 9]))).toBe(true) // FU-A start of IDR
+    expect(startsH264Keyframe(new Uint8Array([0x7c, 0x05, 9]))).toBe(false) // FU-A middle of IDR
+    expect(startsH264Keyframe(new Uint8Array([0x7c, 0x81, 9]))).toBe(false) // FU-A start of non-IDR
+  })
+})

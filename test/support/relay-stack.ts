@@ -1,0 +1,56 @@
+import { loadRelayConfig } from '../../src/config'
+import { createLogger, silentLogger } from '../../src/log'
+import { startRelay, type RelayHandle } from '../../relay/main'
+import { startTestServer, type TestServer } from './serve'
+import { startWhipEndpoint, type WhipEndpoint, type WhipEndpointOptions } from './whip-endpoint'
+
+export interface RelayStack {
+  serve: TestServer
+  relay: RelayHandle
+  whip: WhipEndpoint
+  stop(): Promise<void>
+}
+
+export const PUBLISH_SECRET = 'publish-secret-0123456789'
+
+/** serve (local provider, stages' WHIP URL = the test endpoint) + relay, both in this process, on loopback. */
+export async function startRelayStack(options: { serveEnv?: Record<string, string>; relayEnv?: Record<string, string>; whip?: WhipEndpointOptions } = {}): Promise<RelayStack> {
+  const whip = await startWhipEndpoint(options.whip)
+  const serve = await startTestServer({ LOCAL_WHIP_URL: whip.url, MEDIA_SERVER_SECRET: 'media-secret-0123456789', ...options.serveEnv })
+  const config = loadRelayConfig(
+    {
+      API_PORT: '0',
+      API_SERVER_URL: serve.url,
+      API_SECRET_KEY: serve.apiKey,
+      MEDIA_SERVER_SECRET: 'media-secret-0123456789',
+      PUBLISH_SECRET,
+      SERVER_ID: 'relay-test',
+      HEARTBEAT_INTERVAL: '1000',
+      STAGE_SYNC_INTERVAL: '2000',
+      ...options.relayEnv,
+    },
+    'test',
+  )
+  if (!config.ok) throw new Error(config.errors.join('; '))
+  const logger = process.env.TEST_LOG ? createLogger('debug', { mode: 'relay' }) : silentLogger
+  const relay = await startRelay({ config: config.config, logger, bindAddress: '127.0.0.1', backoff: { baseMs: 100, capMs: 1_000 } })
+  return {
+    serve,
+    relay,
+    whip,
+    async stop() {
+      await relay.stop()
+      await serve.stop()
+      await whip.stop()
+    },
+  }
+}
+
+/** Polls `check` until it holds (or throws with `what` after `timeoutMs`). */
+export async function eventually(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 5_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out: ${what}`)
+    await Bun.sleep(25)
+  }
+}
