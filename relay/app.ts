@@ -41,7 +41,7 @@ export function buildRelayApp(deps: RelayAppDeps) {
     .onRequest(({ request, set }) => {
       if (new URL(request.url).pathname.startsWith('/whip')) Object.assign(set.headers, CORS)
     })
-    .use(jsonBodies(['application/sdp']))
+    .use(jsonBodies(['application/sdp', 'application/trickle-ice-sdpfrag']))
     .get('/', ({ redirect }) => redirect('/publish'))
     .get('/publish', () => new Response(PUBLISH_PAGE, { headers: { 'content-type': 'text/html; charset=utf-8' } }))
     .use(

@@ -13,6 +13,10 @@ export interface FanoutOptions {
   keyframeIntervalMs?: number
   handshakeTimeoutMs?: number
   backoff?: { baseMs: number; capMs: number }
+  /** See StageSessionDeps.feedbackTimeoutMs. */
+  feedbackTimeoutMs?: number
+  /** A publisher silent this long is considered gone. */
+  mediaTimeoutMs?: number
 }
 
 /** Forwarding delay samples, kept in a ring for percentiles. */
@@ -54,7 +58,7 @@ export class Fanout implements MediaSink {
   /** A new WHIP publisher; 409 while another one is connected. */
   async acceptPublisher(offer: string): Promise<{ session: PublisherSession; answer: string }> {
     if (this.publisher) throw new PublisherConflict('a publisher is already connected; DELETE its session first')
-    const session = new PublisherSession(offer, this, this.options.logger, { bindAddress: this.options.bindAddress })
+    const session = new PublisherSession(offer, this, this.options.logger, { bindAddress: this.options.bindAddress, mediaTimeoutMs: this.options.mediaTimeoutMs })
     this.publisher = session
     let answer: string
     try {
@@ -107,6 +111,7 @@ export class Fanout implements MediaSink {
       bindAddress: this.options.bindAddress,
       handshakeTimeoutMs: this.options.handshakeTimeoutMs,
       backoff: this.options.backoff,
+      feedbackTimeoutMs: this.options.feedbackTimeoutMs,
     })
     this.stages.set(stageArn, session)
     session.start()

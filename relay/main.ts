@@ -24,6 +24,8 @@ export interface RelayOptions {
   /** Tests: ICE on loopback only, faster retries. */
   bindAddress?: string
   backoff?: { baseMs: number; capMs: number }
+  feedbackTimeoutMs?: number
+  mediaTimeoutMs?: number
 }
 
 /** Composition root of relay mode. */
@@ -34,8 +36,17 @@ export async function startRelay(options: RelayOptions): Promise<RelayHandle> {
     publishSecret = randomSecret(24)
     options.announce?.(`No PUBLISH_SECRET set: this run's publish secret (WHIP bearer token) is ${publishSecret}`)
   }
-  const control = new ControlPlane(config, logger)
-  const fanout = new Fanout({ grant: (arn) => control.grant(arn), logger, bindAddress: options.bindAddress, backoff: options.backoff })
+  // The port the relay reports is the one it really listens on (config may say 0).
+  let control: ControlPlane | null = null
+  const api = () => control!
+  const fanout = new Fanout({
+    grant: (arn) => api().grant(arn),
+    logger,
+    bindAddress: options.bindAddress,
+    backoff: options.backoff,
+    feedbackTimeoutMs: options.feedbackTimeoutMs,
+    mediaTimeoutMs: options.mediaTimeoutMs,
+  })
   const counters = new Counters()
   const app = buildRelayApp({
     fanout,
@@ -43,16 +54,17 @@ export async function startRelay(options: RelayOptions): Promise<RelayHandle> {
     logger,
     counters,
     startedAt: Date.now(),
-    checks: [{ name: 'api', kind: 'http', check: async () => void (await control.stages()) }],
+    checks: [{ name: 'api', kind: 'http', check: async () => void (await api().stages()) }],
   })
   app.listen({ port: config.port, hostname: '0.0.0.0' })
   const server = app.server!
+  control = new ControlPlane({ ...config, port: server.port! }, logger)
 
   const timers: Timer[] = []
   let stopped = false
   const sync = async () => {
     try {
-      await fanout.syncStages(await control.stages())
+      await fanout.syncStages(await api().stages())
     } catch (error) {
       logger.warn('stage sync failed', { error: error instanceof Error ? error.message : String(error) })
     }
@@ -61,7 +73,7 @@ export async function startRelay(options: RelayOptions): Promise<RelayHandle> {
   const register = async (attempt = 0): Promise<void> => {
     if (stopped) return
     try {
-      await fanout.syncStages(await control.register())
+      await fanout.syncStages(await api().register())
       logger.info('registered with the API server', { serverId: config.serverId, api: config.apiServerUrl })
     } catch (error) {
       const delay = backoffDelay(attempt, { baseMs: 500, capMs: 15_000 })
@@ -70,7 +82,7 @@ export async function startRelay(options: RelayOptions): Promise<RelayHandle> {
     }
   }
   await register()
-  const events = control.follow({
+  const events = api().follow({
     onOpen: () => void sync(),
     onEvent: (type, data) => {
       const arn = typeof data.stageArn === 'string' ? data.stageArn : null
@@ -80,7 +92,7 @@ export async function startRelay(options: RelayOptions): Promise<RelayHandle> {
   })
   timers.push(
     setInterval(() => {
-      control.heartbeat({ publisherActive: fanout.publisherActive, connectedStages: fanout.liveStages() }).catch((error: unknown) => {
+      api().heartbeat({ publisherActive: fanout.publisherActive, connectedStages: fanout.liveStages() }).catch((error: unknown) => {
         logger.warn('heartbeat failed', { error: error instanceof Error ? error.message : String(error) })
       })
     }, config.heartbeatIntervalMs),
@@ -102,7 +114,7 @@ export async function startRelay(options: RelayOptions): Promise<RelayHandle> {
         events.close()
         // WHIP DELETE on every stage session, then the publisher.
         await fanout.stop()
-        await control.heartbeat({ publisherActive: false, connectedStages: [] }).catch(() => {})
+        await api().heartbeat({ publisherActive: false, connectedStages: [] }).catch(() => {})
         await server.stop(true)
         logger.info('relay stopped')
       })()

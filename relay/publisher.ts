@@ -22,6 +22,8 @@ export class PublisherSession {
   private readonly pc: PeerConnection
   private video: Track | null = null
   private ended = false
+  private lastPacketAt = 0
+  private watchdog: Timer | null = null
   packetsIn = 0
   bytesIn = 0
   connectedAt: number | null = null
@@ -30,10 +32,16 @@ export class PublisherSession {
     private readonly offer: string,
     private readonly sink: MediaSink,
     private readonly logger: Logger,
-    options: { bindAddress?: string } = {},
+    options: { bindAddress?: string; mediaTimeoutMs?: number } = {},
   ) {
     this.codecs = chooseIngestCodecs(offer)
     this.pc = newPeer(`publisher-${this.id}`, options)
+    // A publisher that vanishes (crash, network loss) leaves the connection up until ICE consent
+    // expires; silence ends the session sooner so a new publisher can take over.
+    const mediaTimeoutMs = options.mediaTimeoutMs ?? 5_000
+    this.watchdog = setInterval(() => {
+      if (this.connectedAt !== null && performance.now() - Math.max(this.lastPacketAt, this.connectedAt) > mediaTimeoutMs) this.end(`no media for ${mediaTimeoutMs} ms`)
+    }, Math.min(1_000, mediaTimeoutMs / 2))
   }
 
   /** Applies the (restricted) offer and returns the answer with its candidates. */
@@ -63,6 +71,7 @@ export class PublisherSession {
       if (isRtcp(packet)) return
       const header = parseRtp(packet)
       if (!header) return
+      this.lastPacketAt = receivedAt
       this.packetsIn++
       this.bytesIn += packet.byteLength
       if (isVideo && header.payloadType === this.codecs.video.payloadType) this.sink.onVideo(packet, header, receivedAt)
@@ -71,7 +80,13 @@ export class PublisherSession {
   }
 
   requestKeyframe(): boolean {
-    return this.video?.requestKeyframe() ?? false
+    // libdatachannel aborts the process on a keyframe request for a track that is not open.
+    if (!this.video?.isOpen()) return false
+    try {
+      return this.video.requestKeyframe()
+    } catch {
+      return false
+    }
   }
 
   get state(): string {
@@ -85,6 +100,7 @@ export class PublisherSession {
   private end(reason: string): void {
     if (this.ended) return
     this.ended = true
+    if (this.watchdog) clearInterval(this.watchdog)
     this.logger.info('publisher session ended', { session: this.id, reason })
     try {
       this.pc.close()

@@ -24,6 +24,11 @@ export interface StageSessionDeps {
   bindAddress?: string
   handshakeTimeoutMs?: number
   backoff?: { baseMs: number; capMs: number }
+  /**
+   * A live stage that sends no RTCP (receiver reports, feedback) for this long is treated as
+   * gone: a peer that vanishes leaves the connection "connected" until ICE consent expires (~30 s).
+   */
+  feedbackTimeoutMs?: number
 }
 
 // What the relay offers every stage (DESIGN §12: H.264 baseline packetization-mode 1, Opus).
@@ -57,6 +62,8 @@ export class StageSession {
   private awaitingKeyframe = true
   private attempt = 0
   private retryTimer: Timer | null = null
+  private watchdog: Timer | null = null
+  private lastFeedbackAt = 0
   private stopped = false
 
   constructor(
@@ -144,12 +151,15 @@ export class StageSession {
       const audioTrack = pc.addTrack(audio)
       // A send-only track still queues the stage's RTCP (capped): always read it; PLI/FIR → keyframe.
       videoTrack.onMessage((message) => {
+        this.lastFeedbackAt = performance.now()
         if (findKeyframeRequest(new Uint8Array(message.buffer, message.byteOffset, message.byteLength))) {
           this.keyframeRequests++
           this.deps.requestKeyframe()
         }
       })
-      audioTrack.onMessage(() => {})
+      audioTrack.onMessage(() => {
+        this.lastFeedbackAt = performance.now()
+      })
       const opened = new Promise<void>((resolve, reject) => {
         videoTrack.onOpen(() => resolve())
         pc.onStateChange((state) => {
@@ -178,6 +188,11 @@ export class StageSession {
       pc.onStateChange((state) => {
         if (state === 'failed' || state === 'closed' || state === 'disconnected') this.fail(new Error(`peer connection ${state}`))
       })
+      this.lastFeedbackAt = performance.now()
+      const feedbackTimeoutMs = this.deps.feedbackTimeoutMs ?? 15_000
+      this.watchdog = setInterval(() => {
+        if (this.state === 'live' && performance.now() - this.lastFeedbackAt > feedbackTimeoutMs) this.fail(new Error(`no RTCP from the stage for ${feedbackTimeoutMs} ms`))
+      }, Math.min(1_000, feedbackTimeoutMs / 2))
       this.deps.logger.info('stage live', { stageArn: this.stageArn })
       this.deps.requestKeyframe()
     } catch (error) {
@@ -205,6 +220,8 @@ export class StageSession {
   }
 
   private closePeer(): void {
+    if (this.watchdog) clearInterval(this.watchdog)
+    this.watchdog = null
     this.video = null
     this.audio = null
     const pc = this.pc

@@ -33,7 +33,7 @@ export async function startRelayStack(options: { serveEnv?: Record<string, strin
   )
   if (!config.ok) throw new Error(config.errors.join('; '))
   const logger = process.env.TEST_LOG ? createLogger('debug', { mode: 'relay' }) : silentLogger
-  const relay = await startRelay({ config: config.config, logger, bindAddress: '127.0.0.1', backoff: { baseMs: 100, capMs: 1_000 } })
+  const relay = await startRelay({ config: config.config, logger, bindAddress: '127.0.0.1', backoff: { baseMs: 100, capMs: 1_000 }, feedbackTimeoutMs: 2_000, mediaTimeoutMs: 1_500 })
   return {
     serve,
     relay,

@@ -68,6 +68,16 @@ function offeredSsrcs(offer: string): { video: number | null; audio: number | nu
   return out
 }
 
+function receiverReport(mediaSsrc: number | null): Buffer {
+  const rr = Buffer.alloc(32)
+  rr[0] = 0x81
+  rr[1] = 201
+  rr.writeUInt16BE(7, 2)
+  rr.writeUInt32BE(0x5eed, 4)
+  rr.writeUInt32BE((mediaSsrc ?? 0) >>> 0, 8)
+  return rr
+}
+
 /** Keeps a=candidate lines only in the first m-section. */
 function candidatesInFirstSectionOnly(sdp: string): string {
   let section = -1
@@ -128,13 +138,21 @@ export async function startWhipEndpoint(options: WhipEndpointOptions = {}): Prom
     stage.expectedAudioSsrc = expected.audio
     stage.firstVideoNals = null
     stage.firstKeyframeAfterMs = null
+    stage.lastVideoSeq = null // a new session starts its own sequence
     const pc = new nodeDataChannel.PeerConnection(`stage-endpoint-${stage.sessions}`, { iceServers: [], bindAddress: '127.0.0.1' })
     const session: Session = { id: crypto.randomUUID(), stageArn, pc, video: null, connectedAt: null }
     sessions.set(session.id, session)
+    // Like any SFU, the stage sends receiver reports; the relay watches for them.
+    const reports: Track[] = []
+    const reporter = setInterval(() => {
+      for (const track of reports) if (track.isOpen()) track.sendMessageBinary(receiverReport(track === session.video ? expected.video : expected.audio))
+    }, 500)
     pc.onStateChange((state) => {
       if (state === 'connected') session.connectedAt = performance.now()
+      if (state === 'closed' || state === 'failed') clearInterval(reporter)
     })
     pc.onTrack((track) => {
+      reports.push(track)
       const kind = track.mid() === 'video' || parseMedia(offer).find((m) => m.mid === track.mid())?.kind === 'video' ? 'video' : 'audio'
       if (kind === 'video') {
         track.setMediaHandler(new nodeDataChannel.RtcpReceivingSession())
@@ -196,7 +214,7 @@ export async function startWhipEndpoint(options: WhipEndpointOptions = {}): Prom
     record,
     sendPli(stageArn) {
       const session = [...sessions.values()].reverse().find((s) => s.stageArn === stageArn)
-      return session?.video?.requestKeyframe() ?? false
+      return session?.video?.isOpen() ? session.video.requestKeyframe() : false
     },
     kill(stageArn, refuseMs = 0) {
       refusedUntil.set(stageArn, Date.now() + refuseMs)

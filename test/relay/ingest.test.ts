@@ -1,0 +1,85 @@
+import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
+import { TestPublisher } from '../support/publisher'
+import { eventually, PUBLISH_SECRET, startRelayStack, type RelayStack } from '../support/relay-stack'
+
+let stack: RelayStack
+beforeAll(async () => {
+  stack = await startRelayStack()
+}, 20_000)
+afterAll(() => stack?.stop())
+
+const whip = (init: RequestInit & { headers?: Record<string, string> }) => fetch(`${stack.relay.url}/whip`, init)
+const auth = { authorization: `Bearer ${PUBLISH_SECRET}` }
+const sdp = { 'content-type': 'application/sdp' }
+const VP8_ONLY = 'v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\na=mid:0\r\na=rtpmap:96 VP8/90000\r\na=sendonly\r\n'
+
+describe('WHIP ingest', () => {
+  test('CORS preflight for browsers', async () => {
+    const res = await fetch(`${stack.relay.url}/whip`, { method: 'OPTIONS', headers: { origin: 'http://example.test', 'access-control-request-method': 'POST' } })
+    expect(res.status).toBe(204)
+    expect(res.headers.get('access-control-allow-origin')).toBe('*')
+    expect(res.headers.get('access-control-allow-methods')).toContain('POST')
+    expect(res.headers.get('access-control-allow-headers')).toContain('Authorization')
+    expect(res.headers.get('access-control-expose-headers')).toContain('Location')
+  })
+
+  test('refused: no or wrong secret 401, wrong content type 400, no H.264 400, not SDP 400', async () => {
+    expect((await whip({ method: 'POST', headers: sdp, body: VP8_ONLY })).status).toBe(401)
+    expect((await whip({ method: 'POST', headers: { ...sdp, authorization: 'Bearer nope' }, body: VP8_ONLY })).status).toBe(401)
+    const json = await whip({ method: 'POST', headers: { ...auth, 'content-type': 'application/json' }, body: '{}' })
+    expect(json.status).toBe(400)
+    expect((await json.json()).error.message).toContain('application/sdp')
+    const vp8 = await whip({ method: 'POST', headers: { ...auth, ...sdp }, body: VP8_ONLY })
+    expect(vp8.status).toBe(400)
+    const body = await vp8.json()
+    expect(body.error.code).toBe('VALIDATION_ERROR')
+    expect(body.error.message).toContain('H.264')
+    expect((await whip({ method: 'POST', headers: { ...auth, ...sdp }, body: 'not sdp at all' })).status).toBe(400)
+    expect(stack.relay.fanout.publisherActive).toBe(false)
+  })
+
+  test('201 with answer, Location and ETag; a second publisher gets 409; PATCH 405; DELETE ends the session', async () => {
+    const first = new TestPublisher(stack.relay.url, PUBLISH_SECRET)
+    await first.start()
+    expect(stack.relay.fanout.publisherActive).toBe(true)
+    const second = new TestPublisher(stack.relay.url, PUBLISH_SECRET)
+    await expect(second.start()).rejects.toThrow('409')
+    await second.stop(false)
+    const session = stack.relay.fanout.publisherSession!
+    const patch = await fetch(`${stack.relay.url}/whip/${session.id}`, { method: 'PATCH', headers: { ...auth, 'content-type': 'application/trickle-ice-sdpfrag' }, body: 'a=candidate:1' })
+    expect(patch.status).toBe(405)
+    expect((await patch.json()).error.code).toBe('METHOD_NOT_ALLOWED')
+    expect((await fetch(`${stack.relay.url}/whip/unknown`, { method: 'DELETE', headers: auth })).status).toBe(404)
+    expect((await fetch(`${stack.relay.url}/whip/${session.id}`, { method: 'DELETE' })).status).toBe(401)
+    await first.stop(true) // DELETE on its Location
+    expect(stack.relay.fanout.publisherActive).toBe(false)
+    // The slot is free again.
+    const third = new TestPublisher(stack.relay.url, PUBLISH_SECRET)
+    await third.start()
+    expect(stack.relay.fanout.publisherActive).toBe(true)
+    await third.stop(true)
+  }, 20_000)
+
+  test('the browser publisher page is served', async () => {
+    const res = await fetch(`${stack.relay.url}/publish`)
+    expect(res.status).toBe(200)
+    const html = await res.text()
+    expect(html).toContain('getUserMedia')
+    expect(html).toContain("fetch('/whip'")
+  })
+})
+
+describe('graceful stop', () => {
+  test('WHIP DELETE on every stage session, then the relay is gone', async () => {
+    const own = await startRelayStack()
+    const master = (await own.serve.fleet.masterStage()).arn
+    const extra = (await (await own.serve.api('/api/stage', { method: 'POST', json: {} })).json()).data.stageArn
+    await eventually('stages live', () => [master, extra].every((a) => own.relay.fanout.liveStages().includes(a)), 10_000)
+    await own.relay.stop()
+    expect(own.whip.record(master).deletes).toBe(1)
+    expect(own.whip.record(extra).deletes).toBe(1)
+    expect(await fetch(`${own.relay.url}/health/live`).then(() => 'up', () => 'down')).toBe('down')
+    await own.serve.stop()
+    await own.whip.stop()
+  }, 20_000)
+})

@@ -1,0 +1,116 @@
+import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
+import { TestPublisher } from '../support/publisher'
+import { eventually, PUBLISH_SECRET, startRelayStack, type RelayStack } from '../support/relay-stack'
+
+let stack: RelayStack
+let publisher: TestPublisher
+const stageArns: string[] = []
+const live = (arn: string) => stack.relay.fanout.liveStages().includes(arn)
+const rec = (arn: string) => stack.whip.record(arn)
+const createStage = async () => (await (await stack.serve.api('/api/stage', { method: 'POST', json: {}, headers: {} })).json()).data.stageArn as string
+
+beforeAll(async () => {
+  // IVS-like endpoint: redirects once and puts candidates only in the first m-section of its answer.
+  stack = await startRelayStack({ whip: { redirects: 1, candidatesOnlyInFirstSection: true } })
+  stageArns.push((await stack.serve.fleet.masterStage()).arn, await createStage(), await createStage())
+  await eventually('every stage live', () => stageArns.every(live), 10_000)
+  publisher = new TestPublisher(stack.relay.url, PUBLISH_SECRET, { honourPli: true })
+  await publisher.start()
+}, 30_000)
+afterAll(async () => {
+  await publisher?.stop()
+  await stack?.stop()
+})
+
+describe('relay end to end: serve + relay + a real H.264/Opus publisher + node-datachannel stage endpoints', () => {
+  test('every stage receives H.264 and Opus RTP with its own SSRC, starting with a keyframe', async () => {
+    await eventually('media on every stage', () => stageArns.every((arn) => rec(arn).videoPackets > 30 && rec(arn).audioPackets > 20), 5_000)
+    for (const arn of stageArns) {
+      const r = rec(arn)
+      expect(r.badPackets).toBe(0)
+      expect(r.firstVideoNals!.some((n) => n === 7 || n === 5)).toBe(true)
+      expect(r.videoSeqJumps).toBe(0)
+    }
+    // Each stage has its own SSRC.
+    expect(new Set(stageArns.map((arn) => rec(arn).expectedVideoSsrc)).size).toBe(3)
+    // The WHIP POST was redirected and Authorization survived each hop.
+    expect(stack.whip.authorizations.every((a) => a.startsWith('Bearer ey'))).toBe(true)
+  }, 20_000)
+
+  test('a stage created mid-stream gets a keyframe first, within 1 s (publisher honours PLI)', async () => {
+    const arn = await createStage()
+    stageArns.push(arn)
+    await eventually('new stage has video', () => rec(arn).videoPackets > 0, 5_000)
+    const r = rec(arn)
+    expect(r.firstVideoNals!.some((n) => n === 7 || n === 5)).toBe(true)
+    expect(r.firstKeyframeAfterMs!).toBeLessThan(1_000)
+    console.log(`mid-stream stage: first keyframe ${r.firstKeyframeAfterMs!.toFixed(0)} ms after its connection opened`)
+    expect(publisher.pliReceived).toBeGreaterThan(0)
+  }, 20_000)
+
+  test('a PLI from a stage reaches the publisher; a burst is rate-limited to one per 500 ms', async () => {
+    await Bun.sleep(600)
+    const before = publisher.pliReceived
+    const t0 = performance.now()
+    expect(stack.whip.sendPli(stageArns[1]!)).toBe(true)
+    await eventually('PLI forwarded', () => publisher.pliReceived > before, 2_000)
+    console.log(`stage PLI → publisher PLI in ${(performance.now() - t0).toFixed(0)} ms (loopback, includes both peers' RTCP paths)`)
+    const afterFirst = publisher.pliReceived
+    for (let i = 0; i < 10; i++) stack.whip.sendPli(stageArns[i % stageArns.length]!)
+    await Bun.sleep(300)
+    expect(publisher.pliReceived - afterFirst).toBeLessThanOrEqual(1)
+    const snapshot = stack.relay.fanout.stageSnapshots().find((s) => s.stageArn === stageArns[1])!
+    expect(snapshot.keyframeRequests).toBeGreaterThan(0)
+  }, 20_000)
+
+  test('a stage endpoint killed and restarted is reconnected while the others keep flowing', async () => {
+    const victim = stageArns[1]!
+    const others = stageArns.filter((a) => a !== victim)
+    const sessionsBefore = rec(victim).sessions
+    const othersBefore = others.map((a) => rec(a).videoPackets)
+    stack.whip.kill(victim, 500)
+    await eventually('victim reconnected', () => rec(victim).sessions > sessionsBefore && live(victim), 10_000)
+    const packetsAtReconnect = rec(victim).videoPackets
+    await eventually('victim flowing again', () => rec(victim).videoPackets > packetsAtReconnect + 10, 5_000)
+    others.forEach((a, i) => expect(rec(a).videoPackets).toBeGreaterThan(othersBefore[i]! + 20))
+    expect(rec(victim).badPackets).toBe(0)
+  }, 20_000)
+
+  test('a deleted stage gets its WHIP DELETE and no more media', async () => {
+    const arn = stageArns.pop()!
+    await stack.serve.api(`/api/stage/${encodeURIComponent(arn)}`, { method: 'DELETE' })
+    await eventually('WHIP DELETE', () => rec(arn).deletes === 1, 5_000)
+    expect(stack.relay.fanout.stageSnapshots().some((s) => s.stageArn === arn)).toBe(false)
+  }, 20_000)
+
+  test('a publisher that drops and republishes is forwarded again, sequence numbers continuous per stage', async () => {
+    await publisher.stop(false) // vanishes without DELETE
+    await eventually('relay notices the publisher is gone', () => !stack.relay.fanout.publisherActive, 15_000)
+    const counts = stageArns.map((a) => rec(a).videoPackets)
+    publisher = new TestPublisher(stack.relay.url, PUBLISH_SECRET, { honourPli: true })
+    await publisher.start()
+    await eventually('media again on every stage', () => stageArns.every((a, i) => rec(a).videoPackets > counts[i]! + 30), 5_000)
+    for (const arn of stageArns) {
+      expect(rec(arn).videoSeqJumps).toBe(0)
+      expect(rec(arn).badPackets).toBe(0)
+    }
+    expect(stack.relay.fanout.publisherSessions).toBe(2)
+  }, 20_000)
+
+  test('/health reports the publisher and, per stage, state, packets, bytes and keyframe requests', async () => {
+    const health = (await (await fetch(`${stack.relay.url}/health`)).json()).data
+    expect(health.mode).toBe('relay')
+    expect(health.publisher.active).toBe(true)
+    expect(health.stages.length).toBe(stageArns.length)
+    for (const stage of health.stages) {
+      expect(stage.state).toBe('live')
+      expect(stage.packetsForwarded).toBeGreaterThan(0)
+      expect(stage.bytesForwarded).toBeGreaterThan(stage.packetsForwarded)
+      expect(typeof stage.keyframeRequests).toBe('number')
+    }
+    expect((await fetch(`${stack.relay.url}/health/ready`)).status).toBe(200)
+    expect((await fetch(`${stack.relay.url}/health/live`)).status).toBe(200)
+    // The API server learns the relay's state from its heartbeats.
+    await eventually('publisher state at the API', async () => (await (await stack.serve.api('/api/stats/publisher')).json()).data.active === true, 5_000)
+  }, 20_000)
+})
