@@ -1,0 +1,45 @@
+import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
+import { eventually } from '../support/relay-stack'
+import { BUN, bareEnv, freePort, spawnProcess } from '../support/process'
+import { startTestServer, type TestServer } from '../support/serve'
+import { startWhipEndpoint, type WhipEndpoint } from '../support/whip-endpoint'
+
+let whip: WhipEndpoint
+let serve: TestServer
+beforeAll(async () => {
+  whip = await startWhipEndpoint()
+  serve = await startTestServer({ LOCAL_WHIP_URL: whip.url })
+})
+afterAll(async () => {
+  await serve.stop()
+  await whip.stop()
+})
+
+describe('ivs-fanout relay as a process', () => {
+  test('missing API_SECRET_KEY: exit 2 naming it', async () => {
+    const p = spawnProcess([BUN, 'run', 'src/main.ts', 'relay'], bareEnv({ API_PORT: String(await freePort()) }))
+    expect(await p.proc.exited).toBe(2)
+    expect(p.stderr()).toContain('API_SECRET_KEY')
+  })
+
+  test('registers, publishes into the master stage, and on SIGTERM sends WHIP DELETE and exits 0', async () => {
+    const port = await freePort()
+    const p = spawnProcess([BUN, 'run', 'src/main.ts', 'relay'], bareEnv({ API_PORT: String(port), API_SERVER_URL: serve.url, API_SECRET_KEY: serve.apiKey, SERVER_ID: 'relay-proc' }))
+    try {
+      const [, secret] = await p.waitFor(/publish secret \(WHIP bearer token\) is (\S+)/)
+      expect(secret!.length).toBeGreaterThan(16)
+      const master = (await serve.fleet.masterStage()).arn
+      await eventually('master stage live at the relay', async () => {
+        const health = await fetch(`http://127.0.0.1:${port}/health`).then((r) => r.json(), () => null)
+        return health?.data?.stages?.some((s: { stageArn: string; state: string }) => s.stageArn === master && s.state === 'live') ?? false
+      }, 10_000)
+      expect((await (await serve.api('/api/stats/publisher')).json()).data.relays.map((r: { serverId: string }) => r.serverId)).toContain('relay-proc')
+      p.kill('SIGTERM')
+      expect(await p.proc.exited).toBe(0)
+      expect(whip.record(master).deletes).toBe(1)
+      expect(p.stdout()).toContain('"msg":"relay stopped"')
+    } finally {
+      if (p.proc.exitCode === null) p.kill('SIGKILL')
+    }
+  }, 20_000)
+})
