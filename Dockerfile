@@ -1,20 +1,33 @@
-# First version: runs the TypeScript sources on the official Bun image.
-# (A later step ships the single compiled executable on a small base instead.)
-# Production dependencies exactly as package-lock.json pins them.
-FROM node:20-bookworm-slim AS deps
-WORKDIR /app
-COPY package.json package-lock.json ./
-RUN npm ci --omit=dev --no-audit --no-fund
+# syntax=docker/dockerfile:1
 
-FROM oven/bun:1.4.5-slim
-WORKDIR /app
-ENV NODE_ENV=production
-COPY --from=deps /app/node_modules ./node_modules
-COPY package.json tsconfig.json ./
+# Build with the official Bun image: the same `bun run build` the smoke test runs, producing one
+# self-contained executable (node-datachannel's native addon embedded).
+FROM oven/bun:1.4.5 AS build
+WORKDIR /src
+COPY package.json package-lock.json ./
+# Bun reads package-lock.json: exactly the versions npm ci installs.
+RUN bun install --frozen-lockfile --ignore-scripts
+COPY tsconfig.json ./
 COPY src ./src
-USER bun
-EXPOSE 3000
+COPY relay ./relay
+RUN bun run build && ./dist/ivs-fanout version
+
+# Run on a small glibc base as a non-root user; nothing but the executable and CA certificates.
+FROM debian:bookworm-slim
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends ca-certificates \
+ && rm -rf /var/lib/apt/lists/* \
+ && useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin ivsfanout
+COPY --from=build /src/dist/ivs-fanout /usr/local/bin/ivs-fanout
+USER 10001
+WORKDIR /home/ivsfanout
+# The embedded native addon is unpacked here at start; it must allow exec.
+ENV NODE_ENV=production BUN_TMPDIR=/tmp
+# serve listens on 3000, relay on 3001 (API_PORT overrides). The relay's WebRTC media uses UDP on
+# ephemeral ports: run it with host networking (see docker-compose.yml).
+EXPOSE 3000 3001
+# SIGTERM is what the graceful stop handles: stop accepting, finish requests, WHIP DELETE, exit 0.
 STOPSIGNAL SIGTERM
-HEALTHCHECK --interval=10s --timeout=3s --start-period=5s CMD bun -e "fetch('http://127.0.0.1:'+(process.env.API_PORT||process.env.PORT||3000)+'/health/live').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"
-ENTRYPOINT ["bun", "run", "src/main.ts"]
+HEALTHCHECK --interval=10s --timeout=3s --start-period=5s --retries=3 CMD ["ivs-fanout", "healthcheck"]
+ENTRYPOINT ["ivs-fanout"]
 CMD ["serve"]

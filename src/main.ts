@@ -15,6 +15,8 @@ Commands:
   serve     API server, WebSocket hub, autoscaler and presence sweeper (default)
   relay     WHIP ingest and fan-out of the broadcaster's media into every stage
   keygen    print a new P-384 key pair for self-signed participant tokens
+  healthcheck [port]
+            exit 0 when /health/live answers on this machine (for container health checks)
   version   print the version
   --help    this text
 
@@ -70,6 +72,15 @@ function onStopSignal(logger: ReturnType<typeof createLogger>, stop: () => Promi
   process.once('SIGINT', () => shutdown('SIGINT'))
 }
 
+async function healthcheck(portArg: string | undefined): Promise<void> {
+  const port = portArg ?? process.env.API_PORT ?? process.env.PORT ?? '3000'
+  const ok = await fetch(`http://127.0.0.1:${port}/health/live`, { signal: AbortSignal.timeout(2_000) }).then(
+    (r) => r.ok,
+    () => false,
+  )
+  process.exit(ok ? 0 : 1)
+}
+
 async function keygen(): Promise<void> {
   const { privateKeyPem, publicKeyPem } = await generateKeyPair()
   process.stdout.write(`${privateKeyPem}\n${publicKeyPem}
@@ -86,6 +97,9 @@ switch (command) {
     break
   case 'keygen':
     await keygen()
+    break
+  case 'healthcheck':
+    await healthcheck(process.argv[3])
     break
   case 'version':
   case '--version':

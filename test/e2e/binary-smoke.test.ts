@@ -64,6 +64,9 @@ describe('the compiled executable, alone in an empty folder', () => {
     const token = await fetch(`http://127.0.0.1:${servePort}/api/token/viewer`, { method: 'POST', headers: { 'x-api-key': key, 'content-type': 'application/json' }, body: '{"userId":"smoke"}' })
     expect(token.status).toBe(200)
 
+    expect(Bun.spawnSync([binary, 'healthcheck'], { cwd: dir, env: bareEnv({ API_PORT: String(servePort) }) }).exitCode).toBe(0)
+    expect(Bun.spawnSync([binary, 'healthcheck', String(await freePort())], { cwd: dir, env: bareEnv() }).exitCode).toBe(1)
+
     const relayPort = await freePort()
     started = performance.now()
     const relay = run(['relay'], { API_PORT: String(relayPort), API_SERVER_URL: `http://127.0.0.1:${servePort}`, API_SECRET_KEY: key, PUBLISH_SECRET: 'smoke-publish-secret-0123' })
