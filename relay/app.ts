@@ -5,6 +5,8 @@ import { secretsEqual, bearerOf } from '../src/http/auth'
 import { jsonBodies } from '../src/http/body-limit'
 import { envelope, ok } from '../src/http/envelope'
 import { healthRoutes, type HealthCheck } from '../src/http/health'
+import { counterFamilies, metricsRoute } from '../src/http/metrics'
+import type { MetricFamily } from '../src/metrics/prometheus'
 import type { Logger } from '../src/log'
 import type { Counters } from '../src/metrics/counters'
 import { VERSION } from '../src/version'
@@ -19,6 +21,35 @@ export interface RelayAppDeps {
   counters: Counters
   startedAt: number
   checks: HealthCheck[]
+  /** /metrics accepts the API key (x-api-key) or METRICS_TOKEN. */
+  apiKey: string
+  metricsToken: string | null
+}
+
+function relayFamilies(fanout: Fanout): MetricFamily[] {
+  const stages = fanout.stageSnapshots()
+  const perStage = (name: string, help: string, type: 'counter' | 'gauge', value: (s: (typeof stages)[number]) => number): MetricFamily => ({
+    name,
+    help,
+    type,
+    samples: stages.map((s) => ({ labels: { stage: s.stageArn }, value: value(s) })),
+  })
+  const states = ['connecting', 'live', 'backoff', 'failed'] as const
+  return [
+    { name: 'ivs_fanout_relay_publisher_active', help: '1 while a publisher is connected', type: 'gauge', samples: [{ value: fanout.publisherActive ? 1 : 0 }] },
+    { name: 'ivs_fanout_relay_publisher_packets_total', help: 'RTP packets received from the publisher', type: 'counter', samples: [{ value: fanout.publisherSession?.packetsIn ?? 0 }] },
+    { name: 'ivs_fanout_relay_keyframe_requests_sent_total', help: 'PLIs sent to the publisher', type: 'counter', samples: [{ value: fanout.keyframes.sent }] },
+    {
+      name: 'ivs_fanout_relay_stage_state',
+      help: '1 for the state each stage session is in',
+      type: 'gauge',
+      samples: stages.flatMap((s) => states.map((state) => ({ labels: { stage: s.stageArn, state }, value: s.state === state ? 1 : 0 }))),
+    },
+    perStage('ivs_fanout_relay_stage_packets_total', 'RTP packets forwarded to the stage', 'counter', (s) => s.packetsForwarded),
+    perStage('ivs_fanout_relay_stage_bytes_total', 'bytes forwarded to the stage', 'counter', (s) => s.bytesForwarded),
+    perStage('ivs_fanout_relay_stage_keyframe_requests_total', 'PLI/FIR received from the stage', 'counter', (s) => s.keyframeRequests),
+    perStage('ivs_fanout_relay_stage_connects_total', 'times the stage session went live', 'counter', (s) => s.connects),
+  ]
 }
 
 const CORS = {
@@ -36,6 +67,7 @@ export function buildRelayApp(deps: RelayAppDeps) {
     if (!secretsEqual(token, secretDigest)) throw new AppError('UNAUTHORIZED', 'the bearer token is not the publish secret')
   }
   const { fanout } = deps
+  const apiKeyDigest = new Bun.CryptoHasher('sha256').update(deps.apiKey).digest()
   return new Elysia({ name: 'ivs-fanout-relay', normalize: false, serve: { reusePort: false, maxRequestBodySize: 1024 * 1024 } })
     .use(envelope(deps.logger, deps.counters))
     .onRequest(({ request, set }) => {
@@ -61,6 +93,13 @@ export function buildRelayApp(deps: RelayAppDeps) {
             stages: fanout.stageSnapshots(),
           }
         },
+      }),
+    )
+    .use(
+      metricsRoute({
+        isApiKey: (key) => key !== undefined && secretsEqual(key, apiKeyDigest),
+        metricsToken: deps.metricsToken,
+        families: async () => [...relayFamilies(fanout), ...counterFamilies(deps.counters.snapshot())],
       }),
     )
     .options('/whip', ({ set }) => {

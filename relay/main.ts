@@ -54,6 +54,8 @@ export async function startRelay(options: RelayOptions): Promise<RelayHandle> {
     logger,
     counters,
     startedAt: Date.now(),
+    apiKey: config.apiSecretKey,
+    metricsToken: config.metricsToken,
     checks: [{ name: 'api', kind: 'http', check: async () => void (await api().stages()) }],
   })
   app.listen({ port: config.port, hostname: '0.0.0.0' })

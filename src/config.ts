@@ -37,6 +37,7 @@ export interface ServeConfig {
   rateLimitMaxRequests: number
   cloudwatchEnabled: boolean
   cloudwatchNamespace: string
+  metricsToken: string | null
 }
 
 export type ConfigResult<T> = { ok: true; config: T } | { ok: false; errors: string[] }
@@ -229,6 +230,7 @@ export function loadServeConfig(env: Env): ConfigResult<ServeConfig> {
     rateLimitMaxRequests: r.int('RATE_LIMIT_MAX_REQUESTS', 100, 1),
     cloudwatchEnabled: r.bool('CLOUDWATCH_ENABLED', false),
     cloudwatchNamespace: r.string('CLOUDWATCH_NAMESPACE', 'IVS/Production'),
+    metricsToken: r.optional('METRICS_TOKEN'),
   }
   return r.errors.length > 0 ? { ok: false, errors: r.errors } : { ok: true, config }
 }
@@ -247,6 +249,7 @@ export interface RelayConfig {
   heartbeatIntervalMs: number
   stageSyncIntervalMs: number
   enableAutoSync: boolean
+  metricsToken: string | null
 }
 
 export function loadRelayConfig(env: Env, hostname: string): ConfigResult<RelayConfig> {
@@ -270,6 +273,7 @@ export function loadRelayConfig(env: Env, hostname: string): ConfigResult<RelayC
     heartbeatIntervalMs: r.int('HEARTBEAT_INTERVAL', 30_000, 1_000),
     stageSyncIntervalMs: r.int('STAGE_SYNC_INTERVAL', 60_000, 1_000),
     enableAutoSync: r.bool('ENABLE_AUTO_SYNC', true),
+    metricsToken: r.optional('METRICS_TOKEN'),
   }
   return r.errors.length > 0 ? { ok: false, errors: r.errors } : { ok: true, config }
 }

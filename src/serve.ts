@@ -140,6 +140,7 @@ export async function startServe(options: ServeOptions): Promise<ServeHandle> {
     clock,
     startedAt,
     hub,
+    isLeader: () => lease.isLeader,
     healthChecks: [
       { name: 'store', kind: store.kind, check: () => store.ping() },
       { name: 'ivs', kind: provider.kind, check: () => provider.ping() },

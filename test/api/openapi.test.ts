@@ -35,7 +35,9 @@ function hasExample(node: unknown): boolean {
 function operationExamples(op: Operation): boolean {
   if (hasExample(op.parameters)) return true
   if (hasExample(op.requestBody)) return true
-  const ok = op.responses?.['200']?.content?.['application/json']
+  // JSON routes document application/json; /metrics documents text/plain.
+  const content = op.responses?.['200']?.content
+  const ok = content?.['application/json'] ?? content?.['text/plain']
   if (!ok) return false
   if (ok.example !== undefined || ok.examples !== undefined) return true
   const schema = ok.schema as Schema | undefined
@@ -80,7 +82,9 @@ describe('GET /swagger/json', () => {
     for (const { method, path, op } of ops) {
       const at = `${method} ${path}`
       if (!op.summary?.trim() && !op.description?.trim()) problems.push(`${at}: no summary or description`)
-      if (!op.responses?.['200']?.content?.['application/json']?.schema) problems.push(`${at}: no application/json schema for the 200 response`)
+      const content = op.responses?.['200']?.content
+      const schema200 = content?.['application/json']?.schema ?? (path === '/metrics' ? content?.['text/plain']?.schema : undefined)
+      if (!schema200) problems.push(`${at}: no application/json schema for the 200 response`)
       if ((method === 'POST' || method === 'PUT' || method === 'PATCH') && !op.requestBody?.content?.['application/json']?.schema) problems.push(`${at}: takes a body but documents no application/json request schema`)
       if (!operationExamples(op)) problems.push(`${at}: no example in its parameters, request body or 200 response data`)
     }

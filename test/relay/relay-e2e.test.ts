@@ -24,7 +24,7 @@ afterAll(async () => {
 
 describe('relay end to end: serve + relay + a real H.264/Opus publisher + node-datachannel stage endpoints', () => {
   test('every stage receives H.264 and Opus RTP with its own SSRC, starting with a keyframe', async () => {
-    await eventually('media on every stage', () => stageArns.every((arn) => rec(arn).videoPackets > 30 && rec(arn).audioPackets > 20), 5_000)
+    await eventually('media on every stage', () => stageArns.every((arn) => rec(arn).videoPackets > 30 && rec(arn).audioPackets > 20), 15_000)
     for (const arn of stageArns) {
       const r = rec(arn)
       expect(r.badPackets).toBe(0)
