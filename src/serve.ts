@@ -94,6 +94,7 @@ export async function startServe(options: ServeOptions): Promise<ServeHandle> {
     logger,
     settings: {
       instanceId,
+      stageCreateSpacingMs: provider.kind === 'aws' ? 250 : 0,
       fleetId: config.redisKeyPrefix.replace(/[^A-Za-z0-9-]/g, '') || 'ivsf',
       stageCapacity: config.stageCapacity,
       maxStages: config.maxStages,

@@ -14,6 +14,8 @@ export interface FleetSettings {
   fleetId: string
   /** This instance, as holder of store locks. */
   instanceId: string
+  /** The creation lock is held at least this long per creation (IVS: 5 stage operations per second). */
+  stageCreateSpacingMs: number
   stageCapacity: number
   maxStages: number
   heartbeatIntervalMs: number
@@ -47,6 +49,8 @@ const CREATE_LOCK = 'stage-create'
 const CREATE_LOCK_MS = 30_000
 const CREATE_WAIT_POLL_MS = 50
 const CREATE_WAIT_MAX_POLLS = 300
+/** A request that found no seat waits at most this long for new stages before 503. */
+const DEMAND_WAIT_MS = 20_000
 
 export interface PublisherToken extends IssuedToken {
   stageArn: string
@@ -78,9 +82,12 @@ export class FleetService {
    * one) and re-adopts this fleet's stages from the provider.
    */
   async start(): Promise<StageView> {
-    const master = await this.ensureMaster()
-    await this.adoptFleetStages()
-    return master
+    // Under the fleet's creation lock: instances starting together must agree on one master.
+    return this.underCreateLock(async () => {
+      const master = await this.ensureMaster()
+      await this.adoptFleetStages()
+      return master
+    })
   }
 
   private async ensureMaster(): Promise<StageView> {
@@ -112,9 +119,11 @@ export class FleetService {
    */
   async adoptFleetStages(): Promise<{ adopted: string[]; dropped: string[] }> {
     const { store, provider, settings, clock, logger } = this.deps
+    // The store first: a stage created between the two reads is then at the provider too (adopted,
+    // harmlessly, as its creator records it), never dropped for being missing there.
+    const known = await store.listStages()
     const atProvider = await provider.listStages({ tags: { [FLEET_TAG]: settings.fleetId } })
     const present = new Set(atProvider.map((s) => s.arn))
-    const known = await store.listStages()
     const knownArns = new Set(known.map((s) => s.arn))
     const dropped: string[] = []
     for (const stage of known) {
@@ -174,7 +183,9 @@ export class FleetService {
     const assign = () => store.assignViewer({ userId: input.userId, participantId, capacity: settings.stageCapacity, now: clock.now(), exclude })
     let result = await assign()
     // No seat anywhere: wait for a new stage (ours or another instance's), then try again.
-    for (let round = 0; !result.ok && round < 5 && (await this.stageForDemand()); round++) result = await assign()
+    // Many waiters compete for each new stage in a burst, so the wait is bounded by time, not rounds.
+    const giveUpAt = performance.now() + DEMAND_WAIT_MS
+    while (!result.ok && performance.now() < giveUpAt && (await this.stageForDemand())) result = await assign()
     if (!result.ok) {
       throw new AppError('CAPACITY_EXHAUSTED', `every stage is full and MAX_STAGES (${settings.maxStages}) is reached`, undefined, CAPACITY_RETRY_AFTER_S)
     }
@@ -397,13 +408,31 @@ export class FleetService {
   /** Runs `create` holding the fleet-wide creation lock; false when another holder has it. */
   private async withCreateLock(create: () => Promise<void>): Promise<boolean> {
     const { store, clock, settings } = this.deps
-    if (!(await store.acquireLease(CREATE_LOCK, settings.instanceId, CREATE_LOCK_MS, clock.now()))) return false
+    // A holder per acquisition: the lease lets its holder re-acquire, and this must exclude the
+    // same instance's autoscaler and request path from each other too.
+    const holder = `${settings.instanceId}:${randomAlphanumeric(8)}`
+    if (!(await store.acquireLease(CREATE_LOCK, holder, CREATE_LOCK_MS, clock.now()))) return false
+    const started = performance.now()
     try {
       await create()
     } finally {
-      await store.releaseLease(CREATE_LOCK, settings.instanceId)
+      // Spacing creations fleet-wide keeps several instances together under IVS's 5 TPS.
+      const left = settings.stageCreateSpacingMs - (performance.now() - started)
+      if (left > 0) await (this.deps.sleep ?? Bun.sleep)(left)
+      await store.releaseLease(CREATE_LOCK, holder)
     }
     return true
+  }
+
+  /** Runs `task` under the creation lock, waiting for it (bounded) when another holder has it. */
+  private async underCreateLock<T>(task: () => Promise<T>): Promise<T> {
+    const sleep = this.deps.sleep ?? Bun.sleep
+    for (let poll = 0; poll < CREATE_WAIT_MAX_POLLS; poll++) {
+      let result: T | undefined
+      if (await this.withCreateLock(async () => void (result = await task()))) return result as T
+      await sleep(CREATE_WAIT_POLL_MS)
+    }
+    throw new AppError('UPSTREAM_UNAVAILABLE', 'the stage-creation lock stayed busy; retry shortly')
   }
 
   /** Creates at the provider, then records; if the fleet filled up meanwhile the new stage is deleted again. */

@@ -1,0 +1,235 @@
+import { RedisClient } from 'bun'
+import { BUN, bareEnv, freePort, spawnProcess, type Spawned } from './process'
+
+/**
+ * Several `serve` instances as separate processes (`bun run src/main.ts serve`) sharing one store,
+ * plus what tests need to look at them from outside: their JSON log lines, the leader lease in
+ * Redis, the store's per-stage counts, and WebSocket clients.
+ */
+
+export interface LogLine {
+  time: string
+  level: string
+  msg: string
+  [field: string]: unknown
+}
+
+export interface Instance {
+  name: string
+  port: number
+  url: string
+  process: Spawned
+  pid: number
+  /** fetch with the API key (unless `headers` set x-api-key or authorization). */
+  api(path: string, init?: RequestInit & { json?: unknown }): Promise<Response>
+  /** The instance's JSON log lines so far (stdout). */
+  logs(): LogLine[]
+  /** Resolves with the first log line matching, or rejects after `timeoutMs` / if the process exits. */
+  waitForLog(match: (line: LogLine) => boolean, timeoutMs?: number): Promise<LogLine>
+  alive(): boolean
+}
+
+export function parseLogs(stdout: string): LogLine[] {
+  const lines: LogLine[] = []
+  for (const raw of stdout.split('\n')) {
+    if (!raw.startsWith('{')) continue
+    try {
+      lines.push(JSON.parse(raw) as LogLine)
+    } catch {
+      // a partial last line: it completes on a later read
+    }
+  }
+  return lines
+}
+
+/** Every process any Cluster spawned: killed when the test process exits, whatever happened. */
+const spawned = new Set<Spawned>()
+process.on('exit', () => {
+  for (const p of spawned) if (p.proc.exitCode === null && p.proc.signalCode === null) p.proc.kill('SIGKILL')
+})
+
+export class Cluster {
+  readonly instances: Instance[] = []
+
+  constructor(
+    private readonly baseEnv: Record<string, string>,
+    readonly apiKey: string,
+  ) {}
+
+  /** Spawns one instance on its own free port and waits until it logs "serving". */
+  async start(name: string, extraEnv: Record<string, string> = {}, timeoutMs = 10_000): Promise<Instance> {
+    const port = await freePort()
+    const proc = spawnProcess([BUN, 'run', 'src/main.ts', 'serve'], bareEnv({ ...this.baseEnv, ...extraEnv, API_PORT: String(port) }))
+    spawned.add(proc)
+    void proc.proc.exited.then(() => spawned.delete(proc))
+    const url = `http://127.0.0.1:${port}`
+    const apiKey = this.apiKey
+    const instance: Instance = {
+      name,
+      port,
+      url,
+      process: proc,
+      pid: proc.proc.pid,
+      api(path, init = {}) {
+        const headers = new Headers(init.headers)
+        if (!headers.has('x-api-key') && !headers.has('authorization')) headers.set('x-api-key', apiKey)
+        let body = init.body
+        if (init.json !== undefined) {
+          body = JSON.stringify(init.json)
+          headers.set('content-type', 'application/json')
+        }
+        return fetch(url + path, { ...init, headers, body })
+      },
+      logs: () => parseLogs(proc.stdout()),
+      async waitForLog(match, waitMs = 10_000) {
+        const deadline = Date.now() + waitMs
+        for (;;) {
+          const found = parseLogs(proc.stdout()).find(match)
+          if (found) return found
+          if (proc.proc.exitCode !== null || proc.proc.signalCode !== null) {
+            throw new Error(`${name} exited (${proc.proc.exitCode ?? proc.proc.signalCode}) before the log line; stderr:\n${proc.stderr()}`)
+          }
+          if (Date.now() > deadline) throw new Error(`${name}: no matching log line within ${waitMs} ms; stdout:\n${proc.stdout()}\nstderr:\n${proc.stderr()}`)
+          await Bun.sleep(20)
+        }
+      },
+      alive: () => proc.proc.exitCode === null && proc.proc.signalCode === null,
+    }
+    this.instances.push(instance)
+    await instance.waitForLog((l) => l.msg === 'serving', timeoutMs)
+    return instance
+  }
+
+  /** SIGKILL: no lease release, no goodbye. Resolves once the process is gone. */
+  async kill(instance: Instance): Promise<void> {
+    if (instance.alive()) instance.process.kill('SIGKILL')
+    await instance.process.proc.exited
+  }
+
+  /** SIGKILLs every instance still running (afterEach / afterAll, also on failure). */
+  async killAll(): Promise<void> {
+    await Promise.all(this.instances.map((i) => this.kill(i)))
+  }
+
+  byPid(pid: number): Instance | undefined {
+    return this.instances.find((i) => i.pid === pid)
+  }
+}
+
+/**
+ * Direct look at the shared Redis behind the Upstash REST server: the leader lease and the
+ * per-stage seat counts, independent of what any instance reports.
+ */
+export class StoreProbe {
+  private constructor(
+    private readonly redis: RedisClient,
+    readonly prefix: string,
+  ) {}
+
+  static async open(redisUrl: string, prefix: string): Promise<StoreProbe> {
+    const redis = new RedisClient(redisUrl)
+    await redis.connect()
+    await redis.send('HELLO', ['2'])
+    return new StoreProbe(redis, prefix)
+  }
+
+  /** The lease value is "<holder> <expiresAtMs>"; the holder id is `<hostname>-<pid>-<random>`. */
+  async leader(): Promise<{ holder: string; pid: number; expiresAt: number } | null> {
+    const raw = (await this.redis.send('GET', [`${this.prefix}lease:leader`])) as string | null
+    if (!raw) return null
+    const match = raw.match(/^(.*-(\d+)-[A-Za-z0-9]+) (\d+)$/)
+    if (!match) throw new Error(`unexpected lease value ${raw}`)
+    return { holder: match[1]!, pid: Number(match[2]), expiresAt: Number(match[3]) }
+  }
+
+  /** arn -> {status, seats taken} straight from the store's hashes and member sets. */
+  async stageCounts(): Promise<Map<string, { status: string; isMaster: boolean; count: number }>> {
+    const flat = (await this.redis.send('HGETALL', [`${this.prefix}stages`])) as string[]
+    const out = new Map<string, { status: string; isMaster: boolean; count: number }>()
+    for (let i = 0; i < flat.length; i += 2) {
+      const arn = flat[i]!
+      const record = JSON.parse(flat[i + 1]!) as { status: string; isMaster: boolean }
+      const count = Number(await this.redis.send('ZCARD', [`${this.prefix}members:${arn}`]))
+      out.set(arn, { status: record.status, isMaster: record.isMaster, count })
+    }
+    return out
+  }
+
+  async presentViewers(): Promise<number> {
+    return Number(await this.redis.send('HLEN', [`${this.prefix}presence`]))
+  }
+
+  close(): void {
+    this.redis.close()
+  }
+}
+
+export interface SocketMessage {
+  type: string
+  data: Record<string, unknown>
+  /** performance.now() when it arrived. */
+  at: number
+}
+
+/** A WebSocket client that keeps every JSON message it receives. */
+export class SocketClient {
+  readonly messages: SocketMessage[] = []
+  closed: { code: number; reason: string } | null = null
+  private constructor(readonly ws: WebSocket) {}
+
+  static open(url: string, timeoutMs = 5_000): Promise<SocketClient> {
+    return new Promise((resolve, reject) => {
+      const ws = new WebSocket(url)
+      const client = new SocketClient(ws)
+      const timer = setTimeout(() => reject(new Error(`WebSocket ${url} did not open within ${timeoutMs} ms`)), timeoutMs)
+      ws.onmessage = (event) => {
+        const parsed = JSON.parse(String(event.data)) as { type: string; data: Record<string, unknown> }
+        client.messages.push({ ...parsed, at: performance.now() })
+      }
+      ws.onopen = () => {
+        clearTimeout(timer)
+        resolve(client)
+      }
+      ws.onerror = () => {
+        clearTimeout(timer)
+        reject(new Error(`WebSocket ${url} failed to open`))
+      }
+      ws.onclose = (event) => {
+        client.closed = { code: event.code, reason: event.reason }
+      }
+    })
+  }
+
+  of(type: string): SocketMessage[] {
+    return this.messages.filter((m) => m.type === type)
+  }
+
+  async waitFor(match: (m: SocketMessage) => boolean, timeoutMs = 5_000, what = 'message'): Promise<SocketMessage> {
+    const deadline = Date.now() + timeoutMs
+    for (;;) {
+      const found = this.messages.find(match)
+      if (found) return found
+      if (Date.now() > deadline) throw new Error(`no ${what} within ${timeoutMs} ms; got ${JSON.stringify(this.messages.map((m) => m.type))}`)
+      if (this.closed) throw new Error(`socket closed (${this.closed.code} ${this.closed.reason}) before ${what}`)
+      await Bun.sleep(20)
+    }
+  }
+
+  close(): void {
+    if (this.ws.readyState === WebSocket.OPEN || this.ws.readyState === WebSocket.CONNECTING) this.ws.close()
+  }
+}
+
+/** Calls of `operation` the IVS server received (accepted or not) inside any window of `windowMs`. */
+export function peakReceived(requests: readonly { operation: string; at: number }[], operation: string, windowMs = 1000): number {
+  const times = requests.filter((r) => r.operation === operation).map((r) => r.at).sort((a, b) => a - b)
+  let peak = 0
+  let start = 0
+  for (let end = 0; end < times.length; end++) {
+    while (times[end]! - times[start]! >= windowMs) start++
+    peak = Math.max(peak, end - start + 1)
+  }
+  return peak
+}
+
+export { freePort }
