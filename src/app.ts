@@ -1,4 +1,4 @@
-import { Elysia, t } from 'elysia'
+import { Elysia } from 'elysia'
 import type { Clock } from './clock'
 import type { ServeConfig } from './config'
 import type { FleetService } from './fleet/service'
@@ -9,7 +9,8 @@ import type { Counters } from './metrics/counters'
 import type { Authenticator } from './http/auth'
 import { jsonBodies } from './http/body-limit'
 import { docs } from './http/docs'
-import { Envelope, envelope, ok } from './http/envelope'
+import { DASHBOARD_PAGE } from './http/dashboard-page'
+import { envelope } from './http/envelope'
 import { healthRoutes, type HealthCheck } from './http/health'
 import { mediaRoutes } from './http/media'
 import { rateLimit } from './http/rate-limit'
@@ -55,11 +56,6 @@ function serveFamilies(stats: FleetStats, leader: boolean): MetricFamily[] {
   ]
 }
 
-const About = t.Object(
-  { name: t.String(), version: t.String(), docs: t.String(), health: t.String() },
-  { description: 'what this server is', example: { name: 'ivs-fanout', version: '0.1.0', docs: '/swagger', health: '/health' } },
-)
-
 /** Serve mode's HTTP app. Tests build it with their own deps and listen on port 0. */
 export function buildApp(deps: AppDeps) {
   const routeDeps = { fleet: deps.fleet, auth: deps.auth, config: deps.config }
@@ -86,9 +82,13 @@ export function buildApp(deps: AppDeps) {
     .use(jsonBodies())
     .use(rateLimit(deps.rateLimiter, { trustProxy: deps.config.trustProxy }))
     .use(docs(VERSION))
-    .get('/', () => ok({ name: 'ivs-fanout', version: VERSION, docs: '/swagger', health: '/health' }), {
-      response: { 200: Envelope(About) },
-      detail: { summary: 'About', description: 'Name, version and where to look next.', tags: ['health'] },
+    .get('/', () => new Response(DASHBOARD_PAGE, { headers: { 'content-type': 'text/html; charset=utf-8' } }), {
+      detail: {
+        summary: 'Live dashboard',
+        description: 'HTML page: stages, viewers, publisher and relays, updated over /ws?type=dashboard. The API key is typed in or given in the URL fragment (#key=…).',
+        tags: ['health'],
+        responses: { 200: { description: 'the dashboard page', content: { 'text/html': { schema: { type: 'string', example: '<!doctype html>…' } } } } },
+      },
     })
     .use(healthRoutes({ version: VERSION, mode: 'serve', startedAt: deps.startedAt, clock: deps.clock, checks: deps.healthChecks }))
     .use(tokenRoutes(routeDeps))

@@ -35,9 +35,9 @@ function hasExample(node: unknown): boolean {
 function operationExamples(op: Operation): boolean {
   if (hasExample(op.parameters)) return true
   if (hasExample(op.requestBody)) return true
-  // JSON routes document application/json; /metrics documents text/plain.
+  // JSON routes document application/json; /metrics text/plain; the dashboard text/html.
   const content = op.responses?.['200']?.content
-  const ok = content?.['application/json'] ?? content?.['text/plain']
+  const ok = content?.['application/json'] ?? content?.['text/plain'] ?? content?.['text/html']
   if (!ok) return false
   if (ok.example !== undefined || ok.examples !== undefined) return true
   const schema = ok.schema as Schema | undefined
@@ -83,7 +83,7 @@ describe('GET /swagger/json', () => {
       const at = `${method} ${path}`
       if (!op.summary?.trim() && !op.description?.trim()) problems.push(`${at}: no summary or description`)
       const content = op.responses?.['200']?.content
-      const schema200 = content?.['application/json']?.schema ?? (path === '/metrics' ? content?.['text/plain']?.schema : undefined)
+      const schema200 = content?.['application/json']?.schema ?? (path === '/metrics' ? content?.['text/plain']?.schema : path === '/' ? content?.['text/html']?.schema : undefined)
       if (!schema200) problems.push(`${at}: no application/json schema for the 200 response`)
       if ((method === 'POST' || method === 'PUT' || method === 'PATCH') && !op.requestBody?.content?.['application/json']?.schema) problems.push(`${at}: takes a body but documents no application/json request schema`)
       if (!operationExamples(op)) problems.push(`${at}: no example in its parameters, request body or 200 response data`)
