@@ -21,7 +21,7 @@ export const DASHBOARD_PAGE = `<!doctype html>
   .wide { grid-column: 1 / -1; }
   .label { color: var(--muted); font-size: .8rem; text-transform: uppercase; letter-spacing: .04em; }
   .big { font-size: 2rem; font-weight: 700; margin-top: .2rem; }
-  .stage { display: grid; grid-template-columns: 12rem 1fr 6rem; gap: .75rem; align-items: center; padding: .35rem 0; border-top: 1px solid #232732; }
+  .stage { display: grid; grid-template-columns: 17rem 1fr 6rem; gap: .75rem; align-items: center; padding: .35rem 0; border-top: 1px solid #232732; }
   .stage:first-child { border-top: 0; }
   .arn { font-family: ui-monospace, monospace; font-size: .8rem; overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
   .bar { height: .7rem; background: #262a33; border-radius: 99px; overflow: hidden; }
@@ -53,7 +53,7 @@ export const DASHBOARD_PAGE = `<!doctype html>
 </main>
 <script>
 const $ = (id) => document.getElementById(id)
-const history = []
+const samples = []
 let key = null, socket = null, relayTimer = null
 const esc = (s) => String(s).replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c])
 
@@ -70,10 +70,10 @@ function render(stats) {
       '<div class="bar"><div style="width:' + pct + '%"></div></div>' +
       '<div class="count">' + s.viewers + ' / ' + s.capacity + '</div></div>'
   }).join('')
-  history.push(stats.totalViewers)
-  if (history.length > 120) history.shift()
-  const max = Math.max(1, ...history)
-  $('line').setAttribute('points', history.map((v, i) => (i * 600) / Math.max(1, history.length - 1) + ',' + (115 - (v / max) * 110)).join(' '))
+  samples.push(stats.totalViewers)
+  if (samples.length > 120) samples.shift()
+  const max = Math.max(1, ...samples)
+  $('line').setAttribute('points', samples.map((v, i) => (i * 600) / Math.max(1, samples.length - 1) + ',' + (115 - (v / max) * 110)).join(' '))
   document.body.dataset.viewers = stats.totalViewers
   document.body.dataset.stages = stats.stages.length
 }
@@ -109,7 +109,7 @@ function connect() {
 
 $('keyform').addEventListener('submit', (event) => { event.preventDefault(); key = $('key').value; connect() })
 const fromFragment = new URLSearchParams(location.hash.slice(1)).get('key')
-if (fromFragment) { key = fromFragment; history.replaceState?.call(window.history, null, '', location.pathname); connect() }
+if (fromFragment) { key = fromFragment; history.replaceState(null, '', location.pathname); connect() }
 </script>
 </body>
 </html>
