@@ -72,6 +72,9 @@ async function start(event) {
     show('error', error.message, true)
     pc?.close()
     pc = null
+    // Release the camera: a retry opens a new stream.
+    $('preview').srcObject?.getTracks().forEach((t) => t.stop())
+    $('preview').srcObject = null
   }
 }
 async function stop() {

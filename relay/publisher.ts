@@ -21,6 +21,8 @@ export class PublisherSession {
   readonly codecs: IngestCodecs
   private readonly pc: PeerConnection
   private video: Track | null = null
+  // Every track must stay referenced: node-datachannel stops delivering a collected track's packets.
+  private readonly tracks: Track[] = []
   private ended = false
   private lastPacketAt = 0
   private watchdog: Timer | null = null
@@ -59,6 +61,7 @@ export class PublisherSession {
   }
 
   private attach(track: Track, kind: string): void {
+    this.tracks.push(track)
     const isVideo = kind === 'video'
     if (isVideo) {
       // Needed for requestKeyframe(): the PLI goes to the SSRC learnt from incoming RTP.

@@ -74,7 +74,9 @@ export function chooseIngestCodecs(offer: string): IngestCodecs {
 
 /**
  * The offer with every payload type but the chosen ones removed, so the answer libdatachannel
- * derives from it accepts exactly what we forward (no VP8, no RTX, no red/ulpfec).
+ * derives from it accepts exactly what we forward (no VP8, no RTX, no red/ulpfec). Header
+ * extensions and transport-cc go too: the relay sends no transport-wide feedback, and a browser
+ * that negotiated it would starve its bandwidth estimate and send padding-only probes.
  */
 export function restrictOffer(offer: string, keep: number[]): string {
   const out: string[] = []
@@ -87,6 +89,7 @@ export function restrictOffer(offer: string, keep: number[]): string {
     }
     const pt = line.match(/^a=(?:rtpmap|fmtp|rtcp-fb):(\d+)/)
     if (pt && !keep.includes(Number(pt[1]))) continue
+    if (line.startsWith('a=extmap:') || /^a=rtcp-fb:\S+ transport-cc/.test(line)) continue
     out.push(line)
   }
   return out.join('\r\n') + '\r\n'

@@ -149,6 +149,8 @@ export class StageSession {
       audio.addSSRC(this.audioSsrc, 'ivs-fanout', 'ivs-fanout', 'audio')
       const videoTrack = pc.addTrack(video)
       const audioTrack = pc.addTrack(audio)
+      // The offer advertises NACK: keep recent video packets and retransmit what the stage lost.
+      videoTrack.setMediaHandler(new rtc.RtcpNackResponder(512))
       // A send-only track still queues the stage's RTCP (capped): always read it; PLI/FIR → keyframe.
       videoTrack.onMessage((message) => {
         this.lastFeedbackAt = performance.now()

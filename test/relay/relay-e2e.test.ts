@@ -37,6 +37,14 @@ describe('relay end to end: serve + relay + a real H.264/Opus publisher + node-d
     expect(stack.whip.authorizations.every((a) => a.startsWith('Bearer ey'))).toBe(true)
   }, 20_000)
 
+  test('audio keeps flowing after a garbage collection (every publisher Track stays referenced)', async () => {
+    Bun.gc(true)
+    const before = stageArns.map((arn) => rec(arn).audioPackets)
+    await Bun.sleep(1_000)
+    // Opus every 20 ms: ~50 packets a second per stage.
+    stageArns.forEach((arn, i) => expect(rec(arn).audioPackets - before[i]!).toBeGreaterThan(25))
+  }, 20_000)
+
   test('a stage created mid-stream gets a keyframe first, within 1 s (publisher honours PLI)', async () => {
     const arn = await createStage()
     stageArns.push(arn)

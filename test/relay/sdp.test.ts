@@ -45,3 +45,11 @@ describe('ingest SDP', () => {
     expect(negotiatedPayloadTypes('v=0\r\n')).toEqual({ video: null, audio: null })
   })
 })
+
+test('header extensions and transport-cc are not accepted from the publisher', () => {
+  const offer = BROWSER_OFFER.replace('a=rtcp-fb:106 nack pli', 'a=rtcp-fb:106 nack pli\r\na=rtcp-fb:106 transport-cc\r\na=extmap:3 http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01')
+  const restricted = restrictOffer(offer, [106, 111])
+  expect(restricted).not.toContain('transport-cc')
+  expect(restricted).not.toContain('a=extmap')
+  expect(restricted).toContain('a=rtcp-fb:106 nack pli')
+})
