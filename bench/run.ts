@@ -1,0 +1,89 @@
+/**
+ * `bun run bench`: every benchmark, one after another (they would compete for the 2 cores), then
+ * one table of the figures that matter, each against its baseline or target.
+ *   bun run bench [--only tokens,heartbeats,presence,relay]
+ */
+import { cpus, loadavg } from 'node:os'
+import { parseArgs } from 'node:util'
+
+interface Row {
+  bench: string
+  figure: string
+  value: string
+  against: string
+  verdict: string
+}
+type Summary = Record<string, any>
+
+const pct = (x: number) => `${(x * 100).toFixed(1)} %`
+const n = (x: number) => Math.round(x).toLocaleString('en-US')
+const verdict = (pass: boolean | undefined) => (pass === undefined ? '' : pass ? 'PASS' : 'MISS')
+
+const BENCHES: Record<string, { script: string; rows(s: Summary): Row[] }> = {
+  tokens: {
+    script: 'bench/tokens.ts',
+    rows: (s) => [
+      { bench: 'tokens', figure: 'viewer tokens/s', value: n(s.tokensPerSec), against: `target ≥ ${n(s.targets.tokensPerSec.min)}`, verdict: verdict(s.targets.tokensPerSec.pass) },
+      { bench: 'tokens', figure: 'tokens / min(HTTP, crypto ceiling)', value: pct(s.ratio), against: `HTTP ${n(s.httpCeilingPerSec)}/s, ES384 ${n(s.cryptoCeilingPerSec)}/s; target ≥ ${pct(s.targets.ratio.min)}`, verdict: verdict(s.targets.ratio.pass) },
+    ],
+  },
+  heartbeats: {
+    script: 'bench/heartbeats.ts',
+    rows: (s) => [
+      { bench: 'heartbeats', figure: 'heartbeats per REST call', value: n(s.heartbeatsPerRestCall), against: `unbatched: 1; target ≥ ${s.targets.heartbeatsPerRestCall.min}`, verdict: verdict(s.targets.heartbeatsPerRestCall.pass) },
+      { bench: 'heartbeats', figure: 'heartbeat latency p99', value: `${s.latencyMs.p99} ms`, against: `p50 ${s.latencyMs.p50} ms; window ${s.windowMs} ms`, verdict: '' },
+    ],
+  },
+  presence: {
+    script: 'bench/presence-memory.ts',
+    rows: (s) => [
+      { bench: 'presence', figure: `RSS with ${n(s.viewers)} viewers`, value: `${s.rssMB.seated} MB`, against: `empty ${s.rssMB.baseline} MB; target ≤ ${s.targets.rssMB.max} MB`, verdict: verdict(s.targets.rssMB.pass) },
+      { bench: 'presence', figure: 'sweep of all / of none', value: `${s.fullSweepMs} ms / ${s.emptySweepMs} ms`, against: '', verdict: '' },
+    ],
+  },
+  relay: {
+    script: 'bench/relay.ts',
+    // The relay benchmark reports its own targets; each becomes a row.
+    rows: (s) =>
+      Object.entries((s.targets ?? {}) as Record<string, { pass: boolean; value?: number; min?: number; max?: number }>).map(([name, t]) => ({
+        bench: 'relay',
+        figure: name,
+        value: t.value === undefined ? '' : String(Math.round(t.value * 100) / 100),
+        against: t.max !== undefined ? `target ≤ ${t.max}` : t.min !== undefined ? `target ≥ ${t.min}` : '',
+        verdict: verdict(t.pass),
+      })),
+  },
+}
+
+const { values } = parseArgs({ options: { only: { type: 'string' } } })
+const selected = values.only ? values.only.split(',') : Object.keys(BENCHES)
+const rows: Row[] = []
+let failed = false
+for (const name of selected) {
+  const bench = BENCHES[name]
+  if (!bench) {
+    console.error(`unknown benchmark "${name}"; choose from ${Object.keys(BENCHES).join(', ')}`)
+    process.exit(2)
+  }
+  console.error(`\n== ${name} (${bench.script}) ==`)
+  const child = Bun.spawn([process.execPath, 'run', bench.script, '--json'], { stdout: 'pipe', stderr: 'inherit' })
+  const out = await new Response(child.stdout).text()
+  const code = await child.exited
+  const line = out.trim().split('\n').pop() ?? ''
+  try {
+    rows.push(...bench.rows(JSON.parse(line)))
+    if (code !== 0) failed = true
+  } catch {
+    failed = true
+    rows.push({ bench: name, figure: 'run failed', value: `exit ${code}`, against: '', verdict: 'ERROR' })
+  }
+}
+
+const header: Row = { bench: 'bench', figure: 'figure', value: 'median', against: 'baseline / target', verdict: '' }
+const widths = (Object.keys(header) as (keyof Row)[]).map((k) => Math.max(...[header, ...rows].map((r) => r[k].length)))
+const print = (r: Row) => console.log((Object.keys(header) as (keyof Row)[]).map((k, i) => r[k].padEnd(widths[i]!)).join('  ').trimEnd())
+console.log(`\n${new Date().toISOString().slice(0, 10)}  ${cpus()[0]?.model.trim()} × ${cpus().length}  Bun ${Bun.version}  load ${loadavg()[0]!.toFixed(2)}`)
+print(header)
+print({ bench: '-'.repeat(widths[0]!), figure: '-'.repeat(widths[1]!), value: '-'.repeat(widths[2]!), against: '-'.repeat(widths[3]!), verdict: '-'.repeat(widths[4]!) })
+for (const r of rows) print(r)
+process.exit(failed ? 1 : 0)
