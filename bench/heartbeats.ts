@@ -14,15 +14,14 @@
  * read once every outcome is in. Each figure is the median over rounds. Exits non-zero when a
  * heartbeat fails or is not 'ok', not when a target is missed.
  */
-import { constants, cpus, loadavg } from 'node:os'
 import { parseArgs } from 'node:util'
 import { systemClock } from '../src/clock'
 import { HeartbeatBatcher } from '../src/fleet/heartbeats'
 import { createLogger } from '../src/log'
-import type { StageRecord } from '../src/store/types'
 import { UpstashStore } from '../src/store/upstash'
-import { killChildren, spawnChild } from './support/child'
+import { machineInfo, runBench, spawnChild } from './support/child'
 import type { StackCall, StackCounts } from './support/upstash-stack'
+import { median, benchStageRecord } from './support/common'
 
 const TARGET_PER_CALL = 100
 const WINDOW_MS = 200 // HEARTBEAT_WINDOW_MS in src/serve.ts
@@ -62,31 +61,10 @@ interface Round {
   failures: Record<string, number>
 }
 
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.on(signal, () => {
-    killChildren()
-    process.exit(128 + constants.signals[signal])
-  })
-}
-process.on('exit', killChildren)
-
-try {
-  await main()
-} catch (error) {
-  process.stderr.write(`bench:heartbeats failed: ${error instanceof Error ? error.message : String(error)}\n`)
-  process.exitCode = 1
-} finally {
-  killChildren()
-}
+await runBench('bench:heartbeats', main)
 
 async function main(): Promise<void> {
-  const machine = {
-    cpu: cpus()[0]?.model.trim() ?? 'unknown',
-    cores: cpus().length,
-    bun: Bun.version,
-    date: new Date().toISOString(),
-    load1: Math.round(loadavg()[0]! * 100) / 100,
-  }
+  const machine = machineInfo()
   say(`machine: ${machine.cpu}, ${machine.cores} cores, bun ${machine.bun}, ${machine.date}, load ${machine.load1}`)
 
   const stack = spawnChild('upstash stack', [process.execPath, 'bench/support/upstash-stack.ts'], { cwd: ROOT, ipc: true })
@@ -103,7 +81,7 @@ async function main(): Promise<void> {
   const seatStarted = performance.now()
   const stages = Math.ceil(viewers / CAPACITY)
   for (let seq = 0; seq < stages; seq++) {
-    if (!(await store.addStage(stageRecord(seq), stages))) throw new Error(`addStage ${seq} refused`)
+    if (!(await store.addStage(benchStageRecord(seq), stages))) throw new Error(`addStage ${seq} refused`)
   }
   const users = Array.from({ length: viewers }, (_, i) => `viewer-${i}`)
   const arns: string[] = new Array(viewers)
@@ -227,25 +205,7 @@ async function main(): Promise<void> {
   }
 }
 
-function stageRecord(seq: number): StageRecord {
-  return {
-    arn: `arn:aws:ivs:us-east-1:000000000000:stage/bench${String(seq).padStart(7, '0')}`,
-    name: `bench-${seq}`,
-    isMaster: seq === 0,
-    status: 'active',
-    seq,
-    createdAt: Date.now(),
-    drainingSince: null,
-    tags: { 'ivs-fanout:fleet': 'bench' },
-    endpoints: { whip: 'https://whip.example', events: 'wss://events.example' },
-  }
-}
 
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b)
-  const mid = sorted.length >> 1
-  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2
-}
 
 function positiveInt(name: string, value: string | undefined): number {
   const n = Number(value)

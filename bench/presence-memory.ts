@@ -13,10 +13,10 @@
  * each sweeper tick); medians over rounds, re-seating before each. Exits non-zero when anything
  * fails, not when a target is missed.
  */
-import { constants, cpus, loadavg } from 'node:os'
 import { parseArgs } from 'node:util'
-import { killChildren, spawnChild } from './support/child'
+import { machineInfo, runBench, spawnChild } from './support/child'
 import type { PresenceJob, PresenceResult } from './support/presence'
+import { median } from './support/common'
 
 const TARGET_RSS_MB = 200
 const SWEEP_BATCH = 1_000 // FleetService.sweepSilentViewers
@@ -37,31 +37,10 @@ const rounds = positiveInt('rounds', args.rounds)
 
 const say = (line: string) => (args.json ? process.stderr : process.stdout).write(`${line}\n`)
 
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.on(signal, () => {
-    killChildren()
-    process.exit(128 + constants.signals[signal])
-  })
-}
-process.on('exit', killChildren)
-
-try {
-  await main()
-} catch (error) {
-  process.stderr.write(`bench:presence-memory failed: ${error instanceof Error ? error.message : String(error)}\n`)
-  process.exitCode = 1
-} finally {
-  killChildren()
-}
+await runBench('bench:presence', main)
 
 async function main(): Promise<void> {
-  const machine = {
-    cpu: cpus()[0]?.model.trim() ?? 'unknown',
-    cores: cpus().length,
-    bun: Bun.version,
-    date: new Date().toISOString(),
-    load1: Math.round(loadavg()[0]! * 100) / 100,
-  }
+  const machine = machineInfo()
   say(`machine: ${machine.cpu}, ${machine.cores} cores, bun ${machine.bun}, ${machine.date}, load ${machine.load1}`)
   say(`memory store: ${fmt(viewers)} viewers on ${stages} stages of ${fmt(Math.ceil(viewers / stages))}, in a fresh child process; ${rounds} sweep round(s)`)
 
@@ -98,11 +77,6 @@ async function main(): Promise<void> {
   if (args.json) process.stdout.write(`${JSON.stringify(summary)}\n`)
 }
 
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b)
-  const mid = sorted.length >> 1
-  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2
-}
 
 function positiveInt(name: string, value: string | undefined): number {
   const n = Number(value)

@@ -29,12 +29,12 @@
  * an endpoint gets a bad packet, a stage reconnects mid-window), not when a target is missed.
  */
 import { readFileSync } from 'node:fs'
-import { constants, cpus, loadavg } from 'node:os'
 import { parseArgs } from 'node:util'
-import { killChildren, spawnChild } from './support/child'
+import { machineInfo, runBench, spawnChild } from './support/child'
 import type { EndpointStage, PeersCall, PeersInfo, PeersSnapshot } from './support/relay-peers'
 import type { RelayInfo, RelaySnapshot } from './support/relay-process'
 import type { PublisherCall, PublisherSnapshot } from './support/relay-publisher'
+import { median } from './support/common'
 
 const TARGET_P99_MS = 5
 const TARGET_CORE_MS_PER_S = 1000 // one core busy for the whole second
@@ -117,31 +117,10 @@ interface Window {
   stealPct: number
 }
 
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.on(signal, () => {
-    killChildren()
-    process.exit(128 + constants.signals[signal])
-  })
-}
-process.on('exit', killChildren)
-
-try {
-  await main()
-} catch (error) {
-  process.stderr.write(`bench:relay failed: ${error instanceof Error ? error.message : String(error)}\n`)
-  process.exitCode = 1
-} finally {
-  killChildren()
-}
+await runBench('bench:relay', main)
 
 async function main(): Promise<void> {
-  const machine = {
-    cpu: cpus()[0]?.model.trim() ?? 'unknown',
-    cores: cpus().length,
-    bun: Bun.version,
-    date: new Date().toISOString(),
-    load1: Math.round(loadavg()[0]! * 100) / 100,
-  }
+  const machine = machineInfo()
   say(`machine: ${machine.cpu}, ${machine.cores} cores, bun ${machine.bun}, ${machine.date}, load ${machine.load1}`)
 
   const bun = process.execPath
@@ -484,11 +463,6 @@ function linearFit(points: [number, number][]): { intercept: number; slope: numb
   return { intercept, slope, r2: syy === 0 ? 1 : 1 - sse / syy }
 }
 
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b)
-  const mid = sorted.length >> 1
-  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2
-}
 
 function round(n: number, digits: number): number {
   const f = 10 ** digits

@@ -43,15 +43,16 @@ const BENCHES: Record<string, { script: string; rows(s: Summary): Row[] }> = {
   },
   relay: {
     script: 'bench/relay.ts',
-    // The relay benchmark reports its own targets; each becomes a row.
-    rows: (s) =>
-      Object.entries((s.targets ?? {}) as Record<string, { pass: boolean; value?: number; min?: number; max?: number }>).map(([name, t]) => ({
-        bench: 'relay',
-        figure: name,
-        value: t.value === undefined ? '' : String(Math.round(t.value * 100) / 100),
-        against: t.max !== undefined ? `target ≤ ${t.max}` : t.min !== undefined ? `target ≥ ${t.min}` : '',
-        verdict: verdict(t.pass),
-      })),
+    rows: (s) => {
+      const t = s.targets
+      const byN = (s.perN as { n: number; relayCpuMsPerS: number }[]).map((p) => `N=${p.n}: ${Math.round(p.relayCpuMsPerS)}`).join(', ')
+      return [
+        { bench: 'relay', figure: 'relay CPU ms/s by stages', value: byN, against: `fit ${s.linearity.fitOfMedians.interceptMsPerS} + ${s.linearity.fitOfMedians.slopeMsPerSPerStage}·N ms/s, R² ${t.linear.value}; target linear`, verdict: verdict(t.linear.pass) },
+        { bench: 'relay', figure: `relay CPU at N=${t.underOneCore.n}`, value: `${t.underOneCore.value} ms/s`, against: `one core = ${t.underOneCore.max} ms/s`, verdict: verdict(t.underOneCore.pass) },
+        { bench: 'relay', figure: 'in→out delay p99 (worst N)', value: `${t.p99.value} ms`, against: `target ≤ ${t.p99.max} ms`, verdict: verdict(t.p99.pass) },
+        { bench: 'relay', figure: 'received per stage (least served)', value: `${t.bitrate.value} Mbit/s`, against: `sent 2.5 Mbit/s; target ≥ ${t.bitrate.min}`, verdict: verdict(t.bitrate.pass) },
+      ]
+    },
   },
 }
 

@@ -11,11 +11,11 @@
  * Rounds interleave the three measurements so a noisy neighbour hits them alike, and each
  * figure is the median over rounds. Exits non-zero when anything fails, not when a target is missed.
  */
-import { constants, cpus, loadavg } from 'node:os'
 import { parseArgs } from 'node:util'
-import { killChildren, spawnChild, type Child } from './support/child'
+import { machineInfo, runBench, spawnChild, type Child } from './support/child'
 import type { LoadJob, LoadResult } from './support/loadgen'
 import type { SignJob } from './support/sign'
+import { median } from './support/common'
 
 const TARGET_RATIO = 0.7
 const TARGET_TOKENS_PER_S = 2000
@@ -51,31 +51,10 @@ interface Round {
   loadgenCpuCores: number
 }
 
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.on(signal, () => {
-    killChildren()
-    process.exit(128 + constants.signals[signal])
-  })
-}
-process.on('exit', killChildren)
-
-try {
-  await main()
-} catch (error) {
-  process.stderr.write(`bench:tokens failed: ${error instanceof Error ? error.message : String(error)}\n`)
-  process.exitCode = 1
-} finally {
-  killChildren()
-}
+await runBench('bench:tokens', main)
 
 async function main(): Promise<void> {
-  const machine = {
-    cpu: cpus()[0]?.model.trim() ?? 'unknown',
-    cores: cpus().length,
-    bun: Bun.version,
-    date: new Date().toISOString(),
-    load1: Math.round(loadavg()[0]! * 100) / 100,
-  }
+  const machine = machineInfo()
   say(`machine: ${machine.cpu}, ${machine.cores} cores, bun ${machine.bun}, ${machine.date}, load ${machine.load1}`)
 
   const bun = process.execPath
@@ -197,11 +176,6 @@ function freePort(): number {
   return port
 }
 
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b)
-  const mid = sorted.length >> 1
-  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2
-}
 
 function mergeCounts(...maps: Record<string, number>[]): Record<string, number> {
   const out: Record<string, number> = {}

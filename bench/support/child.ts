@@ -1,9 +1,40 @@
+import { constants, cpus, loadavg } from 'node:os'
 import type { Subprocess } from 'bun'
 
 const TAIL_BYTES = 4096
 const live = new Set<Subprocess>()
 
 /** Kills every child still running; safe to call more than once (also from 'exit' handlers). */
+/** What machine a figure came from, printed with every benchmark. */
+export function machineInfo() {
+  return {
+    cpu: cpus()[0]?.model.trim() ?? 'unknown',
+    cores: cpus().length,
+    bun: Bun.version,
+    date: new Date().toISOString(),
+    load1: Math.round(loadavg()[0]! * 100) / 100,
+  }
+}
+
+/** Runs a benchmark's main: children are killed on any exit or signal, a failure exits 1. */
+export async function runBench(name: string, main: () => Promise<void>): Promise<void> {
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.on(signal, () => {
+      killChildren()
+      process.exit(128 + constants.signals[signal])
+    })
+  }
+  process.on('exit', killChildren)
+  try {
+    await main()
+  } catch (error) {
+    process.stderr.write(`${name} failed: ${error instanceof Error ? error.message : String(error)}\n`)
+    process.exitCode = 1
+  } finally {
+    killChildren()
+  }
+}
+
 export function killChildren(): void {
   for (const proc of live) proc.kill()
   live.clear()

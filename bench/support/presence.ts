@@ -1,6 +1,6 @@
 import { MemoryStore } from '../../src/store/memory'
-import type { StageRecord } from '../../src/store/types'
 import { serveCalls } from './child'
+import { benchStageRecord } from './common'
 
 export interface PresenceJob {
   viewers: number
@@ -28,7 +28,7 @@ export interface PresenceResult {
 serveCalls(async ({ viewers, stages, rounds, sweepBatch }: PresenceJob): Promise<PresenceResult> => {
   const capacity = Math.ceil(viewers / stages)
   const store = new MemoryStore()
-  for (let seq = 0; seq < stages; seq++) await store.addStage(stageRecord(seq), stages)
+  for (let seq = 0; seq < stages; seq++) await store.addStage(benchStageRecord(seq), stages)
   const memory = () => {
     Bun.gc(true)
     const { rss, heapUsed } = process.memoryUsage()
@@ -78,16 +78,3 @@ serveCalls(async ({ viewers, stages, rounds, sweepBatch }: PresenceJob): Promise
   return { baselineRss: base.rss, seatedRss: seated.rss, baselineHeap: base.heap, seatedHeap: seated.heap, seatMs, fullSweepMs, emptySweepMs }
 })
 
-function stageRecord(seq: number): StageRecord {
-  return {
-    arn: `arn:aws:ivs:us-east-1:000000000000:stage/bench${String(seq).padStart(7, '0')}`,
-    name: `bench-${seq}`,
-    isMaster: seq === 0,
-    status: 'active',
-    seq,
-    createdAt: Date.now(),
-    drainingSince: null,
-    tags: { 'ivs-fanout:fleet': 'bench' },
-    endpoints: { whip: 'https://whip.example', events: 'wss://events.example' },
-  }
-}
