@@ -85,7 +85,7 @@ async function keygen(): Promise<void> {
   const { privateKeyPem, publicKeyPem } = await generateKeyPair()
   process.stdout.write(`${privateKeyPem}\n${publicKeyPem}
 # Save the private key (e.g. ivs-private.pem, readable only by the server) and set IVS_PRIVATE_KEY to it.
-# Import the public key into IVS and set IVS_PUBLIC_KEY_ARN to the ARN it prints:
+# Save the public key as ivs-public.pem, import it into IVS, and set IVS_PUBLIC_KEY_ARN to the ARN it prints:
 #   aws ivs-realtime import-public-key --name ivs-fanout --public-key-material "$(cat ivs-public.pem)"
 `)
 }

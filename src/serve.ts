@@ -151,7 +151,9 @@ export async function startServe(options: ServeOptions): Promise<ServeHandle> {
     counters,
     clock,
     logger: logger.child({ component: 'cloudwatch' }),
-    gauges: { readGauges: async () => ({ stages: await store.listStages() }) },
+    // Fleet-wide gauges come from the leader only, so a Sum across instances is not N times too big;
+    // counters are per instance and add up.
+    gauges: { readGauges: async () => (lease.isLeader ? { stages: await store.listStages() } : null) },
   })
   app.listen({ port: config.port, hostname: '0.0.0.0' })
   metrics.start()
