@@ -83,3 +83,46 @@ describe('graceful stop', () => {
     await own.whip.stop()
   }, 20_000)
 })
+
+describe('control plane', () => {
+  test('a stage the relay never heard about is picked up by the periodic full sync', async () => {
+    // Added straight to the store: no stage_created event goes out.
+    const created = await stack.serve.provider.createStage({ name: 'silent', tags: {} })
+    await stack.serve.store.addStage(
+      { arn: created.arn, name: 'silent', isMaster: false, status: 'active', seq: 99, createdAt: Date.now(), drainingSince: null, tags: {}, endpoints: created.endpoints },
+      100,
+    )
+    // STAGE_SYNC_INTERVAL is 2 s in the test stack.
+    await eventually('relay syncs the silent stage', () => stack.relay.fanout.liveStages().includes(created.arn), 8_000)
+  }, 15_000)
+
+  test('the event socket reconnects after the API server drops it, and events flow again', async () => {
+    await eventually('relay socket connected', () => stack.serve.hub.count('media-server') === 1, 5_000)
+    stack.serve.hub.closeAll(1001, 'test drops sockets')
+    await eventually('relay reconnected', () => stack.serve.hub.count('media-server') === 1, 10_000)
+    const arn = (await (await stack.serve.api('/api/stage', { method: 'POST', json: {} })).json()).data.stageArn
+    // Via the event, well before the next periodic sync could matter.
+    await eventually('relay connects the new stage', () => stack.relay.fanout.stageSnapshots().some((s) => s.stageArn === arn), 1_500)
+  }, 20_000)
+
+  test('the WHIP answer carries Location and ETag', async () => {
+    const publisher = new TestPublisher(stack.relay.url, PUBLISH_SECRET)
+    const seen: Response[] = []
+    const realFetch = globalThis.fetch
+    globalThis.fetch = (async (input: RequestInfo | URL, init?: RequestInit) => {
+      const res = await realFetch(input, init)
+      if (String(input).endsWith('/whip')) seen.push(res.clone())
+      return res
+    }) as typeof fetch
+    try {
+      await publisher.start()
+    } finally {
+      globalThis.fetch = realFetch
+    }
+    expect(seen[0]!.status).toBe(201)
+    expect(seen[0]!.headers.get('content-type')).toBe('application/sdp')
+    expect(seen[0]!.headers.get('location')).toMatch(/^\/whip\/[A-Za-z0-9]+$/)
+    expect(seen[0]!.headers.get('etag')).toMatch(/^"[A-Za-z0-9]+"$/)
+    await publisher.stop()
+  }, 15_000)
+})
