@@ -80,7 +80,7 @@ export function buildApp(deps: AppDeps) {
       })
     })
     .use(jsonBodies())
-    .use(rateLimit(deps.rateLimiter, { trustProxy: deps.config.trustProxy }))
+    .use(rateLimit(deps.rateLimiter, { trustProxy: deps.config.trustProxy, sessionOf: (token) => deps.auth.sessionKey(token) }))
     .use(docs(VERSION))
     .get('/', () => new Response(DASHBOARD_PAGE, { headers: { 'content-type': 'text/html; charset=utf-8' } }), {
       detail: {

@@ -64,7 +64,7 @@ export interface ViewerToken extends IssuedToken {
   viewerSession: string
 }
 
-export type HeartbeatResult = { ok: true; nextHeartbeatMs: number }
+export type HeartbeatResult = { ok: true; nextHeartbeatMs: number; viewerSession: string }
 
 /** The fleet's use cases: tokens, assignment, presence and stage management over a Store and a StageProvider. */
 export class FleetService {
@@ -230,8 +230,9 @@ export class FleetService {
     return this.issueViewerToken({ userId: input.userId, leaving })
   }
 
-  async heartbeat(input: { userId: string; stageArn: string }): Promise<HeartbeatResult> {
-    const outcome = await this.deps.heartbeats.submit(input)
+  /** `participantId` only goes into the refreshed viewer session. */
+  async heartbeat(input: { userId: string; stageArn: string; participantId?: string }): Promise<HeartbeatResult> {
+    const outcome = await this.deps.heartbeats.submit({ userId: input.userId, stageArn: input.stageArn })
     this.deps.counters.add('Heartbeats', 1)
     if (outcome === 'unknown') {
       throw new AppError('REJOIN_REQUIRED', `viewer ${input.userId} is not present on stage ${input.stageArn}; call POST /api/viewer/rejoin`, { rejoin: true })
@@ -239,7 +240,10 @@ export class FleetService {
     if (outcome === 'draining') {
       throw new AppError('REJOIN_REQUIRED', `stage ${input.stageArn} is draining; call POST /api/viewer/rejoin`, { rejoin: true, draining: true })
     }
-    return { ok: true, nextHeartbeatMs: this.settings.heartbeatIntervalMs }
+    // A sliding session: a viewer that keeps heartbeating keeps a valid session, however long it watches.
+    const exp = Math.floor(this.deps.clock.now() / 1000) + this.settings.viewerTokenTtlMin * 60
+    const viewerSession = this.deps.sessions.sign({ userId: input.userId, participantId: input.participantId ?? '', stageArn: input.stageArn, exp })
+    return { ok: true, nextHeartbeatMs: this.settings.heartbeatIntervalMs, viewerSession }
   }
 
   async leave(input: { userId: string; stageArn: string }): Promise<WatchSession> {

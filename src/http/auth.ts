@@ -59,6 +59,20 @@ export class Authenticator {
     if (!secretsEqual(secret, this.mediaDigest)) throw new AppError('FORBIDDEN', 'x-media-auth is not valid')
   }
 
+  /** A rate-limit key for a valid viewer session (its user and participant), else null. */
+  sessionKey(token: string): string | null {
+    const claims = this.sessions.verify(token, this.clock.now())
+    return claims ? `${claims.userId}|${claims.participantId}` : null
+  }
+
+  /** Before the body is read: a valid API key or a valid viewer session, whoever it belongs to. */
+  requireViewerCredential(headers: Headers): void {
+    if (this.settings.skipAuth || headers['x-api-key'] !== undefined) return this.requireApiKey(headers)
+    const token = bearerOf(headers)
+    if (!token) throw new AppError('UNAUTHORIZED', 'send x-api-key or Authorization: Bearer <viewerSession>')
+    if (!this.sessions.verify(token, this.clock.now())) throw new AppError('UNAUTHORIZED', 'viewerSession is invalid or expired; request a new viewer token')
+  }
+
   /**
    * Viewer routes take the API key (app backends) or the viewer's own session token.
    * A session only acts for its own userId. Returns the session's claims, or null for the API key.

@@ -6,20 +6,23 @@ import type { RateLimiter } from './rate-limiter'
 const shortHash = (value: string) => new Bun.CryptoHasher('sha256').update(value).digest('base64url').slice(0, 16)
 
 /**
- * Counts every /api request per API key + client IP (per viewer session for viewer apps,
- * which move between networks) before auth, so guessing keys is limited too.
+ * Counts every /api, /ws and /metrics request per API key + client IP before auth, so guessing
+ * keys is limited too. A viewer app (which moves between networks) is counted per session, but
+ * only once its session verifies: random bearer values fall back to the client IP.
  */
-export function rateLimit(limiter: RateLimiter, options: { trustProxy: boolean }) {
+export function rateLimit(limiter: RateLimiter, options: { trustProxy: boolean; sessionOf(token: string): string | null }) {
   return new Elysia({ name: 'rate-limit' }).onRequest(({ request, server, set }) => {
     const path = request.url.slice(request.url.indexOf('/', 8))
-    if (!path.startsWith('/api/') && !path.startsWith('/ws')) return
+    if (!path.startsWith('/api/') && !path.startsWith('/ws') && !path.startsWith('/metrics')) return
     const headers = request.headers
     const apiKey = headers.get('x-api-key')
-    const session = apiKey ? null : bearerOf({ authorization: headers.get('authorization') ?? undefined })
+    const bearer = apiKey ? null : bearerOf({ authorization: headers.get('authorization') ?? undefined })
+    const session = bearer ? options.sessionOf(bearer) : null
     let key: string
-    if (session) key = `s:${shortHash(session)}`
+    if (session) key = `s:${session}`
     else {
-      const forwarded = options.trustProxy ? headers.get('x-forwarded-for')?.split(',')[0]?.trim() : undefined
+      // The proxy appends the address it saw: the last entry is the one a client cannot forge.
+      const forwarded = options.trustProxy ? headers.get('x-forwarded-for')?.split(',').at(-1)?.trim() : undefined
       const ip = forwarded || server?.requestIP(request)?.address || 'unknown'
       key = `k:${apiKey ? shortHash(apiKey) : '-'}|${ip}`
     }

@@ -76,7 +76,8 @@ describe('tokens and viewers on real state', () => {
   test('heartbeat with the viewer session, with the API key, and refused for another user', async () => {
     const viaSession = await fetch(`${server.url}/api/viewer/heartbeat`, { method: 'POST', headers: { authorization: `Bearer ${viewerSession}`, 'content-type': 'application/json' }, body: JSON.stringify({ userId: 'viewer-0', stageArn: master }) })
     expect(viaSession.status).toBe(200)
-    expect(await data(viaSession)).toEqual({ ok: true, nextHeartbeatMs: 15000 })
+    const beat = await data(viaSession)
+    expect(beat).toEqual({ ok: true, nextHeartbeatMs: 15000, viewerSession: expect.stringMatching(/^v1\./) })
     expect((await post('/api/viewer/heartbeat', { userId: 'viewer-1', stageArn: master })).status).toBe(200)
     const other = await fetch(`${server.url}/api/viewer/heartbeat`, { method: 'POST', headers: { authorization: `Bearer ${viewerSession}`, 'content-type': 'application/json' }, body: JSON.stringify({ userId: 'viewer-1', stageArn: master }) })
     expect(other.status).toBe(403)

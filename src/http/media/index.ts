@@ -10,7 +10,8 @@ import { MediaHeartbeatBody, MediaHeartbeatResult, MediaStages, MediaTokenBody, 
 export function mediaRoutes({ fleet, auth, config }: RouteDeps) {
   const stages = async () => ({ stages: (await fleet.listStages()).map((s) => stageJson(s, config.stageCapacity)) })
   return new Elysia({ prefix: '/api/media', tags: ['relay'] })
-    .onBeforeHandle(({ headers }) => auth.requireMedia(headers))
+    // Auth runs before validation: an unauthenticated caller learns nothing about the schemas.
+    .onTransform(({ headers }) => auth.requireMedia(headers))
     .post(
       '/register',
       async ({ body }) => {

@@ -8,7 +8,8 @@ import { CreateStageBody, DeletedStage, MasterInfo, Stage, StageList, StageParam
 export function stageRoutes({ fleet, auth, config }: RouteDeps) {
   const json = (stage: Parameters<typeof stageJson>[0]) => stageJson(stage, config.stageCapacity)
   return new Elysia({ prefix: '/api/stage', tags: ['stages'] })
-    .onBeforeHandle(({ headers }) => auth.requireApiKey(headers))
+    // Auth runs before validation: an unauthenticated caller learns nothing about the schemas.
+    .onTransform(({ headers }) => auth.requireApiKey(headers))
     .get('/list', async () => ok({ stages: (await fleet.listStages()).map(json) }), {
       response: responses(StageList),
       detail: { summary: 'List stages', description: 'Every stage of the fleet, in assignment order (the master first).', security: SECURITY.apiKey },

@@ -9,7 +9,8 @@ import { PublisherStats, StageStats, Stats, ViewerStats } from './model'
 export function statsRoutes({ fleet, auth, config }: RouteDeps) {
   const current = () => fleet.stats()
   return new Elysia({ prefix: '/api/stats', tags: ['stats'] })
-    .onBeforeHandle(({ headers }) => auth.requireApiKey(headers))
+    // Auth runs before validation: an unauthenticated caller learns nothing about the schemas.
+    .onTransform(({ headers }) => auth.requireApiKey(headers))
     .get('/', async () => ok(await current()), {
       response: responses(Stats),
       detail: { summary: 'Fleet stats', description: 'Viewers, stages and publisher state; the same object as the stats_update WebSocket message.', security: SECURITY.apiKey },

@@ -9,12 +9,12 @@ export function tokenRoutes({ fleet, auth }: RouteDeps) {
   return new Elysia({ prefix: '/api/token', tags: ['tokens'] })
     .post(
       '/publisher',
-      async ({ body, headers }) => {
-        auth.requireApiKey(headers)
+      async ({ body }) => {
         checkAttributes(body.attributes)
         return ok(await fleet.issuePublisherToken(body))
       },
       {
+        transform: ({ headers }) => auth.requireApiKey(headers),
         body: PublisherTokenBody,
         response: responses(PublisherToken, [503]),
         detail: { summary: 'Publisher token', description: 'A publish+subscribe participant token for the master stage, with its WHIP URL.', security: SECURITY.apiKey },
@@ -22,12 +22,12 @@ export function tokenRoutes({ fleet, auth }: RouteDeps) {
     )
     .post(
       '/viewer',
-      async ({ body, headers }) => {
-        auth.requireApiKey(headers)
+      async ({ body }) => {
         checkAttributes(body.attributes)
         return ok(await fleet.issueViewerToken(body))
       },
       {
+        transform: ({ headers }) => auth.requireApiKey(headers),
         body: ViewerTokenBody,
         response: responses(ViewerToken, [503]),
         detail: {
@@ -39,11 +39,9 @@ export function tokenRoutes({ fleet, auth }: RouteDeps) {
     )
     .post(
       '/mediaserver',
-      async ({ body, headers }) => {
-        auth.requireMedia(headers)
-        return ok(await fleet.issueMediaServerToken(body))
-      },
+      async ({ body }) => ok(await fleet.issueMediaServerToken(body)),
       {
+        transform: ({ headers }) => auth.requireMedia(headers),
         body: MediaServerTokenBody,
         response: responses(PublisherToken, [403, 404]),
         detail: { summary: 'Relay publish token', description: 'A publish-only token for the relay into one stage.', security: SECURITY.media },

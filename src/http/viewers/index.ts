@@ -17,6 +17,7 @@ export function viewerRoutes({ fleet, auth }: RouteDeps) {
         return ok(await fleet.rejoin(body))
       },
       {
+        transform: ({ headers }) => auth.requireViewerCredential(headers),
         body: RejoinBody,
         response: responses(ViewerToken, [403, 503]),
         detail: { summary: 'Rejoin', description: 'A fresh viewer token. A viewer on a draining (or deleted) stage is moved to another stage; otherwise it keeps its seat.', security: SECURITY.viewer },
@@ -25,15 +26,16 @@ export function viewerRoutes({ fleet, auth }: RouteDeps) {
     .post(
       '/heartbeat',
       async ({ body, headers }) => {
-        auth.requireViewer(headers, body.userId)
-        return ok(await fleet.heartbeat(body))
+        const session = auth.requireViewer(headers, body.userId)
+        return ok(await fleet.heartbeat({ ...body, participantId: session?.participantId ?? body.participantId }))
       },
       {
+        transform: ({ headers }) => auth.requireViewerCredential(headers),
         body: HeartbeatBody,
         response: responses(HeartbeatResult, [403, 404]),
         detail: {
           summary: 'Viewer heartbeat',
-          description: 'Keeps the viewer present. 404 REJOIN_REQUIRED when the viewer is not (or no longer) on that stage, or the stage is draining: call /api/viewer/rejoin.',
+          description: 'Keeps the viewer present and returns a refreshed viewerSession (use it from now on: sessions slide with heartbeats). 404 REJOIN_REQUIRED when the viewer is not (or no longer) on that stage, or the stage is draining: call /api/viewer/rejoin.',
           security: SECURITY.viewer,
         },
       },
@@ -46,6 +48,7 @@ export function viewerRoutes({ fleet, auth }: RouteDeps) {
         return ok({ watchDurationMs: session.durationMs })
       },
       {
+        transform: ({ headers }) => auth.requireViewerCredential(headers),
         body: LeaveBody,
         response: responses(LeaveResult, [403, 404]),
         detail: { summary: 'Viewer leaves', description: 'Frees the seat and returns the watch time of this session.', security: SECURITY.viewer },
@@ -53,8 +56,7 @@ export function viewerRoutes({ fleet, auth }: RouteDeps) {
     )
     .get(
       '/list/:stageArn',
-      async ({ params, query, headers }) => {
-        auth.requireApiKey(headers)
+      async ({ params, query }) => {
         const page = await fleet.listViewers(params.stageArn, query.limit ?? DEFAULT_PAGE, query.cursor ?? null)
         return ok({
           viewers: page.viewers.map((v) => ({ userId: v.userId, participantId: v.participantId, joinedAt: iso(v.joinedAt)!, lastHeartbeatAt: iso(v.lastHeartbeatAt)! })),
@@ -62,6 +64,7 @@ export function viewerRoutes({ fleet, auth }: RouteDeps) {
         })
       },
       {
+        transform: ({ headers }) => auth.requireApiKey(headers),
         params: ListParams,
         query: ListQuery,
         response: responses(ViewerList, [404]),
@@ -70,8 +73,7 @@ export function viewerRoutes({ fleet, auth }: RouteDeps) {
     )
     .get(
       '/duration',
-      async ({ query, headers }) => {
-        auth.requireApiKey(headers)
+      async ({ query }) => {
         const duration = await fleet.viewerDuration(query.userId, query.stageArn ?? null)
         return ok({
           userId: duration.userId,
@@ -80,6 +82,7 @@ export function viewerRoutes({ fleet, auth }: RouteDeps) {
         })
       },
       {
+        transform: ({ headers }) => auth.requireApiKey(headers),
         query: DurationQuery,
         response: responses(Duration),
         detail: { summary: 'Watch time', description: 'Total and per-session watch time of a user, optionally on one stage; the current session counts up to now.', security: SECURITY.apiKey },

@@ -11,7 +11,11 @@ export const HeartbeatBody = t.Object(
   { additionalProperties: false, example: { userId: 'viewer-456', stageArn: EXAMPLE_STAGE_ARN } },
 )
 
-export const HeartbeatResult = t.Object({ ok: t.Literal(true), nextHeartbeatMs: t.Integer({ example: 15000 }) })
+export const HeartbeatResult = t.Object({
+  ok: t.Literal(true),
+  nextHeartbeatMs: t.Integer({ example: 15000 }),
+  viewerSession: t.String({ description: 'the session, refreshed: send this one from now on', example: 'v1.WyJ2aWV3ZXIt...' }),
+})
 
 export const LeaveBody = t.Object(
   { userId: UserId, stageArn: StageArn },

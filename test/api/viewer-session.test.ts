@@ -1,0 +1,37 @@
+import { afterAll, beforeAll, expect, test } from 'bun:test'
+import { ManualClock } from '../../src/clock'
+import { ManualTicker } from '../../src/ticker'
+import { startTestServer, type TestServer } from '../support/serve'
+
+let server: TestServer
+let clock: ManualClock
+beforeAll(async () => {
+  clock = new ManualClock(Date.UTC(2026, 10, 23, 12))
+  server = await startTestServer({ VIEWER_TOKEN_TTL_MIN: '1', HEARTBEAT_INTERVAL_MS: '15000', HEARTBEAT_TIMEOUT_MS: '60000', RATE_LIMIT_MAX_REQUESTS: '5' }, { clock, ticker: new ManualTicker() })
+})
+afterAll(() => server.stop())
+
+const asViewer = (path: string, session: string, json: unknown) =>
+  fetch(`${server.url}${path}`, { method: 'POST', headers: { authorization: `Bearer ${session}`, 'content-type': 'application/json' }, body: JSON.stringify(json) })
+
+test('viewer sessions slide with heartbeats: a viewer watching past the token lifetime keeps working', async () => {
+  const token = (await (await server.api('/api/token/viewer', { method: 'POST', json: { userId: 'long-watcher' } })).json()).data
+  let session: string = token.viewerSession
+  // Three minutes of heartbeats every 15 s with a one-minute lifetime: each answer carries the next session.
+  for (let i = 0; i < 12; i++) {
+    clock.advance(15_000)
+    const res = await asViewer('/api/viewer/heartbeat', session, { userId: 'long-watcher', stageArn: token.stageArn })
+    expect(res.status).toBe(200)
+    session = (await res.json()).data.viewerSession
+  }
+  // The original session has long expired; the refreshed one still rejoins.
+  expect((await asViewer('/api/viewer/heartbeat', token.viewerSession, { userId: 'long-watcher', stageArn: token.stageArn })).status).toBe(401)
+  expect((await asViewer('/api/viewer/rejoin', session, { userId: 'long-watcher' })).status).toBe(200)
+}, 20_000)
+
+test('random bearer values do not escape the rate limit (they count against the client address)', async () => {
+  clock.advance(120_000) // a fresh rate-limit window
+  const statuses = []
+  for (let i = 0; i < 8; i++) statuses.push((await asViewer('/api/viewer/heartbeat', `v1.random-${i}.x`, { userId: 'x', stageArn: 'y' })).status)
+  expect(statuses).toEqual([401, 401, 401, 401, 401, 429, 429, 429])
+})
