@@ -31,8 +31,10 @@ export class KeyframeRequester {
     this.timer = null
   }
 
+  /** Only a request that went out starts the interval: one made before the publisher's track opened is not lost. */
   private fire(): void {
+    if (!this.send()) return
     this.lastAt = this.now()
-    if (this.send()) this.sent++
+    this.sent++
   }
 }

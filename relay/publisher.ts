@@ -54,7 +54,8 @@ export class PublisherSession {
     this.pc.onTrack((track) => this.attach(track, kinds.get(track.mid()) ?? 'unknown'))
     this.pc.onStateChange((state) => {
       if (state === 'connected') this.connectedAt = performance.now()
-      if (state === 'failed' || state === 'closed' || state === 'disconnected') this.end(`peer connection ${state}`)
+      // 'disconnected' is often transient; the media watchdog ends a publisher that is really gone.
+      if (state === 'failed' || state === 'closed') this.end(`peer connection ${state}`)
     })
     this.pc.setRemoteDescription(offer, 'offer')
     return gatheredDescription(this.pc, timeoutMs)

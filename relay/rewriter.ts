@@ -19,11 +19,15 @@ export class StreamRewriter {
   private lastOutTs: number
   private lastOutAt: number | null = null
 
+  /** What the stage negotiated on its current connection. */
+  payloadType: number
+
   constructor(
     private readonly out: OutgoingStream,
     private readonly now: () => number = () => performance.now(),
     random: () => number = Math.random,
   ) {
+    this.payloadType = out.payloadType
     this.lastOutSeq = Math.floor(random() * 0x8000)
     this.lastOutTs = Math.floor(random() * 0x7fffffff)
   }
@@ -48,7 +52,7 @@ export class StreamRewriter {
     }
     this.lastOutAt = now
     const copy = Buffer.from(packet)
-    rewriteRtp(copy, { payloadType: this.out.payloadType, sequence, timestamp, ssrc: this.out.ssrc })
+    rewriteRtp(copy, { payloadType: this.payloadType, sequence, timestamp, ssrc: this.out.ssrc })
     return copy
   }
 }

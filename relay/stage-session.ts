@@ -139,6 +139,7 @@ export class StageSession {
     const timeoutMs = this.deps.handshakeTimeoutMs ?? 10_000
     try {
       const grant = await this.deps.grant(this.stageArn)
+      if (this.stopped) return
       const pc = newPeer(`stage-${this.stageArn.slice(-12)}`, { bindAddress: this.deps.bindAddress })
       this.pc = pc
       const video = new rtc.Video('video', 'SendOnly')
@@ -165,7 +166,7 @@ export class StageSession {
       const opened = new Promise<void>((resolve, reject) => {
         videoTrack.onOpen(() => resolve())
         pc.onStateChange((state) => {
-          if (state === 'failed' || state === 'closed') reject(new Error(`peer connection ${state}`))
+          if (this.pc === pc && (state === 'failed' || state === 'closed')) reject(new Error(`peer connection ${state}`))
         })
       })
       opened.catch(() => {}) // observed below; a failure before that is handled by the catch
@@ -180,15 +181,20 @@ export class StageSession {
       if (this.stopped) return
       this.video = videoTrack
       this.audio = audioTrack
-      this.videoOut ??= new StreamRewriter({ ssrc: this.videoSsrc, payloadType: negotiated.video ?? VIDEO_PT, clockRate: 90_000 })
-      this.audioOut ??= new StreamRewriter({ ssrc: this.audioSsrc, payloadType: negotiated.audio ?? AUDIO_PT, clockRate: 48_000 })
+      // Sequence and timestamp state carries over reconnects; the payload types are this connection's.
+      this.videoOut ??= new StreamRewriter({ ssrc: this.videoSsrc, payloadType: VIDEO_PT, clockRate: 90_000 })
+      this.audioOut ??= new StreamRewriter({ ssrc: this.audioSsrc, payloadType: AUDIO_PT, clockRate: 48_000 })
+      this.videoOut.payloadType = negotiated.video ?? VIDEO_PT
+      this.audioOut.payloadType = negotiated.audio ?? AUDIO_PT
       this.awaitingKeyframe = true
       this.state = 'live'
       this.lastError = null
       this.attempt = 0
       this.connects++
+      // A closed connection reports 'closed' later on: only the current one may fail the session.
+      // 'disconnected' is often transient; the RTCP watchdog catches a peer that is really gone.
       pc.onStateChange((state) => {
-        if (state === 'failed' || state === 'closed' || state === 'disconnected') this.fail(new Error(`peer connection ${state}`))
+        if (this.pc === pc && (state === 'failed' || state === 'closed')) this.fail(new Error(`peer connection ${state}`))
       })
       this.lastFeedbackAt = performance.now()
       const feedbackTimeoutMs = this.deps.feedbackTimeoutMs ?? 15_000
@@ -203,7 +209,8 @@ export class StageSession {
   }
 
   private fail(error: unknown): void {
-    if (this.stopped || this.retryTimer) return
+    if (this.stopped) return this.closePeer()
+    if (this.retryTimer) return
     const message = error instanceof Error ? error.message : String(error)
     this.lastError = message
     const permanent = error instanceof WhipError && error.status !== null && error.status >= 400 && error.status < 500 && error.status !== 408 && error.status !== 429

@@ -82,3 +82,12 @@ describe('H.264 keyframe detection', () => {
     expect(startsH264Keyframe(new Uint8Array([0x7c, 0x81, 9]))).toBe(false) // FU-A start of non-IDR
   })
 })
+
+test('a reconnect that negotiates another payload type is honoured without a jump in sequence numbers', () => {
+  const rw = new StreamRewriter({ ssrc: 3, payloadType: 96, clockRate: 90_000 }, () => 0, () => 0)
+  const a = parseRtp(rw.rewrite(rtp({ seq: 10, ts: 0, ssrc: 1 }))!)!
+  rw.payloadType = 102
+  const b = parseRtp(rw.rewrite(rtp({ seq: 11, ts: 3000, ssrc: 1 }))!)!
+  expect([a.payloadType, b.payloadType]).toEqual([96, 102])
+  expect((b.sequence - a.sequence) & 0xffff).toBe(1)
+})

@@ -32,3 +32,16 @@ describe('keyframe requests to the publisher', () => {
     requester.cancel()
   })
 })
+
+test('a keyframe request that could not be sent (track not open yet) does not start the interval', () => {
+  let now = 0
+  let open = false
+  const sentAt: number[] = []
+  const requester = new KeyframeRequester(() => (open ? (sentAt.push(now), true) : false), { minIntervalMs: 500 }, () => now)
+  requester.request() // publisher track not open: nothing sent
+  open = true
+  now = 10
+  requester.request() // sent at once, not 500 ms later
+  expect(sentAt).toEqual([10])
+  requester.cancel()
+})
