@@ -201,8 +201,8 @@ export class FleetService {
         durationMinutes: settings.viewerTokenTtlMin,
       })
     } catch (error) {
-      // No token, no seat: give it back so a failed request never holds capacity.
-      await store.leaveViewer(input.userId, stage.arn, clock.now())
+      // No token, no seat: give back a seat this request took (one the viewer already held stays).
+      if (!result.kept) await store.leaveViewer(input.userId, stage.arn, clock.now())
       throw error
     }
     if (issued.participantId !== result.presence.participantId) {

@@ -111,7 +111,7 @@ if current then
     p.participantId = pid
     redis.call('HSET', K_PRESENCE, user, cjson.encode(p))
     redis.call('ZADD', K_SEEN, now, user)
-    return cjson.encode({raw, redis.call('ZCARD', members(p.stageArn)), p.stageArn, p.joinedAt, ''})
+    return cjson.encode({raw, redis.call('ZCARD', members(p.stageArn)), p.stageArn, p.joinedAt, '', 1})
   end
 end
 local best, best_raw, best_count
@@ -135,7 +135,7 @@ end
 redis.call('HSET', K_PRESENCE, user, cjson.encode({stageArn = best.arn, participantId = pid, joinedAt = now}))
 redis.call('ZADD', K_SEEN, now, user)
 redis.call('ZADD', members(best.arn), 0, user)
-return cjson.encode({best_raw, best_count + 1, best.arn, now, moved_from})
+return cjson.encode({best_raw, best_count + 1, best.arn, now, moved_from, 0})
 `),
 
   /** ARGV: P, now, then userId, stageArn pairs. Returns one of ok/draining/unknown per pair. */

@@ -78,7 +78,7 @@ export class MemoryStore implements Store {
       if (entry && entry.record.status === 'active' && !exclude.includes(current.stageArn)) {
         current.participantId = participantId
         current.lastHeartbeatAt = now
-        return { ok: true, stage: view(entry), presence: { ...current }, movedFrom: null }
+        return { ok: true, stage: view(entry), presence: { ...current }, movedFrom: null, kept: true }
       }
     }
     const candidates = [...this.stages.values()].map(view)
@@ -93,7 +93,7 @@ export class MemoryStore implements Store {
     const entry = this.stages.get(target.arn)!
     entry.viewers.set(userId, presence)
     this.presenceByUser.set(userId, presence)
-    return { ok: true, stage: view(entry), presence: { ...presence }, movedFrom }
+    return { ok: true, stage: view(entry), presence: { ...presence }, movedFrom, kept: false }
   }
 
   async heartbeat(entries: HeartbeatEntry[], now: number): Promise<HeartbeatOutcome[]> {

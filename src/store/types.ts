@@ -40,7 +40,8 @@ export interface WatchSession {
 }
 
 export type AssignResult =
-  | { ok: true; stage: StageView; presence: Presence; movedFrom: string | null }
+  /** kept: the viewer already held this seat (only its participant id changed). */
+  | { ok: true; stage: StageView; presence: Presence; movedFrom: string | null; kept: boolean }
   | { ok: false; reason: 'full' }
 
 export interface AssignRequest {

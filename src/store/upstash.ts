@@ -114,12 +114,13 @@ export class UpstashStore implements Store {
     const { userId, participantId, capacity, now } = request
     const raw = await this.run<string | null>('assignViewer', [userId, participantId, capacity, now, JSON.stringify(request.exclude ?? [])])
     if (!raw) return { ok: false, reason: 'full' }
-    const [stageJson, count, stageArn, joinedAt, movedFrom] = JSON.parse(raw) as [string, number, string, number, string]
+    const [stageJson, count, stageArn, joinedAt, movedFrom, kept] = JSON.parse(raw) as [string, number, string, number, string, number]
     return {
       ok: true,
       stage: { ...(JSON.parse(stageJson) as StageRecord), viewerCount: count },
       presence: { userId, participantId, stageArn, joinedAt, lastHeartbeatAt: now },
       movedFrom: movedFrom === '' ? null : movedFrom,
+      kept: kept === 1,
     }
   }
 

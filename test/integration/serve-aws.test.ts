@@ -118,6 +118,23 @@ describe('serve on AWS IVS (wire-compatible server) and Upstash', () => {
     }
   }, 20_000)
 
+  test('a token IVS refuses gives back a seat the request took, but never one the viewer already held', async () => {
+    const server = await startTestServer(awsEnv())
+    try {
+      expect((await viewer(server, 'seated')).status).toBe(200)
+      ivs.control.failAlways('CreateParticipantToken', 'InternalServerException')
+      const again = await viewer(server, 'seated')
+      const fresh = await viewer(server, 'newcomer')
+      expect([again.status, fresh.status]).toEqual([503, 503])
+      expect((await fresh.json()).error.code).toBe('UPSTREAM_UNAVAILABLE')
+      expect(await server.store.findViewer('seated')).not.toBeNull()
+      expect(await server.store.findViewer('newcomer')).toBeNull()
+    } finally {
+      ivs.control.clearFailures()
+      await server.stop()
+    }
+  }, 20_000)
+
   test('a MASTER_STAGE_ARN that does not exist is a configuration error', async () => {
     const error = await startTestServer(awsEnv({ MASTER_STAGE_ARN: 'arn:aws:ivs:eu-west-1:123456789012:stage/DoesNotExist' })).then(() => null, (e: unknown) => e)
     expect(error).toBeInstanceOf(StartupError)

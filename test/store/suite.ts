@@ -25,6 +25,8 @@ export function stageRecord(seq: number, extra: Partial<StageRecord> = {}): Stag
   }
 }
 
+const keptOf = (r: Awaited<ReturnType<Store['assignViewer']>>) => (r.ok ? r.kept : null)
+
 /** The same cases and assertions for every Store implementation. */
 export function describeStore(name: string, factory: StoreFactory) {
   describe(`store contract: ${name}`, () => {
@@ -100,12 +102,13 @@ export function describeStore(name: string, factory: StoreFactory) {
       const one = stageRecord(1)
       await store.addStage(master, 10)
       await store.addStage(one, 10)
-      await assign('u1', 5, T0)
+      expect(keptOf(await assign('u1', 5, T0))).toBe(false)
       const again = await store.assignViewer({ userId: 'u1', participantId: 'p-new', capacity: 5, now: T0 + 10 })
       expect(again.ok && again.stage.arn).toBe(master.arn)
       expect(again.ok && again.stage.viewerCount).toBe(1)
       expect(again.ok && again.presence.participantId).toBe('p-new')
       expect(again.ok && again.movedFrom).toBeNull()
+      expect(again.ok && again.kept).toBe(true)
       await store.updateStage(master.arn, { status: 'draining', drainingSince: T0 })
       const moved = await store.assignViewer({ userId: 'u1', participantId: 'p-3', capacity: 5, now: T0 + 1000 })
       expect(moved.ok && moved.stage.arn).toBe(one.arn)
