@@ -127,11 +127,18 @@ function readPem(reader: EnvReader, name: string): string | null {
   const value = reader.raw(name)
   if (value === undefined) return null
   if (value.includes('-----BEGIN')) return value.replace(/\\n/g, '\n')
-  if (!existsSync(value)) {
-    reader.errors.push(`${name} must be a PEM private key or the path of a file holding one; "${value}" is neither`)
+  // Never echo the value: it may be a key pasted without its BEGIN line.
+  if (value.length > 512 || !existsSync(value)) {
+    reader.errors.push(`${name} must be a PEM private key or the path of a readable file holding one`)
     return null
   }
-  const text = readFileSync(value, 'utf8')
+  let text: string
+  try {
+    text = readFileSync(value, 'utf8')
+  } catch (error) {
+    reader.errors.push(`${name} points at ${value}, which cannot be read (${(error as NodeJS.ErrnoException).code ?? 'error'})`)
+    return null
+  }
   if (!text.includes('-----BEGIN')) {
     reader.errors.push(`${name} points at ${value}, which holds no PEM key`)
     return null

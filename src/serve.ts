@@ -159,7 +159,7 @@ export async function startServe(options: ServeOptions): Promise<ServeHandle> {
   metrics.start()
   loop.start()
   const stopStats = ticker.every(STATS_INTERVAL_MS, async () => {
-    if (hub.count('dashboard') === 0) return
+    if (!hub.hasStatsAudience()) return
     const stats = await fleet.stats().catch(() => null)
     if (stats) hub.publishStats(stats)
   })

@@ -8,6 +8,8 @@ import type { Ticker } from '../ticker'
  */
 export class EventFeed {
   private lastId: string | null = null
+  /** Until the stream's position is known nothing is delivered (else old events would replay). */
+  private positioned = false
   private readonly subscribers = new Set<(event: StoredEvent) => void>()
   private cancel: (() => void) | null = null
   private polling: Promise<void> | null = null
@@ -23,7 +25,7 @@ export class EventFeed {
   }
 
   async start(): Promise<void> {
-    this.lastId = await this.deps.store.lastEventId().catch(() => null)
+    await this.position()
     this.cancel = this.deps.ticker.every(this.options.pollMs, () => this.poll())
   }
 
@@ -41,7 +43,17 @@ export class EventFeed {
     return this.polling
   }
 
+  private async position(): Promise<void> {
+    try {
+      this.lastId = await this.deps.store.lastEventId()
+      this.positioned = true
+    } catch (error) {
+      this.deps.logger.warn('event feed cannot read the stream position yet', { error: error instanceof Error ? error.message : String(error) })
+    }
+  }
+
   private async drain(): Promise<void> {
+    if (!this.positioned) return this.position()
     const batch = this.options.batch ?? 500
     try {
       for (;;) {

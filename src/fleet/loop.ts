@@ -51,9 +51,11 @@ export class FleetLoop {
       if (!(await lease.renew())) return
       await fleet.sweepSilentViewers(this.options.heartbeatTimeoutMs)
       const plan = planScaling(await store.listStages(), this.options.policy, clock.now())
-      for (const arn of plan.remove) await fleet.retireStage(arn)
-      for (const arn of plan.drain) await fleet.drainStage(arn)
-      if (plan.create) await fleet.createStageAhead()
+      // Renewed before each action: a slow round (paced IVS calls) must not act on a lapsed lease
+      // while another instance has taken over.
+      for (const arn of plan.remove) if (await lease.renew()) await fleet.retireStage(arn)
+      for (const arn of plan.drain) if (await lease.renew()) await fleet.drainStage(arn)
+      if (plan.create && (await lease.renew())) await fleet.createStageAhead()
     } catch (error) {
       logger.warn('fleet round failed', { error: error instanceof Error ? error.message : String(error) })
     }

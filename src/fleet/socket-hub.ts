@@ -53,13 +53,19 @@ export class SocketHub {
     for (const c of this.clients) if (audience.includes(c.type)) c.send(text)
   }
 
-  /** stats_update to dashboards, only when the figures changed since the last one sent. */
+  /** stats_update to dashboards and media servers, only when the figures changed since the last one sent. */
   publishStats(stats: FleetStats): boolean {
     const text = message('stats_update', stats)
     if (text === this.lastStats) return false
     this.lastStats = text
-    for (const c of this.clients) if (c.type === 'dashboard') c.send(text)
+    for (const c of this.clients) if (c.type !== 'viewer') c.send(text)
     return true
+  }
+
+  /** Whether anyone would receive stats_update. */
+  hasStatsAudience(): boolean {
+    for (const c of this.clients) if (c.type !== 'viewer') return true
+    return false
   }
 
   sendStats(client: HubClient, stats: FleetStats): void {

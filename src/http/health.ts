@@ -19,6 +19,8 @@ export interface HealthDeps {
 }
 
 const CHECK_TIMEOUT_MS = 2_000
+/** Unauthenticated callers must not turn health probes into IVS calls: results are reused this long. */
+const CHECK_CACHE_MS = 2_000
 
 const CheckResult = t.Object({ ok: t.Boolean(), kind: t.String(), latencyMs: t.Number(), error: t.Optional(t.String()) })
 const Health = t.Object(
@@ -55,8 +57,16 @@ const round = (ms: number) => Math.round(ms * 100) / 100
 
 export function healthRoutes(deps: HealthDeps) {
   const uptime = () => round((deps.clock.now() - deps.startedAt) / 1000)
+  let cached: { at: number; results: Promise<(readonly [string, Awaited<ReturnType<typeof runCheck>>])[]> } | null = null
+  const checkAll = () => {
+    const now = performance.now()
+    if (!cached || now - cached.at > CHECK_CACHE_MS) {
+      cached = { at: now, results: Promise.all(deps.checks.map(async (c) => [c.name, await runCheck(c)] as const)) }
+    }
+    return cached.results
+  }
   const report = async () => {
-    const results = await Promise.all(deps.checks.map(async (c) => [c.name, await runCheck(c)] as const))
+    const results = await checkAll()
     const checks = Object.fromEntries(results)
     const healthy = results.every(([, r]) => r.ok)
     return { healthy, body: { status: healthy ? ('ok' as const) : ('degraded' as const), version: deps.version, mode: deps.mode, uptime: uptime(), checks, ...deps.extra?.() } }

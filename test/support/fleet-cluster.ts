@@ -175,7 +175,12 @@ export interface SocketMessage {
 export class SocketClient {
   readonly messages: SocketMessage[] = []
   closed: { code: number; reason: string } | null = null
+  private readonly openedAt = performance.now()
   private constructor(readonly ws: WebSocket) {}
+
+  ageMs(): number {
+    return performance.now() - this.openedAt
+  }
 
   static open(url: string, timeoutMs = 5_000): Promise<SocketClient> {
     return new Promise((resolve, reject) => {
