@@ -1,4 +1,5 @@
 import { existsSync, readFileSync } from 'node:fs'
+import { DEFAULT_WATCH_HISTORY_TTL_MS } from './store/types'
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error'
 export type ProviderKind = 'aws' | 'local'
@@ -228,7 +229,7 @@ export function loadServeConfig(env: Env): ConfigResult<ServeConfig> {
     stageWarmupMs: r.int('STAGE_WARMUP_MS', 300_000, 0),
     drainGraceMs: r.int('DRAIN_GRACE_MS', 120_000, 0),
     leaderLeaseMs: r.int('LEADER_LEASE_MS', 10_000, 1_000),
-    watchHistoryTtlMs: r.int('WATCH_HISTORY_TTL_MS', 7 * 24 * 3600_000, 60_000),
+    watchHistoryTtlMs: r.int('WATCH_HISTORY_TTL_MS', DEFAULT_WATCH_HISTORY_TTL_MS, 60_000),
     heartbeatIntervalMs,
     heartbeatTimeoutMs,
     publisherTokenTtlMin: r.int('PUBLISHER_TOKEN_TTL_MIN', 240, 1, MAX_TOKEN_TTL_MIN),

@@ -1,6 +1,7 @@
 import { pickStage } from '../fleet/assignment'
-import type {
-  AssignRequest, AssignResult, FleetEvent, HeartbeatEntry, HeartbeatOutcome, Presence, PublisherState,
+import {
+  DEFAULT_WATCH_HISTORY_TTL_MS,
+  type AssignRequest, AssignResult, FleetEvent, HeartbeatEntry, HeartbeatOutcome, Presence, PublisherState,
   RelayRecord, StageRecord, StageView, Store, StoredEvent, ViewerDuration, ViewerPage, WatchSession,
 } from './types'
 
@@ -17,7 +18,7 @@ export class MemoryStore implements Store {
   readonly kind = 'memory' as const
 
   /** `historyRetentionMs`: finished sessions and watch totals are forgotten this long after a viewer's last session. */
-  constructor(private readonly historyRetentionMs = 7 * 24 * 3600_000) {}
+  constructor(private readonly historyRetentionMs = DEFAULT_WATCH_HISTORY_TTL_MS) {}
   private readonly stages = new Map<string, StageEntry>()
   private readonly presenceByUser = new Map<string, Presence>()
   private readonly history = new Map<string, { totalMs: number; sessions: WatchSession[]; lastAt: number }>()

@@ -1,5 +1,8 @@
 export type StageStatus = 'active' | 'draining'
 
+/** How long finished sessions and watch totals are kept after a viewer's last session (WATCH_HISTORY_TTL_MS). */
+export const DEFAULT_WATCH_HISTORY_TTL_MS = 7 * 24 * 3600_000
+
 export interface StageEndpoints {
   whip: string
   events: string

@@ -2,8 +2,9 @@ import { Redis } from '@upstash/redis'
 import { AppError } from '../errors'
 import type { Logger } from '../log'
 import { luaScripts } from './lua'
-import type {
-  AssignRequest, AssignResult, FleetEvent, HeartbeatEntry, HeartbeatOutcome, Presence, PublisherState,
+import {
+  DEFAULT_WATCH_HISTORY_TTL_MS,
+  type AssignRequest, AssignResult, FleetEvent, HeartbeatEntry, HeartbeatOutcome, Presence, PublisherState,
   RelayRecord, StageRecord, StageView, Store, StoredEvent, ViewerDuration, ViewerPage, WatchSession,
 } from './types'
 
@@ -19,7 +20,6 @@ export interface UpstashStoreOptions {
   historyRetentionMs?: number
 }
 
-export const DEFAULT_HISTORY_RETENTION_MS = 7 * 24 * 3600_000
 
 const EVENTS_KEPT = 10_000
 
@@ -48,7 +48,7 @@ export class UpstashStore implements Store {
       signal: () => AbortSignal.timeout(timeout),
     })
     this.p = options.prefix
-    this.lua = luaScripts(options.historyRetentionMs ?? DEFAULT_HISTORY_RETENTION_MS)
+    this.lua = luaScripts(options.historyRetentionMs ?? DEFAULT_WATCH_HISTORY_TTL_MS)
     this.scripts = Object.fromEntries(Object.entries(this.lua).map(([name, lua]) => [name, this.redis.createScript(lua)])) as never
   }
 
