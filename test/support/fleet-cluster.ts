@@ -1,5 +1,6 @@
 import { RedisClient } from 'bun'
 import { BUN, bareEnv, freePort, spawnProcess, type Spawned } from './process'
+import { peakCount } from './ivs-server'
 
 /**
  * Several `serve` instances as separate processes (`bun run src/main.ts serve`) sharing one store,
@@ -227,14 +228,7 @@ export class SocketClient {
 
 /** Calls of `operation` the IVS server received (accepted or not) inside any window of `windowMs`. */
 export function peakReceived(requests: readonly { operation: string; at: number }[], operation: string, windowMs = 1000): number {
-  const times = requests.filter((r) => r.operation === operation).map((r) => r.at).sort((a, b) => a - b)
-  let peak = 0
-  let start = 0
-  for (let end = 0; end < times.length; end++) {
-    while (times[end]! - times[start]! >= windowMs) start++
-    peak = Math.max(peak, end - start + 1)
-  }
-  return peak
+  return peakCount(requests.filter((r) => r.operation === operation).map((r) => r.at).sort((a, b) => a - b), windowMs)
 }
 
 export { freePort }

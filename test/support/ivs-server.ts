@@ -185,6 +185,17 @@ function optionalInt(body: Body, field: string, min: number, max: number): numbe
 
 const b64url = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url')
 
+/** The most of `times` (sorted, ms) that fall inside any window of `windowMs`. */
+export function peakCount(times: readonly number[], windowMs: number): number {
+  let peak = 0
+  let start = 0
+  for (let end = 0; end < times.length; end++) {
+    while (times[end]! - times[start]! >= windowMs) start++
+    peak = Math.max(peak, end - start + 1)
+  }
+  return peak
+}
+
 export async function startIvsServer(options: IvsServerOptions = {}): Promise<IvsServer> {
   const region = options.region ?? 'eu-west-1'
   const accountId = options.accountId ?? '123456789012'
@@ -397,16 +408,7 @@ export async function startIvsServer(options: IvsServerOptions = {}): Promise<Iv
     requests,
     stages,
     acceptedAt: (operation) => [...accepted.get(operation)!],
-    peakInWindow(operation, windowMs = 1000) {
-      const times = accepted.get(operation)!
-      let peak = 0
-      let start = 0
-      for (let end = 0; end < times.length; end++) {
-        while (times[end]! - times[start]! >= windowMs) start++
-        peak = Math.max(peak, end - start + 1)
-      }
-      return peak
-    },
+    peakInWindow: (operation, windowMs = 1000) => peakCount(accepted.get(operation)!, windowMs),
     answered: (operation, status) => requests.filter((r) => r.operation === operation && r.status === status).length,
     seedStage: (input = {}) => newStage(input.name ?? '', input.tags ?? {}),
     resetCounts() {
