@@ -1,5 +1,8 @@
 import { parseRtp, rewriteRtp, type RtpHeader } from './rtp'
 
+/** Seconds from 1900 (NTP) to 1970 (Unix). */
+const NTP_EPOCH_OFFSET_S = 2_208_988_800
+
 export interface OutgoingStream {
   ssrc: number
   payloadType: number
@@ -18,6 +21,9 @@ export class StreamRewriter {
   private lastOutSeq: number
   private lastOutTs: number
   private lastOutAt: number | null = null
+  /** RTCP sender-report counters (RFC 3550 §6.4.1). */
+  packetCount = 0
+  octetCount = 0
 
   /** What the stage negotiated on its current connection. */
   payloadType: number
@@ -30,6 +36,28 @@ export class StreamRewriter {
     this.payloadType = out.payloadType
     this.lastOutSeq = Math.floor(random() * 0x8000)
     this.lastOutTs = Math.floor(random() * 0x7fffffff)
+  }
+
+  /**
+   * An RTCP sender report mapping wall-clock time to this stream's RTP clock, so the stage can
+   * line audio up with video; null before the first packet.
+   */
+  senderReport(wallClockMs: number = Date.now()): Buffer | null {
+    if (this.lastOutAt === null) return null
+    const rtpNow = (this.lastOutTs + Math.round(((this.now() - this.lastOutAt) * this.out.clockRate) / 1000)) >>> 0
+    const ntpSeconds = Math.floor(wallClockMs / 1000) + NTP_EPOCH_OFFSET_S
+    const ntpFraction = Math.floor(((wallClockMs % 1000) / 1000) * 0x1_0000_0000)
+    const sr = Buffer.alloc(28)
+    sr[0] = 0x80
+    sr[1] = 200
+    sr.writeUInt16BE(6, 2)
+    sr.writeUInt32BE(this.out.ssrc >>> 0, 4)
+    sr.writeUInt32BE(ntpSeconds >>> 0, 8)
+    sr.writeUInt32BE(ntpFraction >>> 0, 12)
+    sr.writeUInt32BE(rtpNow, 16)
+    sr.writeUInt32BE(this.packetCount >>> 0, 20)
+    sr.writeUInt32BE(this.octetCount >>> 0, 24)
+    return sr
   }
 
   /** A rewritten copy of `packet`, or null when it is not RTP. */
@@ -53,6 +81,8 @@ export class StreamRewriter {
     this.lastOutAt = now
     const copy = Buffer.from(packet)
     rewriteRtp(copy, { payloadType: this.payloadType, sequence, timestamp, ssrc: this.out.ssrc })
+    this.packetCount++
+    this.octetCount += packet.byteLength - header.payloadOffset
     return copy
   }
 }

@@ -50,6 +50,7 @@ export class StageSession {
   bytesForwarded = 0
   keyframeRequests = 0
   connects = 0
+  senderReports = 0
   readonly videoSsrc = randomSsrc()
   readonly audioSsrc = randomSsrc()
 
@@ -117,6 +118,19 @@ export class StageSession {
       bytesForwarded: this.bytesForwarded,
       keyframeRequests: this.keyframeRequests,
       connects: this.connects,
+      senderReports: this.senderReports,
+    }
+  }
+
+  /** RTCP SR for each stream, about once a second: the stage's NTP↔RTP mapping for lip sync. */
+  private sendSenderReports(): void {
+    for (const [track, rewriter] of [[this.video, this.videoOut], [this.audio, this.audioOut]] as const) {
+      const sr = rewriter?.senderReport()
+      if (!track || !sr) continue
+      try {
+        track.sendMessageBinary(sr)
+        this.senderReports++
+      } catch {}
     }
   }
 
@@ -200,6 +214,7 @@ export class StageSession {
       const feedbackTimeoutMs = this.deps.feedbackTimeoutMs ?? 15_000
       this.watchdog = setInterval(() => {
         if (this.state === 'live' && performance.now() - this.lastFeedbackAt > feedbackTimeoutMs) this.fail(new Error(`no RTCP from the stage for ${feedbackTimeoutMs} ms`))
+        else this.sendSenderReports()
       }, Math.min(1_000, feedbackTimeoutMs / 2))
       this.deps.logger.info('stage live', { stageArn: this.stageArn })
       this.deps.requestKeyframe()

@@ -37,6 +37,18 @@ describe('relay end to end: serve + relay + a real H.264/Opus publisher + node-d
     expect(stack.whip.authorizations.every((a) => a.startsWith('Bearer ey'))).toBe(true)
   }, 20_000)
 
+  test('stages get RTCP sender reports for their streams (lip sync), about once a second', async () => {
+    await eventually('sender reports', () => stageArns.every((arn) => [...rec(arn).senderReports.values()].reduce((a, b) => a + b, 0) >= 2), 5_000)
+    for (const arn of stageArns) {
+      const r = rec(arn)
+      console.log(`stage …${arn.slice(-6)} sender reports by SSRC: ${JSON.stringify([...r.senderReports])} (video ${r.expectedVideoSsrc}, audio ${r.expectedAudioSsrc})`)
+      for (const ssrc of r.senderReports.keys()) expect([r.expectedVideoSsrc, r.expectedAudioSsrc]).toContain(ssrc)
+      expect(r.senderReports.get(r.expectedAudioSsrc!) ?? 0).toBeGreaterThan(0)
+    }
+    // The relay sends them for video too (the test endpoint's RtcpReceivingSession consumes those).
+    for (const s of stack.relay.fanout.stageSnapshots()) expect(s.senderReports).toBeGreaterThanOrEqual(4)
+  }, 20_000)
+
   test('audio keeps flowing after a garbage collection (every publisher Track stays referenced)', async () => {
     Bun.gc(true)
     const before = stageArns.map((arn) => rec(arn).audioPackets)

@@ -91,3 +91,18 @@ test('a reconnect that negotiates another payload type is honoured without a jum
   expect([a.payloadType, b.payloadType]).toEqual([96, 102])
   expect((b.sequence - a.sequence) & 0xffff).toBe(1)
 })
+
+test('sender reports map wall-clock time onto the stream RTP clock and count what was sent', () => {
+  let now = 1_000
+  const rw = new StreamRewriter({ ssrc: 77, payloadType: 96, clockRate: 90_000 }, () => now, () => 0)
+  expect(rw.senderReport()).toBeNull()
+  const out = parseRtp(rw.rewrite(rtp({ seq: 1, ts: 0, ssrc: 5, payload: [1, 2, 3, 4] }))!)!
+  now += 100 // 100 ms after the last packet: 9,000 ticks on a 90 kHz clock
+  const sr = rw.senderReport(Date.UTC(2026, 0, 1, 0, 0, 0, 500))!
+  const view = new DataView(sr.buffer, sr.byteOffset, sr.byteLength)
+  expect([sr[1], view.getUint16(2), view.getUint32(4)]).toEqual([200, 6, 77])
+  expect(view.getUint32(8)).toBe(Date.UTC(2026, 0, 1) / 1000 + 2_208_988_800)
+  expect(view.getUint32(12)).toBe(0x8000_0000) // half a second
+  expect(view.getUint32(16)).toBe((out.timestamp + 9_000) >>> 0)
+  expect([view.getUint32(20), view.getUint32(24)]).toEqual([1, 4])
+})

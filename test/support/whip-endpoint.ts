@@ -23,6 +23,8 @@ export interface StageRecord {
   /** Sequence numbers of video, to check continuity. */
   lastVideoSeq: number | null
   videoSeqJumps: number
+  /** RTCP sender reports received, by SSRC. */
+  senderReports: Map<number, number>
 }
 
 interface Session {
@@ -105,7 +107,7 @@ export async function startWhipEndpoint(options: WhipEndpointOptions = {}): Prom
     if (!r) {
       r = {
         stageArn, sessions: 0, deletes: 0, videoPackets: 0, audioPackets: 0, badPackets: 0, firstVideoNals: null, firstKeyframeAfterMs: null,
-        idrPackets: 0, expectedVideoSsrc: null, expectedAudioSsrc: null, lastVideoSeq: null, videoSeqJumps: 0,
+        idrPackets: 0, expectedVideoSsrc: null, expectedAudioSsrc: null, lastVideoSeq: null, videoSeqJumps: 0, senderReports: new Map(),
       }
       stages.set(stageArn, r)
     }
@@ -160,7 +162,13 @@ export async function startWhipEndpoint(options: WhipEndpointOptions = {}): Prom
       }
       track.onMessage((message) => {
         const packet = new Uint8Array(message.buffer, message.byteOffset, message.byteLength)
-        if (isRtcp(packet)) return
+        if (isRtcp(packet)) {
+          if (packet[1] === 200 && packet.length >= 28) {
+            const ssrc = new DataView(packet.buffer, packet.byteOffset).getUint32(4)
+            stage.senderReports.set(ssrc, (stage.senderReports.get(ssrc) ?? 0) + 1)
+          }
+          return
+        }
         const header = parseRtp(packet)
         if (kind === 'video') {
           if (!header || header.ssrc !== expected.video || header.payloadType !== expected.videoPt) return void stage.badPackets++
