@@ -58,6 +58,14 @@ const CORS = {
   'access-control-allow-headers': 'Authorization, Content-Type, If-Match',
 }
 
+/** CORS preflight answer for browsers publishing from another origin. */
+function preflight(set: { status?: unknown; headers: Record<string, unknown> }, methods: string) {
+  set.status = 204
+  set.headers['access-control-allow-methods'] = methods
+  set.headers.allow = methods
+  return ''
+}
+
 /** The relay's HTTP side: WHIP ingest for the broadcaster, health, and the browser publisher page. */
 export function buildRelayApp(deps: RelayAppDeps) {
   const secretDigest = new Bun.CryptoHasher('sha256').update(deps.publishSecret).digest()
@@ -102,12 +110,7 @@ export function buildRelayApp(deps: RelayAppDeps) {
         families: async () => [...relayFamilies(fanout), ...counterFamilies(deps.counters.snapshot())],
       }),
     )
-    .options('/whip', ({ set }) => {
-      set.status = 204
-      set.headers['access-control-allow-methods'] = 'POST, OPTIONS'
-      set.headers.allow = 'POST, OPTIONS'
-      return ''
-    })
+    .options('/whip', ({ set }) => preflight(set, 'POST, OPTIONS'))
     .post(
       '/whip',
       async ({ body, headers, set, request }) => {
@@ -131,12 +134,7 @@ export function buildRelayApp(deps: RelayAppDeps) {
       },
       { detail: { summary: 'WHIP ingest', description: 'POST an SDP offer (H.264 baseline + Opus) with Authorization: Bearer <PUBLISH_SECRET>.' } },
     )
-    .options('/whip/:id', ({ set }) => {
-      set.status = 204
-      set.headers['access-control-allow-methods'] = 'DELETE, OPTIONS'
-      set.headers.allow = 'DELETE, OPTIONS'
-      return ''
-    })
+    .options('/whip/:id', ({ set }) => preflight(set, 'DELETE, OPTIONS'))
     .delete(
       '/whip/:id',
       ({ params, headers }) => {

@@ -114,14 +114,7 @@ export async function startServe(options: ServeOptions): Promise<ServeHandle> {
     {
       tickMs: Math.min(1_000, Math.floor(config.leaderLeaseMs / 3)),
       heartbeatTimeoutMs: config.heartbeatTimeoutMs,
-      policy: {
-        stageCapacity: config.stageCapacity,
-        scaleUpThreshold: config.scaleUpThreshold,
-        scaleDownThreshold: config.scaleDownThreshold,
-        maxStages: config.maxStages,
-        stageWarmupMs: config.stageWarmupMs,
-        drainGraceMs: config.drainGraceMs,
-      },
+      policy: config,
     },
   )
   const hub = new SocketHub()

@@ -1,14 +1,8 @@
+import type { ServeConfig } from '../config'
 import type { StageStatus } from '../store/types'
 
-export interface ScalingPolicy {
-  stageCapacity: number
-  scaleUpThreshold: number
-  scaleDownThreshold: number
-  maxStages: number
-  stageWarmupMs: number
-  /** A draining stage is deleted after this long even if viewers remain (they were told to rejoin). */
-  drainGraceMs: number
-}
+/** The configuration the decisions read; `drainGraceMs`: a draining stage is deleted after this long even if viewers remain. */
+export type ScalingPolicy = Pick<ServeConfig, 'stageCapacity' | 'scaleUpThreshold' | 'scaleDownThreshold' | 'maxStages' | 'stageWarmupMs' | 'drainGraceMs'>
 
 export interface StageState {
   arn: string
