@@ -3,18 +3,13 @@ export interface Clock {
   now(): number
 }
 
+/** Wall-clock milliseconds since the epoch. */
 export const systemClock: Clock = { now: () => Date.now() }
 
-/** A clock tests advance by hand. */
-export class ManualClock implements Clock {
-  constructor(private current = Date.UTC(2026, 0, 1)) {}
-  now(): number {
-    return this.current
-  }
-  advance(ms: number): void {
-    this.current += ms
-  }
-  set(ms: number): void {
-    this.current = ms
-  }
-}
+/** Monotonic milliseconds (for intervals and timeouts that must not jump with the wall clock). */
+export const monotonicClock: Clock = { now: () => performance.now() }
+
+/** Real waiting, injected beside the clock so tests can replace it. */
+export type Sleep = (ms: number) => Promise<void>
+
+export const realSleep: Sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))

@@ -1,34 +1,46 @@
-/** Error codes of the API contract (DESIGN §5) with their HTTP status. */
-export const ERROR_STATUS = {
-  VALIDATION_ERROR: 400,
-  UNAUTHORIZED: 401,
-  FORBIDDEN: 403,
-  NOT_FOUND: 404,
-  REJOIN_REQUIRED: 404,
-  METHOD_NOT_ALLOWED: 405,
-  CONFLICT: 409,
-  PAYLOAD_TOO_LARGE: 413,
-  RATE_LIMITED: 429,
-  INTERNAL_ERROR: 500,
-  CAPACITY_EXHAUSTED: 503,
-  UPSTREAM_UNAVAILABLE: 503,
-} as const
+/**
+ * Error codes of the API contract (DESIGN §5). The domain speaks in codes; the HTTP status each one
+ * maps to lives at the HTTP edge (src/web/error-status.ts).
+ */
+export const ERROR_CODES = [
+  'VALIDATION_ERROR',
+  'UNAUTHORIZED',
+  'FORBIDDEN',
+  'NOT_FOUND',
+  'REJOIN_REQUIRED',
+  'METHOD_NOT_ALLOWED',
+  'CONFLICT',
+  'PAYLOAD_TOO_LARGE',
+  'RATE_LIMITED',
+  'INTERNAL_ERROR',
+  'CAPACITY_EXHAUSTED',
+  'UPSTREAM_UNAVAILABLE',
+] as const
 
-export type ErrorCode = keyof typeof ERROR_STATUS
+export type ErrorCode = (typeof ERROR_CODES)[number]
+
+/**
+ * What the caller should do next, named without transport: the HTTP layer turns it into a route
+ * (e.g. `rejoin` → "call POST /api/viewer/rejoin").
+ */
+export type ErrorAction = 'rejoin' | 'register'
 
 /** An error whose message is safe to show to the caller. */
 export class AppError extends Error {
-  readonly status: number
   constructor(
     readonly code: ErrorCode,
     message: string,
-    readonly details?: Record<string, unknown>,
+    readonly details?: Record<string, unknown> & { action?: ErrorAction },
     readonly retryAfterSeconds?: number,
   ) {
     super(message)
     this.name = 'AppError'
-    this.status = ERROR_STATUS[code]
   }
 }
 
 export const notFound = (what: string, details?: Record<string, unknown>) => new AppError('NOT_FOUND', `${what} not found`, details)
+
+/** The message of anything thrown, for logs. */
+export function describeError(error: unknown): string {
+  return error instanceof Error ? error.message : String(error)
+}

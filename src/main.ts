@@ -1,7 +1,9 @@
 #!/usr/bin/env bun
 import { hostname } from 'node:os'
+import { loadRelayConfig } from '../relay/config'
 import { startRelay } from '../relay/main'
-import { loadRelayConfig, loadServeConfig } from './config'
+import { loadServeConfig } from './config/serve'
+import { describeError } from './errors'
 import { generateKeyPair } from './ivs/signer'
 import { createLogger } from './log'
 import { StartupError, startServe } from './serve'
@@ -40,7 +42,7 @@ async function serve(): Promise<void> {
     handle = await startServe({ config: result.config, logger, announce: (line) => process.stdout.write(`${line}\n`) })
   } catch (error) {
     if (error instanceof StartupError) fail(EXIT_CONFIG, error.message)
-    logger.error('start failed', { error: error instanceof Error ? error.message : String(error) })
+    logger.error('start failed', { error: describeError(error) })
     process.exit(EXIT_RUNTIME)
   }
   onStopSignal(logger, () => handle.stop())
@@ -54,7 +56,7 @@ async function relay(): Promise<void> {
   try {
     handle = await startRelay({ config: result.config, logger, announce: (line) => process.stdout.write(`${line}\n`) })
   } catch (error) {
-    logger.error('start failed', { error: error instanceof Error ? error.message : String(error) })
+    logger.error('start failed', { error: describeError(error) })
     process.exit(EXIT_RUNTIME)
   }
   onStopSignal(logger, () => handle.stop())

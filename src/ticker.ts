@@ -12,26 +12,3 @@ export const systemTicker: Ticker = {
     return () => clearInterval(timer)
   },
 }
-
-/** A ticker tests fire by hand. */
-export class ManualTicker implements Ticker {
-  private readonly tasks = new Set<{ intervalMs: number; tick: () => unknown }>()
-
-  every(intervalMs: number, tick: () => unknown): () => void {
-    const task = { intervalMs, tick }
-    this.tasks.add(task)
-    return () => {
-      this.tasks.delete(task)
-    }
-  }
-
-  /** Fires every registered task once and waits for the promises they return. */
-  async fire(): Promise<void> {
-    await Promise.all([...this.tasks].map((task) => task.tick()))
-  }
-
-  /** Intervals of the tasks still registered. */
-  get intervals(): number[] {
-    return [...this.tasks].map((task) => task.intervalMs)
-  }
-}

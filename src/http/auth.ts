@@ -1,7 +1,7 @@
-import { timingSafeEqual } from 'node:crypto'
 import type { Clock } from '../clock'
 import { AppError } from '../errors'
 import type { ViewerSessionClaims, ViewerSessions } from '../fleet/viewer-session'
+import { bearerOf, SecretCheck } from '../web/credentials'
 
 export interface AuthSettings {
   apiKey: string
@@ -11,36 +11,22 @@ export interface AuthSettings {
 
 type Headers = Record<string, string | undefined>
 
-const digest = (value: string) => new Bun.CryptoHasher('sha256').update(value).digest()
-
-/** Constant-time comparison: both sides are hashed first so lengths never leak either. */
-export function secretsEqual(given: string, expectedDigest: Buffer): boolean {
-  return timingSafeEqual(digest(given), expectedDigest)
-}
-
-export function bearerOf(headers: Headers): string | null {
-  const value = headers.authorization
-  if (!value) return null
-  const match = /^Bearer\s+(\S+)$/i.exec(value)
-  return match ? match[1]! : null
-}
-
 /** The three credentials of the API: the API key, the relay's second secret, and viewer sessions. */
 export class Authenticator {
-  private readonly apiKeyDigest: Buffer
-  private readonly mediaDigest: Buffer | null
+  private readonly apiKey: SecretCheck
+  private readonly mediaSecret: SecretCheck | null
 
   constructor(
     private readonly settings: AuthSettings,
     private readonly sessions: ViewerSessions,
     private readonly clock: Clock,
   ) {
-    this.apiKeyDigest = digest(settings.apiKey)
-    this.mediaDigest = settings.mediaSecret ? digest(settings.mediaSecret) : null
+    this.apiKey = new SecretCheck(settings.apiKey)
+    this.mediaSecret = settings.mediaSecret ? new SecretCheck(settings.mediaSecret) : null
   }
 
   isApiKey(key: string | undefined): boolean {
-    return key !== undefined && secretsEqual(key, this.apiKeyDigest)
+    return this.apiKey.matches(key)
   }
 
   requireApiKey(headers: Headers): void {
@@ -53,10 +39,10 @@ export class Authenticator {
   /** Relay routes: the API key plus `x-media-auth` when MEDIA_SERVER_SECRET is configured. */
   requireMedia(headers: Headers): void {
     this.requireApiKey(headers)
-    if (this.settings.skipAuth || this.mediaDigest === null) return
+    if (this.settings.skipAuth || this.mediaSecret === null) return
     const secret = headers['x-media-auth']
     if (!secret) throw new AppError('UNAUTHORIZED', 'x-media-auth header is required for relay routes')
-    if (!secretsEqual(secret, this.mediaDigest)) throw new AppError('FORBIDDEN', 'x-media-auth is not valid')
+    if (!this.mediaSecret.matches(secret)) throw new AppError('FORBIDDEN', 'x-media-auth is not valid')
   }
 
   /** A rate-limit key for a valid viewer session (its user and participant), else null. */

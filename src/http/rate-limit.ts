@@ -1,9 +1,7 @@
 import { Elysia } from 'elysia'
 import { AppError } from '../errors'
-import { bearerOf } from './auth'
+import { bearerOf, secretLabel } from '../web/credentials'
 import type { RateLimiter } from './rate-limiter'
-
-const shortHash = (value: string) => new Bun.CryptoHasher('sha256').update(value).digest('base64url').slice(0, 16)
 
 /**
  * Counts every /api, /ws and /metrics request per API key + client IP before auth, so guessing
@@ -24,7 +22,7 @@ export function rateLimit(limiter: RateLimiter, options: { trustProxy: boolean; 
       // The proxy appends the address it saw: the last entry is the one a client cannot forge.
       const forwarded = options.trustProxy ? headers.get('x-forwarded-for')?.split(',').at(-1)?.trim() : undefined
       const ip = forwarded || server?.requestIP(request)?.address || 'unknown'
-      key = `k:${apiKey ? shortHash(apiKey) : '-'}|${ip}`
+      key = `k:${apiKey ? secretLabel(apiKey) : '-'}|${ip}`
     }
     const decision = limiter.hit(key)
     const resetSeconds = Math.ceil(decision.resetInMs / 1000)

@@ -1,5 +1,5 @@
 import { t } from 'elysia'
-import { STAGE_ARN_PATTERN } from '../config'
+import { STAGE_ARN_PATTERN } from '../ivs/arn'
 import { AppError } from '../errors'
 
 export const EXAMPLE_STAGE_ARN = 'arn:aws:ivs:us-east-1:123456789012:stage/AbCdEf123456'

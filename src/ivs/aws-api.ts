@@ -101,11 +101,6 @@ export class IvsRealTimeApi {
     this.random = options.random ?? Math.random
   }
 
-  /** Calls waiting for their pacing slot, by operation. */
-  queued(operation: string): number {
-    return this.pacers.get(operation)?.queued ?? 0
-  }
-
   /** Runs `send` (one SDK call, given the attempt's abort signal) with pacing, retries and error mapping. */
   async call<T>(operation: string, send: (abortSignal: AbortSignal) => Promise<T>, options: CallOptions = {}): Promise<T> {
     const maxAttempts = options.maxAttempts ?? this.retry.maxAttempts

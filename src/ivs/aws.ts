@@ -8,6 +8,7 @@ import {
 } from '@aws-sdk/client-ivs-realtime'
 import { AppError } from '../errors'
 import type { IvsRealTimeApi } from './aws-api'
+import { IVS_GLOBAL_EVENTS_URL, IVS_GLOBAL_WHIP_URL } from './endpoints'
 import type { ProviderStage, StageProvider } from './types'
 
 /** What ListStages returns per stage: no endpoints (those need a GetStage each). */
@@ -22,9 +23,6 @@ export interface AwsStageProviderOptions {
   pageSize?: number
 }
 
-const DEFAULT_WHIP_URL = 'https://global.whip.live-video.net'
-const DEFAULT_EVENTS_URL = 'wss://global.events.live-video.net'
-
 const hasTags = (tags: Record<string, string>, wanted: Record<string, string>) =>
   Object.entries(wanted).every(([key, value]) => tags[key] === value)
 
@@ -35,8 +33,8 @@ function toProviderStage(operation: string, stage: Stage | undefined): ProviderS
     name: stage.name ?? '',
     tags: { ...stage.tags },
     endpoints: {
-      whip: stage.endpoints?.whip ?? DEFAULT_WHIP_URL,
-      events: stage.endpoints?.events ?? DEFAULT_EVENTS_URL,
+      whip: stage.endpoints?.whip ?? IVS_GLOBAL_WHIP_URL,
+      events: stage.endpoints?.events ?? IVS_GLOBAL_EVENTS_URL,
     },
   }
 }

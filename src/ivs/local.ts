@@ -1,9 +1,9 @@
 import { AppError } from '../errors'
 import { randomAlphanumeric } from '../ids'
+import { IVS_GLOBAL_EVENTS_URL } from './endpoints'
 import type { ProviderStage, StageProvider } from './types'
 
 export const LOCAL_ACCOUNT_ID = '000000000000'
-const LOCAL_EVENTS_URL = 'wss://global.events.live-video.net'
 
 /** Stages that exist only in this process, shaped like IVS's, for laptops, demos and tests. */
 export class LocalStageProvider implements StageProvider {
@@ -18,7 +18,7 @@ export class LocalStageProvider implements StageProvider {
       arn,
       name: input.name,
       tags: { ...input.tags },
-      endpoints: { whip: this.options.whipUrl, events: LOCAL_EVENTS_URL },
+      endpoints: { whip: this.options.whipUrl, events: IVS_GLOBAL_EVENTS_URL },
     }
     this.stages.set(arn, stage)
     return structuredClone(stage)

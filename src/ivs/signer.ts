@@ -1,7 +1,8 @@
 import { createPrivateKey, createPublicKey } from 'node:crypto'
 import type { Clock } from '../clock'
 import { randomAlphanumeric } from '../ids'
-import { stageIdOf, type IssuedToken, type TokenIssuer, type TokenRequest } from './types'
+import { stageIdOf } from './arn'
+import type { IssuedToken, TokenIssuer, TokenRequest } from './types'
 
 const ES384: EcKeyImportParams = { name: 'ECDSA', namedCurve: 'P-384' }
 const SIGN: EcdsaParams = { name: 'ECDSA', hash: 'SHA-384' }

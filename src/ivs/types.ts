@@ -45,7 +45,3 @@ export interface TokenIssuer {
   readonly strategy: 'self-signed' | 'api'
   issue(request: TokenRequest): Promise<IssuedToken>
 }
-
-export function stageIdOf(arn: string): string {
-  return arn.slice(arn.lastIndexOf('/') + 1)
-}

@@ -1,6 +1,5 @@
 import { CloudWatchClient, PutMetricDataCommand, type MetricDatum } from '@aws-sdk/client-cloudwatch'
 import type { Clock } from '../clock'
-import type { ServeConfig } from '../config'
 import type { Logger } from '../log'
 import type { StageView } from '../store/types'
 import { systemTicker, type Ticker } from '../ticker'
@@ -236,7 +235,11 @@ export function createCloudWatchClient(options: CloudWatchClientOptions): CloudW
   })
 }
 
-export type CloudWatchConfig = Pick<ServeConfig, 'cloudwatchEnabled' | 'cloudwatchNamespace' | 'awsRegion'>
+export interface CloudWatchConfig {
+  cloudwatchEnabled: boolean
+  cloudwatchNamespace: string
+  awsRegion: string
+}
 
 export interface MetricsPublisherDeps extends Omit<CloudWatchPublisherDeps, 'client'> {
   /** Defaults to a client for `config.awsRegion`, destroyed when the publisher stops. */

@@ -1,5 +1,5 @@
 /**
- * Lua for the Upstash store: each atomic Store operation is one script. Keys are built from the
+ * Lua for the Redis-backed stores: each atomic Store operation is one script. Keys are built from the
  * prefix in ARGV[1] because several (a stage's members, a user's history) are only known inside
  * the script; fine on the single-primary Redis behind Upstash.
  *
@@ -9,7 +9,10 @@
  *   P presence        HASH  userId -> {stageArn, participantId, joinedAt}
  *   P seen            ZSET  userId -> last heartbeat (ms)
  *   P history:<user>  LIST  finished sessions (last 100);  P watch:<user>  total ms; both expire after the retention
- *   P seq, P relays, P relayhb, P publisher, P lease:<name>, P events (stream), P counters
+ *   P seq, P relays, P relayhb, P publisher, P lease:<name>, P events (stream)
+ *
+ * `assignViewer` mirrors the fill-first rule of store/fill-first.ts (hasFreeSeat, pickStage); the
+ * store contract suite runs the same seating cases against both.
  */
 
 const PRELUDE = `
@@ -111,9 +114,10 @@ if current then
     p.participantId = pid
     redis.call('HSET', K_PRESENCE, user, cjson.encode(p))
     redis.call('ZADD', K_SEEN, now, user)
-    return cjson.encode({raw, redis.call('ZCARD', members(p.stageArn)), p.stageArn, p.joinedAt, '', 1})
+    return cjson.encode({raw, redis.call('ZCARD', members(p.stageArn)), p.stageArn, p.joinedAt, 1})
   end
 end
+-- fill-first (store/fill-first.ts): the lowest-seq active, non-excluded stage below capacity
 local best, best_raw, best_count
 local all = redis.call('HGETALL', K_STAGES)
 for i = 1, #all, 2 do
@@ -127,15 +131,11 @@ for i = 1, #all, 2 do
   end
 end
 if best == nil then return false end
-local moved_from = ''
-if current then
-  moved_from = cjson.decode(current).stageArn
-  close_session(user, now)
-end
+if current then close_session(user, now) end
 redis.call('HSET', K_PRESENCE, user, cjson.encode({stageArn = best.arn, participantId = pid, joinedAt = now}))
 redis.call('ZADD', K_SEEN, now, user)
 redis.call('ZADD', members(best.arn), 0, user)
-return cjson.encode({best_raw, best_count + 1, best.arn, now, moved_from, 0})
+return cjson.encode({best_raw, best_count + 1, best.arn, now, 0})
 `),
 
   /** ARGV: P, now, then userId, stageArn pairs. Returns one of ok/draining/unknown per pair. */

@@ -1,9 +1,9 @@
-import { pickStage } from '../fleet/assignment'
 import {
   DEFAULT_WATCH_HISTORY_TTL_MS,
   type AssignRequest, AssignResult, FleetEvent, HeartbeatEntry, HeartbeatOutcome, Presence, PublisherState,
   RelayRecord, StageRecord, StageView, Store, StoredEvent, ViewerDuration, ViewerPage, WatchSession,
 } from './types'
+import { pickStage } from './fill-first'
 
 const SESSIONS_KEPT_PER_USER = 100
 const EVENTS_KEPT = 10_000
@@ -29,7 +29,6 @@ export class MemoryStore implements Store {
   private events: StoredEvent[] = []
   private eventSeq = 0
   private stageSeq = 0
-  private readonly counters = new Map<string, number>()
 
   async ping(): Promise<void> {}
 
@@ -79,22 +78,18 @@ export class MemoryStore implements Store {
       if (entry && entry.record.status === 'active' && !exclude.includes(current.stageArn)) {
         current.participantId = participantId
         current.lastHeartbeatAt = now
-        return { ok: true, stage: view(entry), presence: { ...current }, movedFrom: null, kept: true }
+        return { ok: true, stage: view(entry), presence: { ...current }, kept: true }
       }
     }
     const candidates = [...this.stages.values()].map(view)
     const target = pickStage(candidates, capacity, exclude)
     if (!target) return { ok: false, reason: 'full' }
-    let movedFrom: string | null = null
-    if (current) {
-      movedFrom = current.stageArn
-      this.closeSession(current, now)
-    }
+    if (current) this.closeSession(current, now)
     const presence: Presence = { userId, participantId, stageArn: target.arn, joinedAt: now, lastHeartbeatAt: now }
     const entry = this.stages.get(target.arn)!
     entry.viewers.set(userId, presence)
     this.presenceByUser.set(userId, presence)
-    return { ok: true, stage: view(entry), presence: { ...presence }, movedFrom, kept: false }
+    return { ok: true, stage: view(entry), presence: { ...presence }, kept: false }
   }
 
   async heartbeat(entries: HeartbeatEntry[], now: number): Promise<HeartbeatOutcome[]> {
@@ -210,14 +205,6 @@ export class MemoryStore implements Store {
 
   async lastEventId(): Promise<string | null> {
     return this.eventSeq === 0 ? null : String(this.eventSeq)
-  }
-
-  async incrementCounters(deltas: Record<string, number>): Promise<void> {
-    for (const [name, delta] of Object.entries(deltas)) this.counters.set(name, (this.counters.get(name) ?? 0) + delta)
-  }
-
-  async readCounters(): Promise<Record<string, number>> {
-    return Object.fromEntries(this.counters)
   }
 
   private pruneHistory(now: number): void {

@@ -44,7 +44,7 @@ export interface WatchSession {
 
 export type AssignResult =
   /** kept: the viewer already held this seat (only its participant id changed). */
-  | { ok: true; stage: StageView; presence: Presence; movedFrom: string | null; kept: boolean }
+  | { ok: true; stage: StageView; presence: Presence; kept: boolean }
   | { ok: false; reason: 'full' }
 
 export interface AssignRequest {
@@ -119,7 +119,7 @@ export interface Store {
   nextStageSeq(): Promise<number>
 
   /**
-   * Places the viewer on the lowest-seq active stage with a free seat and registers presence.
+   * Places the viewer by the fill-first rule (store/fill-first.ts) and registers presence.
    * A viewer already present on an active, non-excluded stage keeps its seat (new participant id).
    * A viewer present elsewhere is moved: the old session is closed.
    */
@@ -148,7 +148,4 @@ export interface Store {
   /** Events after `afterId` (exclusive; null = from the start of the retained window), oldest first. */
   readEvents(afterId: string | null, limit: number): Promise<StoredEvent[]>
   lastEventId(): Promise<string | null>
-
-  incrementCounters(deltas: Record<string, number>): Promise<void>
-  readCounters(): Promise<Record<string, number>>
 }

@@ -1,5 +1,5 @@
 import { Redis } from '@upstash/redis'
-import { AppError } from '../errors'
+import { AppError, describeError } from '../errors'
 import type { Logger } from '../log'
 import { luaScripts } from './lua'
 import {
@@ -65,7 +65,7 @@ export class UpstashStore implements Store {
     try {
       return await run()
     } catch (error) {
-      this.options.logger.warn('store call failed', { op: what, error: error instanceof Error ? error.message : String(error) })
+      this.options.logger.warn('store call failed', { op: what, error: describeError(error) })
       throw new AppError('UPSTREAM_UNAVAILABLE', 'the store is not reachable; retry shortly')
     }
   }
@@ -114,12 +114,11 @@ export class UpstashStore implements Store {
     const { userId, participantId, capacity, now } = request
     const raw = await this.run<string | null>('assignViewer', [userId, participantId, capacity, now, JSON.stringify(request.exclude ?? [])])
     if (!raw) return { ok: false, reason: 'full' }
-    const [stageJson, count, stageArn, joinedAt, movedFrom, kept] = JSON.parse(raw) as [string, number, string, number, string, number]
+    const [stageJson, count, stageArn, joinedAt, kept] = JSON.parse(raw) as [string, number, string, number, number]
     return {
       ok: true,
       stage: { ...(JSON.parse(stageJson) as StageRecord), viewerCount: count },
       presence: { userId, participantId, stageArn, joinedAt, lastHeartbeatAt: now },
-      movedFrom: movedFrom === '' ? null : movedFrom,
       kept: kept === 1,
     }
   }
@@ -225,21 +224,6 @@ export class UpstashStore implements Store {
   async lastEventId(): Promise<string | null> {
     const rows = await this.call('lastEventId', () => this.redis.xrevrange(this.key('events'), '+', '-', 1))
     return (rows as unknown as [string, string[]][])[0]?.[0] ?? null
-  }
-
-  async incrementCounters(deltas: Record<string, number>): Promise<void> {
-    const entries = Object.entries(deltas)
-    if (entries.length === 0) return
-    await this.call('incrementCounters', () => {
-      const pipe = this.redis.pipeline()
-      for (const [name, delta] of entries) pipe.hincrby(this.key('counters'), name, delta)
-      return pipe.exec()
-    })
-  }
-
-  async readCounters(): Promise<Record<string, number>> {
-    const raw = await this.call('readCounters', () => this.redis.hgetall(this.key('counters')))
-    return Object.fromEntries(Object.entries(pairs(raw as unknown as string[])).map(([k, v]) => [k, Number(v)]))
   }
 }
 

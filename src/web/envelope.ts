@@ -1,7 +1,8 @@
 import { Elysia, t, type TSchema } from 'elysia'
-import { AppError, ERROR_STATUS, type ErrorCode } from '../errors'
+import { AppError, type ErrorAction, type ErrorCode } from '../errors'
 import type { Logger } from '../log'
 import type { Counters } from '../metrics/counters'
+import { statusOf } from './error-status'
 
 export const ok = <T>(data: T) => ({ success: true as const, data, timestamp: new Date().toISOString() })
 
@@ -59,11 +60,18 @@ function describeValidation(error: { type?: string; all?: ValidationIssue[] }) {
 
 const lowerFirst = (s: string) => s.charAt(0).toLowerCase() + s.slice(1)
 
+export interface EnvelopeOptions {
+  logger: Logger
+  counters: Counters
+  /** What a caller of this API should do for a domain error's `details.action` (e.g. which route to call). */
+  actionHint?(action: ErrorAction): string | undefined
+}
+
 /**
  * Request ids, and the one error envelope for everything: our AppErrors, Elysia's own
  * validation/parse/not-found errors, and anything unexpected (500 without stack or secret).
  */
-export function envelope(logger: Logger, counters: Counters) {
+export function envelope({ logger, counters, actionHint }: EnvelopeOptions) {
   return new Elysia({ name: 'envelope' })
     .onRequest(({ request, set }) => {
       const incoming = request.headers.get('x-request-id')
@@ -71,7 +79,7 @@ export function envelope(logger: Logger, counters: Counters) {
     })
     .onError({ as: 'global' }, ({ code, error, set, request }) => {
       set.headers['content-type'] = 'application/json'
-      const { status, body } = toErrorResponse(code, error, request, set.headers['x-request-id'], logger)
+      const { status, body } = toErrorResponse(code, error, request, set.headers['x-request-id'], logger, actionHint)
       set.status = status
       if (error instanceof AppError && error.retryAfterSeconds !== undefined) set.headers['retry-after'] = String(error.retryAfterSeconds)
       counters.add('Errors', 1, { code: body.error.code })
@@ -79,10 +87,14 @@ export function envelope(logger: Logger, counters: Counters) {
     })
 }
 
-function toErrorResponse(code: unknown, error: unknown, request: Request, requestId: unknown, logger: Logger) {
+function toErrorResponse(code: unknown, error: unknown, request: Request, requestId: unknown, logger: Logger, actionHint: EnvelopeOptions['actionHint']) {
   // Errors thrown by our body parser reach here wrapped in Elysia's ParseError.
   if (code === 'PARSE' && (error as Error).cause instanceof AppError) error = (error as Error).cause
-  if (error instanceof AppError) return { status: error.status, body: errorBody(error.code, error.message, error.details) }
+  if (error instanceof AppError) {
+    const action = error.details?.action
+    const hint = action ? actionHint?.(action) : undefined
+    return { status: statusOf(error.code), body: errorBody(error.code, hint ? `${error.message}; ${hint}` : error.message, error.details) }
+  }
   switch (code) {
     case 'VALIDATION': {
       const { message, details } = describeValidation(error as never)
@@ -98,7 +110,7 @@ function toErrorResponse(code: unknown, error: unknown, request: Request, reques
   }
   logger.error('unhandled error', { requestId, method: request.method, path: new URL(request.url).pathname, error })
   return {
-    status: ERROR_STATUS.INTERNAL_ERROR,
+    status: statusOf('INTERNAL_ERROR'),
     body: errorBody('INTERNAL_ERROR', `internal error; quote request id ${requestId} to the operator`, { requestId }),
   }
 }

@@ -2,7 +2,7 @@ import { Elysia, t } from 'elysia'
 import { AppError } from '../errors'
 import type { CounterSample } from '../metrics/counters'
 import { renderFamilies, type Histogram, type MetricFamily } from '../metrics/prometheus'
-import { bearerOf, secretsEqual } from './auth'
+import { bearerOf, SecretCheck } from './credentials'
 
 const snake = (name: string) => name.replace(/([a-z0-9])([A-Z])/g, '$1_$2').toLowerCase()
 
@@ -31,12 +31,12 @@ export function metricsRoute(deps: {
   families(): Promise<MetricFamily[]>
   histograms?: Histogram[]
 }) {
-  const tokenDigest = deps.metricsToken ? new Bun.CryptoHasher('sha256').update(deps.metricsToken).digest() : null
+  const token = deps.metricsToken ? new SecretCheck(deps.metricsToken) : null
   return new Elysia({ name: 'metrics' }).get(
     '/metrics',
     async ({ headers }) => {
       const bearer = bearerOf(headers)
-      const allowed = deps.isApiKey(headers['x-api-key']) || (tokenDigest !== null && bearer !== null && secretsEqual(bearer, tokenDigest))
+      const allowed = deps.isApiKey(headers['x-api-key']) || (token !== null && token.matches(bearer))
       if (!allowed) throw new AppError('UNAUTHORIZED', 'send x-api-key or Authorization: Bearer <METRICS_TOKEN>')
       return new Response(renderFamilies(await deps.families(), deps.histograms), { headers: { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' } })
     },

@@ -1,5 +1,6 @@
 import { Elysia, t } from 'elysia'
 import type { Clock } from '../clock'
+import { describeError } from '../errors'
 import { Envelope, ErrorEnvelope, errorBody, ok } from './envelope'
 
 export interface HealthCheck {
@@ -47,7 +48,7 @@ async function runCheck(check: HealthCheck) {
     ])
     return { ok: true, kind: check.kind, latencyMs: round(performance.now() - started) }
   } catch (error) {
-    return { ok: false, kind: check.kind, latencyMs: round(performance.now() - started), error: error instanceof Error ? error.message : String(error) }
+    return { ok: false, kind: check.kind, latencyMs: round(performance.now() - started), error: describeError(error) }
   } finally {
     clearTimeout(timer)
   }

@@ -1,0 +1,126 @@
+import { PUBLIC_KEY_ARN_PATTERN, STAGE_ARN_PATTERN } from '../ivs/arn'
+import { IVS_GLOBAL_WHIP_URL } from '../ivs/endpoints'
+import type { LogLevel } from '../log'
+import { DEFAULT_WATCH_HISTORY_TTL_MS } from '../store/types'
+import { EnvReader, hasAwsCredentials, readPem, type ConfigResult, type Env } from './env'
+
+export type ProviderKind = 'aws' | 'local'
+
+export interface ServeConfig {
+  port: number
+  nodeEnv: string
+  logLevel: LogLevel
+  apiSecretKey: string | null
+  mediaServerSecret: string | null
+  skipAuth: boolean
+  trustProxy: boolean
+  awsRegion: string
+  provider: ProviderKind
+  ivsEndpoint: string | null
+  masterStageArn: string | null
+  localWhipUrl: string
+  ivsPublicKeyArn: string | null
+  ivsPrivateKeyPem: string | null
+  upstash: { url: string; token: string } | null
+  redisKeyPrefix: string
+  stageCapacity: number
+  scaleUpThreshold: number
+  scaleDownThreshold: number
+  maxStages: number
+  stageWarmupMs: number
+  drainGraceMs: number
+  leaderLeaseMs: number
+  watchHistoryTtlMs: number
+  heartbeatIntervalMs: number
+  heartbeatTimeoutMs: number
+  publisherTokenTtlMin: number
+  viewerTokenTtlMin: number
+  rateLimitWindowMs: number
+  rateLimitMaxRequests: number
+  cloudwatchEnabled: boolean
+  cloudwatchNamespace: string
+  metricsToken: string | null
+}
+
+const MAX_TOKEN_TTL_MIN = 14 * 24 * 60
+
+export function loadServeConfig(env: Env): ConfigResult<ServeConfig> {
+  const r = new EnvReader(env)
+  const nodeEnv = r.string('NODE_ENV', 'production')
+  const skipAuth = r.bool('SKIP_AUTH', false)
+  if (skipAuth && nodeEnv !== 'development') {
+    r.errors.push('SKIP_AUTH=true is refused unless NODE_ENV=development')
+  }
+
+  const provider = r.oneOf<ProviderKind>('IVS_PROVIDER', ['aws', 'local'], hasAwsCredentials(env) ? 'aws' : 'local')
+  const apiSecretKey = r.optional('API_SECRET_KEY')
+  if (apiSecretKey !== null && apiSecretKey.length < 16) {
+    r.errors.push('API_SECRET_KEY must be at least 16 characters')
+  }
+  if (provider === 'aws' && apiSecretKey === null && !skipAuth) {
+    r.errors.push('API_SECRET_KEY is required when IVS_PROVIDER is aws')
+  }
+  const mediaServerSecret = r.optional('MEDIA_SERVER_SECRET')
+  if (mediaServerSecret !== null && mediaServerSecret.length < 16) {
+    r.errors.push('MEDIA_SERVER_SECRET must be at least 16 characters')
+  }
+
+  const upstashUrl = r.url('UPSTASH_REDIS_REST_URL', null)
+  const upstashToken = r.optional('UPSTASH_REDIS_REST_TOKEN')
+  if ((r.raw('UPSTASH_REDIS_REST_URL') === undefined) !== (upstashToken === null)) {
+    r.errors.push('UPSTASH_REDIS_REST_URL and UPSTASH_REDIS_REST_TOKEN must be set together')
+  }
+
+  const ivsPublicKeyArn = r.matching('IVS_PUBLIC_KEY_ARN', PUBLIC_KEY_ARN_PATTERN, 'an IVS public key ARN (arn:aws:ivs:<region>:<account>:public-key/<id>)')
+  const ivsPrivateKeyPem = readPem(r, 'IVS_PRIVATE_KEY')
+  if (provider === 'aws' && (r.raw('IVS_PUBLIC_KEY_ARN') === undefined) !== (r.raw('IVS_PRIVATE_KEY') === undefined)) {
+    r.errors.push('IVS_PUBLIC_KEY_ARN and IVS_PRIVATE_KEY must be set together to sign tokens locally')
+  }
+
+  const stageCapacity = r.int('STAGE_CAPACITY', 50, 1, 10_000)
+  const scaleUpThreshold = r.int('SCALE_UP_THRESHOLD', Math.min(45, stageCapacity), 1, 10_000)
+  const scaleDownThreshold = r.int('SCALE_DOWN_THRESHOLD', Math.min(5, scaleUpThreshold - 1), 0, 10_000)
+  if (scaleUpThreshold > stageCapacity) r.errors.push(`SCALE_UP_THRESHOLD (${scaleUpThreshold}) must not exceed STAGE_CAPACITY (${stageCapacity})`)
+  if (scaleDownThreshold >= scaleUpThreshold) r.errors.push(`SCALE_DOWN_THRESHOLD (${scaleDownThreshold}) must be below SCALE_UP_THRESHOLD (${scaleUpThreshold})`)
+
+  const heartbeatIntervalMs = r.int('HEARTBEAT_INTERVAL_MS', 15_000, 1_000)
+  const heartbeatTimeoutMs = r.int('HEARTBEAT_TIMEOUT_MS', 60_000, 1_000)
+  if (heartbeatTimeoutMs <= heartbeatIntervalMs) r.errors.push(`HEARTBEAT_TIMEOUT_MS (${heartbeatTimeoutMs}) must be longer than HEARTBEAT_INTERVAL_MS (${heartbeatIntervalMs})`)
+
+  const config: ServeConfig = {
+    port: r.port(3000),
+    nodeEnv,
+    logLevel: r.logLevel(),
+    apiSecretKey,
+    mediaServerSecret,
+    skipAuth,
+    trustProxy: r.bool('TRUST_PROXY', false),
+    awsRegion: r.string('AWS_REGION', r.string('AWS_DEFAULT_REGION', 'us-east-1')),
+    provider,
+    ivsEndpoint: r.url('IVS_ENDPOINT', null),
+    masterStageArn: r.matching('MASTER_STAGE_ARN', STAGE_ARN_PATTERN, 'an IVS stage ARN (arn:aws:ivs:<region>:<account>:stage/<12 letters or digits>)'),
+    localWhipUrl: r.url('LOCAL_WHIP_URL', IVS_GLOBAL_WHIP_URL)!,
+    ivsPublicKeyArn,
+    ivsPrivateKeyPem,
+    upstash: upstashUrl && upstashToken ? { url: upstashUrl, token: upstashToken } : null,
+    redisKeyPrefix: r.string('REDIS_KEY_PREFIX', 'ivsf:'),
+    stageCapacity,
+    scaleUpThreshold,
+    scaleDownThreshold,
+    maxStages: r.int('MAX_STAGES', 20, 1, 1_000),
+    stageWarmupMs: r.int('STAGE_WARMUP_MS', 300_000, 0),
+    drainGraceMs: r.int('DRAIN_GRACE_MS', 120_000, 0),
+    leaderLeaseMs: r.int('LEADER_LEASE_MS', 10_000, 1_000),
+    watchHistoryTtlMs: r.int('WATCH_HISTORY_TTL_MS', DEFAULT_WATCH_HISTORY_TTL_MS, 60_000),
+    heartbeatIntervalMs,
+    heartbeatTimeoutMs,
+    publisherTokenTtlMin: r.int('PUBLISHER_TOKEN_TTL_MIN', 240, 1, MAX_TOKEN_TTL_MIN),
+    viewerTokenTtlMin: r.int('VIEWER_TOKEN_TTL_MIN', 60, 1, MAX_TOKEN_TTL_MIN),
+    rateLimitWindowMs: r.int('RATE_LIMIT_WINDOW_MS', 60_000, 100),
+    rateLimitMaxRequests: r.int('RATE_LIMIT_MAX_REQUESTS', 100, 1),
+    cloudwatchEnabled: r.bool('CLOUDWATCH_ENABLED', false),
+    cloudwatchNamespace: r.string('CLOUDWATCH_NAMESPACE', 'IVS/Production'),
+    metricsToken: r.optional('METRICS_TOKEN'),
+  }
+  return r.result(config)
+}

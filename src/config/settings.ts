@@ -1,0 +1,63 @@
+import type { FleetSettings } from '../fleet/settings'
+import type { ServeConfig } from './serve'
+
+/** What the settings depend on besides the configuration: facts known only once serve starts. */
+export interface RuntimeFacts {
+  /** This process, as holder of store locks and leases. */
+  instanceId: string
+  storeKind: string
+  providerKind: 'aws' | 'local'
+}
+
+/** IVS allows 5 stage operations per second per account: one creation per 250 ms fleet-wide stays well inside. */
+const AWS_CREATE_SPACING_MS = 250
+/** A remote store gets heartbeats in one pipeline per window; the memory store takes each directly. */
+const REMOTE_HEARTBEAT_WINDOW_MS = 200
+const HEARTBEAT_MAX_BATCH = 5_000
+
+/**
+ * Every policy number serve runs with, decided once from the configuration: the one place where
+ * derived values (tick length, heartbeat window, create spacing) are chosen.
+ */
+export function fleetSettings(config: ServeConfig, facts: RuntimeFacts): FleetSettings {
+  return {
+    stages: {
+      // The fleet tag's value: the key prefix without what a tag value cannot hold.
+      fleetId: config.redisKeyPrefix.replace(/[^A-Za-z0-9-]/g, '') || 'ivsf',
+      stageCapacity: config.stageCapacity,
+      maxStages: config.maxStages,
+      masterStageArn: config.masterStageArn,
+    },
+    createLock: {
+      instanceId: facts.instanceId,
+      spacingMs: facts.providerKind === 'aws' ? AWS_CREATE_SPACING_MS : 0,
+      leaseMs: 30_000,
+      pollMs: 50,
+      maxWaitMs: 15_000,
+    },
+    viewers: {
+      stageCapacity: config.stageCapacity,
+      maxStages: config.maxStages,
+      heartbeatIntervalMs: config.heartbeatIntervalMs,
+      viewerTokenTtlMin: config.viewerTokenTtlMin,
+      seatWaitMs: 20_000,
+    },
+    tokens: { publisherTokenTtlMin: config.publisherTokenTtlMin },
+    loop: {
+      // Several ticks per lease, so a leader renews well before its lease runs out.
+      tickMs: Math.min(1_000, Math.floor(config.leaderLeaseMs / 3)),
+      heartbeatTimeoutMs: config.heartbeatTimeoutMs,
+      policy: {
+        scaleUpThreshold: config.scaleUpThreshold,
+        scaleDownThreshold: config.scaleDownThreshold,
+        maxStages: config.maxStages,
+        stageWarmupMs: config.stageWarmupMs,
+        drainGraceMs: config.drainGraceMs,
+      },
+    },
+    heartbeats: { windowMs: facts.storeKind === 'memory' ? 0 : REMOTE_HEARTBEAT_WINDOW_MS, maxBatch: HEARTBEAT_MAX_BATCH },
+    leaderLeaseMs: config.leaderLeaseMs,
+    eventPollMs: 200,
+    statsIntervalMs: 1_000,
+  }
+}
