@@ -1,16 +1,25 @@
-import { buildApp, type App } from './app'
-import { systemClock, type Clock } from './clock'
-import type { ServeConfig } from './config'
-import { storeEventPublisher } from './fleet/events'
+import { hostname } from 'node:os'
+import { realSleep, systemClock, type Clock, type Sleep } from './clock'
+import { fleetSettings } from './config/settings'
+import type { ServeConfig } from './config/serve'
+import { describeError } from './errors'
+import { CreateLock } from './fleet/create-lock'
 import { EventFeed } from './fleet/event-feed'
+import { storeEventPublisher } from './fleet/events'
 import { HeartbeatBatcher } from './fleet/heartbeats'
 import { LeaderLease } from './fleet/leader'
 import { FleetLoop } from './fleet/loop'
-import { FleetService, MasterStageMissing } from './fleet/service'
-import { SocketHub } from './fleet/socket-hub'
+import { RelayService } from './fleet/relays'
+import { MasterStageMissing, StageService } from './fleet/stages'
+import { StatsBroadcast } from './fleet/stats-broadcast'
+import { StatsReader } from './fleet/stats'
+import { TokenService } from './fleet/tokens'
 import { ViewerSessions } from './fleet/viewer-session'
+import { ViewerService } from './fleet/viewers'
+import { buildApp, type App } from './http/app'
 import { Authenticator } from './http/auth'
 import { RateLimiter } from './http/rate-limiter'
+import { SocketHub } from './http/ws/hub'
 import { randomAlphanumeric, randomSecret } from './ids'
 import { ApiTokenIssuer } from './ivs/api-tokens'
 import { AwsStageProvider } from './ivs/aws'
@@ -23,9 +32,8 @@ import { createMetricsPublisher } from './metrics/cloudwatch'
 import { Counters } from './metrics/counters'
 import { MemoryStore } from './store/memory'
 import type { Store } from './store/types'
-import { systemTicker, type Ticker } from './ticker'
-import { hostname } from 'node:os'
 import { UpstashStore } from './store/upstash'
+import { systemTicker, type Ticker } from './ticker'
 
 export interface ServeHandle {
   app: App
@@ -34,7 +42,11 @@ export interface ServeHandle {
   apiKey: string
   store: Store
   provider: StageProvider
-  fleet: FleetService
+  stages: StageService
+  viewers: ViewerService
+  relays: RelayService
+  tokens: TokenService
+  stats: StatsReader
   counters: Counters
   hub: SocketHub
   loop: FleetLoop
@@ -48,6 +60,8 @@ export interface ServeOptions {
   config: ServeConfig
   logger: Logger
   clock?: Clock
+  /** Real waiting (another instance's stage creation, create spacing); tests may shorten it. */
+  sleep?: Sleep
   /** Where the generated API key is printed (once, in local mode). */
   announce?: (line: string) => void
   /** Replaces the store the config would select (tests inject faults through it). */
@@ -56,20 +70,23 @@ export interface ServeOptions {
   ticker?: Ticker
 }
 
-const HEARTBEAT_WINDOW_MS = 200
-const EVENT_POLL_MS = 200
-const STATS_INTERVAL_MS = 1_000
-
 export class StartupError extends Error {}
 
 /** Composition root of serve mode: builds the object graph once and hands it down. */
 export async function startServe(options: ServeOptions): Promise<ServeHandle> {
   const { config, logger } = options
   const clock = options.clock ?? systemClock
+  const sleep = options.sleep ?? realSleep
+  const ticker = options.ticker ?? systemTicker
   const startedAt = clock.now()
 
   const store: Store = options.store ?? (await openStore(config, logger))
-  const { provider, tokens } = await stageBackend(config, logger, clock)
+  const { provider, tokens: issuer } = await stageBackend(config, logger, clock)
+  const settings = fleetSettings(config, {
+    instanceId: `${hostname()}-${process.pid}-${randomAlphanumeric(6)}`,
+    storeKind: store.kind,
+    providerKind: provider.kind,
+  })
 
   let apiKey = config.apiSecretKey
   if (apiKey === null) {
@@ -78,67 +95,48 @@ export async function startServe(options: ServeOptions): Promise<ServeHandle> {
   }
   const sessions = new ViewerSessions(apiKey)
   const counters = new Counters()
-  const ticker = options.ticker ?? systemTicker
-  const instanceId = `${hostname()}-${process.pid}-${randomAlphanumeric(6)}`
-  // A remote store gets heartbeats in one pipeline per window; the memory store takes them directly.
-  const heartbeats = new HeartbeatBatcher({ store, clock }, { windowMs: store.kind === 'memory' ? 0 : HEARTBEAT_WINDOW_MS, maxBatch: 5_000 })
-  const fleet = new FleetService({
-    heartbeats,
-    store,
-    provider,
-    tokens,
-    sessions,
-    events: storeEventPublisher(store),
-    counters,
-    clock,
-    logger,
-    settings: {
-      instanceId,
-      stageCreateSpacingMs: provider.kind === 'aws' ? 250 : 0,
-      fleetId: config.redisKeyPrefix.replace(/[^A-Za-z0-9-]/g, '') || 'ivsf',
-      stageCapacity: config.stageCapacity,
-      maxStages: config.maxStages,
-      heartbeatIntervalMs: config.heartbeatIntervalMs,
-      publisherTokenTtlMin: config.publisherTokenTtlMin,
-      viewerTokenTtlMin: config.viewerTokenTtlMin,
-      masterStageArn: config.masterStageArn,
-    },
-  })
-  const master = await fleet.start().catch((error: unknown) => {
+  const events = storeEventPublisher(store)
+  const lock = new CreateLock({ store, clock, sleep }, settings.createLock)
+  const stages = new StageService({ store, provider, lock, events, counters, clock, logger }, settings.stages)
+  const heartbeats = new HeartbeatBatcher({ store, clock }, settings.heartbeats)
+  const viewers = new ViewerService({ store, tokens: issuer, sessions, heartbeats, room: stages, counters, clock, logger }, settings.viewers)
+  const relays = new RelayService({ store, events, clock, logger })
+  const tokens = new TokenService({ stages, issuer, counters }, settings.tokens)
+  const stats = new StatsReader(store, config.stageCapacity)
+
+  const master = await stages.start().catch((error: unknown) => {
     throw error instanceof MasterStageMissing ? new StartupError(error.message) : error
   })
 
-  const lease = new LeaderLease({ store, clock, logger }, instanceId, config.leaderLeaseMs)
-  const loop = new FleetLoop(
-    { fleet, lease, store, clock, logger, ticker },
-    {
-      tickMs: Math.min(1_000, Math.floor(config.leaderLeaseMs / 3)),
-      heartbeatTimeoutMs: config.heartbeatTimeoutMs,
-      policy: config,
-    },
-  )
+  const lease = new LeaderLease({ store, clock, logger }, settings.createLock.instanceId, settings.leaderLeaseMs)
+  const loop = new FleetLoop({ stages, viewers, lease, store, clock, logger, ticker }, settings.loop)
   const hub = new SocketHub()
-  const feed = new EventFeed({ store, logger, ticker }, { pollMs: EVENT_POLL_MS })
+  const feed = new EventFeed({ store, logger, ticker }, { pollMs: settings.eventPollMs })
   feed.subscribe((event) => hub.deliver(event))
   await feed.start()
+  const broadcast = new StatsBroadcast({ read: () => stats.read(), audience: hub, ticker, logger }, settings.statsIntervalMs)
 
   const auth = new Authenticator({ apiKey, mediaSecret: config.mediaServerSecret, skipAuth: config.skipAuth }, sessions, clock)
   const rateLimiter = new RateLimiter({ windowMs: config.rateLimitWindowMs, max: config.rateLimitMaxRequests }, clock)
   const app = buildApp({
-    config,
-    counters,
-    fleet,
+    stages,
+    viewers,
+    relays,
+    tokens,
+    stats,
     auth,
     rateLimiter,
     logger,
     clock,
     startedAt,
     hub,
+    counters,
     isLeader: () => lease.isLeader,
     healthChecks: [
       { name: 'store', kind: store.kind, check: () => store.ping() },
       { name: 'ivs', kind: provider.kind, check: () => provider.ping() },
     ],
+    settings: { stageCapacity: config.stageCapacity, maxStages: config.maxStages, trustProxy: config.trustProxy, metricsToken: config.metricsToken },
   })
   const metrics = createMetricsPublisher(config, {
     counters,
@@ -151,13 +149,9 @@ export async function startServe(options: ServeOptions): Promise<ServeHandle> {
   app.listen({ port: config.port, hostname: '0.0.0.0' })
   metrics.start()
   loop.start()
-  const stopStats = ticker.every(STATS_INTERVAL_MS, async () => {
-    if (!hub.hasStatsAudience()) return
-    const stats = await fleet.stats().catch(() => null)
-    if (stats) hub.publishStats(stats)
-  })
+  broadcast.start()
   const server = app.server!
-  logger.info('serving', { port: server.port, store: store.kind, provider: provider.kind, tokens: tokens.strategy, masterStageArn: master.arn })
+  logger.info('serving', { port: server.port, store: store.kind, provider: provider.kind, tokens: issuer.strategy, masterStageArn: master.arn })
 
   let stopping: Promise<void> | null = null
   return {
@@ -167,7 +161,11 @@ export async function startServe(options: ServeOptions): Promise<ServeHandle> {
     apiKey,
     store,
     provider,
-    fleet,
+    stages,
+    viewers,
+    relays,
+    tokens,
+    stats,
     counters,
     hub,
     loop,
@@ -175,7 +173,7 @@ export async function startServe(options: ServeOptions): Promise<ServeHandle> {
     lease,
     stop(graceMs = 10_000) {
       stopping ??= (async () => {
-        stopStats()
+        await broadcast.stop()
         await loop.stop()
         // Open sockets would hold server.stop(false) forever: close them first (1001 going away).
         hub.closeAll(1001, 'server stopping')
@@ -231,6 +229,6 @@ async function selfSignedIssuer(pem: string, keyId: string, clock: Clock): Promi
   try {
     return new SelfSignedTokenIssuer((await importPrivateKey(pem)).key, keyId, clock)
   } catch (error) {
-    throw new StartupError(`IVS_PRIVATE_KEY cannot be used: ${error instanceof Error ? error.message : String(error)}`)
+    throw new StartupError(`IVS_PRIVATE_KEY cannot be used: ${describeError(error)}`)
   }
 }

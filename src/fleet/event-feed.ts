@@ -1,3 +1,4 @@
+import { describeError } from '../errors'
 import type { Logger } from '../log'
 import type { Store, StoredEvent } from '../store/types'
 import type { Ticker } from '../ticker'
@@ -48,7 +49,7 @@ export class EventFeed {
       this.lastId = await this.deps.store.lastEventId()
       this.positioned = true
     } catch (error) {
-      this.deps.logger.warn('event feed cannot read the stream position yet', { error: error instanceof Error ? error.message : String(error) })
+      this.deps.logger.warn('event feed cannot read the stream position yet', { error: describeError(error) })
     }
   }
 
@@ -64,14 +65,14 @@ export class EventFeed {
             try {
               handler(event)
             } catch (error) {
-              this.deps.logger.warn('event handler failed', { type: event.type, error: error instanceof Error ? error.message : String(error) })
+              this.deps.logger.warn('event handler failed', { type: event.type, error: describeError(error) })
             }
           }
         }
         if (events.length < batch) return
       }
     } catch (error) {
-      this.deps.logger.warn('event feed read failed', { error: error instanceof Error ? error.message : String(error) })
+      this.deps.logger.warn('event feed read failed', { error: describeError(error) })
     }
   }
 }

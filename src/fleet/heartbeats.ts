@@ -1,5 +1,6 @@
 import type { Clock } from '../clock'
 import type { HeartbeatEntry, HeartbeatOutcome, Store } from '../store/types'
+import type { HeartbeatBatchSettings } from './settings'
 
 interface Pending extends HeartbeatEntry {
   resolve(outcome: HeartbeatOutcome): void
@@ -16,7 +17,7 @@ export class HeartbeatBatcher {
 
   constructor(
     private readonly deps: { store: Store; clock: Clock },
-    private readonly options: { windowMs: number; maxBatch: number },
+    private readonly options: HeartbeatBatchSettings,
   ) {}
 
   submit(entry: HeartbeatEntry): Promise<HeartbeatOutcome> {

@@ -2,14 +2,22 @@ import type { Clock } from '../clock'
 import type { Logger } from '../log'
 import type { Store } from '../store/types'
 import type { Ticker } from '../ticker'
+import { describeError } from '../errors'
 import type { LeaderLease } from './leader'
-import { planScaling, type ScalingPolicy } from './scaling'
-import type { FleetService } from './service'
+import { Periodic } from './periodic'
+import { planScaling } from './scaling'
+import type { LoopSettings } from './settings'
+import type { StageService } from './stages'
+import type { ViewerService } from './viewers'
 
-export interface FleetLoopOptions {
-  tickMs: number
-  heartbeatTimeoutMs: number
-  policy: ScalingPolicy
+export interface FleetLoopDeps {
+  stages: Pick<StageService, 'retire' | 'drain' | 'createAhead'>
+  viewers: Pick<ViewerService, 'sweepSilent'>
+  lease: LeaderLease
+  store: Store
+  clock: Clock
+  logger: Logger
+  ticker: Ticker
 }
 
 /**
@@ -18,46 +26,42 @@ export interface FleetLoopOptions {
  * lease holder acts. Ticks never overlap.
  */
 export class FleetLoop {
-  private cancel: (() => void) | null = null
-  private running: Promise<void> | null = null
+  private readonly periodic: Periodic
 
   constructor(
-    private readonly deps: { fleet: FleetService; lease: LeaderLease; store: Store; clock: Clock; logger: Logger; ticker: Ticker },
-    private readonly options: FleetLoopOptions,
-  ) {}
+    private readonly deps: FleetLoopDeps,
+    private readonly options: LoopSettings,
+  ) {
+    this.periodic = new Periodic(deps.ticker, options.tickMs, () => this.round())
+  }
 
   start(): void {
-    this.cancel = this.deps.ticker.every(this.options.tickMs, () => this.tick())
+    this.periodic.start()
     void this.tick()
   }
 
   tick(): Promise<void> {
-    this.running ??= this.round().finally(() => {
-      this.running = null
-    })
-    return this.running
+    return this.periodic.tick()
   }
 
   async stop(): Promise<void> {
-    this.cancel?.()
-    this.cancel = null
-    await this.running
+    await this.periodic.stop()
     await this.deps.lease.release()
   }
 
   private async round(): Promise<void> {
-    const { fleet, lease, store, clock, logger } = this.deps
+    const { stages, viewers, lease, store, clock, logger } = this.deps
     try {
       if (!(await lease.renew())) return
-      await fleet.sweepSilentViewers(this.options.heartbeatTimeoutMs)
+      await viewers.sweepSilent(this.options.heartbeatTimeoutMs)
       const plan = planScaling(await store.listStages(), this.options.policy, clock.now())
       // Renewed before each action: a slow round (paced IVS calls) must not act on a lapsed lease
       // while another instance has taken over.
-      for (const arn of plan.remove) if (await lease.renew()) await fleet.retireStage(arn)
-      for (const arn of plan.drain) if (await lease.renew()) await fleet.drainStage(arn)
-      if (plan.create && (await lease.renew())) await fleet.createStageAhead()
+      for (const arn of plan.remove) if (await lease.renew()) await stages.retire(arn)
+      for (const arn of plan.drain) if (await lease.renew()) await stages.drain(arn)
+      if (plan.create && (await lease.renew())) await stages.createAhead()
     } catch (error) {
-      logger.warn('fleet round failed', { error: error instanceof Error ? error.message : String(error) })
+      logger.warn('fleet round failed', { error: describeError(error) })
     }
   }
 }

@@ -1,8 +1,7 @@
-import type { ServeConfig } from '../config'
 import type { StageStatus } from '../store/types'
+import type { ScalingPolicy } from './settings'
 
-/** The configuration the decisions read; `drainGraceMs`: a draining stage is deleted after this long even if viewers remain. */
-export type ScalingPolicy = Pick<ServeConfig, 'stageCapacity' | 'scaleUpThreshold' | 'scaleDownThreshold' | 'maxStages' | 'stageWarmupMs' | 'drainGraceMs'>
+export type { ScalingPolicy }
 
 export interface StageState {
   arn: string

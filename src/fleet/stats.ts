@@ -1,4 +1,4 @@
-import type { PublisherState, StageView } from '../store/types'
+import type { PublisherState, StageView, Store } from '../store/types'
 
 export interface FleetStats {
   totalViewers: number
@@ -20,3 +20,16 @@ export function computeStats(stages: StageView[], publisher: PublisherState, cap
 }
 
 export const utilisation = (viewers: number, seats: number) => (seats === 0 ? 0 : Math.round((viewers / seats) * 10_000) / 10_000)
+
+/** Reads the fleet's numbers from the store. */
+export class StatsReader {
+  constructor(
+    private readonly store: Store,
+    private readonly stageCapacity: number,
+  ) {}
+
+  async read(): Promise<FleetStats> {
+    const [stages, publisher] = await Promise.all([this.store.listStages(), this.store.getPublisherState()])
+    return computeStats(stages, publisher, this.stageCapacity)
+  }
+}

@@ -1,13 +1,14 @@
 import { Elysia } from 'elysia'
-import { utilisation } from '../../fleet/stats'
-import type { RouteDeps } from '../deps'
-import { ok, responses } from '../envelope'
+import type { RelayService } from '../../fleet/relays'
+import { utilisation, type StatsReader } from '../../fleet/stats'
+import { ok, responses } from '../../web/envelope'
+import type { Authenticator } from '../auth'
 import { iso } from '../schemas'
 import { SECURITY } from '../security'
 import { PublisherStats, StageStats, Stats, ViewerStats } from './model'
 
-export function statsRoutes({ fleet, auth, config }: RouteDeps) {
-  const current = () => fleet.stats()
+export function statsRoutes({ reader, relays, auth, stageCapacity, maxStages }: { reader: StatsReader; relays: RelayService; auth: Authenticator; stageCapacity: number; maxStages: number }) {
+  const current = () => reader.read()
   return new Elysia({ prefix: '/api/stats', tags: ['stats'] })
     // Auth runs before validation: an unauthenticated caller learns nothing about the schemas.
     .onTransform(({ headers }) => auth.requireApiKey(headers))
@@ -19,7 +20,7 @@ export function statsRoutes({ fleet, auth, config }: RouteDeps) {
       '/viewers',
       async () => {
         const stats = await current()
-        const seats = stats.activeStages * config.stageCapacity
+        const seats = stats.activeStages * stageCapacity
         return ok({ totalViewers: stats.totalViewers, seats, utilisation: utilisation(stats.totalViewers, seats) })
       },
       { response: responses(ViewerStats), detail: { summary: 'Viewer stats', description: 'Present viewers against the seats of active stages.', security: SECURITY.apiKey } },
@@ -31,7 +32,7 @@ export function statsRoutes({ fleet, auth, config }: RouteDeps) {
         return ok({
           activeStages: stats.activeStages,
           drainingStages: stats.drainingStages,
-          maxStages: config.maxStages,
+          maxStages,
           stages: stats.stages.map((s) => ({ ...s, utilisation: utilisation(s.viewers, s.capacity) })),
         })
       },
@@ -40,12 +41,12 @@ export function statsRoutes({ fleet, auth, config }: RouteDeps) {
     .get(
       '/publisher',
       async () => {
-        const [publisher, relays] = await Promise.all([fleet.publisherState(), fleet.listRelays()])
+        const [publisher, known] = await Promise.all([relays.publisherState(), relays.list()])
         return ok({
           active: publisher.active,
           updatedAt: iso(publisher.updatedAt),
           serverId: publisher.serverId,
-          relays: relays.map((r) => ({ serverId: r.serverId, publisherActive: r.publisherActive, connectedStages: r.connectedStages.length, lastHeartbeatAt: iso(r.lastHeartbeatAt)! })),
+          relays: known.map((r) => ({ serverId: r.serverId, publisherActive: r.publisherActive, connectedStages: r.connectedStages.length, lastHeartbeatAt: iso(r.lastHeartbeatAt)! })),
         })
       },
       { response: responses(PublisherStats), detail: { summary: 'Publisher stats', description: 'Whether a publisher is live at the relay, and the relays\' last reports.', security: SECURITY.apiKey } },

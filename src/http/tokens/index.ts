@@ -1,17 +1,19 @@
 import { Elysia } from 'elysia'
-import type { RouteDeps } from '../deps'
-import { ok, responses } from '../envelope'
+import type { TokenService } from '../../fleet/tokens'
+import type { ViewerService } from '../../fleet/viewers'
+import { ok, responses } from '../../web/envelope'
+import type { Authenticator } from '../auth'
 import { checkAttributes } from '../schemas'
 import { SECURITY } from '../security'
 import { MediaServerTokenBody, PublisherToken, PublisherTokenBody, ViewerToken, ViewerTokenBody } from './model'
 
-export function tokenRoutes({ fleet, auth }: RouteDeps) {
+export function tokenRoutes({ tokens, viewers, auth }: { tokens: TokenService; viewers: ViewerService; auth: Authenticator }) {
   return new Elysia({ prefix: '/api/token', tags: ['tokens'] })
     .post(
       '/publisher',
       async ({ body }) => {
         checkAttributes(body.attributes)
-        return ok(await fleet.issuePublisherToken(body))
+        return ok(await tokens.publisher(body))
       },
       {
         transform: ({ headers }) => auth.requireApiKey(headers),
@@ -24,7 +26,7 @@ export function tokenRoutes({ fleet, auth }: RouteDeps) {
       '/viewer',
       async ({ body }) => {
         checkAttributes(body.attributes)
-        return ok(await fleet.issueViewerToken(body))
+        return ok(await viewers.issueToken(body))
       },
       {
         transform: ({ headers }) => auth.requireApiKey(headers),
@@ -39,7 +41,7 @@ export function tokenRoutes({ fleet, auth }: RouteDeps) {
     )
     .post(
       '/mediaserver',
-      async ({ body }) => ok(await fleet.issueMediaServerToken(body)),
+      async ({ body }) => ok(await tokens.mediaServer(body)),
       {
         transform: ({ headers }) => auth.requireMedia(headers),
         body: MediaServerTokenBody,

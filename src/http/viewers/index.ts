@@ -1,20 +1,21 @@
 import { Elysia } from 'elysia'
 import { ViewerToken } from '../tokens/model'
-import type { RouteDeps } from '../deps'
-import { ok, responses } from '../envelope'
+import type { ViewerService } from '../../fleet/viewers'
+import { ok, responses } from '../../web/envelope'
+import type { Authenticator } from '../auth'
 import { iso } from '../schemas'
 import { SECURITY } from '../security'
 import { Duration, DurationQuery, RejoinBody, HeartbeatBody, HeartbeatResult, LeaveBody, LeaveResult, ListParams, ListQuery, ViewerList } from './model'
 
 const DEFAULT_PAGE = 100
 
-export function viewerRoutes({ fleet, auth }: RouteDeps) {
+export function viewerRoutes({ viewers, auth }: { viewers: ViewerService; auth: Authenticator }) {
   return new Elysia({ prefix: '/api/viewer', tags: ['viewers'] })
     .post(
       '/rejoin',
       async ({ body, headers }) => {
         auth.requireViewer(headers, body.userId)
-        return ok(await fleet.rejoin(body))
+        return ok(await viewers.rejoin(body))
       },
       {
         transform: ({ headers }) => auth.requireViewerCredential(headers),
@@ -27,7 +28,7 @@ export function viewerRoutes({ fleet, auth }: RouteDeps) {
       '/heartbeat',
       async ({ body, headers }) => {
         const session = auth.requireViewer(headers, body.userId)
-        return ok(await fleet.heartbeat({ ...body, participantId: session?.participantId ?? body.participantId }))
+        return ok(await viewers.heartbeat({ ...body, participantId: session?.participantId ?? body.participantId }))
       },
       {
         transform: ({ headers }) => auth.requireViewerCredential(headers),
@@ -44,7 +45,7 @@ export function viewerRoutes({ fleet, auth }: RouteDeps) {
       '/leave',
       async ({ body, headers }) => {
         auth.requireViewer(headers, body.userId)
-        const session = await fleet.leave(body)
+        const session = await viewers.leave(body)
         return ok({ watchDurationMs: session.durationMs })
       },
       {
@@ -57,7 +58,7 @@ export function viewerRoutes({ fleet, auth }: RouteDeps) {
     .get(
       '/list/:stageArn',
       async ({ params, query }) => {
-        const page = await fleet.listViewers(params.stageArn, query.limit ?? DEFAULT_PAGE, query.cursor ?? null)
+        const page = await viewers.list(params.stageArn, query.limit ?? DEFAULT_PAGE, query.cursor ?? null)
         return ok({
           viewers: page.viewers.map((v) => ({ userId: v.userId, participantId: v.participantId, joinedAt: iso(v.joinedAt)!, lastHeartbeatAt: iso(v.lastHeartbeatAt)! })),
           nextCursor: page.nextCursor,
@@ -74,7 +75,7 @@ export function viewerRoutes({ fleet, auth }: RouteDeps) {
     .get(
       '/duration',
       async ({ query }) => {
-        const duration = await fleet.viewerDuration(query.userId, query.stageArn ?? null)
+        const duration = await viewers.duration(query.userId, query.stageArn ?? null)
         return ok({
           userId: duration.userId,
           totalMs: duration.totalMs,

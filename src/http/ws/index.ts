@@ -1,9 +1,9 @@
 import { Elysia, t } from 'elysia'
-import { AppError } from '../errors'
-import { CLIENT_TYPES, type ClientType, type HubClient, type SocketHub } from '../fleet/socket-hub'
-import type { FleetStats } from '../fleet/stats'
-import type { Authenticator } from './auth'
-import { bearerOf } from './auth'
+import { AppError } from '../../errors'
+import type { FleetStats } from '../../fleet/stats'
+import { bearerOf } from '../../web/credentials'
+import type { Authenticator } from '../auth'
+import { CLIENT_TYPES, type ClientType, type HubClient, type SocketHub } from './hub'
 
 const Query = t.Object(
   {

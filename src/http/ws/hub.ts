@@ -1,5 +1,6 @@
-import type { StoredEvent } from '../store/types'
-import type { FleetStats } from './stats'
+import type { StatsAudience } from '../../fleet/stats-broadcast'
+import type { FleetStats } from '../../fleet/stats'
+import type { StoredEvent } from '../../store/types'
 
 export const CLIENT_TYPES = ['media-server', 'dashboard', 'viewer'] as const
 export type ClientType = (typeof CLIENT_TYPES)[number]
@@ -21,8 +22,8 @@ const AUDIENCE: Record<string, ClientType[]> = {
 
 const message = (type: string, data: unknown) => JSON.stringify({ type, data })
 
-/** The sockets of this instance, and what each kind of client is sent. Transport-free. */
-export class SocketHub {
+/** The sockets of this instance, the frames they are sent (`{type, data}` JSON), and which client type gets which event. */
+export class SocketHub implements StatsAudience {
   private readonly clients = new Set<HubClient>()
   private lastStats: string | null = null
 

@@ -1,0 +1,74 @@
+/**
+ * The settings each fleet service reads. The fleet owns these shapes; config/settings.ts builds them
+ * once from the environment's configuration, so policy is decided in one tested place.
+ */
+
+export interface StageSettings {
+  /** Names the fleet: its stages carry the `ivs-fanout:fleet` tag with this value. */
+  fleetId: string
+  stageCapacity: number
+  maxStages: number
+  /** The configured master stage, or null to use the remembered one (or create it). */
+  masterStageArn: string | null
+}
+
+export interface CreateLockSettings {
+  /** This instance, as holder of store locks. */
+  instanceId: string
+  /** The lock is held at least this long per creation (IVS: 5 stage operations per second). */
+  spacingMs: number
+  /** A holder that dies loses the lock after this long. */
+  leaseMs: number
+  /** Pause between attempts while another holder has the lock. */
+  pollMs: number
+  /** How long `run` waits for a busy lock before giving up. */
+  maxWaitMs: number
+}
+
+export interface ViewerSettings {
+  stageCapacity: number
+  /** Named in the CAPACITY_EXHAUSTED message. */
+  maxStages: number
+  heartbeatIntervalMs: number
+  viewerTokenTtlMin: number
+  /** A request that found no seat waits at most this long for new stages before 503. */
+  seatWaitMs: number
+}
+
+export interface TokenSettings {
+  publisherTokenTtlMin: number
+}
+
+/** What the autoscaler's decisions read (fleet/scaling.ts). */
+export interface ScalingPolicy {
+  scaleUpThreshold: number
+  scaleDownThreshold: number
+  maxStages: number
+  stageWarmupMs: number
+  /** A draining stage is deleted after this long even if viewers remain. */
+  drainGraceMs: number
+}
+
+export interface LoopSettings {
+  tickMs: number
+  heartbeatTimeoutMs: number
+  policy: ScalingPolicy
+}
+
+export interface HeartbeatBatchSettings {
+  /** Heartbeats arriving within this window are written in one store call; 0 writes each at once. */
+  windowMs: number
+  maxBatch: number
+}
+
+export interface FleetSettings {
+  stages: StageSettings
+  createLock: CreateLockSettings
+  viewers: ViewerSettings
+  tokens: TokenSettings
+  loop: LoopSettings
+  heartbeats: HeartbeatBatchSettings
+  leaderLeaseMs: number
+  eventPollMs: number
+  statsIntervalMs: number
+}

@@ -1,0 +1,250 @@
+import type { Clock } from '../clock'
+import { AppError, notFound } from '../errors'
+import type { ProviderStage, StageProvider } from '../ivs/types'
+import type { Logger } from '../log'
+import type { Counters } from '../metrics/counters'
+import { hasFreeSeat } from '../store/fill-first'
+import type { StageRecord, StageView, Store } from '../store/types'
+import type { CreateLock } from './create-lock'
+import type { EventPublisher } from './events'
+import type { StageSettings } from './settings'
+
+export const FLEET_TAG = 'ivs-fanout:fleet'
+
+/** The configured master stage does not exist: a configuration error, not an outage. */
+export class MasterStageMissing extends Error {}
+
+export interface StageServiceDeps {
+  store: Store
+  provider: StageProvider
+  lock: CreateLock
+  events: EventPublisher
+  counters: Counters
+  clock: Clock
+  logger: Logger
+}
+
+/**
+ * The lifecycle of the fleet's stages: the master, re-adoption after a restart, create, rename,
+ * delete, drain and retire, and new stages ahead of (or on) demand. Creations go through the
+ * fleet-wide create lock.
+ */
+export class StageService {
+  private masterArn: string | null = null
+  private roomWait: Promise<boolean> | null = null
+
+  constructor(
+    private readonly deps: StageServiceDeps,
+    private readonly settings: StageSettings,
+  ) {}
+
+  /**
+   * Makes sure the master stage exists (the configured one, the one the store remembers, or a new
+   * one) and re-adopts this fleet's stages from the provider. Under the creation lock: instances
+   * starting together must agree on one master.
+   */
+  start(): Promise<StageView> {
+    return this.deps.lock.run(async () => {
+      const master = await this.ensureMaster()
+      await this.adoptFleetStages()
+      return master
+    })
+  }
+
+  private async ensureMaster(): Promise<StageView> {
+    const { store, provider, clock, logger } = this.deps
+    const known = (await store.listStages()).find((s) => s.isMaster)
+    const wanted = this.settings.masterStageArn ?? known?.arn ?? null
+    if (wanted !== null) {
+      const stage = await provider.getStage(wanted)
+      if (stage) {
+        if (known && known.arn !== wanted) await store.removeStage(known.arn, clock.now())
+        await store.addStage(this.record(stage, { isMaster: true, seq: 0 }), Number.MAX_SAFE_INTEGER)
+        this.masterArn = wanted
+        return (await store.getStage(wanted))!
+      }
+      if (this.settings.masterStageArn !== null) {
+        throw new MasterStageMissing(`MASTER_STAGE_ARN ${wanted} does not exist at the stage provider (${provider.kind})`)
+      }
+      await store.removeStage(wanted, clock.now())
+    }
+    const created = await provider.createStage({ name: `${this.settings.fleetId}-master`, tags: this.fleetTags() })
+    await store.addStage(this.record(created, { isMaster: true, seq: 0 }), Number.MAX_SAFE_INTEGER)
+    this.masterArn = created.arn
+    logger.info('master stage created', { stageArn: created.arn })
+    return (await store.getStage(created.arn))!
+  }
+
+  /**
+   * After a restart the provider is the truth: stages carrying this fleet's tag that the store
+   * lost are added back, records of stages the provider no longer has are dropped. Stages without
+   * the tag are never touched.
+   */
+  async adoptFleetStages(): Promise<{ adopted: string[]; dropped: string[] }> {
+    const { store, provider, clock, logger } = this.deps
+    // The store first: a stage created between the two reads is then at the provider too (adopted,
+    // harmlessly, as its creator records it), never dropped for being missing there.
+    const known = await store.listStages()
+    const atProvider = await provider.listStages({ tags: this.fleetTags() })
+    const present = new Set(atProvider.map((s) => s.arn))
+    const knownArns = new Set(known.map((s) => s.arn))
+    const dropped: string[] = []
+    for (const stage of known) {
+      if (stage.isMaster || present.has(stage.arn)) continue
+      await store.removeStage(stage.arn, clock.now())
+      dropped.push(stage.arn)
+    }
+    const adopted: string[] = []
+    for (const stage of atProvider) {
+      if (knownArns.has(stage.arn)) continue
+      const added = await store.addStage(this.record(stage, { isMaster: false, seq: await store.nextStageSeq() }), Number.MAX_SAFE_INTEGER)
+      if (added) adopted.push(stage.arn)
+    }
+    if (adopted.length || dropped.length) logger.info('fleet stages reconciled', { adopted, dropped })
+    return { adopted, dropped }
+  }
+
+  async master(): Promise<StageView> {
+    const master = this.masterArn ? await this.deps.store.getStage(this.masterArn) : null
+    if (!master) throw new AppError('UPSTREAM_UNAVAILABLE', 'the master stage is not available yet')
+    return master
+  }
+
+  list(): Promise<StageView[]> {
+    return this.deps.store.listStages()
+  }
+
+  async require(arn: string): Promise<StageView> {
+    const stage = await this.deps.store.getStage(arn)
+    if (!stage) throw notFound(`stage ${arn}`)
+    return stage
+  }
+
+  async create(input: { name?: string; tags?: Record<string, string> }): Promise<StageView> {
+    if (input.tags && FLEET_TAG in input.tags) {
+      throw new AppError('VALIDATION_ERROR', `tags must not set ${FLEET_TAG}: the fleet sets it`, { field: 'tags' })
+    }
+    const full = () => new AppError('CONFLICT', `MAX_STAGES (${this.settings.maxStages}) stages already exist`)
+    if ((await this.deps.store.listStages()).length >= this.settings.maxStages) throw full()
+    const created = await this.addStage(input.name, input.tags ?? {})
+    if (!created) throw full()
+    return created
+  }
+
+  async rename(arn: string, name: string): Promise<StageView> {
+    await this.require(arn)
+    await this.deps.provider.updateStage(arn, { name })
+    const updated = await this.deps.store.updateStage(arn, { name })
+    if (!updated) throw notFound(`stage ${arn}`)
+    return updated
+  }
+
+  async delete(arn: string): Promise<{ stageArn: string; removedViewers: number }> {
+    const stage = await this.require(arn)
+    if (stage.isMaster) throw new AppError('CONFLICT', 'the master stage cannot be deleted')
+    return this.destroy(arn)
+  }
+
+  /** Drain: no new viewers; the ones there are told to rejoin (WebSocket and their next heartbeat). */
+  async drain(arn: string): Promise<string[]> {
+    const { store, clock, events, logger } = this.deps
+    const now = clock.now()
+    const stage = await store.updateStage(arn, { status: 'draining', drainingSince: now })
+    if (!stage) return []
+    const userIds: string[] = []
+    let cursor: string | null = null
+    do {
+      const page = await store.listViewers(arn, 1000, cursor)
+      userIds.push(...page.viewers.map((v) => v.userId))
+      cursor = page.nextCursor
+    } while (cursor !== null)
+    await events.publish('rejoin_required', { stageArn: arn, userIds, timestamp: new Date(now).toISOString() })
+    logger.info('stage draining', { stageArn: arn, viewers: userIds.length })
+    return userIds
+  }
+
+  /** Deletes a drained stage (scale-down). */
+  async retire(arn: string): Promise<void> {
+    await this.destroy(arn)
+    this.deps.counters.add('ScaleDowns', 1)
+  }
+
+  /** Scale-up ahead of demand; false when another holder of the create lock is creating right now. */
+  createAhead(): Promise<boolean> {
+    return this.deps.lock.tryRun(async () => {
+      if ((await this.deps.store.listStages()).length < this.settings.maxStages) await this.addStage(undefined, {})
+    })
+  }
+
+  /**
+   * No seat anywhere: make one. True once a seat exists (a stage was added here or by another
+   * instance); false when MAX_STAGES is reached or the create lock stayed busy. Concurrent callers
+   * of this process share one wait.
+   */
+  makeRoom(): Promise<boolean> {
+    this.roomWait ??= this.waitForRoom().finally(() => {
+      this.roomWait = null
+    })
+    return this.roomWait
+  }
+
+  private async waitForRoom(): Promise<boolean> {
+    const { store, lock } = this.deps
+    const { stageCapacity, maxStages } = this.settings
+    const hasRoom = (stages: StageView[]) => stages.some((s) => hasFreeSeat(s, stageCapacity))
+    for (let attempt = 0; attempt < lock.maxAttempts; attempt++) {
+      const stages = await store.listStages()
+      if (hasRoom(stages)) return true
+      if (stages.length >= maxStages) return false
+      const ran = await lock.tryRun(async () => {
+        // Re-check under the lock: the previous holder may just have added the stage we need.
+        const current = await store.listStages()
+        if (!hasRoom(current) && current.length < maxStages) await this.addStage(undefined, {})
+      })
+      if (!ran) await lock.pause()
+    }
+    return false
+  }
+
+  private async destroy(arn: string): Promise<{ stageArn: string; removedViewers: number }> {
+    const { provider, store, clock, events, logger } = this.deps
+    await provider.deleteStage(arn)
+    const removed = (await store.removeStage(arn, clock.now())) ?? []
+    await events.publish('stage_deleted', { stageArn: arn, timestamp: new Date(clock.now()).toISOString() })
+    logger.info('stage deleted', { stageArn: arn, removedViewers: removed.length })
+    return { stageArn: arn, removedViewers: removed.length }
+  }
+
+  /** Creates at the provider, then records; if the fleet filled up meanwhile the new stage is deleted again. */
+  private async addStage(name: string | undefined, tags: Record<string, string>): Promise<StageView | null> {
+    const { store, provider, clock, events, logger, counters } = this.deps
+    const seq = await store.nextStageSeq()
+    const created = await provider.createStage({ name: name ?? `${this.settings.fleetId}-${seq}`, tags: { ...tags, ...this.fleetTags() } })
+    if (!(await store.addStage(this.record(created, { isMaster: false, seq }), this.settings.maxStages))) {
+      await provider.deleteStage(created.arn)
+      return null
+    }
+    counters.add('ScaleUps', 1)
+    await events.publish('stage_created', { stageArn: created.arn, timestamp: new Date(clock.now()).toISOString() })
+    logger.info('stage created', { stageArn: created.arn, seq })
+    return store.getStage(created.arn)
+  }
+
+  private fleetTags(): Record<string, string> {
+    return { [FLEET_TAG]: this.settings.fleetId }
+  }
+
+  private record(stage: ProviderStage, extra: { isMaster: boolean; seq: number }): StageRecord {
+    return {
+      arn: stage.arn,
+      name: stage.name,
+      isMaster: extra.isMaster,
+      status: 'active',
+      seq: extra.seq,
+      createdAt: this.deps.clock.now(),
+      drainingSince: null,
+      tags: stage.tags,
+      endpoints: stage.endpoints,
+    }
+  }
+}

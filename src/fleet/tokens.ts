@@ -1,0 +1,53 @@
+import type { Capability, IssuedToken, TokenIssuer } from '../ivs/types'
+import type { Counters } from '../metrics/counters'
+import type { StageView } from '../store/types'
+import type { TokenSettings } from './settings'
+
+export interface PublishToken extends IssuedToken {
+  stageArn: string
+  whipUrl: string
+  capabilities: Capability[]
+}
+
+/** The stages a publish token can be for. */
+export interface PublishTargets {
+  master(): Promise<StageView>
+  require(arn: string): Promise<StageView>
+}
+
+/** Publish tokens: the broadcaster's for the master stage, and a relay's for any stage. Viewer tokens are seated by ViewerService. */
+export class TokenService {
+  constructor(
+    private readonly deps: { stages: PublishTargets; issuer: TokenIssuer; counters: Counters },
+    private readonly settings: TokenSettings,
+  ) {}
+
+  async publisher(input: { userId: string; attributes?: Record<string, string>; durationMinutes?: number }): Promise<PublishToken> {
+    const master = await this.deps.stages.master()
+    return this.issue(master, ['PUBLISH', 'SUBSCRIBE'], 'publisher', {
+      userId: input.userId,
+      attributes: input.attributes ?? {},
+      durationMinutes: input.durationMinutes ?? this.settings.publisherTokenTtlMin,
+    })
+  }
+
+  async mediaServer(input: { serverId: string; stageArn: string }): Promise<PublishToken> {
+    const stage = await this.deps.stages.require(input.stageArn)
+    return this.issue(stage, ['PUBLISH'], 'mediaserver', {
+      userId: `relay-${input.serverId}`,
+      attributes: { role: 'relay', serverId: input.serverId },
+      durationMinutes: this.settings.publisherTokenTtlMin,
+    })
+  }
+
+  private async issue(
+    stage: StageView,
+    capabilities: Capability[],
+    kind: 'publisher' | 'mediaserver',
+    who: { userId: string; attributes: Record<string, string>; durationMinutes: number },
+  ): Promise<PublishToken> {
+    const issued = await this.deps.issuer.issue({ stage, capabilities, ...who })
+    this.deps.counters.add('TokensIssued', 1, { kind })
+    return { ...issued, stageArn: stage.arn, whipUrl: stage.endpoints.whip, capabilities }
+  }
+}

@@ -1,0 +1,100 @@
+import { Elysia } from 'elysia'
+import type { Clock } from '../clock'
+import type { ErrorAction } from '../errors'
+import type { RelayService } from '../fleet/relays'
+import type { StageService } from '../fleet/stages'
+import type { StatsReader } from '../fleet/stats'
+import type { TokenService } from '../fleet/tokens'
+import type { ViewerService } from '../fleet/viewers'
+import type { Logger } from '../log'
+import type { Counters } from '../metrics/counters'
+import { Histogram } from '../metrics/prometheus'
+import { VERSION } from '../version'
+import { envelope } from '../web/envelope'
+import { healthRoutes, type HealthCheck } from '../web/health'
+import { jsonBodies } from '../web/json-bodies'
+import { counterFamilies, metricsRoute } from '../web/metrics'
+import type { Authenticator } from './auth'
+import { dashboardRoutes } from './dashboard'
+import { docs } from './docs'
+import { fleetFamilies } from './fleet-metrics'
+import { mediaRoutes } from './media'
+import { rateLimit } from './rate-limit'
+import type { RateLimiter } from './rate-limiter'
+import { stageRoutes } from './stages'
+import { statsRoutes } from './stats'
+import { tokenRoutes } from './tokens'
+import { viewerRoutes } from './viewers'
+import type { SocketHub } from './ws/hub'
+import { socketRoutes } from './ws'
+
+export interface AppDeps {
+  stages: StageService
+  viewers: ViewerService
+  relays: RelayService
+  tokens: TokenService
+  stats: StatsReader
+  auth: Authenticator
+  rateLimiter: RateLimiter
+  healthChecks: HealthCheck[]
+  hub: SocketHub
+  isLeader(): boolean
+  logger: Logger
+  counters: Counters
+  clock: Clock
+  startedAt: number
+  settings: { stageCapacity: number; maxStages: number; trustProxy: boolean; metricsToken: string | null }
+}
+
+/** The route a domain error's next step points to, for this API's callers. */
+const ACTION_HINTS: Record<ErrorAction, string> = {
+  rejoin: 'call POST /api/viewer/rejoin',
+  register: 'call POST /api/media/register first',
+}
+
+/** Serve mode's HTTP app. Tests build it with their own deps and listen on port 0. */
+export function buildApp(deps: AppDeps) {
+  const { stages, viewers, relays, tokens, auth, settings } = deps
+  const { stageCapacity, maxStages } = settings
+  const started = new WeakMap<Request, number>()
+  const durations = new Histogram('ivs_fanout_http_request_duration_seconds', 'HTTP request latency by route')
+  return new Elysia({ name: 'ivs-fanout', normalize: false, serve: { reusePort: false, maxRequestBodySize: 1024 * 1024 } })
+    .use(envelope({ logger: deps.logger, counters: deps.counters, actionHint: (action) => ACTION_HINTS[action] }))
+    .onRequest(({ request }) => {
+      started.set(request, performance.now())
+    })
+    .onAfterResponse({ as: 'global' }, ({ request, set, route }) => {
+      const begun = started.get(request)
+      if (begun !== undefined) {
+        durations.observe({ method: request.method, route: route || 'unmatched', status: String(set.status ?? 200) }, (performance.now() - begun) / 1000)
+      }
+      deps.logger.debug('request', {
+        method: request.method,
+        path: new URL(request.url).pathname,
+        status: set.status,
+        ms: begun === undefined ? undefined : Math.round((performance.now() - begun) * 100) / 100,
+        requestId: set.headers['x-request-id'],
+      })
+    })
+    .use(jsonBodies())
+    .use(rateLimit(deps.rateLimiter, { trustProxy: settings.trustProxy, sessionOf: (token) => auth.sessionKey(token) }))
+    .use(docs(VERSION))
+    .use(dashboardRoutes())
+    .use(healthRoutes({ version: VERSION, mode: 'serve', startedAt: deps.startedAt, clock: deps.clock, checks: deps.healthChecks }))
+    .use(tokenRoutes({ tokens, viewers, auth }))
+    .use(viewerRoutes({ viewers, auth }))
+    .use(stageRoutes({ stages, relays, auth, stageCapacity }))
+    .use(statsRoutes({ reader: deps.stats, relays, auth, stageCapacity, maxStages }))
+    .use(mediaRoutes({ relays, stages, tokens, auth, stageCapacity }))
+    .use(
+      metricsRoute({
+        isApiKey: (key) => auth.isApiKey(key),
+        metricsToken: settings.metricsToken,
+        histograms: [durations],
+        families: async () => [...fleetFamilies(await deps.stats.read(), deps.isLeader()), ...counterFamilies(deps.counters.snapshot())],
+      }),
+    )
+    .use(socketRoutes({ hub: deps.hub, auth, currentStats: () => deps.stats.read() }))
+}
+
+export type App = ReturnType<typeof buildApp>
