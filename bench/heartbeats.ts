@@ -22,6 +22,7 @@ import { UpstashStore } from '../src/store/upstash'
 import { machineInfo, runBench, spawnChild } from './support/child'
 import type { StackCall, StackCounts } from './support/upstash-stack'
 import { median, benchStageRecord } from './support/common'
+import { describeError } from '../src/errors'
 
 const TARGET_PER_CALL = 100
 const WINDOW_MS = 200 // HEARTBEAT_WINDOW_MS in src/serve.ts
@@ -127,7 +128,7 @@ async function main(): Promise<void> {
               latencies[i] = performance.now() - at
               if (outcome !== 'ok') fail(`outcome ${outcome}`)
             },
-            (error: unknown) => void fail(`error: ${error instanceof Error ? error.message : String(error)}`),
+            (error: unknown) => void fail(`error: ${describeError(error)}`),
           ),
         )
       }

@@ -7,7 +7,7 @@
  *
  * Processes (all on loopback):
  *   relay      bench/support/relay-process.ts: startRelay as `ivs-fanout relay` runs it, plus a
- *              bench-only HTTP /snapshot (CPU time, per-stage counters, Fanout.delays percentiles).
+ *              bench-only HTTP /snapshot (CPU time, per-stage counters, forwarding-delay percentiles from the onForwarded hook).
  *   peers      bench/support/relay-peers.ts: `serve` (local provider) and the node-datachannel test
  *              WHIP endpoints (test/support/whip-endpoint.ts), which check every packet they get.
  *   publisher  bench/support/relay-publisher.ts: test/support/publisher.ts sending the x264 clip
@@ -20,7 +20,7 @@
  * measures --seconds. Relay CPU is process.cpuUsage() inside the relay (all threads, so
  * libdatachannel's SRTP/UDP work counts), cross-checked with /proc/<pid>/stat. Packets forwarded
  * are the relay's per-stage counters (the ones /health reports), summed over stages. The delay is
- * Fanout.delays: from the ingest track's JS callback to sendMessageBinary returning for each stage
+ * the onForwarded hook's figure: from the ingest track's JS callback to sendMessageBinary returning for each stage
  * (so it grows with the stage's place in the fan-out loop); time a packet waits in libdatachannel
  * before that callback runs is not in it. The received bitrate is what each endpoint got with its
  * stage's SSRCs (RTP bytes after SRTP); the endpoints also count Opus packets, checked against the

@@ -1,17 +1,17 @@
 import { Elysia, t } from 'elysia'
 import { systemClock } from '../src/clock'
 import { AppError } from '../src/errors'
-import { secretsEqual, bearerOf } from '../src/http/auth'
-import { jsonBodies } from '../src/http/body-limit'
-import { envelope, ok } from '../src/http/envelope'
-import { healthRoutes, type HealthCheck } from '../src/http/health'
-import { counterFamilies, metricsRoute } from '../src/http/metrics'
-import type { MetricFamily } from '../src/metrics/prometheus'
 import type { Logger } from '../src/log'
 import type { Counters } from '../src/metrics/counters'
+import type { MetricFamily } from '../src/metrics/prometheus'
 import { VERSION } from '../src/version'
+import { bearerOf, SecretCheck } from '../src/web/credentials'
+import { envelope, ok } from '../src/web/envelope'
+import { healthRoutes, type HealthCheck } from '../src/web/health'
+import { jsonBodies } from '../src/web/json-bodies'
+import { counterFamilies, metricsRoute } from '../src/web/metrics'
 import { PublisherConflict, type Fanout } from './fanout'
-import { PUBLISH_PAGE } from './publish-page'
+import { publishPage } from './publish'
 import { SdpError } from './sdp'
 
 export interface RelayAppDeps {
@@ -68,22 +68,22 @@ function preflight(set: { status?: unknown; headers: Record<string, unknown> }, 
 
 /** The relay's HTTP side: WHIP ingest for the broadcaster, health, and the browser publisher page. */
 export function buildRelayApp(deps: RelayAppDeps) {
-  const secretDigest = new Bun.CryptoHasher('sha256').update(deps.publishSecret).digest()
+  const publishSecret = new SecretCheck(deps.publishSecret)
   const requirePublisher = (headers: Record<string, string | undefined>) => {
     const token = bearerOf(headers)
     if (!token) throw new AppError('UNAUTHORIZED', 'send Authorization: Bearer <PUBLISH_SECRET>')
-    if (!secretsEqual(token, secretDigest)) throw new AppError('UNAUTHORIZED', 'the bearer token is not the publish secret')
+    if (!publishSecret.matches(token)) throw new AppError('UNAUTHORIZED', 'the bearer token is not the publish secret')
   }
   const { fanout } = deps
-  const apiKeyDigest = new Bun.CryptoHasher('sha256').update(deps.apiKey).digest()
+  const apiKey = new SecretCheck(deps.apiKey)
   return new Elysia({ name: 'ivs-fanout-relay', normalize: false, serve: { reusePort: false, maxRequestBodySize: 1024 * 1024 } })
-    .use(envelope(deps.logger, deps.counters))
+    .use(envelope({ logger: deps.logger, counters: deps.counters }))
     .onRequest(({ request, set }) => {
       if (new URL(request.url).pathname.startsWith('/whip')) Object.assign(set.headers, CORS)
     })
     .use(jsonBodies(['application/sdp', 'application/trickle-ice-sdpfrag']))
     .get('/', ({ redirect }) => redirect('/publish'))
-    .get('/publish', () => new Response(PUBLISH_PAGE, { headers: { 'content-type': 'text/html; charset=utf-8' } }))
+    .use(publishPage())
     .use(
       healthRoutes({
         version: VERSION,
@@ -105,7 +105,7 @@ export function buildRelayApp(deps: RelayAppDeps) {
     )
     .use(
       metricsRoute({
-        isApiKey: (key) => key !== undefined && secretsEqual(key, apiKeyDigest),
+        isApiKey: (key) => apiKey.matches(key),
         metricsToken: deps.metricsToken,
         families: async () => [...relayFamilies(fanout), ...counterFamilies(deps.counters.snapshot())],
       }),

@@ -1,7 +1,8 @@
-import type { RelayConfig } from '../src/config'
+import type { RelayConfig } from './config'
 import type { Logger } from '../src/log'
 import { backoffDelay } from './backoff'
 import type { PublishGrant } from './stage-session'
+import { describeError } from '../src/errors'
 
 interface StageInfo {
   stageArn: string
@@ -43,7 +44,7 @@ export class ControlPlane {
         signal: AbortSignal.timeout(10_000),
       })
     } catch (error) {
-      throw new ControlPlaneError(`API server not reachable: ${error instanceof Error ? error.message : String(error)}`, null)
+      throw new ControlPlaneError(`API server not reachable: ${describeError(error)}`, null)
     }
     const json = (await response.json().catch(() => null)) as { success?: boolean; data?: T; error?: { code: string; message: string } } | null
     if (!response.ok || !json?.success) {

@@ -1,3 +1,4 @@
+import { monotonicClock, type Clock } from '../src/clock'
 import type { Logger } from '../src/log'
 import { KeyframeRequester } from './keyframes'
 import { PublisherSession, type MediaSink } from './publisher'
@@ -17,27 +18,10 @@ export interface FanoutOptions {
   feedbackTimeoutMs?: number
   /** A publisher silent this long is considered gone. */
   mediaTimeoutMs?: number
-}
-
-/** Forwarding delay samples, kept in a ring for percentiles. */
-export class DelaySamples {
-  private readonly ring: Float64Array
-  private count = 0
-  constructor(size = 65_536) {
-    this.ring = new Float64Array(size)
-  }
-  record(ms: number): void {
-    this.ring[this.count++ % this.ring.length] = ms
-  }
-  percentiles(): { p50: number; p99: number; samples: number } {
-    const n = Math.min(this.count, this.ring.length)
-    const sorted = Float64Array.from(this.ring.subarray(0, n)).sort()
-    const at = (q: number) => (n === 0 ? 0 : sorted[Math.min(n - 1, Math.floor(q * n))]!)
-    return { p50: at(0.5), p99: at(0.99), samples: n }
-  }
-  reset(): void {
-    this.count = 0
-  }
+  /** Per forwarded packet and stage: ms from its arrival to handed to the stage's track (benchmarks). */
+  onForwarded?(delayMs: number): void
+  /** Monotonic time for the sessions' timeouts and delays. */
+  clock?: Clock
 }
 
 /**
@@ -48,17 +32,23 @@ export class Fanout implements MediaSink {
   private publisher: PublisherSession | null = null
   private readonly stages = new Map<string, StageSession>()
   readonly keyframes: KeyframeRequester
-  readonly delays = new DelaySamples()
-  publisherSessions = 0
+  private readonly clock: Clock
+  private publishers = 0
 
   constructor(private readonly options: FanoutOptions) {
-    this.keyframes = new KeyframeRequester(() => this.publisher?.requestKeyframe() ?? false, { minIntervalMs: options.keyframeIntervalMs ?? 500 })
+    this.clock = options.clock ?? monotonicClock
+    this.keyframes = new KeyframeRequester(() => this.publisher?.requestKeyframe() ?? false, { minIntervalMs: options.keyframeIntervalMs ?? 500 }, this.clock)
+  }
+
+  /** Publisher sessions accepted since start. */
+  get publisherSessions(): number {
+    return this.publishers
   }
 
   /** A new WHIP publisher; 409 while another one is connected. */
   async acceptPublisher(offer: string): Promise<{ session: PublisherSession; answer: string }> {
     if (this.publisher) throw new PublisherConflict('a publisher is already connected; DELETE its session first')
-    const session = new PublisherSession(offer, this, this.options.logger, { bindAddress: this.options.bindAddress, mediaTimeoutMs: this.options.mediaTimeoutMs })
+    const session = new PublisherSession(offer, this, this.options.logger, { bindAddress: this.options.bindAddress, mediaTimeoutMs: this.options.mediaTimeoutMs, clock: this.clock })
     this.publisher = session
     let answer: string
     try {
@@ -68,7 +58,7 @@ export class Fanout implements MediaSink {
       session.close()
       throw error
     }
-    this.publisherSessions++
+    this.publishers++
     // Every stage waits for this publisher's first keyframe.
     for (const stage of this.stages.values()) stage.resetKeyframeGate()
     this.keyframes.request()
@@ -106,8 +96,9 @@ export class Fanout implements MediaSink {
     const session = new StageSession(stageArn, {
       grant: this.options.grant,
       requestKeyframe: () => this.keyframes.request(),
-      recordDelay: (ms) => this.delays.record(ms),
+      onForwarded: this.options.onForwarded,
       logger: this.options.logger,
+      clock: this.clock,
       bindAddress: this.options.bindAddress,
       handshakeTimeoutMs: this.options.handshakeTimeoutMs,
       backoff: this.options.backoff,

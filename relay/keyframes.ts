@@ -1,3 +1,5 @@
+import { monotonicClock, type Clock } from '../src/clock'
+
 /**
  * Asks the publisher for a keyframe at most once per `minIntervalMs` over all stages: a stage that
  * opens or sends PLI/FIR triggers a request at once when allowed, otherwise when the interval ends
@@ -6,16 +8,21 @@
 export class KeyframeRequester {
   private lastAt = Number.NEGATIVE_INFINITY
   private timer: Timer | null = null
-  sent = 0
+  private sentCount = 0
 
   constructor(
     private readonly send: () => boolean,
     private readonly options: { minIntervalMs: number },
-    private readonly now: () => number = () => performance.now(),
+    private readonly clock: Clock = monotonicClock,
   ) {}
 
+  /** Keyframe requests that went out. */
+  get sent(): number {
+    return this.sentCount
+  }
+
   request(): void {
-    const wait = this.lastAt + this.options.minIntervalMs - this.now()
+    const wait = this.lastAt + this.options.minIntervalMs - this.clock.now()
     if (wait <= 0) {
       this.fire()
       return
@@ -34,7 +41,7 @@ export class KeyframeRequester {
   /** Only a request that went out starts the interval: one made before the publisher's track opened is not lost. */
   private fire(): void {
     if (!this.send()) return
-    this.lastAt = this.now()
-    this.sent++
+    this.lastAt = this.clock.now()
+    this.sentCount++
   }
 }

@@ -1,5 +1,5 @@
 import { hostname } from 'node:os'
-import type { RelayConfig } from '../src/config'
+import type { RelayConfig } from './config'
 import { randomSecret } from '../src/ids'
 import type { Logger } from '../src/log'
 import { Counters } from '../src/metrics/counters'
@@ -7,6 +7,7 @@ import { buildRelayApp } from './app'
 import { backoffDelay } from './backoff'
 import { ControlPlane } from './control-plane'
 import { Fanout } from './fanout'
+import { describeError } from '../src/errors'
 
 export interface RelayHandle {
   app: ReturnType<typeof buildRelayApp>
@@ -26,6 +27,8 @@ export interface RelayOptions {
   backoff?: { baseMs: number; capMs: number }
   feedbackTimeoutMs?: number
   mediaTimeoutMs?: number
+  /** Per forwarded packet and stage: its in→out delay in ms (benchmarks). */
+  onForwarded?(delayMs: number): void
 }
 
 /** Composition root of relay mode. */
@@ -46,6 +49,7 @@ export async function startRelay(options: RelayOptions): Promise<RelayHandle> {
     backoff: options.backoff,
     feedbackTimeoutMs: options.feedbackTimeoutMs,
     mediaTimeoutMs: options.mediaTimeoutMs,
+    onForwarded: options.onForwarded,
   })
   const counters = new Counters()
   const app = buildRelayApp({
@@ -68,7 +72,7 @@ export async function startRelay(options: RelayOptions): Promise<RelayHandle> {
     try {
       await fanout.syncStages(await api().stages())
     } catch (error) {
-      logger.warn('stage sync failed', { error: error instanceof Error ? error.message : String(error) })
+      logger.warn('stage sync failed', { error: describeError(error) })
     }
   }
   // Register until the API server answers; then the event socket and timers keep us in step.
@@ -79,7 +83,7 @@ export async function startRelay(options: RelayOptions): Promise<RelayHandle> {
       logger.info('registered with the API server', { serverId: config.serverId, api: config.apiServerUrl })
     } catch (error) {
       const delay = backoffDelay(attempt, { baseMs: 500, capMs: 15_000 })
-      logger.warn('registration failed', { error: error instanceof Error ? error.message : String(error), retryInMs: delay })
+      logger.warn('registration failed', { error: describeError(error), retryInMs: delay })
       timers.push(setTimeout(() => void register(attempt + 1), delay))
     }
   }
@@ -95,7 +99,7 @@ export async function startRelay(options: RelayOptions): Promise<RelayHandle> {
   timers.push(
     setInterval(() => {
       api().heartbeat({ publisherActive: fanout.publisherActive, connectedStages: fanout.liveStages() }).catch((error: unknown) => {
-        logger.warn('heartbeat failed', { error: error instanceof Error ? error.message : String(error) })
+        logger.warn('heartbeat failed', { error: describeError(error) })
       })
     }, config.heartbeatIntervalMs),
   )

@@ -1,3 +1,4 @@
+import { monotonicClock, type Clock } from '../src/clock'
 import { randomAlphanumeric } from '../src/ids'
 import type { Logger } from '../src/log'
 import { gatheredDescription, newPeer, rtc, type PeerConnection, type Track } from './peer'
@@ -26,24 +27,35 @@ export class PublisherSession {
   private ended = false
   private lastPacketAt = 0
   private watchdog: Timer | null = null
-  packetsIn = 0
-  bytesIn = 0
-  connectedAt: number | null = null
+  private packets = 0
+  private bytes = 0
+  private connectedAt: number | null = null
+  private readonly clock: Clock
 
   constructor(
     private readonly offer: string,
     private readonly sink: MediaSink,
     private readonly logger: Logger,
-    options: { bindAddress?: string; mediaTimeoutMs?: number } = {},
+    options: { bindAddress?: string; mediaTimeoutMs?: number; clock?: Clock } = {},
   ) {
+    this.clock = options.clock ?? monotonicClock
     this.codecs = chooseIngestCodecs(offer)
     this.pc = newPeer(`publisher-${this.id}`, options)
     // A publisher that vanishes (crash, network loss) leaves the connection up until ICE consent
     // expires; silence ends the session sooner so a new publisher can take over.
     const mediaTimeoutMs = options.mediaTimeoutMs ?? 5_000
     this.watchdog = setInterval(() => {
-      if (this.connectedAt !== null && performance.now() - Math.max(this.lastPacketAt, this.connectedAt) > mediaTimeoutMs) this.end(`no media for ${mediaTimeoutMs} ms`)
+      if (this.connectedAt !== null && this.clock.now() - Math.max(this.lastPacketAt, this.connectedAt) > mediaTimeoutMs) this.end(`no media for ${mediaTimeoutMs} ms`)
     }, Math.min(1_000, mediaTimeoutMs / 2))
+  }
+
+  /** RTP packets received from the publisher. */
+  get packetsIn(): number {
+    return this.packets
+  }
+
+  get bytesIn(): number {
+    return this.bytes
   }
 
   /** Applies the (restricted) offer and returns the answer with its candidates. */
@@ -53,7 +65,7 @@ export class PublisherSession {
     const kinds = new Map(parseMedia(offer).map((m) => [m.mid, m.kind]))
     this.pc.onTrack((track) => this.attach(track, kinds.get(track.mid()) ?? 'unknown'))
     this.pc.onStateChange((state) => {
-      if (state === 'connected') this.connectedAt = performance.now()
+      if (state === 'connected') this.connectedAt = this.clock.now()
       // 'disconnected' is often transient; the media watchdog ends a publisher that is really gone.
       if (state === 'failed' || state === 'closed') this.end(`peer connection ${state}`)
     })
@@ -70,14 +82,14 @@ export class PublisherSession {
       this.video = track
     }
     track.onMessage((message) => {
-      const receivedAt = performance.now()
+      const receivedAt = this.clock.now()
       const packet = new Uint8Array(message.buffer, message.byteOffset, message.byteLength)
       if (isRtcp(packet)) return
       const header = parseRtp(packet)
       if (!header) return
       this.lastPacketAt = receivedAt
-      this.packetsIn++
-      this.bytesIn += packet.byteLength
+      this.packets++
+      this.bytes += packet.byteLength
       if (isVideo && header.payloadType === this.codecs.video.payloadType) this.sink.onVideo(packet, header, receivedAt)
       else if (!isVideo && header.payloadType === this.codecs.audio?.payloadType) this.sink.onAudio(packet, header, receivedAt)
     })

@@ -1,3 +1,4 @@
+import { monotonicClock, type Clock } from '../src/clock'
 import { parseRtp, rewriteRtp, type RtpHeader } from './rtp'
 
 /** Seconds from 1900 (NTP) to 1970 (Unix). */
@@ -22,15 +23,15 @@ export class StreamRewriter {
   private lastOutTs: number
   private lastOutAt: number | null = null
   /** RTCP sender-report counters (RFC 3550 §6.4.1). */
-  packetCount = 0
-  octetCount = 0
+  private packetCount = 0
+  private octetCount = 0
 
   /** What the stage negotiated on its current connection. */
   payloadType: number
 
   constructor(
     private readonly out: OutgoingStream,
-    private readonly now: () => number = () => performance.now(),
+    private readonly clock: Clock = monotonicClock,
     random: () => number = Math.random,
   ) {
     this.payloadType = out.payloadType
@@ -44,7 +45,7 @@ export class StreamRewriter {
    */
   senderReport(wallClockMs: number = Date.now()): Buffer | null {
     if (this.lastOutAt === null) return null
-    const rtpNow = (this.lastOutTs + Math.round(((this.now() - this.lastOutAt) * this.out.clockRate) / 1000)) >>> 0
+    const rtpNow = (this.lastOutTs + Math.round(((this.clock.now() - this.lastOutAt) * this.out.clockRate) / 1000)) >>> 0
     const ntpSeconds = Math.floor(wallClockMs / 1000) + NTP_EPOCH_OFFSET_S
     const ntpFraction = Math.floor(((wallClockMs % 1000) / 1000) * 0x1_0000_0000)
     const sr = Buffer.alloc(28)
@@ -63,7 +64,7 @@ export class StreamRewriter {
   /** A rewritten copy of `packet`, or null when it is not RTP. */
   rewrite(packet: Uint8Array, header: RtpHeader | null = parseRtp(packet)): Buffer | null {
     if (!header) return null
-    const now = this.now()
+    const now = this.clock.now()
     if (header.ssrc !== this.inSsrc) {
       // New source: continue right after the last packet sent, advancing time by what elapsed.
       const elapsedTicks = this.lastOutAt === null ? 0 : Math.max(1, Math.round(((now - this.lastOutAt) * this.out.clockRate) / 1000))

@@ -1,3 +1,5 @@
+import { monotonicClock, type Clock } from '../src/clock'
+import { describeError } from '../src/errors'
 import type { Logger } from '../src/log'
 import { backoffDelay } from './backoff'
 import { gatheredDescription, newPeer, rtc, type PeerConnection, type Track } from './peer'
@@ -18,9 +20,11 @@ export interface StageSessionDeps {
   grant(stageArn: string): Promise<PublishGrant>
   /** Ask the publisher for a keyframe (rate-limited by the caller). */
   requestKeyframe(): void
-  /** Forwarding delay samples (ms), from packet arrival to handed to this stage's track. */
-  recordDelay?(ms: number): void
+  /** Called per forwarded packet with the delay (ms) from its arrival to handed to this stage's track (benchmarks). */
+  onForwarded?(delayMs: number): void
   logger: Logger
+  /** Monotonic time for timeouts and the forwarding delay. */
+  clock?: Clock
   bindAddress?: string
   handshakeTimeoutMs?: number
   backoff?: { baseMs: number; capMs: number }
@@ -44,13 +48,10 @@ const randomSsrc = () => crypto.getRandomValues(new Uint32Array(1))[0]! || 1
  * exponential backoff and full jitter; a failure here never touches other stages.
  */
 export class StageSession {
-  state: StageState = 'connecting'
-  lastError: string | null = null
-  packetsForwarded = 0
-  bytesForwarded = 0
-  keyframeRequests = 0
-  connects = 0
-  senderReports = 0
+  private current: StageState = 'connecting'
+  private lastError: string | null = null
+  private readonly counts = { packetsForwarded: 0, bytesForwarded: 0, keyframeRequests: 0, connects: 0, senderReports: 0 }
+  private readonly clock: Clock
   readonly videoSsrc = randomSsrc()
   readonly audioSsrc = randomSsrc()
 
@@ -70,14 +71,20 @@ export class StageSession {
   constructor(
     readonly stageArn: string,
     private readonly deps: StageSessionDeps,
-  ) {}
+  ) {
+    this.clock = deps.clock ?? monotonicClock
+  }
+
+  get state(): StageState {
+    return this.current
+  }
 
   start(): void {
     void this.connect()
   }
 
   forwardVideo(packet: Uint8Array, header: RtpHeader, receivedAt: number): void {
-    if (this.state !== 'live' || !this.video || !this.videoOut) return
+    if (this.current !== 'live' || !this.video || !this.videoOut) return
     if (this.awaitingKeyframe) {
       if (!startsH264Keyframe(packet.subarray(header.payloadOffset))) return
       this.awaitingKeyframe = false
@@ -86,7 +93,7 @@ export class StageSession {
   }
 
   forwardAudio(packet: Uint8Array, header: RtpHeader, receivedAt: number): void {
-    if (this.state !== 'live' || !this.audio || !this.audioOut) return
+    if (this.current !== 'live' || !this.audio || !this.audioOut) return
     this.send(this.audio, this.audioOut, packet, header, receivedAt)
   }
 
@@ -97,29 +104,20 @@ export class StageSession {
 
   async stop(): Promise<void> {
     this.stopped = true
-    this.state = 'stopped'
+    this.current = 'stopped'
     if (this.retryTimer) clearTimeout(this.retryTimer)
     this.retryTimer = null
     const resource = this.resource
     this.closePeer()
     if (resource) {
       await whipDelete(resource.url, resource.token).catch((error: unknown) => {
-        this.deps.logger.warn('WHIP DELETE failed', { stageArn: this.stageArn, error: error instanceof Error ? error.message : String(error) })
+        this.deps.logger.warn('WHIP DELETE failed', { stageArn: this.stageArn, error: describeError(error) })
       })
     }
   }
 
   snapshot() {
-    return {
-      stageArn: this.stageArn,
-      state: this.state,
-      lastError: this.lastError,
-      packetsForwarded: this.packetsForwarded,
-      bytesForwarded: this.bytesForwarded,
-      keyframeRequests: this.keyframeRequests,
-      connects: this.connects,
-      senderReports: this.senderReports,
-    }
+    return { stageArn: this.stageArn, state: this.current, lastError: this.lastError, ...this.counts }
   }
 
   /** RTCP SR for each stream, about once a second: the stage's NTP↔RTP mapping for lip sync. */
@@ -129,7 +127,7 @@ export class StageSession {
       if (!track || !sr) continue
       try {
         track.sendMessageBinary(sr)
-        this.senderReports++
+        this.counts.senderReports++
       } catch {}
     }
   }
@@ -142,14 +140,14 @@ export class StageSession {
     } catch {
       return
     }
-    this.packetsForwarded++
-    this.bytesForwarded += out.byteLength
-    this.deps.recordDelay?.(performance.now() - receivedAt)
+    this.counts.packetsForwarded++
+    this.counts.bytesForwarded += out.byteLength
+    if (this.deps.onForwarded) this.deps.onForwarded(this.clock.now() - receivedAt)
   }
 
   private async connect(): Promise<void> {
     if (this.stopped) return
-    this.state = 'connecting'
+    this.current = 'connecting'
     const timeoutMs = this.deps.handshakeTimeoutMs ?? 10_000
     try {
       const grant = await this.deps.grant(this.stageArn)
@@ -168,14 +166,14 @@ export class StageSession {
       videoTrack.setMediaHandler(new rtc.RtcpNackResponder(512))
       // A send-only track still queues the stage's RTCP (capped): always read it; PLI/FIR → keyframe.
       videoTrack.onMessage((message) => {
-        this.lastFeedbackAt = performance.now()
+        this.lastFeedbackAt = this.clock.now()
         if (findKeyframeRequest(new Uint8Array(message.buffer, message.byteOffset, message.byteLength))) {
-          this.keyframeRequests++
+          this.counts.keyframeRequests++
           this.deps.requestKeyframe()
         }
       })
       audioTrack.onMessage(() => {
-        this.lastFeedbackAt = performance.now()
+        this.lastFeedbackAt = this.clock.now()
       })
       const opened = new Promise<void>((resolve, reject) => {
         videoTrack.onOpen(() => resolve())
@@ -196,24 +194,24 @@ export class StageSession {
       this.video = videoTrack
       this.audio = audioTrack
       // Sequence and timestamp state carries over reconnects; the payload types are this connection's.
-      this.videoOut ??= new StreamRewriter({ ssrc: this.videoSsrc, payloadType: VIDEO_PT, clockRate: 90_000 })
-      this.audioOut ??= new StreamRewriter({ ssrc: this.audioSsrc, payloadType: AUDIO_PT, clockRate: 48_000 })
+      this.videoOut ??= new StreamRewriter({ ssrc: this.videoSsrc, payloadType: VIDEO_PT, clockRate: 90_000 }, this.clock)
+      this.audioOut ??= new StreamRewriter({ ssrc: this.audioSsrc, payloadType: AUDIO_PT, clockRate: 48_000 }, this.clock)
       this.videoOut.payloadType = negotiated.video ?? VIDEO_PT
       this.audioOut.payloadType = negotiated.audio ?? AUDIO_PT
       this.awaitingKeyframe = true
-      this.state = 'live'
+      this.current = 'live'
       this.lastError = null
       this.attempt = 0
-      this.connects++
+      this.counts.connects++
       // A closed connection reports 'closed' later on: only the current one may fail the session.
       // 'disconnected' is often transient; the RTCP watchdog catches a peer that is really gone.
       pc.onStateChange((state) => {
         if (this.pc === pc && (state === 'failed' || state === 'closed')) this.fail(new Error(`peer connection ${state}`))
       })
-      this.lastFeedbackAt = performance.now()
+      this.lastFeedbackAt = this.clock.now()
       const feedbackTimeoutMs = this.deps.feedbackTimeoutMs ?? 15_000
       this.watchdog = setInterval(() => {
-        if (this.state === 'live' && performance.now() - this.lastFeedbackAt > feedbackTimeoutMs) this.fail(new Error(`no RTCP from the stage for ${feedbackTimeoutMs} ms`))
+        if (this.current === 'live' && this.clock.now() - this.lastFeedbackAt > feedbackTimeoutMs) this.fail(new Error(`no RTCP from the stage for ${feedbackTimeoutMs} ms`))
         else this.sendSenderReports()
       }, Math.min(1_000, feedbackTimeoutMs / 2))
       this.deps.logger.info('stage live', { stageArn: this.stageArn })
@@ -226,10 +224,10 @@ export class StageSession {
   private fail(error: unknown): void {
     if (this.stopped) return this.closePeer()
     if (this.retryTimer) return
-    const message = error instanceof Error ? error.message : String(error)
+    const message = describeError(error)
     this.lastError = message
     const permanent = error instanceof WhipError && error.status !== null && error.status >= 400 && error.status < 500 && error.status !== 408 && error.status !== 429
-    this.state = permanent ? 'failed' : 'backoff'
+    this.current = permanent ? 'failed' : 'backoff'
     this.closePeer()
     // The old WHIP resource is gone with the connection; delete it best-effort.
     const resource = this.resource

@@ -1,3 +1,5 @@
+import { describeError } from '../src/errors'
+
 export class WhipError extends Error {
   constructor(
     message: string,
@@ -41,7 +43,7 @@ export async function whipPublish(url: string, token: string, offer: string, opt
         signal,
       })
     } catch (error) {
-      throw new WhipError(`WHIP POST to ${new URL(target).origin} failed: ${error instanceof Error ? error.message : String(error)}`)
+      throw new WhipError(`WHIP POST to ${new URL(target).origin} failed: ${describeError(error)}`)
     }
     if (REDIRECTS.has(response.status)) {
       await response.body?.cancel()

@@ -1,5 +1,6 @@
 import { constants, cpus, loadavg } from 'node:os'
 import type { Subprocess } from 'bun'
+import { describeError } from '../../src/errors'
 
 const TAIL_BYTES = 4096
 const live = new Set<Subprocess>()
@@ -28,7 +29,7 @@ export async function runBench(name: string, main: () => Promise<void>): Promise
   try {
     await main()
   } catch (error) {
-    process.stderr.write(`${name} failed: ${error instanceof Error ? error.message : String(error)}\n`)
+    process.stderr.write(`${name} failed: ${describeError(error)}\n`)
     process.exitCode = 1
   } finally {
     killChildren()

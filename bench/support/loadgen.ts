@@ -1,4 +1,5 @@
 import { serveCalls } from './child'
+import { describeError } from '../../src/errors'
 
 export interface LoadJob {
   url: string
@@ -43,7 +44,7 @@ async function run(job: LoadJob): Promise<LoadResult> {
         if (res.status === 200) ok++
         else fail(String(res.status))
       } catch (error) {
-        fail(`error: ${error instanceof Error ? error.message : String(error)}`)
+        fail(`error: ${describeError(error)}`)
       }
     }
   }

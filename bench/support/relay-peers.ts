@@ -81,7 +81,7 @@ const serve = await startTestServer({
   STAGE_WARMUP_MS: String(24 * 3600_000),
   RATE_LIMIT_MAX_REQUESTS: '1000000000',
 })
-const masterArn = (await serve.fleet.masterStage()).arn
+const masterArn = (await serve.stages.master()).arn
 
 for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => process.exit(0))
 

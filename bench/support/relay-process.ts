@@ -1,9 +1,10 @@
 import { hostname } from 'node:os'
-import { loadRelayConfig } from '../../src/config'
-import { createLogger } from '../../src/log'
-import { DelaySamples, type Fanout } from '../../relay/fanout'
+import { loadRelayConfig } from '../../relay/config'
+import type { Fanout } from '../../relay/fanout'
 import { startRelay } from '../../relay/main'
+import { createLogger } from '../../src/log'
 import { serveCalls } from './child'
+import { DelaySamples } from './delay-samples'
 
 export interface RelayInfo {
   pid: number
@@ -20,24 +21,8 @@ export interface RelaySnapshot {
   cpuUs: number
   publisher: { session: string | null; packetsIn: number; bytesIn: number }
   stages: ReturnType<Fanout['stageSnapshots']>
-  /** Fanout.delays since the previous reset: packet arrival → handed to a stage's track, ms. */
+  /** Forwarding delays since the previous reset: packet arrival → handed to a stage's track, ms. */
   delay: { p50: number; p99: number; max: number; samples: number }
-}
-
-/** Fanout.delays with room for a whole window at 20 stages (~8,500 samples/s) and the maximum as well. */
-class WindowDelays extends DelaySamples {
-  max = 0
-  constructor() {
-    super(1 << 20)
-  }
-  override record(ms: number): void {
-    if (ms > this.max) this.max = ms
-    super.record(ms)
-  }
-  override reset(): void {
-    this.max = 0
-    super.reset()
-  }
 }
 
 /**
@@ -50,10 +35,9 @@ class WindowDelays extends DelaySamples {
 const config = loadRelayConfig({ ...process.env, API_PORT: '0' }, hostname())
 if (!config.ok) throw new Error(`relay config: ${config.errors.join('; ')}`)
 const logger = createLogger('warn', { mode: 'relay' })
-const relay = await startRelay({ config: config.config, logger, bindAddress: '127.0.0.1' })
-const delays = new WindowDelays()
-// StageSession's recordDelay calls `fanout.delays.record` at call time, so swapping the instance works.
-;(relay.fanout as { delays: DelaySamples }).delays = delays
+// Room for a whole window at 20 stages (~8,500 samples/s).
+const delays = new DelaySamples(1 << 20)
+const relay = await startRelay({ config: config.config, logger, bindAddress: '127.0.0.1', onForwarded: (ms) => delays.record(ms) })
 
 const bench = Bun.serve({
   port: 0,

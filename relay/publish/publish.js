@@ -1,31 +1,4 @@
-/** GET /publish: a browser publisher. Camera and mic over WHIP to this relay, H.264 preferred. */
-export const PUBLISH_PAGE = `<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>ivs-fanout · publish</title>
-<style>
-  body { font: 15px/1.4 system-ui, sans-serif; margin: 2rem auto; max-width: 44rem; padding: 0 1rem; color: #1d1d1f; }
-  video { width: 100%; background: #111; border-radius: 8px; aspect-ratio: 16 / 9; }
-  form { display: flex; gap: .5rem; margin: 1rem 0; }
-  input { flex: 1; padding: .5rem; font: inherit; }
-  button { padding: .5rem 1rem; font: inherit; cursor: pointer; }
-  #state { font-weight: 600; }
-  .error { color: #b00020; }
-</style>
-</head>
-<body>
-<h1>Publish to ivs-fanout</h1>
-<p>Sends your camera and microphone to this relay over WHIP; the relay forwards them into every stage.</p>
-<form id="form">
-  <input id="secret" type="password" placeholder="Publish secret (PUBLISH_SECRET)" autocomplete="off" required>
-  <button id="start" type="submit">Start</button>
-  <button id="stop" type="button" disabled>Stop</button>
-</form>
-<p>State: <span id="state">idle</span> <span id="detail"></span></p>
-<video id="preview" autoplay muted playsinline></video>
-<script>
+/* GET /publish: a browser publisher. Camera and mic over WHIP to this relay, H.264 preferred. */
 const $ = (id) => document.getElementById(id)
 let pc = null, resource = null, secret = ''
 const show = (state, detail = '', error = false) => {
@@ -89,7 +62,3 @@ async function stop() {
 }
 $('form').addEventListener('submit', start)
 $('stop').addEventListener('click', stop)
-</script>
-</body>
-</html>
-`
