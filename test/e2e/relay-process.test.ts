@@ -28,7 +28,7 @@ describe('ivs-fanout relay as a process', () => {
     try {
       const [, secret] = await p.waitFor(/publish secret \(WHIP bearer token\) is (\S+)/)
       expect(secret!.length).toBeGreaterThan(16)
-      const master = (await serve.fleet.masterStage()).arn
+      const master = (await serve.stages.master()).arn
       await eventually('master stage live at the relay', async () => {
         const health = await fetch(`http://127.0.0.1:${port}/health`).then((r) => r.json(), () => null)
         return health?.data?.stages?.some((s: { stageArn: string; state: string }) => s.stageArn === master && s.state === 'live') ?? false

@@ -1,7 +1,8 @@
 import { afterEach, describe, expect, test } from 'bun:test'
-import { STAGE_ARN_PATTERN } from '../../src/config'
+import { STAGE_ARN_PATTERN } from '../../src/ivs/arn'
 import { AppError, type ErrorCode } from '../../src/errors'
-import { FLEET_TAG } from '../../src/fleet/service'
+import { statusOf } from '../../src/web/error-status'
+import { FLEET_TAG } from '../../src/fleet/stages'
 import { AwsStageProvider } from '../../src/ivs/aws'
 import { TEST_CREDENTIALS, testIvsApi } from '../support/ivs-client'
 import { startIvsServer, type IvsErrorType, type IvsServer, type IvsServerOptions } from '../support/ivs-server'
@@ -120,7 +121,7 @@ describe('AwsStageProvider against a wire-compatible IVS server, through the rea
         server.control.failNext('UpdateStage', type, 1, `upstream says ${type}`)
         const error = await rejection(provider.updateStage(`arn:aws:ivs:eu-west-1:123456789012:stage/AbCdEf123456`, { name: 'x' }))
         expect(error.code).toBe(code)
-        expect(error.status).toBe(status)
+        expect(statusOf(error.code)).toBe(status)
         expect(server.calls.UpdateStage).toBe(1)
       })
     }
@@ -148,7 +149,7 @@ describe('AwsStageProvider against a wire-compatible IVS server, through the rea
       await provider.createStage({ name: 'a', tags: {} })
       await provider.createStage({ name: 'b', tags: {} })
       const quota = await rejection(provider.createStage({ name: 'c', tags: {} }))
-      expect([quota.code, quota.status]).toEqual(['CAPACITY_EXHAUSTED', 503])
+      expect([quota.code, statusOf(quota.code)]).toEqual(['CAPACITY_EXHAUSTED', 503])
       expect(quota.retryAfterSeconds).toBeGreaterThan(0)
       expect(server.answered('CreateStage', 402)).toBe(1)
     })
@@ -189,7 +190,7 @@ describe('AwsStageProvider against a wire-compatible IVS server, through the rea
       const started = performance.now()
       const error = await rejection(new AwsStageProvider(api).createStage({ name: 's', tags: {} }))
       const elapsed = performance.now() - started
-      expect([error.code, error.status]).toEqual(['UPSTREAM_UNAVAILABLE', 503])
+      expect([error.code, statusOf(error.code)]).toEqual(['UPSTREAM_UNAVAILABLE', 503])
       expect(error.message).toMatch(/CreateStage failed after 4 attempts/)
       expect(error.retryAfterSeconds).toBeGreaterThan(0)
       expect(server.calls.CreateStage).toBe(4)

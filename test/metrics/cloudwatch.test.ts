@@ -1,6 +1,6 @@
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, test } from 'bun:test'
 import type { CloudWatchClient } from '@aws-sdk/client-cloudwatch'
-import { ManualClock } from '../../src/clock'
+import { ManualClock } from '../support/clock'
 import { createLogger, type Logger } from '../../src/log'
 import {
   createCloudWatchClient,
@@ -10,7 +10,7 @@ import {
   type StageGauge,
 } from '../../src/metrics/cloudwatch'
 import { Counters } from '../../src/metrics/counters'
-import { ManualTicker } from '../../src/ticker'
+import { ManualTicker } from '../support/clock'
 import { JSON_1_0, PUT_METRIC_DATA_TARGET, startCloudWatchServer, type CloudWatchServer, type ReceivedDatum } from '../support/cloudwatch-server'
 
 const NAMESPACE = 'IVS/Test'

@@ -3,22 +3,42 @@ import { mkdirSync } from 'node:fs'
 import type { Browser, Page } from 'playwright-core'
 import { launchChromium } from '../support/chromium'
 import { tapIngressVideo, type IngressTap } from '../support/ingress-tap'
-import { eventually, PUBLISH_SECRET, startRelayStack, type RelayStack } from '../support/relay-stack'
+import { eventually, PUBLISH_SECRET, startRelayStack } from '../support/relay-stack'
 
 // A real browser publishes: headless Debian Chromium opens the relay's GET /publish page, takes its
 // fake camera and microphone, and publishes over WHIP; every stage must receive its H.264 and Opus.
 
 const RESULTS = new URL('../../test-results/', import.meta.url).pathname
 
-let stack: RelayStack
 let browser: Browser
-let page: Page
-let tap: IngressTap
-let connectedAt = 0
-const stageArns: string[] = []
-const rec = (arn: string) => stack.whip.record(arn)
-const live = (arn: string) => stack.relay.fanout.liveStages().includes(arn)
-const createStage = async () => (await (await stack.serve.api('/api/stage', { method: 'POST', json: {}, headers: {} })).json()).data.stageArn as string
+beforeAll(async () => {
+  // The browser first: a missing Chromium fails here with how to install it.
+  browser = await launchChromium()
+  mkdirSync(RESULTS, { recursive: true })
+}, 25_000)
+afterAll(async () => {
+  await browser?.close()
+})
+
+/** A relay stack of its own with two live stages (the master and one more), and a fresh publish page. */
+async function publishSetup() {
+  const stack = await startRelayStack()
+  const stageArns = [(await stack.serve.stages.master()).arn]
+  stageArns.push((await (await stack.serve.api('/api/stage', { method: 'POST', json: {}, headers: {} })).json()).data.stageArn as string)
+  await eventually('both stages live', () => stageArns.every((arn) => stack.relay.fanout.liveStages().includes(arn)), 10_000)
+  const page = await browser.newPage({ viewport: { width: 900, height: 760 } })
+  page.setDefaultTimeout(5_000)
+  page.on('pageerror', (error) => console.error('publish page error:', error.message))
+  return { stack, stageArns, page, rec: (arn: string) => stack.whip.record(arn) }
+}
+
+/** Opens GET /publish, enters `secret` and presses Start. */
+async function start(page: Page, relayUrl: string, secret: string): Promise<void> {
+  await page.goto(`${relayUrl}/publish`)
+  expect(await page.title()).toContain('publish')
+  await page.fill('#secret', secret)
+  await page.click('#start')
+}
 
 /** The page's state (document.body.dataset.state) and the detail text beside it. */
 const pageState = (p: Page) => p.evaluate(() => ({ state: document.body.dataset.state ?? 'idle', detail: document.getElementById('detail')?.textContent ?? '' }))
@@ -66,36 +86,30 @@ const sectionCodecs = (sdp: string, kind: string) => {
   return [...section.matchAll(/^a=rtpmap:\d+ ([^/\s]+)/gm)].map((m) => m[1]!.toUpperCase())
 }
 
-beforeAll(async () => {
-  // The browser first: a missing Chromium fails here with how to install it.
-  browser = await launchChromium()
-  stack = await startRelayStack()
-  stageArns.push((await stack.serve.fleet.masterStage()).arn, await createStage())
-  await eventually('both stages live', () => stageArns.every(live), 10_000)
-  tap = tapIngressVideo(stack.relay.fanout)
-  page = await browser.newPage({ viewport: { width: 900, height: 760 } })
-  page.setDefaultTimeout(5_000)
-  page.on('pageerror', (error) => console.error('publish page error:', error.message))
-  mkdirSync(RESULTS, { recursive: true })
-}, 25_000)
-
-afterAll(async () => {
-  tap?.detach()
-  await browser?.close()
-  await stack?.stop()
-})
-
 describe('a real browser publishes from GET /publish (headless Debian Chromium, fake camera and mic)', () => {
-  test('the page publishes over WHIP with H.264 (OpenH264) and Opus and reports connected', async () => {
+  // The fixture every test here only looks at: a page that pressed Start with the right secret and
+  // keeps publishing until the end of this block.
+  let setup: Awaited<ReturnType<typeof publishSetup>>
+  let tap: IngressTap
+  let started: { state: string; detail: string; t0: number; connectedAt: number }
+  beforeAll(async () => {
+    setup = await publishSetup()
+    tap = tapIngressVideo(setup.stack.relay.fanout)
     const t0 = performance.now()
-    await page.goto(`${stack.relay.url}/publish`)
-    expect(await page.title()).toContain('publish')
-    await page.fill('#secret', PUBLISH_SECRET)
-    await page.click('#start')
-    const { state, detail } = await waitForState(page, ['connected', 'error', 'failed', 'closed', 'disconnected'], 10_000)
-    expect(`${state} ${detail}`.trim()).toBe('connected')
-    connectedAt = performance.now()
-    console.log(`browser: Start → connected in ${(connectedAt - t0).toFixed(0)} ms`)
+    await start(setup.page, setup.stack.relay.url, PUBLISH_SECRET)
+    const { state, detail } = await waitForState(setup.page, ['connected', 'error', 'failed', 'closed', 'disconnected'], 10_000)
+    started = { state, detail, t0, connectedAt: performance.now() }
+  }, 30_000)
+  afterAll(async () => {
+    tap?.detach()
+    await setup?.page.close()
+    await setup?.stack.stop()
+  })
+
+  test('the page publishes over WHIP with H.264 (OpenH264) and Opus and reports connected', async () => {
+    const { stack, page } = setup
+    expect(`${started.state} ${started.detail}`.trim()).toBe('connected')
+    console.log(`browser: Start → connected in ${(started.connectedAt - started.t0).toFixed(0)} ms`)
     expect(stack.relay.fanout.publisherActive).toBe(true)
 
     // The page offered only H.264 for video (setCodecPreferences); the relay accepted H.264 and Opus only.
@@ -125,6 +139,7 @@ describe('a real browser publishes from GET /publish (headless Debian Chromium, 
   }, 20_000)
 
   test("every stage receives the browser's H.264 and Opus, starting with a keyframe", async () => {
+    const { stageArns, rec, page } = setup
     const enough = () => stageArns.every((arn) => rec(arn).videoPackets > 80 && rec(arn).audioPackets > 5)
     await eventually('media on every stage', enough, 8_000).catch((error: Error) => {
       throw new Error(`${error.message}: ${stageArns.map((arn) => JSON.stringify(rec(arn))).join(', ')}`)
@@ -142,12 +157,16 @@ describe('a real browser publishes from GET /publish (headless Debian Chromium, 
   }, 15_000)
 
   // Regression tests for bugs a real browser found.
-  test("no padding-only bandwidth probes reach the stages (header extensions and transport-cc are not negotiated)", () => {
+  test("no padding-only bandwidth probes reach the stages (header extensions and transport-cc are not negotiated)", async () => {
+    const { stageArns, rec } = setup
+    // Not vacuous: the stages have had video (keyframes included) by now.
+    await eventually('video on every stage', () => stageArns.every((arn) => rec(arn).idrPackets > 0 && rec(arn).videoPackets > 80), 8_000)
     expect(tap.paddingOnlyAfterKeyframe).toBe(0)
     for (const arn of stageArns) expect(rec(arn).badPackets).toBe(0)
-  })
+  }, 15_000)
 
   test('Opus keeps flowing after a garbage collection (the publisher keeps every Track referenced)', async () => {
+    const { stageArns, rec } = setup
     Bun.gc(true)
     const before = stageArns.map((arn) => rec(arn).audioPackets)
     await Bun.sleep(1_000)
@@ -156,38 +175,56 @@ describe('a real browser publishes from GET /publish (headless Debian Chromium, 
   }, 5_000)
 
   test("the browser's bandwidth estimate grows instead of collapsing (no transport-cc without its feedback)", async () => {
-    await Bun.sleep(Math.max(0, connectedAt + 6_000 - performance.now()))
+    const { page } = setup
+    await Bun.sleep(Math.max(0, started.connectedAt + 6_000 - performance.now()))
     const stats = await senderStats(page)
-    console.log(`browser after ${((performance.now() - connectedAt) / 1000).toFixed(1)} s: estimate ${stats.availableOutgoingBitrate} bit/s, video target ${stats.video!.targetBitrate} bit/s, ${stats.video!.width}x${stats.video!.height}, limited by ${stats.video!.qualityLimitationReason}`)
+    console.log(`browser after ${((performance.now() - started.connectedAt) / 1000).toFixed(1)} s: estimate ${stats.availableOutgoingBitrate} bit/s, video target ${stats.video!.targetBitrate} bit/s, ${stats.video!.width}x${stats.video!.height}, limited by ${stats.video!.qualityLimitationReason}`)
     expect(stats.availableOutgoingBitrate!).toBeGreaterThan(300_000)
   }, 10_000)
+})
 
+describe('stopping and refusing (each with a relay stack and a page of its own)', () => {
   test("Stop sends the WHIP DELETE and frees the relay's publisher slot", async () => {
-    const sessions = stack.relay.fanout.publisherSessions
-    await page.click('#stop')
-    expect((await waitForState(page, ['stopped'], 5_000)).state).toBe('stopped')
-    // The page DELETEs its resource before closing its connection: the slot is free at once, not
-    // after the relay's media watchdog notices the silence.
-    expect(stack.relay.fanout.publisherActive).toBe(false)
-    expect(stack.relay.fanout.publisherSessions).toBe(sessions)
-    const health = (await (await fetch(`${stack.relay.url}/health`)).json()).data
-    expect(health.publisher.active).toBe(false)
-    // The stages get no more media.
-    await Bun.sleep(200)
-    const counts = stageArns.map((arn) => rec(arn).videoPackets)
-    await Bun.sleep(400)
-    expect(stageArns.map((arn) => rec(arn).videoPackets)).toEqual(counts)
-  }, 10_000)
+    const { stack, stageArns, page, rec } = await publishSetup()
+    try {
+      await start(page, stack.relay.url, PUBLISH_SECRET)
+      const { state, detail } = await waitForState(page, ['connected', 'error', 'failed', 'closed', 'disconnected'], 10_000)
+      expect(`${state} ${detail}`.trim()).toBe('connected')
+      await eventually('media on every stage', () => stageArns.every((arn) => rec(arn).videoPackets > 0), 8_000)
+      const sessions = stack.relay.fanout.publisherSessions
+      await page.click('#stop')
+      expect((await waitForState(page, ['stopped'], 5_000)).state).toBe('stopped')
+      // The page DELETEs its resource before closing its connection: the slot is free at once, not
+      // after the relay's media watchdog notices the silence.
+      expect(stack.relay.fanout.publisherActive).toBe(false)
+      expect(stack.relay.fanout.publisherSessions).toBe(sessions)
+      const health = (await (await fetch(`${stack.relay.url}/health`)).json()).data
+      expect(health.publisher.active).toBe(false)
+      // The stages get no more media.
+      await Bun.sleep(200)
+      const counts = stageArns.map((arn) => rec(arn).videoPackets)
+      await Bun.sleep(400)
+      expect(stageArns.map((arn) => rec(arn).videoPackets)).toEqual(counts)
+    } finally {
+      await page.close()
+      await stack.stop()
+    }
+  }, 25_000)
 
   test('a wrong publish secret: the page shows the error and the relay takes no publisher', async () => {
-    const sessions = stack.relay.fanout.publisherSessions
-    await page.fill('#secret', 'not-the-publish-secret')
-    await page.click('#start')
-    const { state, detail } = await waitForState(page, ['error', 'connected'], 10_000)
-    expect(state).toBe('error')
-    expect(detail).toContain('publish secret')
-    expect(stack.relay.fanout.publisherActive).toBe(false)
-    expect(stack.relay.fanout.publisherSessions).toBe(sessions)
-    await page.screenshot({ path: `${RESULTS}publish-page-wrong-secret.png` })
-  }, 15_000)
+    const { stack, page } = await publishSetup()
+    try {
+      const sessions = stack.relay.fanout.publisherSessions
+      await start(page, stack.relay.url, 'not-the-publish-secret')
+      const { state, detail } = await waitForState(page, ['error', 'connected'], 10_000)
+      expect(state).toBe('error')
+      expect(detail).toContain('publish secret')
+      expect(stack.relay.fanout.publisherActive).toBe(false)
+      expect(stack.relay.fanout.publisherSessions).toBe(sessions)
+      await page.screenshot({ path: `${RESULTS}publish-page-wrong-secret.png` })
+    } finally {
+      await page.close()
+      await stack.stop()
+    }
+  }, 25_000)
 })

@@ -63,16 +63,23 @@ describe('WHIP ingest', () => {
   test('the browser publisher page is served', async () => {
     const res = await fetch(`${stack.relay.url}/publish`)
     expect(res.status).toBe(200)
+    expect(res.headers.get('content-type')).toContain('text/html')
     const html = await res.text()
-    expect(html).toContain('getUserMedia')
-    expect(html).toContain("fetch('/whip'")
+    expect(html).toContain('<script src="/publish.js"></script>')
+    const script = await fetch(`${stack.relay.url}/publish.js`)
+    expect(script.headers.get('content-type')).toContain('text/javascript')
+    const code = await script.text()
+    expect(code).toContain('getUserMedia')
+    expect(code).toContain("fetch('/whip'")
+    const style = await fetch(`${stack.relay.url}/publish.css`)
+    expect(style.headers.get('content-type')).toContain('text/css')
   })
 })
 
 describe('graceful stop', () => {
   test('WHIP DELETE on every stage session, then the relay is gone', async () => {
     const own = await startRelayStack()
-    const master = (await own.serve.fleet.masterStage()).arn
+    const master = (await own.serve.stages.master()).arn
     const extra = (await (await own.serve.api('/api/stage', { method: 'POST', json: {} })).json()).data.stageArn
     await eventually('stages live', () => [master, extra].every((a) => own.relay.fanout.liveStages().includes(a)), 10_000)
     await own.relay.stop()

@@ -2,17 +2,21 @@ import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { TestPublisher } from '../support/publisher'
 import { eventually, PUBLISH_SECRET, startRelayStack, type RelayStack } from '../support/relay-stack'
 
+// The fixture: three live stages and a publisher, from beforeAll. Tests only look at it, or put back
+// what they change (a stage they add is deleted again; a republish leaves a publisher publishing).
 let stack: RelayStack
 let publisher: TestPublisher
 const stageArns: string[] = []
 const live = (arn: string) => stack.relay.fanout.liveStages().includes(arn)
 const rec = (arn: string) => stack.whip.record(arn)
 const createStage = async () => (await (await stack.serve.api('/api/stage', { method: 'POST', json: {}, headers: {} })).json()).data.stageArn as string
+const deleteStage = (arn: string) => stack.serve.api(`/api/stage/${encodeURIComponent(arn)}`, { method: 'DELETE' })
+const known = (arn: string) => stack.relay.fanout.stageSnapshots().some((s) => s.stageArn === arn)
 
 beforeAll(async () => {
   // IVS-like endpoint: redirects once and puts candidates only in the first m-section of its answer.
   stack = await startRelayStack({ whip: { redirects: 1, candidatesOnlyInFirstSection: true } })
-  stageArns.push((await stack.serve.fleet.masterStage()).arn, await createStage(), await createStage())
+  stageArns.push((await stack.serve.stages.master()).arn, await createStage(), await createStage())
   await eventually('every stage live', () => stageArns.every(live), 10_000)
   publisher = new TestPublisher(stack.relay.url, PUBLISH_SECRET, { honourPli: true })
   await publisher.start()
@@ -59,13 +63,18 @@ describe('relay end to end: serve + relay + a real H.264/Opus publisher + node-d
 
   test('a stage created mid-stream gets a keyframe first, within 1 s (publisher honours PLI)', async () => {
     const arn = await createStage()
-    stageArns.push(arn)
-    await eventually('new stage has video', () => rec(arn).videoPackets > 0, 5_000)
-    const r = rec(arn)
-    expect(r.firstVideoNals!.some((n) => n === 7 || n === 5)).toBe(true)
-    expect(r.firstKeyframeAfterMs!).toBeLessThan(1_000)
-    console.log(`mid-stream stage: first keyframe ${r.firstKeyframeAfterMs!.toFixed(0)} ms after its connection opened`)
-    expect(publisher.pliReceived).toBeGreaterThan(0)
+    try {
+      await eventually('new stage has video', () => rec(arn).videoPackets > 0, 5_000)
+      const r = rec(arn)
+      expect(r.firstVideoNals!.some((n) => n === 7 || n === 5)).toBe(true)
+      expect(r.firstKeyframeAfterMs!).toBeLessThan(1_000)
+      console.log(`mid-stream stage: first keyframe ${r.firstKeyframeAfterMs!.toFixed(0)} ms after its connection opened`)
+      expect(publisher.pliReceived).toBeGreaterThan(0)
+    } finally {
+      // Put the fixture back: the relay drops the stage again.
+      await deleteStage(arn)
+      await eventually('the added stage dropped', () => !known(arn), 5_000)
+    }
   }, 20_000)
 
   test('a PLI from a stage reaches the publisher; a burst is rate-limited to one per 500 ms', async () => {
@@ -97,13 +106,17 @@ describe('relay end to end: serve + relay + a real H.264/Opus publisher + node-d
   }, 20_000)
 
   test('a deleted stage gets its WHIP DELETE and no more media', async () => {
-    const arn = stageArns.pop()!
-    await stack.serve.api(`/api/stage/${encodeURIComponent(arn)}`, { method: 'DELETE' })
+    // A stage of its own, receiving media, is deleted.
+    const arn = await createStage()
+    await eventually('the stage has video', () => live(arn) && rec(arn).videoPackets > 0, 10_000)
+    expect(rec(arn).deletes).toBe(0)
+    await deleteStage(arn)
     await eventually('WHIP DELETE', () => rec(arn).deletes === 1, 5_000)
-    expect(stack.relay.fanout.stageSnapshots().some((s) => s.stageArn === arn)).toBe(false)
+    expect(known(arn)).toBe(false)
   }, 20_000)
 
   test('a publisher that drops and republishes is forwarded again, sequence numbers continuous per stage', async () => {
+    const sessions = stack.relay.fanout.publisherSessions
     await publisher.stop(false) // vanishes without DELETE
     await eventually('relay notices the publisher is gone', () => !stack.relay.fanout.publisherActive, 15_000)
     const counts = stageArns.map((a) => rec(a).videoPackets)
@@ -114,7 +127,7 @@ describe('relay end to end: serve + relay + a real H.264/Opus publisher + node-d
       expect(rec(arn).videoSeqJumps).toBe(0)
       expect(rec(arn).badPackets).toBe(0)
     }
-    expect(stack.relay.fanout.publisherSessions).toBe(2)
+    expect(stack.relay.fanout.publisherSessions).toBe(sessions + 1)
   }, 20_000)
 
   test('/health reports the publisher and, per stage, state, packets, bytes and keyframe requests', async () => {

@@ -28,7 +28,7 @@ describe('RTP parsing and rewriting', () => {
 
   test('the rewriter sets the stage SSRC and payload type and keeps seq/timestamps continuous across a publisher change', () => {
     let now = 1000
-    const rw = new StreamRewriter({ ssrc: 42, payloadType: 102, clockRate: 90_000 }, () => now, () => 0.25)
+    const rw = new StreamRewriter({ ssrc: 42, payloadType: 102, clockRate: 90_000 }, { now: () => now }, () => 0.25)
     const a1 = parseRtp(rw.rewrite(rtp({ pt: 96, seq: 100, ts: 5000, ssrc: 7 }))!)!
     const a2 = parseRtp(rw.rewrite(rtp({ pt: 96, seq: 101, ts: 8000, ssrc: 7 }))!)!
     expect([a1.ssrc, a1.payloadType, a2.sequence - a1.sequence, a2.timestamp - a1.timestamp]).toEqual([42, 102, 1, 3000])
@@ -42,7 +42,7 @@ describe('RTP parsing and rewriting', () => {
   })
 
   test('sequence numbers wrap, and a reordered packet keeps its place without moving the base', () => {
-    const rw = new StreamRewriter({ ssrc: 1, payloadType: 96, clockRate: 90_000 }, () => 0, () => 0)
+    const rw = new StreamRewriter({ ssrc: 1, payloadType: 96, clockRate: 90_000 }, { now: () => 0 }, () => 0)
     const s = (seq: number) => parseRtp(rw.rewrite(rtp({ seq, ts: seq, ssrc: 5 }))!)!.sequence
     const first = s(65534)
     expect([s(65535), s(0), s(1)].map((x) => (x - first) & 0xffff)).toEqual([1, 2, 3])
@@ -84,7 +84,7 @@ describe('H.264 keyframe detection', () => {
 })
 
 test('a reconnect that negotiates another payload type is honoured without a jump in sequence numbers', () => {
-  const rw = new StreamRewriter({ ssrc: 3, payloadType: 96, clockRate: 90_000 }, () => 0, () => 0)
+  const rw = new StreamRewriter({ ssrc: 3, payloadType: 96, clockRate: 90_000 }, { now: () => 0 }, () => 0)
   const a = parseRtp(rw.rewrite(rtp({ seq: 10, ts: 0, ssrc: 1 }))!)!
   rw.payloadType = 102
   const b = parseRtp(rw.rewrite(rtp({ seq: 11, ts: 3000, ssrc: 1 }))!)!
@@ -94,7 +94,7 @@ test('a reconnect that negotiates another payload type is honoured without a jum
 
 test('sender reports map wall-clock time onto the stream RTP clock and count what was sent', () => {
   let now = 1_000
-  const rw = new StreamRewriter({ ssrc: 77, payloadType: 96, clockRate: 90_000 }, () => now, () => 0)
+  const rw = new StreamRewriter({ ssrc: 77, payloadType: 96, clockRate: 90_000 }, { now: () => now }, () => 0)
   expect(rw.senderReport()).toBeNull()
   const out = parseRtp(rw.rewrite(rtp({ seq: 1, ts: 0, ssrc: 5, payload: [1, 2, 3, 4] }))!)!
   now += 100 // 100 ms after the last packet: 9,000 ticks on a 90 kHz clock

@@ -16,7 +16,7 @@ describe('keyframe requests to the publisher', () => {
   test('the first is sent at once, the rest at most once per interval, merged not lost', async () => {
     let now = 0
     const sentAt: number[] = []
-    const requester = new KeyframeRequester(() => (sentAt.push(now), true), { minIntervalMs: 100 }, () => now)
+    const requester = new KeyframeRequester(() => (sentAt.push(now), true), { minIntervalMs: 100 }, { now: () => now })
     requester.request()
     expect(sentAt).toEqual([0])
     now = 10
@@ -37,7 +37,7 @@ test('a keyframe request that could not be sent (track not open yet) does not st
   let now = 0
   let open = false
   const sentAt: number[] = []
-  const requester = new KeyframeRequester(() => (open ? (sentAt.push(now), true) : false), { minIntervalMs: 500 }, () => now)
+  const requester = new KeyframeRequester(() => (open ? (sentAt.push(now), true) : false), { minIntervalMs: 500 }, { now: () => now })
   requester.request() // publisher track not open: nothing sent
   open = true
   now = 10

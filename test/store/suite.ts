@@ -107,12 +107,11 @@ export function describeStore(name: string, factory: StoreFactory) {
       expect(again.ok && again.stage.arn).toBe(master.arn)
       expect(again.ok && again.stage.viewerCount).toBe(1)
       expect(again.ok && again.presence.participantId).toBe('p-new')
-      expect(again.ok && again.movedFrom).toBeNull()
       expect(again.ok && again.kept).toBe(true)
       await store.updateStage(master.arn, { status: 'draining', drainingSince: T0 })
       const moved = await store.assignViewer({ userId: 'u1', participantId: 'p-3', capacity: 5, now: T0 + 1000 })
       expect(moved.ok && moved.stage.arn).toBe(one.arn)
-      expect(moved.ok && moved.movedFrom).toBe(master.arn)
+      expect(moved.ok && moved.kept).toBe(false)
       expect((await store.getStage(master.arn))!.viewerCount).toBe(0)
       const duration = await store.viewerDuration('u1', null, T0 + 1500)
       expect(duration.totalMs).toBe(1500)
@@ -273,12 +272,6 @@ export function describeStore(name: string, factory: StoreFactory) {
         [ids[3], 'stage_created', 3],
       ])
       expect(await store.readEvents(ids[4]!, 10)).toEqual([])
-    })
-
-    test('counters add up', async () => {
-      await store.incrementCounters({ a: 1, b: 2 })
-      await store.incrementCounters({ a: 3 })
-      expect(await store.readCounters()).toEqual({ a: 4, b: 2 })
     })
   })
 }

@@ -172,11 +172,18 @@ export interface SocketMessage {
   at: number
 }
 
-/** A WebSocket client that keeps every JSON message it receives. */
+/**
+ * A WebSocket client that keeps every JSON message it receives. `waitFor` resolves from onmessage
+ * with the first matching message (already received or still to come); `settled` sends a ping and
+ * waits for its pong: frames on one socket arrive in order, so everything the server sent before
+ * the pong has arrived by then.
+ */
 export class SocketClient {
   readonly messages: SocketMessage[] = []
   closed: { code: number; reason: string } | null = null
   private readonly openedAt = performance.now()
+  private readonly waiters = new Set<{ match: (m: SocketMessage) => boolean; resolve: (m: SocketMessage) => void; reject: (e: Error) => void }>()
+  private pings = 0
   private constructor(readonly ws: WebSocket) {}
 
   ageMs(): number {
@@ -190,7 +197,13 @@ export class SocketClient {
       const timer = setTimeout(() => reject(new Error(`WebSocket ${url} did not open within ${timeoutMs} ms`)), timeoutMs)
       ws.onmessage = (event) => {
         const parsed = JSON.parse(String(event.data)) as { type: string; data: Record<string, unknown> }
-        client.messages.push({ ...parsed, at: performance.now() })
+        const message = { ...parsed, at: performance.now() }
+        client.messages.push(message)
+        for (const w of client.waiters) {
+          if (!w.match(message)) continue
+          client.waiters.delete(w)
+          w.resolve(message)
+        }
       }
       ws.onopen = () => {
         clearTimeout(timer)
@@ -202,6 +215,8 @@ export class SocketClient {
       }
       ws.onclose = (event) => {
         client.closed = { code: event.code, reason: event.reason }
+        for (const w of client.waiters) w.reject(new Error(`socket closed (${event.code} ${event.reason})`))
+        client.waiters.clear()
       }
     })
   }
@@ -210,15 +225,31 @@ export class SocketClient {
     return this.messages.filter((m) => m.type === type)
   }
 
-  async waitFor(match: (m: SocketMessage) => boolean, timeoutMs = 5_000, what = 'message'): Promise<SocketMessage> {
-    const deadline = Date.now() + timeoutMs
-    for (;;) {
-      const found = this.messages.find(match)
-      if (found) return found
-      if (Date.now() > deadline) throw new Error(`no ${what} within ${timeoutMs} ms; got ${JSON.stringify(this.messages.map((m) => m.type))}`)
-      if (this.closed) throw new Error(`socket closed (${this.closed.code} ${this.closed.reason}) before ${what}`)
-      await Bun.sleep(20)
-    }
+  /** The first message matching, already received or the next to arrive; rejects after `timeoutMs` or when the socket closes. */
+  waitFor(match: (m: SocketMessage) => boolean, timeoutMs = 5_000, what = 'message'): Promise<SocketMessage> {
+    const found = this.messages.find(match)
+    if (found) return Promise.resolve(found)
+    if (this.closed) return Promise.reject(new Error(`socket closed (${this.closed.code} ${this.closed.reason}) before ${what}`))
+    return new Promise((resolve, reject) => {
+      const waiter = {
+        match,
+        resolve: (m: SocketMessage) => (clearTimeout(timer), resolve(m)),
+        reject: (e: Error) => (clearTimeout(timer), reject(new Error(`${e.message} before ${what}`))),
+      }
+      const timer = setTimeout(() => {
+        this.waiters.delete(waiter)
+        reject(new Error(`no ${what} within ${timeoutMs} ms; got ${JSON.stringify(this.messages.map((m) => m.type))}`))
+      }, timeoutMs)
+      this.waiters.add(waiter)
+    })
+  }
+
+  /** A ping/pong round trip: every frame the server sent before answering has arrived when this resolves. */
+  async settled(timeoutMs = 3_000): Promise<void> {
+    const n = ++this.pings
+    const pongs = () => this.of('pong').length
+    this.ws.send(JSON.stringify({ type: 'ping', n }))
+    await this.waitFor((m) => m.type === 'pong' && pongs() >= n, timeoutMs, `pong ${n}`)
   }
 
   close(): void {

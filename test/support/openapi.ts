@@ -3,6 +3,8 @@
  * summary of what @apidevtools/swagger-parser rejects in it.
  */
 
+import { describeError } from '../../src/errors'
+
 export type Schema = Record<string, any>
 
 export interface Parameter {
@@ -79,7 +81,7 @@ interface AjvIssue {
  */
 export function explainValidationError(error: unknown, version = '3.0'): string[] {
   const details = (error as { details?: AjvIssue[] })?.details
-  const message = error instanceof Error ? error.message : String(error)
+  const message = describeError(error)
   if (!Array.isArray(details) || details.length === 0) return [message]
   const noise = (i: AjvIssue) => (i.keyword === 'required' && i.params?.missingProperty === '$ref') || i.keyword === 'oneOf'
   const groups = new Map<string, { count: number; operations: Map<string, string> }>()

@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs'
 import { gatheredDescription, type PeerConnection, type Track } from '../../relay/peer'
 import { findKeyframeRequest } from '../../relay/rtp'
 
-const CLIP = new URL('../fixtures/clip-baseline.h264', import.meta.url).pathname
+const CLIP = new URL('./fixtures/clip-baseline.h264', import.meta.url).pathname
 
 /** Access units of an Annex B H.264 stream: each ends with one VCL NAL (single-slice baseline). */
 export function readAccessUnits(path = CLIP): Uint8Array[][] {

@@ -1,4 +1,4 @@
-import { loadRelayConfig } from '../../src/config'
+import { loadRelayConfig } from '../../relay/config'
 import { createLogger, silentLogger } from '../../src/log'
 import { startRelay, type RelayHandle } from '../../relay/main'
 import { startTestServer, type TestServer } from './serve'

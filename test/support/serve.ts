@@ -1,4 +1,4 @@
-import { loadServeConfig, type ServeConfig } from '../../src/config'
+import { loadServeConfig, type ServeConfig } from '../../src/config/serve'
 import { createLogger, silentLogger, type Logger } from '../../src/log'
 import { startServe, type ServeHandle, type ServeOptions } from '../../src/serve'
 

@@ -1,4 +1,5 @@
 import { RedisClient, type Server } from 'bun'
+import { describeError } from '../../src/errors'
 
 /**
  * Test-only server speaking Upstash's REST protocol in front of a real redis-server:
@@ -46,7 +47,7 @@ export async function startUpstashServer(options: { redisUrl: string; token?: st
     try {
       return { result: await promise }
     } catch (error) {
-      return { error: error instanceof Error ? error.message : String(error) }
+      return { error: describeError(error) }
     }
   }
 

@@ -1,5 +1,5 @@
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'bun:test'
-import { FLEET_TAG } from '../../src/fleet/service'
+import { FLEET_TAG } from '../../src/fleet/stages'
 import { generateKeyPair } from '../../src/ivs/signer'
 import { Cluster, SocketClient, StoreProbe, peakReceived, type Instance } from '../support/fleet-cluster'
 import { startIvsServer, type IvsServer } from '../support/ivs-server'
@@ -261,9 +261,24 @@ describe('several serve processes on one store and one IVS account', () => {
     const manual = ((await res.json()) as { data: StageJson }).data.stageArn
     await media.waitFor((m) => m.type === 'stage_created' && m.data.stageArn === manual, 3_000, 'stage_created for the API-created stage')
     await dashboard.waitFor((m) => m.type === 'stage_created' && m.data.stageArn === manual, 3_000, 'stage_created on the dashboard')
-    await Bun.sleep(600) // three event polls: nothing delivered twice
+    // Nothing is delivered twice. Three more events from B (publisher_state, toggled by a relay's
+    // heartbeats), each awaited on A before the next is made, take A's event feed through at least
+    // three more polls; a ping/pong on each socket then brings in everything A sent before it.
+    const relay = { serverId: 'marker-relay', ipAddress: '127.0.0.1', port: 3001 }
+    expect((await b.api('/api/media/register', { method: 'POST', json: relay })).status).toBe(200)
+    const toggles = [true, false, true]
+    for (const [i, active] of toggles.entries()) {
+      const hb = await b.api('/api/media/heartbeat', { method: 'POST', json: { serverId: relay.serverId, publisherActive: active, connectedStages: [] } })
+      expect(hb.status).toBe(200)
+      for (const socket of [media, dashboard]) {
+        await socket.waitFor((m) => m.type === 'publisher_state' && socket.of('publisher_state').length === i + 1, 3_000, `publisher_state ${i + 1}`)
+      }
+    }
+    await Promise.all([media.settled(), dashboard.settled()])
     expect(media.of('stage_created').map((m) => m.data.stageArn)).toEqual([arn, manual])
     expect(dashboard.of('stage_created').map((m) => m.data.stageArn)).toEqual([arn, manual])
+    expect(media.of('publisher_state').map((m) => m.data.active)).toEqual(toggles)
+    expect(dashboard.of('publisher_state').map((m) => m.data.active)).toEqual(toggles)
     // Media servers get stats_update too (DESIGN §6), at most once a second.
     const relayStats = media.of('stats_update')
     expect(relayStats.length).toBeGreaterThan(0)

@@ -1,31 +1,38 @@
-import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
+import { describe, expect, test } from 'bun:test'
 import { decodeJwt } from 'jose'
 import { enc, startTestServer, type TestServer } from '../support/serve'
 
-let server: TestServer
-beforeAll(async () => {
-  server = await startTestServer({ STAGE_CAPACITY: '3', SCALE_UP_THRESHOLD: '2', SCALE_DOWN_THRESHOLD: '1', MAX_STAGES: '2' })
-})
-afterAll(() => server.stop())
+/** A server of its own for each test: capacity 3, at most 2 stages, an empty memory store. */
+async function freshServer() {
+  const server = await startTestServer({ STAGE_CAPACITY: '3', SCALE_UP_THRESHOLD: '2', SCALE_DOWN_THRESHOLD: '1', MAX_STAGES: '2' })
+  return Object.assign(server, { [Symbol.asyncDispose]: () => server.stop() })
+}
 
-const post = (path: string, json: unknown, headers?: Record<string, string>) => server.api(path, { method: 'POST', json, headers })
+const post = (server: TestServer, path: string, json: unknown, headers?: Record<string, string>) => server.api(path, { method: 'POST', json, headers })
 const data = async (res: Response) => {
   const body = await res.json()
   expect(body.success).toBe(true)
   expect(Date.parse(body.timestamp)).not.toBeNaN()
   return body.data
 }
+const masterOf = async (server: TestServer) => (await server.stages.master()).arn
+
+/** Seats viewer-0 … viewer-(count-1) in order: the first three on the master, the next three on a second stage. */
+async function seat(server: TestServer, count: number): Promise<{ stageArn: string; viewerSession: string }[]> {
+  const seats = []
+  for (let i = 0; i < count; i++) seats.push(await data(await post(server, '/api/token/viewer', { userId: `viewer-${i}` })))
+  return seats
+}
 
 describe('tokens and viewers on real state', () => {
-  let master: string
-  let viewerSession: string
-
   test('publisher token for the master stage (the README curl)', async () => {
-    const res = await post('/api/token/publisher', { userId: 'publisher-123' })
+    await using server = await freshServer()
+    const res = await post(server, '/api/token/publisher', { userId: 'publisher-123' })
     expect(res.status).toBe(200)
     expect(res.headers.get('x-request-id')).toBeTruthy()
     const d = await data(res)
-    master = d.stageArn
+    const master = d.stageArn
+    expect(master).toBe(await masterOf(server))
     expect(d.capabilities).toEqual(['PUBLISH', 'SUBSCRIBE'])
     expect(d.whipUrl).toBe('https://global.whip.live-video.net')
     const claims = decodeJwt(d.token)
@@ -37,26 +44,28 @@ describe('tokens and viewers on real state', () => {
   })
 
   test('durationMinutes sets the publisher token lifetime', async () => {
-    const d = await data(await post('/api/token/publisher', { userId: 'publisher-123', durationMinutes: 30, attributes: { role: 'host' } }))
+    await using server = await freshServer()
+    const d = await data(await post(server, '/api/token/publisher', { userId: 'publisher-123', durationMinutes: 30, attributes: { role: 'host' } }))
     const claims = decodeJwt(d.token)
     expect((claims.exp! - claims.iat!) / 60).toBe(30)
     expect(claims.attributes).toEqual({ role: 'host' })
   })
 
   test('viewer tokens fill the master first, then a new stage, then 503 CAPACITY_EXHAUSTED', async () => {
+    await using server = await freshServer()
+    const master = await masterOf(server)
     const placed: string[] = []
     for (let i = 0; i < 6; i++) {
-      const d = await data(await post('/api/token/viewer', { userId: `viewer-${i}` }))
+      const d = await data(await post(server, '/api/token/viewer', { userId: `viewer-${i}` }))
       expect(decodeJwt(d.token).capabilities).toEqual({ allow_publish: false, allow_subscribe: true })
       expect(d.heartbeatIntervalMs).toBe(15000)
       expect(d.viewerSession).toStartWith('v1.')
       placed.push(d.stageArn)
-      if (i === 0) viewerSession = d.viewerSession
     }
     expect(placed.slice(0, 3)).toEqual([master, master, master])
     expect(new Set(placed.slice(3)).size).toBe(1)
     expect(placed[3]).not.toBe(master)
-    const full = await post('/api/token/viewer', { userId: 'viewer-overflow' })
+    const full = await post(server, '/api/token/viewer', { userId: 'viewer-overflow' })
     expect(full.status).toBe(503)
     expect(full.headers.get('retry-after')).toBe('5')
     const body = await full.json()
@@ -68,17 +77,24 @@ describe('tokens and viewers on real state', () => {
   })
 
   test('a viewer asking again keeps its seat (no seat leaks on page reloads)', async () => {
-    const again = await data(await post('/api/token/viewer', { userId: 'viewer-0' }))
+    await using server = await freshServer()
+    const master = await masterOf(server)
+    await seat(server, 6) // every seat taken
+    const again = await data(await post(server, '/api/token/viewer', { userId: 'viewer-0' }))
     expect(again.stageArn).toBe(master)
     expect((await data(await server.api('/api/stats'))).totalViewers).toBe(6)
   })
 
   test('heartbeat with the viewer session, with the API key, and refused for another user', async () => {
+    await using server = await freshServer()
+    const master = await masterOf(server)
+    const [first] = await seat(server, 2) // viewer-0 and viewer-1 on the master
+    const viewerSession = first!.viewerSession
     const viaSession = await fetch(`${server.url}/api/viewer/heartbeat`, { method: 'POST', headers: { authorization: `Bearer ${viewerSession}`, 'content-type': 'application/json' }, body: JSON.stringify({ userId: 'viewer-0', stageArn: master }) })
     expect(viaSession.status).toBe(200)
     const beat = await data(viaSession)
     expect(beat).toEqual({ ok: true, nextHeartbeatMs: 15000, viewerSession: expect.stringMatching(/^v1\./) })
-    expect((await post('/api/viewer/heartbeat', { userId: 'viewer-1', stageArn: master })).status).toBe(200)
+    expect((await post(server, '/api/viewer/heartbeat', { userId: 'viewer-1', stageArn: master })).status).toBe(200)
     const other = await fetch(`${server.url}/api/viewer/heartbeat`, { method: 'POST', headers: { authorization: `Bearer ${viewerSession}`, 'content-type': 'application/json' }, body: JSON.stringify({ userId: 'viewer-1', stageArn: master }) })
     expect(other.status).toBe(403)
     expect((await other.json()).error.code).toBe('FORBIDDEN')
@@ -87,14 +103,19 @@ describe('tokens and viewers on real state', () => {
   })
 
   test('heartbeat for an unknown viewer → 404 REJOIN_REQUIRED', async () => {
-    const res = await post('/api/viewer/heartbeat', { userId: 'stranger', stageArn: master })
+    await using server = await freshServer()
+    await seat(server, 1) // someone else is seated: the stranger still is not
+    const res = await post(server, '/api/viewer/heartbeat', { userId: 'stranger', stageArn: await masterOf(server) })
     expect(res.status).toBe(404)
     const body = await res.json()
     expect(body.error.code).toBe('REJOIN_REQUIRED')
-    expect(body.error.details).toEqual({ rejoin: true })
+    expect(body.error.details).toEqual({ rejoin: true, action: 'rejoin' })
   })
 
   test('viewer list is paginated', async () => {
+    await using server = await freshServer()
+    const master = await masterOf(server)
+    await seat(server, 6) // viewer-0 … viewer-2 on the master, the rest on the second stage
     const first = await data(await server.api(`/api/viewer/list/${enc(master)}?limit=2`))
     expect(first.viewers.length).toBe(2)
     expect(first.nextCursor).toBeString()
@@ -110,14 +131,22 @@ describe('tokens and viewers on real state', () => {
   })
 
   test('leave returns watch time and frees the seat; leaving twice → 404', async () => {
-    const left = await data(await post('/api/viewer/leave', { userId: 'viewer-2', stageArn: master }))
+    await using server = await freshServer()
+    const master = await masterOf(server)
+    await seat(server, 6) // every seat taken
+    expect((await post(server, '/api/token/viewer', { userId: 'viewer-late' })).status).toBe(503)
+    const left = await data(await post(server, '/api/viewer/leave', { userId: 'viewer-2', stageArn: master }))
     expect(left.watchDurationMs).toBeGreaterThanOrEqual(0)
-    expect((await post('/api/viewer/leave', { userId: 'viewer-2', stageArn: master })).status).toBe(404)
-    const seat = await data(await post('/api/token/viewer', { userId: 'viewer-late' }))
-    expect(seat.stageArn).toBe(master)
+    expect((await post(server, '/api/viewer/leave', { userId: 'viewer-2', stageArn: master })).status).toBe(404)
+    const seated = await data(await post(server, '/api/token/viewer', { userId: 'viewer-late' }))
+    expect(seated.stageArn).toBe(master)
   })
 
   test('duration: total and per session, filtered by stage', async () => {
+    await using server = await freshServer()
+    const master = await masterOf(server)
+    await seat(server, 3)
+    await data(await post(server, '/api/viewer/leave', { userId: 'viewer-2', stageArn: master }))
     const d = await data(await server.api('/api/viewer/duration?userId=viewer-2'))
     expect(d.userId).toBe('viewer-2')
     expect(d.sessions.length).toBe(1)
@@ -131,22 +160,27 @@ describe('tokens and viewers on real state', () => {
   })
 
   test('rejoin: a seated viewer keeps its stage; after its stage is deleted it gets a new one', async () => {
-    const stay = await data(await post('/api/viewer/rejoin', { userId: 'viewer-0' }))
+    await using server = await freshServer()
+    const master = await masterOf(server)
+    await seat(server, 6) // viewer-0 … viewer-2 on the master, viewer-3 … viewer-5 on the other stage
+    const stay = await data(await post(server, '/api/viewer/rejoin', { userId: 'viewer-0' }))
     expect(stay.stageArn).toBe(master)
     const other = (await data(await server.api('/api/stage/list'))).stages.find((s: { isMaster: boolean }) => !s.isMaster)
-    const onOther = await data(await post('/api/viewer/heartbeat', { userId: 'viewer-3', stageArn: other.stageArn }))
+    const onOther = await data(await post(server, '/api/viewer/heartbeat', { userId: 'viewer-3', stageArn: other.stageArn }))
     expect(onOther.ok).toBe(true)
     expect((await server.api(`/api/stage/${enc(other.stageArn)}`, { method: 'DELETE' })).status).toBe(200)
-    const gone = await post('/api/viewer/heartbeat', { userId: 'viewer-3', stageArn: other.stageArn })
+    const gone = await post(server, '/api/viewer/heartbeat', { userId: 'viewer-3', stageArn: other.stageArn })
     expect(gone.status).toBe(404)
     expect((await gone.json()).error.code).toBe('REJOIN_REQUIRED')
-    // The master is full (viewer-0, viewer-1, viewer-late), so rejoin creates a stage for viewer-3.
-    const moved = await data(await post('/api/viewer/rejoin', { userId: 'viewer-3' }))
+    // The master is full (viewer-0, viewer-1, viewer-2), so rejoin creates a stage for viewer-3.
+    const moved = await data(await post(server, '/api/viewer/rejoin', { userId: 'viewer-3' }))
     expect(moved.stageArn).not.toBe(other.stageArn)
     expect(moved.stageArn).not.toBe(master)
   })
 
   test('the four stats endpoints agree with the state', async () => {
+    await using server = await freshServer()
+    await seat(server, 4) // three on the master, one on the second stage
     const stats = await data(await server.api('/api/stats'))
     const viewers = await data(await server.api('/api/stats/viewers'))
     const stages = await data(await server.api('/api/stats/stages'))

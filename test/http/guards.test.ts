@@ -63,7 +63,7 @@ describe('bad input gets 4xx with the envelope and names the field', () => {
 
   test('malformed query values name the parameter', async () => {
     await expectError(await server.api('/api/viewer/duration'), 400, 'VALIDATION_ERROR', 'userId')
-    const arn = encodeURIComponent((await server.fleet.masterStage()).arn)
+    const arn = encodeURIComponent((await server.stages.master()).arn)
     await expectError(await server.api(`/api/viewer/list/${arn}?limit=0`), 400, 'VALIDATION_ERROR', 'limit')
     await expectError(await server.api(`/api/viewer/list/${arn}?limit=abc`), 400, 'VALIDATION_ERROR', 'limit')
   })
@@ -85,7 +85,7 @@ describe('auth', () => {
     await expectError(await fetch(`${server.url}/api/stats`, { headers: { 'x-api-key': 'wrong' } }), 401, 'UNAUTHORIZED', 'not valid')
     await expectError(await fetch(`${server.url}/api/stats`, { headers: { 'x-api-key': server.apiKey + 'x' } }), 401, 'UNAUTHORIZED')
     await expectError(await fetch(`${server.url}/api/token/viewer`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"userId":"a"}' }), 401, 'UNAUTHORIZED')
-    await expectError(await fetch(`${server.url}/api/viewer/heartbeat`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ userId: 'a', stageArn: (await server.fleet.masterStage()).arn }) }), 401, 'UNAUTHORIZED')
+    await expectError(await fetch(`${server.url}/api/viewer/heartbeat`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ userId: 'a', stageArn: (await server.stages.master()).arn }) }), 401, 'UNAUTHORIZED')
   })
 
   test('/health, /swagger and / need no key', async () => {

@@ -1,40 +1,42 @@
-import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
-import { enc, startTestServer, type TestServer } from '../support/serve'
+import { describe, expect, test } from 'bun:test'
+import { enc, startTestServer } from '../support/serve'
 
 const MEDIA_SECRET = 'media-secret-0123456789'
-let server: TestServer
-beforeAll(async () => {
-  server = await startTestServer({ MAX_STAGES: '3', MEDIA_SERVER_SECRET: MEDIA_SECRET })
-})
-afterAll(() => server.stop())
+
+/** A server of its own for each test: at most 3 stages, an empty memory store holding only the master. */
+async function freshServer() {
+  const server = await startTestServer({ MAX_STAGES: '3', MEDIA_SERVER_SECRET: MEDIA_SECRET })
+  return Object.assign(server, { [Symbol.asyncDispose]: () => server.stop() })
+}
 
 const body = async (res: Response) => res.json() as Promise<{ success: boolean; data: any; error: { code: string; message: string; details?: any } }>
 const media = { 'x-media-auth': MEDIA_SECRET }
 
 describe('stages', () => {
-  let masterArn: string
-  let created: string
-
   test('list holds the master first', async () => {
+    await using server = await freshServer()
     const { data } = await body(await server.api('/api/stage/list'))
     expect(data.stages.length).toBe(1)
     expect(data.stages[0]).toMatchObject({ isMaster: true, status: 'active', viewerCount: 0, capacity: 50 })
     expect(data.stages[0].stageArn).toMatch(/^arn:aws:ivs:us-east-1:\d{12}:stage\/[A-Za-z0-9]{12}$/)
     expect(data.stages[0].tags).toEqual({ 'ivs-fanout:fleet': 'ivsf' })
-    masterArn = data.stages[0].stageArn
+    expect(data.stages[0].stageArn).toBe((await server.stages.master()).arn)
   })
 
   test('master info carries the publisher state', async () => {
+    await using server = await freshServer()
+    const masterArn = (await server.stages.master()).arn
     const { data } = await body(await server.api('/api/stage/master/info'))
     expect(data.stage.stageArn).toBe(masterArn)
     expect(data.publisher).toEqual({ active: false, updatedAt: null, serverId: null })
   })
 
   test('create, get, rename, delete a stage; the provider sees each change', async () => {
+    await using server = await freshServer()
     const res = await server.api('/api/stage', { method: 'POST', json: { name: 'overflow-1', tags: { team: 'live' } } })
     expect(res.status).toBe(200)
     const { data } = await body(res)
-    created = data.stageArn
+    const created = data.stageArn
     expect(data).toMatchObject({ name: 'overflow-1', isMaster: false, status: 'active', tags: { team: 'live', 'ivs-fanout:fleet': 'ivsf' } })
     expect((await server.provider.getStage(created))!.name).toBe('overflow-1')
 
@@ -53,6 +55,7 @@ describe('stages', () => {
   })
 
   test('a stage created without a body gets a generated name', async () => {
+    await using server = await freshServer()
     const res = await server.api('/api/stage', { method: 'POST' })
     expect(res.status).toBe(200)
     const { data } = await body(res)
@@ -60,6 +63,9 @@ describe('stages', () => {
   })
 
   test('MAX_STAGES is enforced with 409', async () => {
+    await using server = await freshServer()
+    // The master and two more make 3, the maximum.
+    expect((await server.api('/api/stage', { method: 'POST', json: {} })).status).toBe(200)
     expect((await server.api('/api/stage', { method: 'POST', json: {} })).status).toBe(200)
     const res = await server.api('/api/stage', { method: 'POST', json: {} })
     expect(res.status).toBe(409)
@@ -68,6 +74,8 @@ describe('stages', () => {
   })
 
   test('deleting the master → 409; malformed ARN → 400; unknown ARN → 404', async () => {
+    await using server = await freshServer()
+    const masterArn = (await server.stages.master()).arn
     const master = await server.api(`/api/stage/${enc(masterArn)}`, { method: 'DELETE' })
     expect(master.status).toBe(409)
     expect((await body(master)).error.code).toBe('CONFLICT')
@@ -85,6 +93,7 @@ describe('stages', () => {
   })
 
   test('the fleet tag cannot be set by callers', async () => {
+    await using server = await freshServer()
     const res = await server.api('/api/stage', { method: 'POST', json: { tags: { 'ivs-fanout:fleet': 'other' } } })
     expect(res.status).toBe(400)
     expect((await body(res)).error.message).toContain('tags')
@@ -93,6 +102,7 @@ describe('stages', () => {
 
 describe('relay control plane', () => {
   test('missing x-media-auth → 401, wrong → 403, missing API key → 401', async () => {
+    await using server = await freshServer()
     const missing = await server.api('/api/media/stages')
     expect(missing.status).toBe(401)
     expect((await body(missing)).error.message).toContain('x-media-auth')
@@ -106,6 +116,9 @@ describe('relay control plane', () => {
   })
 
   test('register, stages, tokens, heartbeat → publisher state', async () => {
+    await using server = await freshServer()
+    // Two stages besides the master: the relay is told about all three.
+    for (let i = 0; i < 2; i++) expect((await server.api('/api/stage', { method: 'POST', json: {} })).status).toBe(200)
     const heartbeatFirst = await server.api('/api/media/heartbeat', { method: 'POST', headers: media, json: { serverId: 'relay-1', publisherActive: true, connectedStages: [] } })
     expect(heartbeatFirst.status).toBe(404)
 

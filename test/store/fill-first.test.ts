@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'bun:test'
-import { pickStage, type SeatCandidate } from '../../src/fleet/assignment'
+import { hasFreeSeat, pickStage, type SeatCandidate } from '../../src/store/fill-first'
 
 const stage = (arn: string, seq: number, viewerCount: number, status: SeatCandidate['status'] = 'active'): SeatCandidate => ({ arn, seq, viewerCount, status })
 
@@ -20,4 +20,13 @@ describe('pickStage (fill-first)', () => {
       expect(pickStage(c.stages, c.capacity, c.exclude)?.arn ?? null).toBe(c.expected)
     })
   }
+})
+
+describe('hasFreeSeat', () => {
+  test('active and below capacity only', () => {
+    expect(hasFreeSeat(stage('a', 1, 49), 50)).toBe(true)
+    expect(hasFreeSeat(stage('a', 1, 50), 50)).toBe(false)
+    expect(hasFreeSeat(stage('a', 1, 51), 50)).toBe(false)
+    expect(hasFreeSeat(stage('a', 1, 0, 'draining'), 50)).toBe(false)
+  })
 })

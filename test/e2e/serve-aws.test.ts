@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { decodeJwt, decodeProtectedHeader } from 'jose'
-import { FLEET_TAG } from '../../src/fleet/service'
+import { FLEET_TAG } from '../../src/fleet/stages'
 import { generateKeyPair } from '../../src/ivs/signer'
 import { StartupError } from '../../src/serve'
 import { startIvsServer, type IvsServer } from '../support/ivs-server'

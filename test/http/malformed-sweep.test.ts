@@ -18,6 +18,7 @@ import {
   type Verdict,
 } from '../support/malformed-sweep'
 import { startTestServer, type TestServer } from '../support/serve'
+import { describeError } from '../../src/errors'
 
 const API_KEY = 'sweep-api-key-0123456789abcdef'
 const MEDIA_SECRET = 'sweep-media-secret-0123456789'
@@ -87,7 +88,7 @@ async function send(variant: Variant, auth: AuthMode, verdict: Verdict): Promise
       out.body = undefined
     }
   } catch (error) {
-    out.transportError = error instanceof Error ? error.message : String(error)
+    out.transportError = describeError(error)
   }
   return out
 }

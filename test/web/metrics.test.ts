@@ -3,10 +3,12 @@ import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import parsePrometheusTextFormat from 'parse-prometheus-text-format'
 import { TestPublisher } from '../support/publisher'
 import { eventually, PUBLISH_SECRET, startRelayStack, type RelayStack } from '../support/relay-stack'
+import { startTestServer } from '../support/serve'
 
+// For the relay's /metrics: serve + relay + stage endpoints.
 let stack: RelayStack
 beforeAll(async () => {
-  stack = await startRelayStack({ serveEnv: { METRICS_TOKEN: 'scraper-token-0123456789' } })
+  stack = await startRelayStack()
 }, 20_000)
 afterAll(() => stack?.stop())
 
@@ -15,11 +17,14 @@ const parse = (text: string) => new Map((parsePrometheusTextFormat(text) as Fami
 
 describe('GET /metrics', () => {
   test('serve: refused without credentials; API key or METRICS_TOKEN; valid Prometheus text with the fleet figures', async () => {
-    expect((await fetch(`${stack.serve.url}/metrics`)).status).toBe(401)
-    expect((await fetch(`${stack.serve.url}/metrics`, { headers: { authorization: 'Bearer wrong' } })).status).toBe(401)
-    for (let i = 0; i < 3; i++) await stack.serve.api('/api/token/viewer', { method: 'POST', json: { userId: `m${i}` } })
-    await stack.serve.api('/api/token/viewer', { method: 'POST', json: {} }) // a 400
-    const res = await fetch(`${stack.serve.url}/metrics`, { headers: { authorization: 'Bearer scraper-token-0123456789' } })
+    // A server of its own: the figures below are exactly what this test did.
+    const started = await startTestServer({ METRICS_TOKEN: 'scraper-token-0123456789' })
+    await using serve = Object.assign(started, { [Symbol.asyncDispose]: () => started.stop() })
+    expect((await fetch(`${serve.url}/metrics`)).status).toBe(401)
+    expect((await fetch(`${serve.url}/metrics`, { headers: { authorization: 'Bearer wrong' } })).status).toBe(401)
+    for (let i = 0; i < 3; i++) await serve.api('/api/token/viewer', { method: 'POST', json: { userId: `m${i}` } })
+    await serve.api('/api/token/viewer', { method: 'POST', json: {} }) // a 400
+    const res = await fetch(`${serve.url}/metrics`, { headers: { authorization: 'Bearer scraper-token-0123456789' } })
     expect(res.status).toBe(200)
     expect(res.headers.get('content-type')).toContain('text/plain; version=0.0.4')
     const text = await res.text()
@@ -34,11 +39,11 @@ describe('GET /metrics', () => {
     expect(latency.metrics.length).toBeGreaterThan(0)
     // (this parser keeps only the buckets of labelled histograms; the labelled count is checked in the text)
     expect(text).toContain('ivs_fanout_http_request_duration_seconds_count{method="POST",route="/api/token/viewer",status="200"} 3')
-    expect((await fetch(`${stack.serve.url}/metrics`, { headers: { 'x-api-key': stack.serve.apiKey } })).status).toBe(200)
+    expect((await fetch(`${serve.url}/metrics`, { headers: { 'x-api-key': serve.apiKey } })).status).toBe(200)
   })
 
   test('relay: per-stage state, packets, bytes and keyframe requests', async () => {
-    const master = (await stack.serve.fleet.masterStage()).arn
+    const master = (await stack.serve.stages.master()).arn
     await eventually('stage live', () => stack.relay.fanout.liveStages().includes(master), 10_000)
     const publisher = new TestPublisher(stack.relay.url, PUBLISH_SECRET)
     await publisher.start()

@@ -2,21 +2,25 @@ import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { mkdirSync } from 'node:fs'
 import type { Browser } from 'playwright-core'
 import { launchChromium } from '../support/chromium'
-import { startTestServer, type TestServer } from '../support/serve'
+import { startTestServer } from '../support/serve'
 
-let server: TestServer
 let browser: Browser
 beforeAll(async () => {
-  server = await startTestServer({ STAGE_CAPACITY: '4', SCALE_UP_THRESHOLD: '4', SCALE_DOWN_THRESHOLD: '1' })
   browser = await launchChromium()
 }, 30_000)
 afterAll(async () => {
   await browser?.close()
-  await server?.stop()
 })
+
+/** A server of its own for each test (the browser is shared; each test opens its own page). */
+async function freshServer() {
+  const server = await startTestServer({ STAGE_CAPACITY: '4', SCALE_UP_THRESHOLD: '4', SCALE_DOWN_THRESHOLD: '1' })
+  return Object.assign(server, { [Symbol.asyncDispose]: () => server.stop() })
+}
 
 describe('the live dashboard in headless Chromium', () => {
   test('connects with the key from the URL fragment, shows the right numbers, updates when a stage is created', async () => {
+    await using server = await freshServer()
     const page = await browser.newPage({ viewport: { width: 1100, height: 800 } })
     const requests: string[] = []
     page.on('request', (r) => requests.push(r.url()))
@@ -40,7 +44,7 @@ describe('the live dashboard in headless Chromium', () => {
 
     // Fill the master, put one viewer on the new stage, then drain it (it stays draining while occupied).
     for (const u of ['dash-3', 'dash-4']) await server.api('/api/token/viewer', { method: 'POST', json: { userId: u } })
-    await server.fleet.drainStage((await server.store.listStages())[1]!.arn)
+    await server.stages.drain((await server.store.listStages())[1]!.arn)
     await page.waitForSelector('.stage.draining', { timeout: 10_000 })
     expect(await page.textContent('#draining')).toBe('1 draining')
 
@@ -50,10 +54,24 @@ describe('the live dashboard in headless Chromium', () => {
   }, 40_000)
 
   test('a wrong key does not connect', async () => {
+    await using server = await freshServer()
     const page = await browser.newPage()
+    // The page's socket attempt, followed from its start: it must end (refused or closed), never open.
+    let url = ''
+    const ended = new Promise<string>((resolve) =>
+      page.once('websocket', (socket) => {
+        url = socket.url()
+        socket.on('framereceived', (frame) => resolve(`a frame arrived: ${frame.payload}`))
+        socket.on('socketerror', (error) => resolve(`refused: ${error}`))
+        socket.on('close', () => resolve('closed'))
+      }),
+    )
     await page.goto(`${server.url}/#key=wrong-key`)
-    await Bun.sleep(800)
+    expect(await ended).toMatch(/^(refused|closed)/)
+    expect(url).toContain('apiKey=wrong-key')
+    await page.waitForFunction(() => !(document.getElementById('login') as HTMLElement).hidden, null, { timeout: 10_000 })
     expect(await page.textContent('#conn')).toBe('disconnected')
+    expect(server.hub.count('dashboard')).toBe(0)
     await page.close()
   }, 20_000)
 })

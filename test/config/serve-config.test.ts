@@ -2,7 +2,7 @@ import { describe, expect, test } from 'bun:test'
 import { writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { loadServeConfig } from '../../src/config'
+import { loadServeConfig } from '../../src/config/serve'
 
 const errorsOf = (env: Record<string, string>) => {
   const result = loadServeConfig(env)

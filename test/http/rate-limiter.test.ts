@@ -1,5 +1,5 @@
 import { expect, test } from 'bun:test'
-import { ManualClock } from '../../src/clock'
+import { ManualClock } from '../support/clock'
 import { RateLimiter } from '../../src/http/rate-limiter'
 
 test('fixed window: max requests, then refused until the window resets', () => {

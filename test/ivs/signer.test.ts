@@ -1,7 +1,7 @@
 import { describe, expect, test } from 'bun:test'
 import { execFileSync } from 'node:child_process'
 import { importSPKI, jwtVerify, decodeProtectedHeader } from 'jose'
-import { ManualClock } from '../../src/clock'
+import { ManualClock } from '../support/clock'
 import { SelfSignedTokenIssuer, generateKeyPair, importPrivateKey } from '../../src/ivs/signer'
 
 const STAGE = {

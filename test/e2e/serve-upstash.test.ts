@@ -1,22 +1,27 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
-import { startTestServer, type TestServer } from '../support/serve'
+import { startTestServer } from '../support/serve'
 import { startUpstashStack, type UpstashStack, type UpstashServer } from '../support/upstash-server'
 
 let stack: UpstashStack
 let rest: UpstashServer
-let server: TestServer
+let n = 0
 beforeAll(async () => {
   stack = await startUpstashStack()
   rest = stack.rest
-  server = await startTestServer({ UPSTASH_REDIS_REST_URL: rest.url, UPSTASH_REDIS_REST_TOKEN: rest.token, REDIS_KEY_PREFIX: 'api:' })
 })
 afterAll(async () => {
-  await server.stop()
   await stack.stop()
 })
 
+/** A server of its own for each test, on its own key prefix: an empty store on the shared Redis. */
+async function freshServer() {
+  const server = await startTestServer({ UPSTASH_REDIS_REST_URL: rest.url, UPSTASH_REDIS_REST_TOKEN: rest.token, REDIS_KEY_PREFIX: `api${++n}:` })
+  return Object.assign(server, { [Symbol.asyncDispose]: () => server.stop() })
+}
+
 describe('serve on the Upstash store', () => {
   test('tokens, presence and stats go through the shared store', async () => {
+    await using server = await freshServer()
     expect(server.store.kind).toBe('upstash')
     const res = await server.api('/api/token/viewer', { method: 'POST', json: { userId: 'viewer-456' } })
     expect(res.status).toBe(200)
@@ -30,6 +35,7 @@ describe('serve on the Upstash store', () => {
   })
 
   test('heartbeats arriving together are written in one pipeline, not one REST call each', async () => {
+    await using server = await freshServer()
     const seated = []
     for (let i = 0; i < 200; i++) seated.push((await (await server.api('/api/token/viewer', { method: 'POST', json: { userId: `hb-${i}` } })).json()).data)
     rest.resetCounts()
@@ -42,6 +48,7 @@ describe('serve on the Upstash store', () => {
 
   for (const mode of ['refuse', 'hang'] as const)
   test(`store down (${mode}): 503 UPSTREAM_UNAVAILABLE within 2 s, ready reports it; back: works again without a restart`, async () => {
+    await using server = await freshServer()
     await rest.pause(mode)
     try {
       const started = performance.now()

@@ -1,0 +1,46 @@
+import { describe, expect, test } from 'bun:test'
+import { loadServeConfig, type ServeConfig } from '../../src/config/serve'
+import { fleetSettings } from '../../src/config/settings'
+
+function config(env: Record<string, string> = {}): ServeConfig {
+  const result = loadServeConfig(env)
+  if (!result.ok) throw new Error(result.errors.join('; '))
+  return result.config
+}
+
+const facts = { instanceId: 'host-1-abc', storeKind: 'memory', providerKind: 'local' as const }
+
+describe('fleetSettings: every policy number, decided once from the configuration', () => {
+  test('the configured numbers reach the service that reads them', () => {
+    const s = fleetSettings(
+      config({ STAGE_CAPACITY: '80', SCALE_UP_THRESHOLD: '70', SCALE_DOWN_THRESHOLD: '4', MAX_STAGES: '9', STAGE_WARMUP_MS: '1000', DRAIN_GRACE_MS: '2000', HEARTBEAT_INTERVAL_MS: '5000', HEARTBEAT_TIMEOUT_MS: '20000', VIEWER_TOKEN_TTL_MIN: '30', PUBLISHER_TOKEN_TTL_MIN: '90', MASTER_STAGE_ARN: 'arn:aws:ivs:us-east-1:123456789012:stage/AbCdEf123456' }),
+      facts,
+    )
+    expect(s.stages).toEqual({ fleetId: 'ivsf', stageCapacity: 80, maxStages: 9, masterStageArn: 'arn:aws:ivs:us-east-1:123456789012:stage/AbCdEf123456' })
+    expect(s.viewers).toMatchObject({ stageCapacity: 80, maxStages: 9, heartbeatIntervalMs: 5000, viewerTokenTtlMin: 30 })
+    expect(s.tokens).toEqual({ publisherTokenTtlMin: 90 })
+    expect(s.loop.heartbeatTimeoutMs).toBe(20_000)
+    expect(s.loop.policy).toEqual({ scaleUpThreshold: 70, scaleDownThreshold: 4, maxStages: 9, stageWarmupMs: 1000, drainGraceMs: 2000 })
+    expect(s.createLock.instanceId).toBe('host-1-abc')
+  })
+
+  test('the fleet id is the key prefix without what a tag value cannot hold', () => {
+    expect(fleetSettings(config({ REDIS_KEY_PREFIX: 'prod-eu:' }), facts).stages.fleetId).toBe('prod-eu')
+    expect(fleetSettings(config({ REDIS_KEY_PREFIX: '::' }), facts).stages.fleetId).toBe('ivsf')
+  })
+
+  test('the loop ticks several times per leader lease, at most once a second', () => {
+    expect(fleetSettings(config({ LEADER_LEASE_MS: '2000' }), facts).loop.tickMs).toBe(666)
+    expect(fleetSettings(config({ LEADER_LEASE_MS: '10000' }), facts).loop.tickMs).toBe(1000)
+  })
+
+  test('heartbeats are batched for a remote store only', () => {
+    expect(fleetSettings(config(), facts).heartbeats.windowMs).toBe(0)
+    expect(fleetSettings(config(), { ...facts, storeKind: 'upstash' }).heartbeats.windowMs).toBe(200)
+  })
+
+  test('stage creations are spaced fleet-wide on AWS (5 TPS), not in local mode', () => {
+    expect(fleetSettings(config(), facts).createLock.spacingMs).toBe(0)
+    expect(fleetSettings(config(), { ...facts, providerKind: 'aws' }).createLock.spacingMs).toBe(250)
+  })
+})

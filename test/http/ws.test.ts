@@ -1,0 +1,128 @@
+import { describe, expect, test } from 'bun:test'
+import { ManualTicker } from '../support/clock'
+import { startTestServer, type TestServer } from '../support/serve'
+
+interface Message { type: string; data: Record<string, any> }
+
+/** A server of its own for each test, its periodic work (event feed, stats) fired by hand. */
+async function freshServer() {
+  const ticker = new ManualTicker()
+  const server = await startTestServer({ STAGE_CAPACITY: '2', SCALE_UP_THRESHOLD: '2', SCALE_DOWN_THRESHOLD: '1' }, { ticker })
+  return Object.assign(server, { ticker, [Symbol.asyncDispose]: () => server.stop() })
+}
+
+/**
+ * A real WebSocket client. `next` resolves with the first matching message (already received or
+ * still to come); `settled` sends a ping and waits for its pong: frames on one socket arrive in
+ * order, so every frame the server sent before it has arrived by then.
+ */
+async function connect(server: TestServer, query: string, headers?: Record<string, string>) {
+  const messages: Message[] = []
+  const waiters: { match: (m: Message) => boolean; resolve: (m: Message) => void }[] = []
+  const ws = new WebSocket(`${server.url.replace('http', 'ws')}/ws?${query}`, { headers } as never)
+  ws.onmessage = (e) => {
+    const message = JSON.parse(String(e.data)) as Message
+    messages.push(message)
+    for (const w of waiters.filter((w) => w.match(message))) {
+      waiters.splice(waiters.indexOf(w), 1)
+      w.resolve(message)
+    }
+  }
+  await new Promise<void>((resolve, reject) => {
+    ws.onopen = () => resolve()
+    ws.onerror = () => reject(new Error('socket refused'))
+  })
+  const next = (type: string, match: (m: Message) => boolean = () => true, timeoutMs = 3_000) => {
+    const test = (m: Message) => m.type === type && match(m)
+    const found = messages.find(test)
+    if (found) return Promise.resolve(found)
+    return new Promise<Message>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no ${type} within ${timeoutMs} ms; got ${JSON.stringify(messages.map((m) => m.type))}`)), timeoutMs)
+      waiters.push({ match: test, resolve: (m) => (clearTimeout(timer), resolve(m)) })
+    })
+  }
+  let pings = 0
+  const settled = async () => {
+    const before = messages.filter((m) => m.type === 'pong').length
+    ws.send(JSON.stringify({ type: 'ping', n: ++pings }))
+    await next('pong', () => messages.filter((m) => m.type === 'pong').length > before)
+  }
+  return { ws, messages, next, settled, [Symbol.dispose]: () => ws.close() }
+}
+
+/** A WebSocket upgrade request by hand, to read the refusal's status and envelope. */
+const upgrade = (server: TestServer, query: string) =>
+  fetch(`${server.url}/ws?${query}`, {
+    headers: { connection: 'Upgrade', upgrade: 'websocket', 'sec-websocket-version': '13', 'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==' },
+  })
+
+describe('/ws', () => {
+  test('refused without the API key, or with a bad type', async () => {
+    await using server = await freshServer()
+    const noKey = await upgrade(server, 'type=dashboard')
+    expect(noKey.status).toBe(401)
+    expect((await noKey.json()).error.code).toBe('UNAUTHORIZED')
+    const badType = await upgrade(server, `type=robot&apiKey=${server.apiKey}`)
+    expect(badType.status).toBe(400)
+    const viewerWithoutUser = await upgrade(server, `type=viewer&apiKey=${server.apiKey}`)
+    expect(viewerWithoutUser.status).toBe(400)
+    await expect(connect(server, 'type=dashboard&apiKey=wrong')).rejects.toThrow()
+  })
+
+  test('dashboard: stats on connect, then stats_update only when something changed', async () => {
+    await using server = await freshServer()
+    using dash = await connect(server, `type=dashboard&apiKey=${server.apiKey}`)
+    const first = await dash.next('stats_update')
+    expect(first.data.totalViewers).toBe(0)
+    await server.api('/api/token/viewer', { method: 'POST', json: { userId: 'd1' } })
+    await server.ticker.fire()
+    const update = await dash.next('stats_update', (m) => m.data.totalViewers === 1)
+    expect(update.data.stages.length).toBeGreaterThanOrEqual(1)
+    await dash.settled()
+    const count = dash.messages.filter((m) => m.type === 'stats_update').length
+    // Two more stats periods with nothing changing: nothing more is sent.
+    await server.ticker.fire()
+    await server.ticker.fire()
+    await dash.settled()
+    expect(dash.messages.filter((m) => m.type === 'stats_update').length).toBe(count)
+  })
+
+  test('media server (API key in a header): stage_created, stage_deleted and publisher_state, in order, once each', async () => {
+    await using server = await freshServer()
+    using relay = await connect(server, 'type=media-server', { 'x-api-key': server.apiKey })
+    const created = (await (await server.api('/api/stage', { method: 'POST', json: {} })).json()).data
+    await server.ticker.fire()
+    const event = await relay.next('stage_created', (m) => m.data.stageArn === created.stageArn)
+    expect(Date.parse(event.data.timestamp)).not.toBeNaN()
+    await server.api(`/api/stage/${encodeURIComponent(created.stageArn)}`, { method: 'DELETE' })
+    await server.ticker.fire()
+    await relay.next('stage_deleted', (m) => m.data.stageArn === created.stageArn)
+    await server.api('/api/media/register', { method: 'POST', json: { serverId: 'relay-1', ipAddress: '127.0.0.1', port: 3001 } })
+    await server.api('/api/media/heartbeat', { method: 'POST', json: { serverId: 'relay-1', publisherActive: true, connectedStages: [] } })
+    await server.ticker.fire()
+    expect((await relay.next('publisher_state')).data.active).toBe(true)
+    await server.ticker.fire() // a further poll must not deliver anything twice
+    await relay.settled()
+    const types = relay.messages.map((m) => m.type).filter((t) => t !== 'stats_update' && t !== 'pong')
+    expect(types).toEqual(['stage_created', 'stage_deleted', 'publisher_state'])
+  })
+
+  test('viewer (viewerSession): rejoin_required reaches the viewers of a draining stage only', async () => {
+    await using server = await freshServer()
+    const tokens: { stageArn: string; viewerSession: string }[] = []
+    for (const u of ['w1', 'w2', 'w3']) tokens.push((await (await server.api('/api/token/viewer', { method: 'POST', json: { userId: u } })).json()).data)
+    // Capacity 2: w3 sits on a later stage than w1.
+    const target = tokens[2]!
+    expect(target.stageArn).not.toBe(tokens[0]!.stageArn)
+    using mine = await connect(server, `type=viewer&userId=w3&viewerSession=${encodeURIComponent(target.viewerSession)}`)
+    using other = await connect(server, 'type=viewer&userId=w1', { authorization: `Bearer ${tokens[0]!.viewerSession}` })
+    await server.stages.drain(target.stageArn)
+    await server.ticker.fire()
+    const message = await mine.next('rejoin_required')
+    expect(message.data.stageArn).toBe(target.stageArn)
+    await other.settled()
+    expect(other.messages.filter((m) => m.type === 'rejoin_required')).toEqual([])
+    // Another user's session cannot listen as this viewer.
+    await expect(connect(server, `type=viewer&userId=someone-else&viewerSession=${encodeURIComponent(target.viewerSession)}`)).rejects.toThrow()
+  })
+})
