@@ -2,7 +2,9 @@ import { PUBLIC_KEY_ARN_PATTERN, STAGE_ARN_PATTERN } from '../ivs/arn'
 import { IVS_GLOBAL_WHIP_URL } from '../ivs/endpoints'
 import type { LogLevel } from '../log'
 import { DEFAULT_WATCH_HISTORY_TTL_MS } from '../store/types'
+import type { RedisConnection } from '../store/redis-connection'
 import { EnvReader, hasAwsCredentials, readPem, type ConfigResult, type Env } from './env'
+import { readRedisConnection } from './redis'
 
 export type ProviderKind = 'aws' | 'local'
 
@@ -22,6 +24,8 @@ export interface ServeConfig {
   ivsPublicKeyArn: string | null
   ivsPrivateKeyPem: string | null
   upstash: { url: string; token: string } | null
+  /** Native Redis (REDIS_URL or REDIS_HOST…); never set together with `upstash`. */
+  redis: RedisConnection | null
   redisKeyPrefix: string
   stageCapacity: number
   scaleUpThreshold: number
@@ -70,6 +74,11 @@ export function loadServeConfig(env: Env): ConfigResult<ServeConfig> {
   if ((r.raw('UPSTASH_REDIS_REST_URL') === undefined) !== (upstashToken === null)) {
     r.errors.push('UPSTASH_REDIS_REST_URL and UPSTASH_REDIS_REST_TOKEN must be set together')
   }
+  const redis = readRedisConnection(r)
+  if (redis !== null && (r.raw('UPSTASH_REDIS_REST_URL') !== undefined || upstashToken !== null)) {
+    const native = r.raw('REDIS_URL') !== undefined ? 'REDIS_URL' : 'REDIS_HOST'
+    r.errors.push(`both ${native} (native Redis) and UPSTASH_REDIS_REST_URL (Upstash REST) are set: choose one store`)
+  }
 
   const ivsPublicKeyArn = r.matching('IVS_PUBLIC_KEY_ARN', PUBLIC_KEY_ARN_PATTERN, 'an IVS public key ARN (arn:aws:ivs:<region>:<account>:public-key/<id>)')
   const ivsPrivateKeyPem = readPem(r, 'IVS_PRIVATE_KEY')
@@ -103,6 +112,7 @@ export function loadServeConfig(env: Env): ConfigResult<ServeConfig> {
     ivsPublicKeyArn,
     ivsPrivateKeyPem,
     upstash: upstashUrl && upstashToken ? { url: upstashUrl, token: upstashToken } : null,
+    redis,
     redisKeyPrefix: r.string('REDIS_KEY_PREFIX', 'ivsf:'),
     stageCapacity,
     scaleUpThreshold,

@@ -58,6 +58,7 @@ export function fleetSettings(config: ServeConfig, facts: RuntimeFacts): FleetSe
     heartbeats: { windowMs: facts.storeKind === 'memory' ? 0 : REMOTE_HEARTBEAT_WINDOW_MS, maxBatch: HEARTBEAT_MAX_BATCH },
     leaderLeaseMs: config.leaderLeaseMs,
     eventPollMs: 200,
+    eventWaitMs: 2_000,
     statsIntervalMs: 1_000,
   }
 }

@@ -1,7 +1,8 @@
 /**
  * Lua for the Redis-backed stores: each atomic Store operation is one script. Keys are built from the
  * prefix in ARGV[1] because several (a stage's members, a user's history) are only known inside
- * the script; fine on the single-primary Redis behind Upstash.
+ * the script. KEYS[1] is always one key of the fleet (P..'stages'): it routes the call in a cluster,
+ * and the native store's prefix is a `{…}` hash tag, so every key a script builds is in that slot.
  *
  * Layout under prefix P:
  *   P stages          HASH  arn -> StageRecord JSON
@@ -47,10 +48,12 @@ end
 
 const script = (body: string) => PRELUDE + body
 
+export type ScriptName = keyof typeof LUA
+
 /** The scripts with the watch-history retention filled in. */
-export function luaScripts(historyRetentionMs: number): typeof LUA {
+export function luaScripts(historyRetentionMs: number): Record<ScriptName, string> {
   const ttl = String(Math.max(1, Math.floor(historyRetentionMs)))
-  return Object.fromEntries(Object.entries(LUA).map(([name, lua]) => [name, lua.replace('__HISTORY_TTL_MS__', ttl)])) as typeof LUA
+  return Object.fromEntries(Object.entries(LUA).map(([name, lua]) => [name, lua.replace('__HISTORY_TTL_MS__', ttl)])) as Record<ScriptName, string>
 }
 
 const LUA = {

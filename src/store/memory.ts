@@ -16,6 +16,7 @@ interface StageEntry {
 /** The embedded store: one process, no persistence. JavaScript's single thread makes every method atomic. */
 export class MemoryStore implements Store {
   readonly kind = 'memory' as const
+  readonly blockingReads = false
 
   /** `historyRetentionMs`: finished sessions and watch totals are forgotten this long after a viewer's last session. */
   constructor(private readonly historyRetentionMs = DEFAULT_WATCH_HISTORY_TTL_MS) {}
@@ -31,6 +32,12 @@ export class MemoryStore implements Store {
   private stageSeq = 0
 
   async ping(): Promise<void> {}
+
+  async close(): Promise<void> {}
+
+  describe(): string {
+    return 'memory (this process only)'
+  }
 
   async addStage(stage: StageRecord, maxStages: number): Promise<boolean> {
     if (this.stages.has(stage.arn)) return true

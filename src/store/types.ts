@@ -106,8 +106,14 @@ export interface StoredEvent extends FleetEvent {
  * read-modify-write across calls.
  */
 export interface Store {
-  readonly kind: 'memory' | 'upstash'
+  readonly kind: 'memory' | 'upstash' | 'redis'
+  /** True when `readEvents` can wait for new events (a blocking read) instead of being polled. */
+  readonly blockingReads: boolean
+  /** Which store this is and where, for logs and /health (never a secret). */
+  describe(): string
   ping(): Promise<void>
+  /** Releases connections; the store is not used afterwards. */
+  close(): Promise<void>
 
   /** Adds a stage unless `maxStages` stages already exist; returns false when full. */
   addStage(stage: StageRecord, maxStages: number): Promise<boolean>
@@ -145,7 +151,10 @@ export interface Store {
   releaseLease(name: string, holder: string): Promise<void>
 
   appendEvent(event: FleetEvent): Promise<string>
-  /** Events after `afterId` (exclusive; null = from the start of the retained window), oldest first. */
-  readEvents(afterId: string | null, limit: number): Promise<StoredEvent[]>
+  /**
+   * Events after `afterId` (exclusive; null = from the start of the retained window), oldest first.
+   * With `waitMs` and `blockingReads`, waits up to that long for the first one.
+   */
+  readEvents(afterId: string | null, limit: number, waitMs?: number): Promise<StoredEvent[]>
   lastEventId(): Promise<string | null>
 }
