@@ -39,7 +39,12 @@ async function serve(): Promise<void> {
   const logger = createLogger(result.config.logLevel)
   let handle
   try {
-    handle = await startServe({ config: result.config, logger, announce: (line) => process.stdout.write(`${line}\n`) })
+    handle = await startServe({
+      config: result.config,
+      logger,
+      announce: (line) => process.stdout.write(`${line}\n`),
+      onFatal: (error) => fail(EXIT_CONFIG, error.message),
+    })
   } catch (error) {
     if (error instanceof StartupError) fail(EXIT_CONFIG, error.message)
     logger.error('start failed', { error: describeError(error) })

@@ -11,6 +11,7 @@ import { LeaderLease } from './fleet/leader'
 import { FleetLoop } from './fleet/loop'
 import { RelayService } from './fleet/relays'
 import { MasterStageMissing, StageService } from './fleet/stages'
+import { FleetStartup } from './fleet/startup'
 import { StatsBroadcast } from './fleet/stats-broadcast'
 import { StatsReader } from './fleet/stats'
 import { TokenService } from './fleet/tokens'
@@ -31,6 +32,8 @@ import type { Logger } from './log'
 import { createMetricsPublisher } from './metrics/cloudwatch'
 import { Counters } from './metrics/counters'
 import { MemoryStore } from './store/memory'
+import { RedisStore } from './store/redis'
+import { RedisConfigError } from './store/redis-client'
 import type { Store } from './store/types'
 import { UpstashStore } from './store/upstash'
 import { systemTicker, type Ticker } from './ticker'
@@ -68,6 +71,11 @@ export interface ServeOptions {
   store?: Store
   /** Drives the fleet loop, event feed and stats; tests pass a ManualTicker. */
   ticker?: Ticker
+  /**
+   * A configuration error found only after start (Redis refusing our credentials once it is
+   * reachable, MASTER_STAGE_ARN missing once the store answers). The command line exits 2.
+   */
+  onFatal?(error: StartupError): void
 }
 
 export class StartupError extends Error {}
@@ -80,7 +88,11 @@ export async function startServe(options: ServeOptions): Promise<ServeHandle> {
   const ticker = options.ticker ?? systemTicker
   const startedAt = clock.now()
 
-  const store: Store = options.store ?? (await openStore(config, logger))
+  const fatal = (error: Error) => {
+    logger.error('configuration error', { error: error.message })
+    options.onFatal?.(new StartupError(error.message))
+  }
+  const store: Store = options.store ?? (await openStore(config, logger, fatal))
   const { provider, tokens: issuer } = await stageBackend(config, logger, clock)
   const settings = fleetSettings(config, {
     instanceId: `${hostname()}-${process.pid}-${randomAlphanumeric(6)}`,
@@ -104,14 +116,15 @@ export async function startServe(options: ServeOptions): Promise<ServeHandle> {
   const tokens = new TokenService({ stages, issuer, counters }, settings.tokens)
   const stats = new StatsReader(store, config.stageCapacity)
 
-  const master = await stages.start().catch((error: unknown) => {
+  const startup = new FleetStartup({ start: () => stages.start(), logger, sleep, onFatal: fatal })
+  const master = await startup.begin().catch((error: unknown) => {
     throw error instanceof MasterStageMissing ? new StartupError(error.message) : error
   })
 
   const lease = new LeaderLease({ store, clock, logger }, settings.createLock.instanceId, settings.leaderLeaseMs)
   const loop = new FleetLoop({ stages, viewers, lease, store, clock, logger, ticker }, settings.loop)
   const hub = new SocketHub()
-  const feed = new EventFeed({ store, logger, ticker }, { pollMs: settings.eventPollMs })
+  const feed = new EventFeed({ store, logger, ticker, sleep }, { pollMs: settings.eventPollMs, waitMs: settings.eventWaitMs })
   feed.subscribe((event) => hub.deliver(event))
   await feed.start()
   const broadcast = new StatsBroadcast({ read: () => stats.read(), audience: hub, ticker, logger }, settings.statsIntervalMs)
@@ -135,7 +148,9 @@ export async function startServe(options: ServeOptions): Promise<ServeHandle> {
     healthChecks: [
       { name: 'store', kind: store.kind, check: () => store.ping() },
       { name: 'ivs', kind: provider.kind, check: () => provider.ping() },
+      { name: 'fleet', kind: 'master stage', check: async () => void (startup.started ? await stages.master() : await startup.check()) },
     ],
+    healthInfo: () => ({ store: store.describe() }),
     settings: { stageCapacity: config.stageCapacity, maxStages: config.maxStages, trustProxy: config.trustProxy, metricsToken: config.metricsToken },
   })
   const metrics = createMetricsPublisher(config, {
@@ -151,7 +166,7 @@ export async function startServe(options: ServeOptions): Promise<ServeHandle> {
   loop.start()
   broadcast.start()
   const server = app.server!
-  logger.info('serving', { port: server.port, store: store.kind, provider: provider.kind, tokens: issuer.strategy, masterStageArn: master.arn })
+  logger.info('serving', { port: server.port, store: store.describe(), provider: provider.kind, tokens: issuer.strategy, masterStageArn: master?.arn ?? null })
 
   let stopping: Promise<void> | null = null
   return {
@@ -173,6 +188,7 @@ export async function startServe(options: ServeOptions): Promise<ServeHandle> {
     lease,
     stop(graceMs = 10_000) {
       stopping ??= (async () => {
+        startup.stop()
         await broadcast.stop()
         await loop.stop()
         // Open sockets would hold server.stop(false) forever: close them first (1001 going away).
@@ -187,6 +203,7 @@ export async function startServe(options: ServeOptions): Promise<ServeHandle> {
         await heartbeats.flush()
         await feed.stop()
         await metrics.stop()
+        await store.close()
         logger.info('stopped')
       })()
       return stopping
@@ -194,11 +211,25 @@ export async function startServe(options: ServeOptions): Promise<ServeHandle> {
   }
 }
 
-async function openStore(config: ServeConfig, logger: Logger): Promise<Store> {
+/**
+ * The store the configuration names. A store that is down at start is not fatal: /health/ready says
+ * so, requests answer 503, and the client reconnects. A store that refuses the configuration is.
+ */
+async function openStore(config: ServeConfig, logger: Logger, fatal: (error: Error) => void): Promise<Store> {
+  if (config.redis) {
+    const store = new RedisStore({ connection: config.redis, prefix: config.redisKeyPrefix, logger, historyRetentionMs: config.watchHistoryTtlMs, onConfigError: fatal })
+    try {
+      if ((await store.open()) === 'unreachable') logger.warn('store not reachable at start; answering 503 until it is', { store: store.describe() })
+      else await store.loadScripts().catch(() => {})
+    } catch (error) {
+      if (error instanceof RedisConfigError) throw new StartupError(error.message)
+      throw error
+    }
+    return store
+  }
   if (!config.upstash) return new MemoryStore(config.watchHistoryTtlMs)
   const store = new UpstashStore({ ...config.upstash, prefix: config.redisKeyPrefix, logger, historyRetentionMs: config.watchHistoryTtlMs })
-  // Not fatal: a store that is down at start makes /health/ready say so, and scripts load on first use.
-  await store.loadScripts().catch(() => logger.warn('store not reachable at start', { url: config.upstash!.url }))
+  await store.loadScripts().catch(() => logger.warn('store not reachable at start; answering 503 until it is', { store: store.describe() }))
   return store
 }
 

@@ -69,6 +69,9 @@ export interface FleetSettings {
   loop: LoopSettings
   heartbeats: HeartbeatBatchSettings
   leaderLeaseMs: number
+  /** Polling interval of the event feed for stores that cannot block. */
   eventPollMs: number
+  /** How long one blocking read of the event stream waits (native Redis). */
+  eventWaitMs: number
   statsIntervalMs: number
 }

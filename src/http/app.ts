@@ -37,6 +37,8 @@ export interface AppDeps {
   auth: Authenticator
   rateLimiter: RateLimiter
   healthChecks: HealthCheck[]
+  /** Extra fields for /health (which store is in use). */
+  healthInfo?(): Record<string, unknown>
   hub: SocketHub
   isLeader(): boolean
   logger: Logger
@@ -80,7 +82,7 @@ export function buildApp(deps: AppDeps) {
     .use(rateLimit(deps.rateLimiter, { trustProxy: settings.trustProxy, sessionOf: (token) => auth.sessionKey(token) }))
     .use(docs(VERSION))
     .use(dashboardRoutes())
-    .use(healthRoutes({ version: VERSION, mode: 'serve', startedAt: deps.startedAt, clock: deps.clock, checks: deps.healthChecks }))
+    .use(healthRoutes({ version: VERSION, mode: 'serve', startedAt: deps.startedAt, clock: deps.clock, checks: deps.healthChecks, extra: deps.healthInfo }))
     .use(tokenRoutes({ tokens, viewers, auth }))
     .use(viewerRoutes({ viewers, auth }))
     .use(stageRoutes({ stages, relays, auth, stageCapacity }))
