@@ -6,7 +6,7 @@
  *
  * Processes: redis-server and the test Upstash REST server (test/support/upstash-server.ts) run in
  * child processes; this process runs the real client path (HeartbeatBatcher, 200 ms window as in
- * src/serve.ts, over an UpstashStore) and the load generator. Viewers are seated first (assignViewer);
+ * src/config/settings.ts, over an UpstashStore) and the load generator. Viewers are seated first (assignViewer);
  * then heartbeat i goes to viewer i mod viewers, so at the default figures each viewer beats once
  * per second. Pacing is open-loop: heartbeats are submitted on schedule (every 1/rate s, checked
  * each ~1 ms tick) without waiting for earlier answers; latency runs from submit (performance.now)
@@ -25,8 +25,8 @@ import { median, benchStageRecord } from './support/common'
 import { describeError } from '../src/errors'
 
 const TARGET_PER_CALL = 100
-const WINDOW_MS = 200 // HEARTBEAT_WINDOW_MS in src/serve.ts
-const MAX_BATCH = 5_000 // as src/serve.ts
+const WINDOW_MS = 200 // the remote-store heartbeat window in src/config/settings.ts
+const MAX_BATCH = 5_000 // as src/config/settings.ts
 const CAPACITY = 500 // seats per stage; stages = viewers / CAPACITY
 const SEAT_IN_FLIGHT = 200
 const WARMUP_SECONDS = 2

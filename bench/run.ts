@@ -1,7 +1,7 @@
 /**
  * `bun run bench`: every benchmark, one after another (they would compete for the 2 cores), then
  * one table of the figures that matter, each against its baseline or target.
- *   bun run bench [--only tokens,heartbeats,presence,relay]
+ *   bun run bench [--only tokens,heartbeats,presence,stores,relay]
  */
 import { cpus, loadavg } from 'node:os'
 import { parseArgs } from 'node:util'
@@ -39,6 +39,21 @@ const BENCHES: Record<string, { script: string; rows(s: Summary): Row[] }> = {
     rows: (s) => [
       { bench: 'presence', figure: `RSS with ${n(s.viewers)} viewers`, value: `${s.rssMB.seated} MB`, against: `empty ${s.rssMB.baseline} MB; target ≤ ${s.targets.rssMB.max} MB`, verdict: verdict(s.targets.rssMB.pass) },
       { bench: 'presence', figure: 'sweep of all / of none', value: `${s.fullSweepMs} ms / ${s.emptySweepMs} ms`, against: '', verdict: '' },
+    ],
+  },
+  stores: {
+    script: 'bench/stores.ts',
+    rows: (s) => [
+      ...(s.stores as { name: string; assignsPerSec: number; heartbeatsPerSec: number; assignRatio: number; heartbeatRatio: number; roundTripsPer1000: number }[])
+        .filter((x) => x.name !== 'memory')
+        .map((x) => ({
+          bench: 'stores',
+          figure: `${x.name}: assignments/s, heartbeats/s`,
+          value: `${n(x.assignsPerSec)}, ${n(x.heartbeatsPerSec)}`,
+          against: `× memory: ${x.assignRatio.toFixed(3)}, ${x.heartbeatRatio.toFixed(3)}; ${x.roundTripsPer1000} round trips / 1,000 heartbeats`,
+          verdict: '',
+        })),
+      { bench: 'stores', figure: 'raw EVALSHA/s: ioredis vs Bun client', value: `${n(s.clients.ioredis)} vs ${n(s.clients.bun)}`, against: `ratio ${(s.clients.ioredis / s.clients.bun).toFixed(2)}`, verdict: '' },
     ],
   },
   relay: {

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { TestPublisher } from '../support/publisher'
 import { BUN, ROOT, bareEnv, freePort, spawnProcess, type Spawned } from '../support/process'
+import { startRedis } from '../support/redis'
 import { eventually } from '../support/relay-stack'
 import { startWhipEndpoint, type WhipEndpoint } from '../support/whip-endpoint'
 
@@ -92,4 +93,22 @@ describe('the compiled executable, alone in an empty folder', () => {
     expect(await serve.proc.exited).toBe(0)
     expect(whip.record(master).deletes).toBe(1)
   }, 60_000)
+
+  test('serve on native Redis: the Redis client is inside the executable too', async () => {
+    const redis = await startRedis()
+    try {
+      const port = await freePort()
+      const key = 'smoke-test-api-key-0123456789'
+      const serve = run(['serve'], { API_PORT: String(port), API_SECRET_KEY: key, REDIS_HOST: '127.0.0.1', REDIS_PORT: String(redis.port), LOG_LEVEL: 'warn' })
+      await readyIn(port, performance.now())
+      const health = (await (await fetch(`http://127.0.0.1:${port}/health`)).json()).data
+      expect(health.checks.store).toMatchObject({ ok: true, kind: 'redis' })
+      const token = await fetch(`http://127.0.0.1:${port}/api/token/viewer`, { method: 'POST', headers: { 'x-api-key': key, 'content-type': 'application/json' }, body: '{"userId":"smoke"}' })
+      expect(token.status).toBe(200)
+      serve.kill('SIGTERM')
+      expect(await serve.proc.exited).toBe(0)
+    } finally {
+      await redis.stop()
+    }
+  }, 30_000)
 })

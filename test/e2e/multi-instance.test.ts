@@ -6,9 +6,12 @@ import { startIvsServer, type IvsServer } from '../support/ivs-server'
 import { startUpstashStack, type UpstashStack } from '../support/upstash-server'
 
 /**
- * Several `serve` processes on one store (real redis-server behind the Upstash REST test server)
- * and one IVS real-time server (the restJson1 test server, in this process). Everything on loopback.
+ * Several `serve` processes on one store and one IVS real-time server (the restJson1 test server,
+ * in this process), on each shared store: a real redis-server reached through the Upstash REST test
+ * server, and the same redis-server reached natively (RESP, configured as the original deployment
+ * did: REDIS_HOST + REDIS_PORT). Everything on loopback.
  */
+type StoreKind = 'upstash' | 'redis'
 
 const REGION = 'eu-west-1'
 const API_KEY = 'multi-instance-api-key-0123456789'
@@ -41,8 +44,12 @@ afterAll(async () => {
 })
 
 /** A fresh fleet (own key prefix, so its own fleet tag) of processes sharing the stack and IVS server. */
-async function fleet(env: Record<string, string>): Promise<{ cluster: Cluster; probe: StoreProbe; prefix: string; fleetId: string }> {
+async function fleet(kind: StoreKind, env: Record<string, string>): Promise<{ cluster: Cluster; probe: StoreProbe; prefix: string; fleetId: string }> {
   const prefix = `mi${++run}x${Date.now().toString(36)}:`
+  const storeEnv: Record<string, string> =
+    kind === 'upstash'
+      ? { UPSTASH_REDIS_REST_URL: stack.rest.url, UPSTASH_REDIS_REST_TOKEN: stack.rest.token }
+      : { REDIS_HOST: '127.0.0.1', REDIS_PORT: String(stack.redis.port) }
   cluster = new Cluster(
     {
       IVS_PROVIDER: 'aws',
@@ -54,8 +61,7 @@ async function fleet(env: Record<string, string>): Promise<{ cluster: Cluster; p
       API_SECRET_KEY: API_KEY,
       IVS_PUBLIC_KEY_ARN: KEY_ARN,
       IVS_PRIVATE_KEY: privateKeyPem,
-      UPSTASH_REDIS_REST_URL: stack.rest.url,
-      UPSTASH_REDIS_REST_TOKEN: stack.rest.token,
+      ...storeEnv,
       REDIS_KEY_PREFIX: prefix,
       RATE_LIMIT_MAX_REQUESTS: '10000000',
       LOG_LEVEL: 'info',
@@ -63,7 +69,8 @@ async function fleet(env: Record<string, string>): Promise<{ cluster: Cluster; p
     },
     API_KEY,
   )
-  probe = await StoreProbe.open(stack.redis.url, prefix)
+  // The native store keeps the same layout under the prefix made a hash tag.
+  probe = await StoreProbe.open(stack.redis.url, kind === 'redis' ? `{${prefix}}` : prefix)
   return { cluster, probe, prefix, fleetId: prefix.replace(/[^A-Za-z0-9-]/g, '') }
 }
 
@@ -99,11 +106,12 @@ async function until<T>(what: string, probeFn: () => Promise<T | null | undefine
   }
 }
 
-describe('several serve processes on one store and one IVS account', () => {
+for (const kind of ['upstash', 'redis'] as const)
+describe(`several serve processes on one ${kind} store and one IVS account`, () => {
   test('1,000 concurrent viewer tokens over 3 instances: all 200, no stage above capacity, stages as capacity requires, CreateStage within 5 TPS', async () => {
     const CAPACITY = 50
     const VIEWERS = 1000
-    const { cluster, probe, fleetId } = await fleet({ STAGE_CAPACITY: String(CAPACITY), SCALE_UP_THRESHOLD: '45', MAX_STAGES: '30', LEADER_LEASE_MS: '2000' })
+    const { cluster, probe, fleetId } = await fleet(kind, { STAGE_CAPACITY: String(CAPACITY), SCALE_UP_THRESHOLD: '45', MAX_STAGES: '30', LEADER_LEASE_MS: '2000' })
     // One instance creates the master stage; the others find it in the store (see the concurrent-start test below).
     const first = await cluster.start('a')
     const instances = [first, ...(await Promise.all(['b', 'c'].map((n) => cluster.start(n))))]
@@ -194,7 +202,7 @@ describe('several serve processes on one store and one IVS account', () => {
   test('SIGKILL the leader: another instance leads within one lease period and keeps scaling', async () => {
     const LEASE_MS = 2000
     const TICK_MS = Math.floor(LEASE_MS / 3)
-    const { cluster, probe, fleetId } = await fleet({ STAGE_CAPACITY: '4', SCALE_UP_THRESHOLD: '3', SCALE_DOWN_THRESHOLD: '1', MAX_STAGES: '10', LEADER_LEASE_MS: String(LEASE_MS) })
+    const { cluster, probe, fleetId } = await fleet(kind, { STAGE_CAPACITY: '4', SCALE_UP_THRESHOLD: '3', SCALE_DOWN_THRESHOLD: '1', MAX_STAGES: '10', LEADER_LEASE_MS: String(LEASE_MS) })
     const a = await cluster.start('a')
     await a.waitForLog((l) => l.msg === 'became leader', 3_000)
     const [b, c] = await Promise.all([cluster.start('b'), cluster.start('c')])
@@ -235,7 +243,7 @@ describe('several serve processes on one store and one IVS account', () => {
   }, 20_000)
 
   test('events cross instances: a socket on A sees stage_created from leader B, a dashboard on A gets stats_update for tokens issued on B', async () => {
-    const { cluster } = await fleet({ STAGE_CAPACITY: '4', SCALE_UP_THRESHOLD: '3', SCALE_DOWN_THRESHOLD: '1', MAX_STAGES: '10', LEADER_LEASE_MS: '2000' })
+    const { cluster } = await fleet(kind, { STAGE_CAPACITY: '4', SCALE_UP_THRESHOLD: '3', SCALE_DOWN_THRESHOLD: '1', MAX_STAGES: '10', LEADER_LEASE_MS: '2000' })
     const b = await cluster.start('b')
     await b.waitForLog((l) => l.msg === 'became leader', 3_000)
     const a = await cluster.start('a')
@@ -287,7 +295,7 @@ describe('several serve processes on one store and one IVS account', () => {
 
   test('drain end to end across instances: rejoin_required, 404 REJOIN_REQUIRED, rejoin elsewhere, stage deleted at IVS, stage_deleted', async () => {
     const GRACE_MS = 5_000
-    const { cluster } = await fleet({
+    const { cluster } = await fleet(kind, {
       STAGE_CAPACITY: '4',
       SCALE_UP_THRESHOLD: '3',
       SCALE_DOWN_THRESHOLD: '1',
@@ -365,8 +373,51 @@ describe('several serve processes on one store and one IVS account', () => {
     expect(stats.totalViewers).toBe(2)
   }, 20_000)
 
+  test('a stage_created made on one instance reaches a socket on another quickly (p50/p99 printed)', async () => {
+    const EVENTS = 20
+    const { cluster } = await fleet(kind, { MAX_STAGES: '5', LEADER_LEASE_MS: '2000' })
+    const [a, b] = await Promise.all([cluster.start('a'), cluster.start('b')])
+    const socket = await SocketClient.open(`ws://127.0.0.1:${b.port}/ws?type=media-server&apiKey=${encodeURIComponent(API_KEY)}`)
+    sockets.push(socket)
+    const latencies: number[] = []
+    for (let i = 0; i < EVENTS; i++) {
+      const res = await a.api('/api/stage', { method: 'POST', json: { name: `lat-${i}` } })
+      expect(res.status).toBe(200)
+      const arn = ((await res.json()) as { data: StageJson }).data.stageArn
+      const event = await socket.waitFor((m) => m.type === 'stage_created' && m.data.stageArn === arn, 3_000, `stage_created ${i}`)
+      latencies.push(event.wallAt - Date.parse(event.data.timestamp as string))
+      expect((await a.api(`/api/stage/${encodeURIComponent(arn)}`, { method: 'DELETE' })).status).toBe(200)
+    }
+    latencies.sort((x, y) => x - y)
+    const p50 = latencies[Math.floor(EVENTS / 2)]!
+    const p99 = latencies[EVENTS - 1]!
+    console.log(`${kind}: stage_created from instance a to a socket on instance b: p50 ${p50} ms, p99 ${p99} ms over ${EVENTS} events (${kind === 'redis' ? 'blocking XREAD' : 'stream polled every 200 ms'})`)
+    expect(p99).toBeLessThan(kind === 'redis' ? 250 : 1_000)
+  }, 30_000)
+
+  test('a restart keeps the fleet: stages, seats and watch time survive every instance being killed', async () => {
+    const { cluster } = await fleet(kind, { STAGE_CAPACITY: '2', SCALE_UP_THRESHOLD: '2', SCALE_DOWN_THRESHOLD: '0', MAX_STAGES: '10', LEADER_LEASE_MS: '2000' })
+    const [a, b] = await Promise.all([cluster.start('a'), cluster.start('b')])
+    const seated = [await viewer(a, 'r-0'), await viewer(b, 'r-1'), await viewer(a, 'r-2')]
+    const before = await stageList(a)
+    expect(before.length).toBeGreaterThanOrEqual(2)
+    await cluster.killAll()
+    const c = await cluster.start('c')
+    const after = await stageList(c)
+    expect(after.map((s) => [s.stageArn, s.isMaster, s.viewerCount])).toEqual(before.map((s) => [s.stageArn, s.isMaster, s.viewerCount]))
+    // The seats are still held: a heartbeat with the session issued before the restart is accepted.
+    const hb = await c.api('/api/viewer/heartbeat', {
+      method: 'POST',
+      headers: { authorization: `Bearer ${seated[2]!.viewerSession}` },
+      json: { userId: 'r-2', stageArn: seated[2]!.stageArn },
+    })
+    expect(hb.status).toBe(200)
+    const duration = ((await (await c.api('/api/viewer/duration?userId=r-0')).json()) as { data: { sessions: { active: boolean; stageArn: string }[] } }).data
+    expect(duration.sessions).toMatchObject([{ active: true, stageArn: seated[0]!.stageArn }])
+  }, 20_000)
+
   test('instances started at the same moment on an empty store agree on one master stage', async () => {
-    const { cluster, probe } = await fleet({ LEADER_LEASE_MS: '2000' })
+    const { cluster, probe } = await fleet(kind, { LEADER_LEASE_MS: '2000' })
     ivs.control.latencyMs = 200 // a real CreateStage takes this long: the window every starter is in
     try {
       const instances = await Promise.all(['a', 'b', 'c'].map((n) => cluster.start(n)))

@@ -273,5 +273,19 @@ export function describeStore(name: string, factory: StoreFactory) {
       ])
       expect(await store.readEvents(ids[4]!, 10)).toEqual([])
     })
+
+    test('readEvents with a wait: a store that blocks returns as soon as an event exists; one that cannot block answers at once', async () => {
+      const first = await store.appendEvent({ type: 'stage_created', data: { n: 1 } })
+      // An event is already there: no store waits for it.
+      let started = performance.now()
+      expect((await store.readEvents(null, 10, 2_000)).map((e) => e.id)).toEqual([first])
+      expect(performance.now() - started).toBeLessThan(500)
+      started = performance.now()
+      const none = await store.readEvents(first, 10, 300)
+      const waited = performance.now() - started
+      expect(none).toEqual([])
+      if (store.blockingReads) expect(waited).toBeGreaterThanOrEqual(250)
+      else expect(waited).toBeLessThan(250)
+    })
   })
 }

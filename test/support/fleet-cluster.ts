@@ -170,6 +170,8 @@ export interface SocketMessage {
   data: Record<string, unknown>
   /** performance.now() when it arrived. */
   at: number
+  /** Date.now() when it arrived (to compare with an event's own timestamp, made on another process of this host). */
+  wallAt: number
 }
 
 /**
@@ -197,7 +199,7 @@ export class SocketClient {
       const timer = setTimeout(() => reject(new Error(`WebSocket ${url} did not open within ${timeoutMs} ms`)), timeoutMs)
       ws.onmessage = (event) => {
         const parsed = JSON.parse(String(event.data)) as { type: string; data: Record<string, unknown> }
-        const message = { ...parsed, at: performance.now() }
+        const message = { ...parsed, at: performance.now(), wallAt: Date.now() }
         client.messages.push(message)
         for (const w of client.waiters) {
           if (!w.match(message)) continue
