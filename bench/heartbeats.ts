@@ -16,13 +16,13 @@
  */
 import { parseArgs } from 'node:util'
 import { systemClock } from '../src/clock'
+import { describeError } from '../src/errors'
 import { HeartbeatBatcher } from '../src/fleet/heartbeats'
 import { createLogger } from '../src/log'
 import { UpstashStore } from '../src/store/upstash'
 import { machineInfo, runBench, spawnChild } from './support/child'
+import { benchStageRecord, median } from './support/common'
 import type { StackCall, StackCounts } from './support/upstash-stack'
-import { median, benchStageRecord } from './support/common'
-import { describeError } from '../src/errors'
 
 const TARGET_PER_CALL = 100
 const WINDOW_MS = 200 // the remote-store heartbeat window in src/config/settings.ts
@@ -96,7 +96,9 @@ async function main(): Promise<void> {
     )
   }
   say(`seated ${fmt(viewers)} viewers on ${stages} stages of ${CAPACITY} in ${((performance.now() - seatStarted) / 1000).toFixed(1)} s`)
-  say(`load: ${fmt(rate)} heartbeats/s open-loop, ${rounds} round(s) of ${seconds} s after a ${WARMUP_SECONDS} s warm-up; batching window ${WINDOW_MS} ms (max ${fmt(MAX_BATCH)})`)
+  say(
+    `load: ${fmt(rate)} heartbeats/s open-loop, ${rounds} round(s) of ${seconds} s after a ${WARMUP_SECONDS} s warm-up; batching window ${WINDOW_MS} ms (max ${fmt(MAX_BATCH)})`,
+  )
   say('processes: redis-server and the REST server in children; store client, batcher and load generator in this one')
 
   const batcher = new HeartbeatBatcher({ store, clock: systemClock }, { windowMs: WINDOW_MS, maxBatch: MAX_BATCH })
@@ -190,14 +192,26 @@ async function main(): Promise<void> {
     baselineOneCallPerHeartbeat: { restCalls: heartbeats, heartbeatsPerRestCall: 1 },
     failed,
     targets: { heartbeatsPerRestCall: { min: TARGET_PER_CALL, pass: perCall >= TARGET_PER_CALL } },
-    perRound: results.map((r) => ({ ...r, ratePerSec: Math.round(r.ratePerSec), perCall: round1(r.perCall), p50Ms: round1(r.p50Ms), p99Ms: round1(r.p99Ms), maxMs: round1(r.maxMs), maxLagMs: round1(r.maxLagMs) })),
+    perRound: results.map((r) => ({
+      ...r,
+      ratePerSec: Math.round(r.ratePerSec),
+      perCall: round1(r.perCall),
+      p50Ms: round1(r.p50Ms),
+      p99Ms: round1(r.p99Ms),
+      maxMs: round1(r.maxMs),
+      maxLagMs: round1(r.maxLagMs),
+    })),
   }
 
   say(`\nmedians of ${results.length} round(s):`)
   say(`  heartbeats sent     ${fmt(heartbeats)} in ${seconds} s at ${fmt(summary.ratePerSec)}/s (asked ${fmt(rate)}/s)`)
   say(`  REST calls          ${fmt(restCalls)}   (one call per heartbeat would be ${fmt(heartbeats)})`)
-  say(`  heartbeats / call   ${fmt(perCall)}   target >= ${TARGET_PER_CALL}  ${passMiss(summary.targets.heartbeatsPerRestCall.pass)}   (baseline without batching: 1)`)
-  say(`  latency             p50 ${ms(summary.latencyMs.p50)}  p99 ${ms(summary.latencyMs.p99)}  max ${ms(summary.latencyMs.max)}   (batching window ${WINDOW_MS} ms)`)
+  say(
+    `  heartbeats / call   ${fmt(perCall)}   target >= ${TARGET_PER_CALL}  ${passMiss(summary.targets.heartbeatsPerRestCall.pass)}   (baseline without batching: 1)`,
+  )
+  say(
+    `  latency             p50 ${ms(summary.latencyMs.p50)}  p99 ${ms(summary.latencyMs.p99)}  max ${ms(summary.latencyMs.max)}   (batching window ${WINDOW_MS} ms)`,
+  )
   say(`  generator lag       max ${ms(summary.generatorMaxLagMs)} behind schedule (not part of the latency above)`)
   if (args.json) process.stdout.write(`${JSON.stringify(summary)}\n`)
   if (failed > 0) {
@@ -205,8 +219,6 @@ async function main(): Promise<void> {
     process.exitCode = 1
   }
 }
-
-
 
 function positiveInt(name: string, value: string | undefined): number {
   const n = Number(value)

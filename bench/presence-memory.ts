@@ -15,8 +15,8 @@
  */
 import { parseArgs } from 'node:util'
 import { machineInfo, runBench, spawnChild } from './support/child'
-import type { PresenceJob, PresenceResult } from './support/presence'
 import { median } from './support/common'
+import type { PresenceJob, PresenceResult } from './support/presence'
 
 const TARGET_RSS_MB = 200
 const SWEEP_BATCH = 1_000 // FleetService.sweepSilentViewers
@@ -69,14 +69,15 @@ async function main(): Promise<void> {
   say(`\nRSS (after Bun.gc(true)):`)
   say(`  empty store + stages   ${summary.rssMB.baseline} MB`)
   say(`  ${fmt(viewers)} viewers seated   ${summary.rssMB.seated} MB   target <= ${TARGET_RSS_MB} MB  ${passMiss(summary.targets.rssMB.pass)}`)
-  say(`  difference             ${summary.rssMB.delta} MB = ${fmt(summary.rssBytesPerViewer)} bytes/viewer   (JS heap used: +${summary.heapUsedMB.delta} MB, ${fmt(summary.heapBytesPerViewer)} bytes/viewer)`)
+  say(
+    `  difference             ${summary.rssMB.delta} MB = ${fmt(summary.rssBytesPerViewer)} bytes/viewer   (JS heap used: +${summary.heapUsedMB.delta} MB, ${fmt(summary.heapBytesPerViewer)} bytes/viewer)`,
+  )
   say(`seating ${fmt(viewers)} viewers (assignViewer, one by one): ${fmt(summary.seatMs)} ms`)
   say(`sweep, medians of ${rounds} (sweepViewers in batches of ${fmt(SWEEP_BATCH)}):`)
   say(`  removing all ${fmt(viewers)}   ${summary.fullSweepMs} ms   per round: ${summary.perRound.fullSweepMs.join(', ')}`)
   say(`  finding nobody         ${summary.emptySweepMs} ms   per round: ${summary.perRound.emptySweepMs.join(', ')}`)
   if (args.json) process.stdout.write(`${JSON.stringify(summary)}\n`)
 }
-
 
 function positiveInt(name: string, value: string | undefined): number {
   const n = Number(value)

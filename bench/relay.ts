@@ -31,10 +31,10 @@
 import { readFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
 import { machineInfo, runBench, spawnChild } from './support/child'
+import { median } from './support/common'
 import type { EndpointStage, PeersCall, PeersInfo, PeersSnapshot } from './support/relay-peers'
 import type { RelayInfo, RelaySnapshot } from './support/relay-process'
 import type { PublisherCall, PublisherSnapshot } from './support/relay-publisher'
-import { median } from './support/common'
 
 const TARGET_P99_MS = 5
 const TARGET_CORE_MS_PER_S = 1000 // one core busy for the whole second
@@ -157,12 +157,17 @@ async function main(): Promise<void> {
   const extras: string[] = []
   const current = (n: number) => [info.masterArn, ...extras.slice(0, n - 1)]
   let startState = ''
-  await waitUntil('the relay has the master stage live', READY_TIMEOUT_MS, async () => {
-    assertRunning()
-    const snap = await relaySnapshot()
-    startState = JSON.stringify(snap.stages)
-    return snap.stages.some((s) => s.stageArn === info.masterArn && s.state === 'live')
-  }, () => `relay stages: ${startState}`)
+  await waitUntil(
+    'the relay has the master stage live',
+    READY_TIMEOUT_MS,
+    async () => {
+      assertRunning()
+      const snap = await relaySnapshot()
+      startState = JSON.stringify(snap.stages)
+      return snap.stages.some((s) => s.stageArn === info.masterArn && s.state === 'live')
+    },
+    () => `relay stages: ${startState}`,
+  )
   await publisher.call({ op: 'start', relayUrl: relayInfo.relayUrl, secret: relayInfo.publishSecret, padTo } satisfies PublisherCall)
   say(
     `processes: relay (pid ${relayInfo.pid}) alone; serve + WHIP endpoints in one; publisher in one; this one drives. ` +
@@ -177,18 +182,21 @@ async function main(): Promise<void> {
     const wanted = new Set(arns)
     let previous: PeersSnapshot | null = null
     let lastState = ''
-    await waitUntil(`${n} stage(s) live at the relay and receiving at the endpoints`, READY_TIMEOUT_MS, async () => {
-      assertRunning()
-      const [snap, rx] = await Promise.all([relaySnapshot(), peersSnapshot(arns)])
-      const live = snap.stages.filter((s) => s.state === 'live' && wanted.has(s.stageArn)).length
-      const receiving = previous
-        ? rx.stages.filter((s, i) => s.videoPackets > previous!.stages[i]!.videoPackets).length
-        : 0
-      previous = rx
-      const errors = [...new Set(snap.stages.map((s) => s.lastError).filter(Boolean))]
-      lastState = `relay has ${snap.stages.length} stage(s), ${live} of ${n} live, ${receiving} receiving${errors.length ? `; errors: ${errors.join(' | ')}` : ''}`
-      return snap.stages.length === n && live === n && receiving === n
-    }, () => lastState)
+    await waitUntil(
+      `${n} stage(s) live at the relay and receiving at the endpoints`,
+      READY_TIMEOUT_MS,
+      async () => {
+        assertRunning()
+        const [snap, rx] = await Promise.all([relaySnapshot(), peersSnapshot(arns)])
+        const live = snap.stages.filter((s) => s.state === 'live' && wanted.has(s.stageArn)).length
+        const receiving = previous ? rx.stages.filter((s, i) => s.videoPackets > previous!.stages[i]!.videoPackets).length : 0
+        previous = rx
+        const errors = [...new Set(snap.stages.map((s) => s.lastError).filter(Boolean))]
+        lastState = `relay has ${snap.stages.length} stage(s), ${live} of ${n} live, ${receiving} receiving${errors.length ? `; errors: ${errors.join(' | ')}` : ''}`
+        return snap.stages.length === n && live === n && receiving === n
+      },
+      () => lastState,
+    )
     return arns
   }
 
@@ -233,7 +241,8 @@ async function main(): Promise<void> {
     for (const arn of arns) {
       const s0 = a.r.stages.find((s) => s.stageArn === arn)
       const s1 = b.r.stages.find((s) => s.stageArn === arn)
-      if (!s0 || !s1 || s0.state !== 'live' || s1.state !== 'live' || s0.connects !== s1.connects) problems.push(`stage …${arn.slice(-6)} not live throughout (${s1?.state ?? 'gone'}${s1?.lastError ? `: ${s1.lastError}` : ''})`)
+      if (!s0 || !s1 || s0.state !== 'live' || s1.state !== 'live' || s0.connects !== s1.connects)
+        problems.push(`stage …${arn.slice(-6)} not live throughout (${s1?.state ?? 'gone'}${s1?.lastError ? `: ${s1.lastError}` : ''})`)
       else forwarded += s1.packetsForwarded - s0.packetsForwarded
     }
     const rx = arns.map((_, i) => diffEndpoint(a.p.stages[i]!, b.p.stages[i]!))
@@ -278,12 +287,19 @@ async function main(): Promise<void> {
   // The product's own /health must tell the same story as the wrapper's snapshot.
   const lastN = stageCounts.at(-1)!
   const finalSnap = await relaySnapshot()
-  const health = (await (await fetch(`${relayInfo.relayUrl}/health`)).json()) as { data?: { stages?: { stageArn: string; state: string; packetsForwarded: number }[] } }
+  const health = (await (await fetch(`${relayInfo.relayUrl}/health`)).json()) as {
+    data?: { stages?: { stageArn: string; state: string; packetsForwarded: number }[] }
+  }
   const healthStages = health.data?.stages ?? []
   const healthAgrees =
     healthStages.length === lastN &&
-    healthStages.every((h) => h.state === 'live' && h.packetsForwarded >= (finalSnap.stages.find((s) => s.stageArn === h.stageArn)?.packetsForwarded ?? Infinity))
-  if (!healthAgrees) throw new Error(`relay /health disagrees with the snapshot: ${JSON.stringify(healthStages.map((s) => [s.stageArn.slice(-6), s.state, s.packetsForwarded]))}`)
+    healthStages.every(
+      (h) => h.state === 'live' && h.packetsForwarded >= (finalSnap.stages.find((s) => s.stageArn === h.stageArn)?.packetsForwarded ?? Infinity),
+    )
+  if (!healthAgrees)
+    throw new Error(
+      `relay /health disagrees with the snapshot: ${JSON.stringify(healthStages.map((s) => [s.stageArn.slice(-6), s.state, s.packetsForwarded]))}`,
+    )
 
   // ---- summary ----
   const valid = windows.filter((w) => w.valid)
@@ -295,26 +311,65 @@ async function main(): Promise<void> {
     return {
       n,
       windows: ws.length,
-      relayCpuMsPerS: round(mid((w) => w.relayCpuMsPerS), 1),
+      relayCpuMsPerS: round(
+        mid((w) => w.relayCpuMsPerS),
+        1,
+      ),
       relayCpuPctOfCore: round(mid((w) => w.relayCpuMsPerS) / 10, 1),
-      relayProcCpuMsPerS: round(mid((w) => w.relayProcCpuMsPerS), 0),
-      cpuUsPerPacket: round(mid((w) => w.cpuUsPerPacket), 2),
+      relayProcCpuMsPerS: round(
+        mid((w) => w.relayProcCpuMsPerS),
+        0,
+      ),
+      cpuUsPerPacket: round(
+        mid((w) => w.cpuUsPerPacket),
+        2,
+      ),
       packetsSentPerS: Math.round(mid((w) => w.packetsSentPerS)),
       packetsInPerS: Math.round(mid((w) => w.packetsInPerS)),
       packetsOutPerS: Math.round(mid((w) => w.packetsOutPerS)),
-      p50Ms: round(mid((w) => w.p50Ms), 3),
-      p99Ms: round(mid((w) => w.p99Ms), 3),
-      maxMs: round(mid((w) => w.maxMs), 2),
-      sentMbps: round(mid((w) => w.sentMbps), 3),
-      rxMbpsMin: round(mid((w) => w.rxMbpsMin), 3),
-      rxMbpsMedian: round(mid((w) => w.rxMbpsMedian), 3),
-      rxMbpsMax: round(mid((w) => w.rxMbpsMax), 3),
-      audioRxPerSMin: round(mid((w) => w.audioRxPerSMin), 1),
-      lossPct: round(mid((w) => w.lossPct), 3),
+      p50Ms: round(
+        mid((w) => w.p50Ms),
+        3,
+      ),
+      p99Ms: round(
+        mid((w) => w.p99Ms),
+        3,
+      ),
+      maxMs: round(
+        mid((w) => w.maxMs),
+        2,
+      ),
+      sentMbps: round(
+        mid((w) => w.sentMbps),
+        3,
+      ),
+      rxMbpsMin: round(
+        mid((w) => w.rxMbpsMin),
+        3,
+      ),
+      rxMbpsMedian: round(
+        mid((w) => w.rxMbpsMedian),
+        3,
+      ),
+      rxMbpsMax: round(
+        mid((w) => w.rxMbpsMax),
+        3,
+      ),
+      audioRxPerSMin: round(
+        mid((w) => w.audioRxPerSMin),
+        1,
+      ),
+      lossPct: round(
+        mid((w) => w.lossPct),
+        3,
+      ),
       peersCpuMsPerS: Math.round(mid((w) => w.peersCpuMsPerS)),
       publisherCpuMsPerS: Math.round(mid((w) => w.publisherCpuMsPerS)),
       machineBusyPct: Math.round(mid((w) => w.machineBusyPct)),
-      stealPct: round(mid((w) => w.stealPct), 1),
+      stealPct: round(
+        mid((w) => w.stealPct),
+        1,
+      ),
     }
   })
   const first = perN[0]!
@@ -346,13 +401,24 @@ async function main(): Promise<void> {
     // Each target: `value` against `min` or `max`, and whether it passed.
     targets: {
       /** R² of the fit through the per-N medians; CPU/N at the largest N over the smallest must not exceed 1 either. */
-      linear: { value: round(fitMedians.r2, 4), min: LINEAR_MIN_R2, perStageCostRatio: perStageRatio, maxPerStageCostRatio: LINEAR_MAX_PER_STAGE_RATIO, pass: linearPass },
+      linear: {
+        value: round(fitMedians.r2, 4),
+        min: LINEAR_MIN_R2,
+        perStageCostRatio: perStageRatio,
+        maxPerStageCostRatio: LINEAR_MAX_PER_STAGE_RATIO,
+        pass: linearPass,
+      },
       /** Relay CPU ms/s at N=20 (or the largest N). */
       underOneCore: { n: target20.n, value: target20.relayCpuMsPerS, max: TARGET_CORE_MS_PER_S, pass: target20.relayCpuMsPerS < TARGET_CORE_MS_PER_S },
       /** Forwarding delay p99 in ms, worst N. */
       p99: { value: worstP99, max: TARGET_P99_MS, pass: worstP99 <= TARGET_P99_MS },
       /** Received Mbit/s of the stage that got least, worst N; at most TARGET_MBPS·(1 + tolerance) too. */
-      bitrate: { value: worstRx, min: round(TARGET_MBPS * (1 - BITRATE_TOLERANCE), 3), upper: round(TARGET_MBPS * (1 + BITRATE_TOLERANCE), 3), pass: perN.every(bitrateOk) },
+      bitrate: {
+        value: worstRx,
+        min: round(TARGET_MBPS * (1 - BITRATE_TOLERANCE), 3),
+        upper: round(TARGET_MBPS * (1 + BITRATE_TOLERANCE), 3),
+        pass: perN.every(bitrateOk),
+      },
       /** Opus packets/s of the stage that got fewest, worst N (the publisher sends 50/s). */
       audio: { value: fewestAudio, min: AUDIO_PACKETS_PER_S * 0.9, pass: fewestAudio >= AUDIO_PACKETS_PER_S * 0.9 },
     },
@@ -392,18 +458,28 @@ async function main(): Promise<void> {
   }
   const shortIngest = perN.filter((p) => p.packetsInPerS < 0.95 * p.packetsSentPerS)
   if (shortIngest.length > 0) {
-    say(`  note: the relay's ingest counted fewer RTP packets than the publisher sent (N=${shortIngest.map((p) => p.n).join(', ')}); every figure below covers only what reached it`)
+    say(
+      `  note: the relay's ingest counted fewer RTP packets than the publisher sent (N=${shortIngest.map((p) => p.n).join(', ')}); every figure below covers only what reached it`,
+    )
   }
   say(
     `  linear fit of medians: ${fmt(fitMedians.intercept, 1)} ms/s + ${fmt(fitMedians.slope, 2)} ms/s per stage, R² ${fmt(fitMedians.r2, 4)}` +
       ` (all windows: ${fmt(fitWindows.intercept, 1)} + ${fmt(fitWindows.slope, 2)}·N, R² ${fmt(fitWindows.r2, 4)})`,
   )
-  say(`  cost per stage, N=${last.n} / N=${first.n}: ${fmt(perStageRatio, 3)}   marginal per-stage cost ${perN.at(-2)!.n}→${last.n} / ${first.n}→${perN[1]!.n}: ${fmt(slopeRatio, 3)}`)
+  say(
+    `  cost per stage, N=${last.n} / N=${first.n}: ${fmt(perStageRatio, 3)}   marginal per-stage cost ${perN.at(-2)!.n}→${last.n} / ${first.n}→${perN[1]!.n}: ${fmt(slopeRatio, 3)}`,
+  )
   say(`  CPU linear in N       R² (medians) ≥ ${LINEAR_MIN_R2} and per-stage ratio ≤ ${LINEAR_MAX_PER_STAGE_RATIO}   ${passMiss(linearPass)}`)
-  say(`  N=${target20.n} under one core   ${fmt(target20.relayCpuMsPerS, 1)} ms/s < ${TARGET_CORE_MS_PER_S} ms/s   ${passMiss(summary.targets.underOneCore.pass)}`)
+  say(
+    `  N=${target20.n} under one core   ${fmt(target20.relayCpuMsPerS, 1)} ms/s < ${TARGET_CORE_MS_PER_S} ms/s   ${passMiss(summary.targets.underOneCore.pass)}`,
+  )
   say(`  delay p99 ≤ ${TARGET_P99_MS} ms        worst N: ${fmt(worstP99, 3)} ms   ${passMiss(summary.targets.p99.pass)}`)
-  say(`  rx ≈ ${TARGET_MBPS} Mbit/s/stage   ±${BITRATE_TOLERANCE * 100} % at every N, least-served stage ${fmt(worstRx, 2)} Mbit/s   ${passMiss(summary.targets.bitrate.pass)}`)
-  say(`  audio on every stage  ≥ ${AUDIO_PACKETS_PER_S * 0.9} Opus pkt/s (sent ${AUDIO_PACKETS_PER_S}/s), fewest: ${fmt(fewestAudio, 1)} pkt/s   ${passMiss(summary.targets.audio.pass)}`)
+  say(
+    `  rx ≈ ${TARGET_MBPS} Mbit/s/stage   ±${BITRATE_TOLERANCE * 100} % at every N, least-served stage ${fmt(worstRx, 2)} Mbit/s   ${passMiss(summary.targets.bitrate.pass)}`,
+  )
+  say(
+    `  audio on every stage  ≥ ${AUDIO_PACKETS_PER_S * 0.9} Opus pkt/s (sent ${AUDIO_PACKETS_PER_S}/s), fewest: ${fmt(fewestAudio, 1)} pkt/s   ${passMiss(summary.targets.audio.pass)}`,
+  )
   if (args.json) process.stdout.write(`${JSON.stringify(summary)}\n`)
   if (invalid > 0) {
     process.stderr.write(`bench:relay: ${invalid} window(s) invalid (see INVALID lines)\n`)
@@ -462,7 +538,6 @@ function linearFit(points: [number, number][]): { intercept: number; slope: numb
   const sse = points.reduce((s, [x, y]) => s + (y - intercept - slope * x) ** 2, 0)
   return { intercept, slope, r2: syy === 0 ? 1 : 1 - sse / syy }
 }
-
 
 function round(n: number, digits: number): number {
   const f = 10 ** digits

@@ -23,28 +23,60 @@ const BENCHES: Record<string, { script: string; rows(s: Summary): Row[] }> = {
   tokens: {
     script: 'bench/tokens.ts',
     rows: (s) => [
-      { bench: 'tokens', figure: 'viewer tokens/s', value: n(s.tokensPerSec), against: `target ≥ ${n(s.targets.tokensPerSec.min)}`, verdict: verdict(s.targets.tokensPerSec.pass) },
-      { bench: 'tokens', figure: 'tokens / min(HTTP, crypto ceiling)', value: pct(s.ratio), against: `HTTP ${n(s.httpCeilingPerSec)}/s, ES384 ${n(s.cryptoCeilingPerSec)}/s; target ≥ ${pct(s.targets.ratio.min)}`, verdict: verdict(s.targets.ratio.pass) },
+      {
+        bench: 'tokens',
+        figure: 'viewer tokens/s',
+        value: n(s.tokensPerSec),
+        against: `target ≥ ${n(s.targets.tokensPerSec.min)}`,
+        verdict: verdict(s.targets.tokensPerSec.pass),
+      },
+      {
+        bench: 'tokens',
+        figure: 'tokens / min(HTTP, crypto ceiling)',
+        value: pct(s.ratio),
+        against: `HTTP ${n(s.httpCeilingPerSec)}/s, ES384 ${n(s.cryptoCeilingPerSec)}/s; target ≥ ${pct(s.targets.ratio.min)}`,
+        verdict: verdict(s.targets.ratio.pass),
+      },
     ],
   },
   heartbeats: {
     script: 'bench/heartbeats.ts',
     rows: (s) => [
-      { bench: 'heartbeats', figure: 'heartbeats per REST call', value: n(s.heartbeatsPerRestCall), against: `unbatched: 1; target ≥ ${s.targets.heartbeatsPerRestCall.min}`, verdict: verdict(s.targets.heartbeatsPerRestCall.pass) },
-      { bench: 'heartbeats', figure: 'heartbeat latency p99', value: `${s.latencyMs.p99} ms`, against: `p50 ${s.latencyMs.p50} ms; window ${s.windowMs} ms`, verdict: '' },
+      {
+        bench: 'heartbeats',
+        figure: 'heartbeats per REST call',
+        value: n(s.heartbeatsPerRestCall),
+        against: `unbatched: 1; target ≥ ${s.targets.heartbeatsPerRestCall.min}`,
+        verdict: verdict(s.targets.heartbeatsPerRestCall.pass),
+      },
+      {
+        bench: 'heartbeats',
+        figure: 'heartbeat latency p99',
+        value: `${s.latencyMs.p99} ms`,
+        against: `p50 ${s.latencyMs.p50} ms; window ${s.windowMs} ms`,
+        verdict: '',
+      },
     ],
   },
   presence: {
     script: 'bench/presence-memory.ts',
     rows: (s) => [
-      { bench: 'presence', figure: `RSS with ${n(s.viewers)} viewers`, value: `${s.rssMB.seated} MB`, against: `empty ${s.rssMB.baseline} MB; target ≤ ${s.targets.rssMB.max} MB`, verdict: verdict(s.targets.rssMB.pass) },
+      {
+        bench: 'presence',
+        figure: `RSS with ${n(s.viewers)} viewers`,
+        value: `${s.rssMB.seated} MB`,
+        against: `empty ${s.rssMB.baseline} MB; target ≤ ${s.targets.rssMB.max} MB`,
+        verdict: verdict(s.targets.rssMB.pass),
+      },
       { bench: 'presence', figure: 'sweep of all / of none', value: `${s.fullSweepMs} ms / ${s.emptySweepMs} ms`, against: '', verdict: '' },
     ],
   },
   stores: {
     script: 'bench/stores.ts',
     rows: (s) => [
-      ...(s.stores as { name: string; assignsPerSec: number; heartbeatsPerSec: number; assignRatio: number; heartbeatRatio: number; roundTripsPer1000: number }[])
+      ...(
+        s.stores as { name: string; assignsPerSec: number; heartbeatsPerSec: number; assignRatio: number; heartbeatRatio: number; roundTripsPer1000: number }[]
+      )
         .filter((x) => x.name !== 'memory')
         .map((x) => ({
           bench: 'stores',
@@ -53,7 +85,13 @@ const BENCHES: Record<string, { script: string; rows(s: Summary): Row[] }> = {
           against: `× memory: ${x.assignRatio.toFixed(3)}, ${x.heartbeatRatio.toFixed(3)}; ${x.roundTripsPer1000} round trips / 1,000 heartbeats`,
           verdict: '',
         })),
-      { bench: 'stores', figure: 'raw EVALSHA/s: ioredis vs Bun client', value: `${n(s.clients.ioredis)} vs ${n(s.clients.bun)}`, against: `ratio ${(s.clients.ioredis / s.clients.bun).toFixed(2)}`, verdict: '' },
+      {
+        bench: 'stores',
+        figure: 'raw EVALSHA/s: ioredis vs Bun client',
+        value: `${n(s.clients.ioredis)} vs ${n(s.clients.bun)}`,
+        against: `ratio ${(s.clients.ioredis / s.clients.bun).toFixed(2)}`,
+        verdict: '',
+      },
     ],
   },
   relay: {
@@ -62,10 +100,28 @@ const BENCHES: Record<string, { script: string; rows(s: Summary): Row[] }> = {
       const t = s.targets
       const byN = (s.perN as { n: number; relayCpuMsPerS: number }[]).map((p) => `N=${p.n}: ${Math.round(p.relayCpuMsPerS)}`).join(', ')
       return [
-        { bench: 'relay', figure: 'relay CPU ms/s by stages', value: byN, against: `fit ${s.linearity.fitOfMedians.interceptMsPerS} + ${s.linearity.fitOfMedians.slopeMsPerSPerStage}·N ms/s, R² ${t.linear.value}; target linear`, verdict: verdict(t.linear.pass) },
-        { bench: 'relay', figure: `relay CPU at N=${t.underOneCore.n}`, value: `${t.underOneCore.value} ms/s`, against: `one core = ${t.underOneCore.max} ms/s`, verdict: verdict(t.underOneCore.pass) },
+        {
+          bench: 'relay',
+          figure: 'relay CPU ms/s by stages',
+          value: byN,
+          against: `fit ${s.linearity.fitOfMedians.interceptMsPerS} + ${s.linearity.fitOfMedians.slopeMsPerSPerStage}·N ms/s, R² ${t.linear.value}; target linear`,
+          verdict: verdict(t.linear.pass),
+        },
+        {
+          bench: 'relay',
+          figure: `relay CPU at N=${t.underOneCore.n}`,
+          value: `${t.underOneCore.value} ms/s`,
+          against: `one core = ${t.underOneCore.max} ms/s`,
+          verdict: verdict(t.underOneCore.pass),
+        },
         { bench: 'relay', figure: 'in→out delay p99 (worst N)', value: `${t.p99.value} ms`, against: `target ≤ ${t.p99.max} ms`, verdict: verdict(t.p99.pass) },
-        { bench: 'relay', figure: 'received per stage (least served)', value: `${t.bitrate.value} Mbit/s`, against: `sent 2.5 Mbit/s; target ≥ ${t.bitrate.min}`, verdict: verdict(t.bitrate.pass) },
+        {
+          bench: 'relay',
+          figure: 'received per stage (least served)',
+          value: `${t.bitrate.value} Mbit/s`,
+          against: `sent 2.5 Mbit/s; target ≥ ${t.bitrate.min}`,
+          verdict: verdict(t.bitrate.pass),
+        },
       ]
     },
   },
@@ -97,9 +153,21 @@ for (const name of selected) {
 
 const header: Row = { bench: 'bench', figure: 'figure', value: 'median', against: 'baseline / target', verdict: '' }
 const widths = (Object.keys(header) as (keyof Row)[]).map((k) => Math.max(...[header, ...rows].map((r) => r[k].length)))
-const print = (r: Row) => console.log((Object.keys(header) as (keyof Row)[]).map((k, i) => r[k].padEnd(widths[i]!)).join('  ').trimEnd())
+const print = (r: Row) =>
+  console.log(
+    (Object.keys(header) as (keyof Row)[])
+      .map((k, i) => r[k].padEnd(widths[i]!))
+      .join('  ')
+      .trimEnd(),
+  )
 console.log(`\n${new Date().toISOString().slice(0, 10)}  ${cpus()[0]?.model.trim()} × ${cpus().length}  Bun ${Bun.version}  load ${loadavg()[0]!.toFixed(2)}`)
 print(header)
-print({ bench: '-'.repeat(widths[0]!), figure: '-'.repeat(widths[1]!), value: '-'.repeat(widths[2]!), against: '-'.repeat(widths[3]!), verdict: '-'.repeat(widths[4]!) })
+print({
+  bench: '-'.repeat(widths[0]!),
+  figure: '-'.repeat(widths[1]!),
+  value: '-'.repeat(widths[2]!),
+  against: '-'.repeat(widths[3]!),
+  verdict: '-'.repeat(widths[4]!),
+})
 for (const r of rows) print(r)
 process.exit(failed ? 1 : 0)

@@ -14,9 +14,10 @@
  * calls Redis executed (INFO commandstats, summed over cluster nodes), per 1,000 heartbeats.
  * Figures are medians over rounds, each round on a fresh key prefix.
  */
+
+import { parseArgs } from 'node:util'
 import { RedisClient } from 'bun'
 import { Redis } from 'ioredis'
-import { parseArgs } from 'node:util'
 import { createLogger } from '../src/log'
 import { MemoryStore } from '../src/store/memory'
 import { RedisStore } from '../src/store/redis'
@@ -77,7 +78,15 @@ async function main(): Promise<void> {
     }
     return calls
   }
-  const native = (port: number, clustered: boolean): RedisConnection => ({ host: '127.0.0.1', port, username: null, password: null, db: 0, tls: null, cluster: clustered })
+  const native = (port: number, clustered: boolean): RedisConnection => ({
+    host: '127.0.0.1',
+    port,
+    username: null,
+    password: null,
+    db: 0,
+    tls: null,
+    cluster: clustered,
+  })
   const opened: Store[] = []
   const open = async (store: RedisStore) => {
     opened.push(store)
@@ -96,17 +105,29 @@ async function main(): Promise<void> {
       },
       roundTrips: async () => (await stack.call<StackCounts>({ op: 'counts' } satisfies StackCall)).requests,
     },
-    { name: 'redis standalone', make: (prefix) => open(new RedisStore({ connection: native(plain.port, false), prefix, logger })), roundTrips: () => scriptCalls([plain.port]) },
-    { name: 'redis cluster', make: (prefix) => open(new RedisStore({ connection: native(cluster.port, true), prefix, logger })), roundTrips: () => scriptCalls(cluster.nodes.map((n) => n.port)) },
+    {
+      name: 'redis standalone',
+      make: (prefix) => open(new RedisStore({ connection: native(plain.port, false), prefix, logger })),
+      roundTrips: () => scriptCalls([plain.port]),
+    },
+    {
+      name: 'redis cluster',
+      make: (prefix) => open(new RedisStore({ connection: native(cluster.port, true), prefix, logger })),
+      roundTrips: () => scriptCalls(cluster.nodes.map((n) => n.port)),
+    },
   ]
 
-  say(`${viewers.toLocaleString('en-US')} assignments (${inFlight} in flight, stages of ${CAPACITY}), then heartbeats in batches of ${HEARTBEAT_BATCH.toLocaleString('en-US')} (${HEARTBEATS_IN_FLIGHT} in flight); ${rounds} round(s)`)
+  say(
+    `${viewers.toLocaleString('en-US')} assignments (${inFlight} in flight, stages of ${CAPACITY}), then heartbeats in batches of ${HEARTBEAT_BATCH.toLocaleString('en-US')} (${HEARTBEATS_IN_FLIGHT} in flight); ${rounds} round(s)`,
+  )
   const results: Record<string, Figures[]> = {}
   for (let round = 1; round <= rounds; round++) {
     for (const kind of kinds) {
       const figures = await measure(kind, `bst${round}-${kind.name.replace(/\W/g, '')}-${process.pid}:`)
       ;(results[kind.name] ??= []).push(figures)
-      say(`round ${round} ${kind.name.padEnd(16)} ${fmt(figures.assignsPerSec)} assignments/s  ${fmt(figures.heartbeatsPerSec)} heartbeats/s  ${figures.roundTripsPer1000} round trips per 1,000 heartbeats`)
+      say(
+        `round ${round} ${kind.name.padEnd(16)} ${fmt(figures.assignsPerSec)} assignments/s  ${fmt(figures.heartbeatsPerSec)} heartbeats/s  ${figures.roundTripsPer1000} round trips per 1,000 heartbeats`,
+      )
     }
   }
 
@@ -129,11 +150,15 @@ async function main(): Promise<void> {
   }))
   say(`\nmedians of ${rounds} round(s), as ratios to the memory store:`)
   for (const s of stores) {
-    say(`  ${s.name.padEnd(16)} assignments ${fmt(s.assignsPerSec).padStart(8)}/s (${s.assignRatio.toFixed(3)})   heartbeats ${fmt(s.heartbeatsPerSec).padStart(9)}/s (${s.heartbeatRatio.toFixed(3)})   ${s.roundTripsPer1000} round trips / 1,000 heartbeats`)
+    say(
+      `  ${s.name.padEnd(16)} assignments ${fmt(s.assignsPerSec).padStart(8)}/s (${s.assignRatio.toFixed(3)})   heartbeats ${fmt(s.heartbeatsPerSec).padStart(9)}/s (${s.heartbeatRatio.toFixed(3)})   ${s.roundTripsPer1000} round trips / 1,000 heartbeats`,
+    )
   }
 
   const clients = await clientChoice(plain.port)
-  say(`\nclient choice, raw EVALSHA ('return 1', ${inFlight} in flight, 2 s, same redis-server): Bun RedisClient ${fmt(clients.bun)}/s, ioredis ${fmt(clients.ioredis)}/s (ratio ${(clients.ioredis / clients.bun).toFixed(2)})`)
+  say(
+    `\nclient choice, raw EVALSHA ('return 1', ${inFlight} in flight, 2 s, same redis-server): Bun RedisClient ${fmt(clients.bun)}/s, ioredis ${fmt(clients.ioredis)}/s (ratio ${(clients.ioredis / clients.bun).toFixed(2)})`,
+  )
 
   for (const store of opened) await store.close()
   for (const node of nodes) node.admin.disconnect()
@@ -161,7 +186,8 @@ async function main(): Promise<void> {
 
     const batches: { userId: string; stageArn: string }[][] = []
     for (let pass = 0; pass < 2; pass++) {
-      for (let from = 0; from < viewers; from += HEARTBEAT_BATCH) batches.push(users.slice(from, from + HEARTBEAT_BATCH).map((userId, k) => ({ userId, stageArn: arns[from + k]! })))
+      for (let from = 0; from < viewers; from += HEARTBEAT_BATCH)
+        batches.push(users.slice(from, from + HEARTBEAT_BATCH).map((userId, k) => ({ userId, stageArn: arns[from + k]! })))
     }
     const tripsBefore = await kind.roundTrips()
     let nextBatch = 0

@@ -12,10 +12,10 @@
  * figure is the median over rounds. Exits non-zero when anything fails, not when a target is missed.
  */
 import { parseArgs } from 'node:util'
-import { machineInfo, runBench, spawnChild, type Child } from './support/child'
+import { type Child, machineInfo, runBench, spawnChild } from './support/child'
+import { median } from './support/common'
 import type { LoadJob, LoadResult } from './support/loadgen'
 import type { SignJob } from './support/sign'
-import { median } from './support/common'
 
 const TARGET_RATIO = 0.7
 const TARGET_TOKENS_PER_S = 2000
@@ -85,7 +85,9 @@ async function main(): Promise<void> {
   const signingInput = token.slice(0, token.lastIndexOf('.'))
   const { port: barePort } = await bare.call<{ port: number }>({ body: sampleBody })
   const bareUrl = `http://127.0.0.1:${barePort}/api/token/viewer`
-  say(`viewer-token response: ${Buffer.byteLength(sampleBody)} bytes; load: ${concurrency} concurrent fetches; ${rounds} rounds of ${seconds} s after a ${WARMUP_SECONDS} s warm-up`)
+  say(
+    `viewer-token response: ${Buffer.byteLength(sampleBody)} bytes; load: ${concurrency} concurrent fetches; ${rounds} rounds of ${seconds} s after a ${WARMUP_SECONDS} s warm-up`,
+  )
 
   const load = (url: string, secs: number) => loadgen.call<LoadResult>({ url, headers: HEADERS, seconds: secs, concurrency } satisfies LoadJob)
   const sign = (secs: number) => signer.call<{ perSecond: number }>({ input: signingInput, seconds: secs, inFlight: SIGN_IN_FLIGHT } satisfies SignJob)
@@ -142,7 +144,13 @@ async function main(): Promise<void> {
       ratio: { min: TARGET_RATIO, pass: ratio >= TARGET_RATIO },
       tokensPerSec: { min: TARGET_TOKENS_PER_S, pass: tokensPerSec >= TARGET_TOKENS_PER_S },
     },
-    perRound: results.map((r) => ({ tokens: Math.round(r.tokens), http: Math.round(r.http), crypto: Math.round(r.crypto), ratio: Math.round(r.ratio * 1000) / 1000, valid: r.valid })),
+    perRound: results.map((r) => ({
+      tokens: Math.round(r.tokens),
+      http: Math.round(r.http),
+      crypto: Math.round(r.crypto),
+      ratio: Math.round(r.ratio * 1000) / 1000,
+      valid: r.valid,
+    })),
   }
 
   say(`\nmedians of ${valid.length} valid round(s)${invalid ? ` (${invalid} invalid, excluded)` : ''}:`)
@@ -161,7 +169,10 @@ async function waitUntilUp(server: Child, url: string): Promise<void> {
   const deadline = Date.now() + 20_000
   while (Date.now() < deadline) {
     server.assertRunning()
-    const up = await fetch(url).then((r) => r.ok, () => false)
+    const up = await fetch(url).then(
+      (r) => r.ok,
+      () => false,
+    )
     if (up) return
     await Bun.sleep(100)
   }
@@ -175,7 +186,6 @@ function freePort(): number {
   probe.stop(true)
   return port
 }
-
 
 function mergeCounts(...maps: Record<string, number>[]): Record<string, number> {
   const out: Record<string, number> = {}

@@ -7,10 +7,10 @@ import type { MetricFamily } from '../src/metrics/prometheus'
 import { VERSION } from '../src/version'
 import { bearerOf, SecretCheck } from '../src/web/credentials'
 import { envelope, ok } from '../src/web/envelope'
-import { healthRoutes, type HealthCheck } from '../src/web/health'
+import { type HealthCheck, healthRoutes } from '../src/web/health'
 import { jsonBodies } from '../src/web/json-bodies'
 import { counterFamilies, metricsRoute } from '../src/web/metrics'
-import { PublisherConflict, type Fanout } from './fanout'
+import { type Fanout, PublisherConflict } from './fanout'
 import { publishPage } from './publish'
 import { SdpError } from './sdp'
 
@@ -36,8 +36,18 @@ function relayFamilies(fanout: Fanout): MetricFamily[] {
   })
   const states = ['connecting', 'live', 'backoff', 'failed'] as const
   return [
-    { name: 'ivs_fanout_relay_publisher_active', help: '1 while a publisher is connected', type: 'gauge', samples: [{ value: fanout.publisherActive ? 1 : 0 }] },
-    { name: 'ivs_fanout_relay_publisher_packets_total', help: 'RTP packets received from the publisher', type: 'counter', samples: [{ value: fanout.publisherSession?.packetsIn ?? 0 }] },
+    {
+      name: 'ivs_fanout_relay_publisher_active',
+      help: '1 while a publisher is connected',
+      type: 'gauge',
+      samples: [{ value: fanout.publisherActive ? 1 : 0 }],
+    },
+    {
+      name: 'ivs_fanout_relay_publisher_packets_total',
+      help: 'RTP packets received from the publisher',
+      type: 'counter',
+      samples: [{ value: fanout.publisherSession?.packetsIn ?? 0 }],
+    },
     { name: 'ivs_fanout_relay_keyframe_requests_sent_total', help: 'PLIs sent to the publisher', type: 'counter', samples: [{ value: fanout.keyframes.sent }] },
     {
       name: 'ivs_fanout_relay_stage_state',
@@ -120,7 +130,11 @@ export function buildRelayApp(deps: RelayAppDeps) {
         }
         try {
           const { session, answer } = await fanout.acceptPublisher(body)
-          deps.logger.info('publisher connected', { session: session.id, videoPayloadType: session.codecs.video.payloadType, audio: session.codecs.audio !== null })
+          deps.logger.info('publisher connected', {
+            session: session.id,
+            videoPayloadType: session.codecs.video.payloadType,
+            audio: session.codecs.audio !== null,
+          })
           set.status = 201
           set.headers['content-type'] = 'application/sdp'
           set.headers.location = `/whip/${session.id}`

@@ -1,4 +1,4 @@
-import { EnvReader, type ConfigResult, type Env } from '../src/config/env'
+import { type ConfigResult, type Env, EnvReader } from '../src/config/env'
 import type { LogLevel } from '../src/log'
 
 export interface RelayConfig {

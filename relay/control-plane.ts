@@ -1,8 +1,8 @@
-import type { RelayConfig } from './config'
+import { describeError } from '../src/errors'
 import type { Logger } from '../src/log'
 import { backoffDelay } from './backoff'
+import type { RelayConfig } from './config'
 import type { PublishGrant } from './stage-session'
-import { describeError } from '../src/errors'
 
 interface StageInfo {
   stageArn: string
@@ -48,7 +48,10 @@ export class ControlPlane {
     }
     const json = (await response.json().catch(() => null)) as { success?: boolean; data?: T; error?: { code: string; message: string } } | null
     if (!response.ok || !json?.success) {
-      throw new ControlPlaneError(`${method} ${path} answered ${response.status}${json?.error ? ` ${json.error.code}: ${json.error.message}` : ''}`, response.status)
+      throw new ControlPlaneError(
+        `${method} ${path} answered ${response.status}${json?.error ? ` ${json.error.code}: ${json.error.message}` : ''}`,
+        response.status,
+      )
     }
     return json.data as T
   }

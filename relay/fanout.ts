@@ -1,9 +1,9 @@
-import { monotonicClock, type Clock } from '../src/clock'
+import { type Clock, monotonicClock } from '../src/clock'
 import type { Logger } from '../src/log'
 import { KeyframeRequester } from './keyframes'
-import { PublisherSession, type MediaSink } from './publisher'
+import { type MediaSink, PublisherSession } from './publisher'
 import type { RtpHeader } from './rtp'
-import { StageSession, type PublishGrant } from './stage-session'
+import { type PublishGrant, StageSession } from './stage-session'
 
 export class PublisherConflict extends Error {}
 
@@ -48,7 +48,11 @@ export class Fanout implements MediaSink {
   /** A new WHIP publisher; 409 while another one is connected. */
   async acceptPublisher(offer: string): Promise<{ session: PublisherSession; answer: string }> {
     if (this.publisher) throw new PublisherConflict('a publisher is already connected; DELETE its session first')
-    const session = new PublisherSession(offer, this, this.options.logger, { bindAddress: this.options.bindAddress, mediaTimeoutMs: this.options.mediaTimeoutMs, clock: this.clock })
+    const session = new PublisherSession(offer, this, this.options.logger, {
+      bindAddress: this.options.bindAddress,
+      mediaTimeoutMs: this.options.mediaTimeoutMs,
+      clock: this.clock,
+    })
     this.publisher = session
     let answer: string
     try {

@@ -1,13 +1,13 @@
 import { hostname } from 'node:os'
-import type { RelayConfig } from './config'
+import { describeError } from '../src/errors'
 import { randomSecret } from '../src/ids'
 import type { Logger } from '../src/log'
 import { Counters } from '../src/metrics/counters'
 import { buildRelayApp } from './app'
 import { backoffDelay } from './backoff'
+import type { RelayConfig } from './config'
 import { ControlPlane } from './control-plane'
 import { Fanout } from './fanout'
-import { describeError } from '../src/errors'
 
 export interface RelayHandle {
   app: ReturnType<typeof buildRelayApp>
@@ -98,9 +98,11 @@ export async function startRelay(options: RelayOptions): Promise<RelayHandle> {
   })
   timers.push(
     setInterval(() => {
-      api().heartbeat({ publisherActive: fanout.publisherActive, connectedStages: fanout.liveStages() }).catch((error: unknown) => {
-        logger.warn('heartbeat failed', { error: describeError(error) })
-      })
+      api()
+        .heartbeat({ publisherActive: fanout.publisherActive, connectedStages: fanout.liveStages() })
+        .catch((error: unknown) => {
+          logger.warn('heartbeat failed', { error: describeError(error) })
+        })
     }, config.heartbeatIntervalMs),
   )
   if (config.enableAutoSync) timers.push(setInterval(() => void sync(), config.stageSyncIntervalMs))
@@ -120,7 +122,9 @@ export async function startRelay(options: RelayOptions): Promise<RelayHandle> {
         events.close()
         // WHIP DELETE on every stage session, then the publisher.
         await fanout.stop()
-        await api().heartbeat({ publisherActive: false, connectedStages: [] }).catch(() => {})
+        await api()
+          .heartbeat({ publisherActive: false, connectedStages: [] })
+          .catch(() => {})
         await server.stop(true)
         logger.info('relay stopped')
       })()

@@ -1,9 +1,9 @@
-import { monotonicClock, type Clock } from '../src/clock'
+import { type Clock, monotonicClock } from '../src/clock'
 import { randomAlphanumeric } from '../src/ids'
 import type { Logger } from '../src/log'
-import { gatheredDescription, newPeer, rtc, type PeerConnection, type Track } from './peer'
+import { gatheredDescription, newPeer, type PeerConnection, rtc, type Track } from './peer'
 import { isRtcp, parseRtp, type RtpHeader } from './rtp'
-import { chooseIngestCodecs, parseMedia, restrictOffer, type IngestCodecs } from './sdp'
+import { chooseIngestCodecs, type IngestCodecs, parseMedia, restrictOffer } from './sdp'
 
 export interface MediaSink {
   onVideo(packet: Uint8Array, header: RtpHeader, receivedAt: number): void
@@ -44,9 +44,13 @@ export class PublisherSession {
     // A publisher that vanishes (crash, network loss) leaves the connection up until ICE consent
     // expires; silence ends the session sooner so a new publisher can take over.
     const mediaTimeoutMs = options.mediaTimeoutMs ?? 5_000
-    this.watchdog = setInterval(() => {
-      if (this.connectedAt !== null && this.clock.now() - Math.max(this.lastPacketAt, this.connectedAt) > mediaTimeoutMs) this.end(`no media for ${mediaTimeoutMs} ms`)
-    }, Math.min(1_000, mediaTimeoutMs / 2))
+    this.watchdog = setInterval(
+      () => {
+        if (this.connectedAt !== null && this.clock.now() - Math.max(this.lastPacketAt, this.connectedAt) > mediaTimeoutMs)
+          this.end(`no media for ${mediaTimeoutMs} ms`)
+      },
+      Math.min(1_000, mediaTimeoutMs / 2),
+    )
   }
 
   /** RTP packets received from the publisher. */

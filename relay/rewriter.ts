@@ -1,5 +1,5 @@
-import { monotonicClock, type Clock } from '../src/clock'
-import { parseRtp, rewriteRtp, type RtpHeader } from './rtp'
+import { type Clock, monotonicClock } from '../src/clock'
+import { parseRtp, type RtpHeader, rewriteRtp } from './rtp'
 
 /** Seconds from 1900 (NTP) to 1970 (Unix). */
 const NTP_EPOCH_OFFSET_S = 2_208_988_800

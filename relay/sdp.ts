@@ -35,17 +35,22 @@ export function parseMedia(sdp: string): MediaSection[] {
       continue
     }
     if (!current) continue
-    let match: RegExpMatchArray | null
-    if ((match = line.match(/^a=mid:(\S+)/))) current.mid = match[1]!
-    else if ((match = line.match(/^a=rtpmap:(\d+) ([^/\s]+)\/(\d+)/))) {
-      current.codecs.push({ payloadType: Number(match[1]), name: match[2]!.toUpperCase(), clockRate: Number(match[3]), fmtp: {} })
-    } else if ((match = line.match(/^a=fmtp:(\d+) (.*)$/))) {
-      const codec = current.codecs.find((c) => c.payloadType === Number(match![1]))
-      if (codec) codec.fmtp = parseFmtp(match[2]!)
+    const mid = line.match(/^a=mid:(\S+)/)
+    const rtpmap = mid ? null : line.match(/^a=rtpmap:(\d+) ([^/\s]+)\/(\d+)/)
+    const fmtp = mid || rtpmap ? null : line.match(/^a=fmtp:(\d+) (.*)$/)
+    if (mid) current.mid = mid[1]!
+    else if (rtpmap) current.codecs.push({ payloadType: Number(rtpmap[1]), name: rtpmap[2]!.toUpperCase(), clockRate: Number(rtpmap[3]), fmtp: {} })
+    else if (fmtp) {
+      const codec = current.codecs.find((c) => c.payloadType === Number(fmtp[1]))
+      if (codec) codec.fmtp = parseFmtp(fmtp[2]!)
     }
   }
   // Codecs in the m= line's order of preference.
-  return sections.map(({ kind, mid, codecs, order }) => ({ kind, mid, codecs: order.map((pt) => codecs.find((c) => c.payloadType === pt)).filter((c): c is Codec => !!c) }))
+  return sections.map(({ kind, mid, codecs, order }) => ({
+    kind,
+    mid,
+    codecs: order.map((pt) => codecs.find((c) => c.payloadType === pt)).filter((c): c is Codec => !!c),
+  }))
 }
 
 /** H.264 we can forward to IVS untouched: packetization-mode 1, (constrained) baseline profile. */
@@ -66,9 +71,19 @@ export class SdpError extends Error {}
 export function chooseIngestCodecs(offer: string): IngestCodecs {
   const media = parseMedia(offer)
   if (!media.some((m) => m.kind === 'video' || m.kind === 'audio')) throw new SdpError('the body is not an SDP offer with audio or video')
-  const video = media.filter((m) => m.kind === 'video').flatMap((m) => m.codecs).find(isForwardableH264)
-  if (!video) throw new SdpError('the offer has no H.264 video with packetization-mode=1 and a baseline profile (profile-level-id 42xxxx); set the encoder to H.264 baseline')
-  const audio = media.filter((m) => m.kind === 'audio').flatMap((m) => m.codecs).find((c) => c.name === 'OPUS') ?? null
+  const video = media
+    .filter((m) => m.kind === 'video')
+    .flatMap((m) => m.codecs)
+    .find(isForwardableH264)
+  if (!video)
+    throw new SdpError(
+      'the offer has no H.264 video with packetization-mode=1 and a baseline profile (profile-level-id 42xxxx); set the encoder to H.264 baseline',
+    )
+  const audio =
+    media
+      .filter((m) => m.kind === 'audio')
+      .flatMap((m) => m.codecs)
+      .find((c) => c.name === 'OPUS') ?? null
   return { video, audio }
 }
 
@@ -84,7 +99,7 @@ export function restrictOffer(offer: string, keep: number[]): string {
     if (line.startsWith('m=')) {
       const [kind, port, proto, ...pts] = line.slice(2).split(' ')
       const kept = pts.filter((pt) => keep.includes(Number(pt)))
-      out.push(`m=${kind} ${kept.length ? port : '0'} ${proto} ${kept.length ? kept.join(' ') : pts[0] ?? '0'}`)
+      out.push(`m=${kind} ${kept.length ? port : '0'} ${proto} ${kept.length ? kept.join(' ') : (pts[0] ?? '0')}`)
       continue
     }
     const pt = line.match(/^a=(?:rtpmap|fmtp|rtcp-fb):(\d+)/)
@@ -92,13 +107,19 @@ export function restrictOffer(offer: string, keep: number[]): string {
     if (line.startsWith('a=extmap:') || /^a=rtcp-fb:\S+ transport-cc/.test(line)) continue
     out.push(line)
   }
-  return out.join('\r\n') + '\r\n'
+  return `${out.join('\r\n')}\r\n`
 }
 
 /** The payload types the answer accepted for our H.264 and Opus. */
 export function negotiatedPayloadTypes(answer: string): { video: number | null; audio: number | null } {
   const media = parseMedia(answer)
-  const video = media.filter((m) => m.kind === 'video').flatMap((m) => m.codecs).find((c) => c.name === 'H264')
-  const audio = media.filter((m) => m.kind === 'audio').flatMap((m) => m.codecs).find((c) => c.name === 'OPUS')
+  const video = media
+    .filter((m) => m.kind === 'video')
+    .flatMap((m) => m.codecs)
+    .find((c) => c.name === 'H264')
+  const audio = media
+    .filter((m) => m.kind === 'audio')
+    .flatMap((m) => m.codecs)
+    .find((c) => c.name === 'OPUS')
   return { video: video?.payloadType ?? null, audio: audio?.payloadType ?? null }
 }

@@ -1,12 +1,12 @@
-import { monotonicClock, type Clock } from '../src/clock'
+import { type Clock, monotonicClock } from '../src/clock'
 import { describeError } from '../src/errors'
 import type { Logger } from '../src/log'
 import { backoffDelay } from './backoff'
-import { gatheredDescription, newPeer, rtc, type PeerConnection, type Track } from './peer'
+import { gatheredDescription, newPeer, type PeerConnection, rtc, type Track } from './peer'
 import { StreamRewriter } from './rewriter'
-import { findKeyframeRequest, startsH264Keyframe, type RtpHeader } from './rtp'
+import { findKeyframeRequest, type RtpHeader, startsH264Keyframe } from './rtp'
 import { negotiatedPayloadTypes } from './sdp'
-import { whipDelete, whipPublish, WhipError } from './whip-client'
+import { WhipError, whipDelete, whipPublish } from './whip-client'
 
 export type StageState = 'connecting' | 'live' | 'backoff' | 'failed' | 'stopped'
 
@@ -122,7 +122,10 @@ export class StageSession {
 
   /** RTCP SR for each stream, about once a second: the stage's NTP↔RTP mapping for lip sync. */
   private sendSenderReports(): void {
-    for (const [track, rewriter] of [[this.video, this.videoOut], [this.audio, this.audioOut]] as const) {
+    for (const [track, rewriter] of [
+      [this.video, this.videoOut],
+      [this.audio, this.audioOut],
+    ] as const) {
       const sr = rewriter?.senderReport()
       if (!track || !sr) continue
       try {
@@ -210,10 +213,14 @@ export class StageSession {
       })
       this.lastFeedbackAt = this.clock.now()
       const feedbackTimeoutMs = this.deps.feedbackTimeoutMs ?? 15_000
-      this.watchdog = setInterval(() => {
-        if (this.current === 'live' && this.clock.now() - this.lastFeedbackAt > feedbackTimeoutMs) this.fail(new Error(`no RTCP from the stage for ${feedbackTimeoutMs} ms`))
-        else this.sendSenderReports()
-      }, Math.min(1_000, feedbackTimeoutMs / 2))
+      this.watchdog = setInterval(
+        () => {
+          if (this.current === 'live' && this.clock.now() - this.lastFeedbackAt > feedbackTimeoutMs)
+            this.fail(new Error(`no RTCP from the stage for ${feedbackTimeoutMs} ms`))
+          else this.sendSenderReports()
+        },
+        Math.min(1_000, feedbackTimeoutMs / 2),
+      )
       this.deps.logger.info('stage live', { stageArn: this.stageArn })
       this.deps.requestKeyframe()
     } catch (error) {
@@ -222,11 +229,15 @@ export class StageSession {
   }
 
   private fail(error: unknown): void {
-    if (this.stopped) return this.closePeer()
+    if (this.stopped) {
+      this.closePeer()
+      return
+    }
     if (this.retryTimer) return
     const message = describeError(error)
     this.lastError = message
-    const permanent = error instanceof WhipError && error.status !== null && error.status >= 400 && error.status < 500 && error.status !== 408 && error.status !== 429
+    const permanent =
+      error instanceof WhipError && error.status !== null && error.status >= 400 && error.status < 500 && error.status !== 408 && error.status !== 429
     this.current = permanent ? 'failed' : 'backoff'
     this.closePeer()
     // The old WHIP resource is gone with the connection; delete it best-effort.

@@ -15,7 +15,7 @@ export interface Logger {
 
 type Sink = (line: string) => void
 
-const stdoutSink: Sink = (line) => process.stdout.write(line + '\n')
+const stdoutSink: Sink = (line) => process.stdout.write(`${line}\n`)
 
 /** JSON lines: one object per event, `level` filtered by LOG_LEVEL. */
 export function createLogger(level: LogLevel, base: LogFields = {}, sink: Sink = stdoutSink): Logger {

@@ -37,7 +37,7 @@ async function serve(): Promise<void> {
   const result = loadServeConfig(process.env)
   if (!result.ok) fail(EXIT_CONFIG, `bad configuration:\n${result.errors.map((e) => `  - ${e}`).join('\n')}`)
   const logger = createLogger(result.config.logLevel)
-  let handle
+  let handle: Awaited<ReturnType<typeof startServe>>
   try {
     handle = await startServe({
       config: result.config,
@@ -57,7 +57,7 @@ async function relay(): Promise<void> {
   const result = loadRelayConfig(process.env, hostname())
   if (!result.ok) fail(EXIT_CONFIG, `bad configuration:\n${result.errors.map((e) => `  - ${e}`).join('\n')}`)
   const logger = createLogger(result.config.logLevel, { mode: 'relay' })
-  let handle
+  let handle: Awaited<ReturnType<typeof startRelay>>
   try {
     handle = await startRelay({ config: result.config, logger, announce: (line) => process.stdout.write(`${line}\n`) })
   } catch (error) {

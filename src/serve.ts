@@ -1,7 +1,7 @@
 import { hostname } from 'node:os'
-import { realSleep, systemClock, type Clock, type Sleep } from './clock'
-import { fleetSettings } from './config/settings'
+import { type Clock, realSleep, type Sleep, systemClock } from './clock'
 import type { ServeConfig } from './config/serve'
+import { fleetSettings } from './config/settings'
 import { describeError } from './errors'
 import { CreateLock } from './fleet/create-lock'
 import { EventFeed } from './fleet/event-feed'
@@ -12,21 +12,21 @@ import { FleetLoop } from './fleet/loop'
 import { RelayService } from './fleet/relays'
 import { MasterStageMissing, StageService } from './fleet/stages'
 import { FleetStartup } from './fleet/startup'
-import { StatsBroadcast } from './fleet/stats-broadcast'
 import { StatsReader } from './fleet/stats'
+import { StatsBroadcast } from './fleet/stats-broadcast'
 import { TokenService } from './fleet/tokens'
 import { ViewerSessions } from './fleet/viewer-session'
 import { ViewerService } from './fleet/viewers'
-import { buildApp, type App } from './http/app'
+import { type App, buildApp } from './http/app'
 import { Authenticator } from './http/auth'
 import { RateLimiter } from './http/rate-limiter'
 import { SocketHub } from './http/ws/hub'
 import { randomAlphanumeric, randomSecret } from './ids'
 import { ApiTokenIssuer } from './ivs/api-tokens'
 import { AwsStageProvider } from './ivs/aws'
-import { IvsRealTimeApi, createIvsRealTimeClient } from './ivs/aws-api'
+import { createIvsRealTimeClient, IvsRealTimeApi } from './ivs/aws-api'
 import { LOCAL_ACCOUNT_ID, LocalStageProvider } from './ivs/local'
-import { SelfSignedTokenIssuer, generateKeyPair, importPrivateKey } from './ivs/signer'
+import { generateKeyPair, importPrivateKey, SelfSignedTokenIssuer } from './ivs/signer'
 import type { StageProvider, TokenIssuer } from './ivs/types'
 import type { Logger } from './log'
 import { createMetricsPublisher } from './metrics/cloudwatch'
@@ -217,7 +217,13 @@ export async function startServe(options: ServeOptions): Promise<ServeHandle> {
  */
 async function openStore(config: ServeConfig, logger: Logger, fatal: (error: Error) => void): Promise<Store> {
   if (config.redis) {
-    const store = new RedisStore({ connection: config.redis, prefix: config.redisKeyPrefix, logger, historyRetentionMs: config.watchHistoryTtlMs, onConfigError: fatal })
+    const store = new RedisStore({
+      connection: config.redis,
+      prefix: config.redisKeyPrefix,
+      logger,
+      historyRetentionMs: config.watchHistoryTtlMs,
+      onConfigError: fatal,
+    })
     try {
       if ((await store.open()) === 'unreachable') logger.warn('store not reachable at start; answering 503 until it is', { store: store.describe() })
       else await store.loadScripts().catch(() => {})
@@ -250,9 +256,7 @@ async function stageBackend(config: ServeConfig, logger: Logger, clock: Clock): 
   })
   const provider = new AwsStageProvider(api)
   const tokens =
-    config.ivsPublicKeyArn && config.ivsPrivateKeyPem
-      ? await selfSignedIssuer(config.ivsPrivateKeyPem, config.ivsPublicKeyArn, clock)
-      : new ApiTokenIssuer(api)
+    config.ivsPublicKeyArn && config.ivsPrivateKeyPem ? await selfSignedIssuer(config.ivsPrivateKeyPem, config.ivsPublicKeyArn, clock) : new ApiTokenIssuer(api)
   return { provider, tokens }
 }
 

@@ -1,5 +1,5 @@
-import { serveCalls } from './child'
 import { describeError } from '../../src/errors'
+import { serveCalls } from './child'
 
 export interface LoadJob {
   url: string

@@ -77,4 +77,3 @@ serveCalls(async ({ viewers, stages, rounds, sweepBatch }: PresenceJob): Promise
   }
   return { baselineRss: base.rss, seatedRss: seated.rss, baselineHeap: base.heap, seatedHeap: seated.heap, seatMs, fullSweepMs, emptySweepMs }
 })
-

@@ -4,11 +4,7 @@ import { startTestServer } from '../../test/support/serve'
 import { startWhipEndpoint } from '../../test/support/whip-endpoint'
 import { serveCalls } from './child'
 
-export type PeersCall =
-  | { op: 'info' }
-  | { op: 'createStage' }
-  | { op: 'deleteStage'; arn: string }
-  | { op: 'snapshot'; arns: string[] }
+export type PeersCall = { op: 'info' } | { op: 'createStage' } | { op: 'deleteStage'; arn: string } | { op: 'snapshot'; arns: string[] }
 
 export interface PeersInfo {
   serveUrl: string

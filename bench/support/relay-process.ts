@@ -51,7 +51,9 @@ const bench = Bun.serve({
     const snapshot: RelaySnapshot = {
       at,
       cpuUs: cpu.user + cpu.system,
-      publisher: publisher ? { session: publisher.id, packetsIn: publisher.packetsIn, bytesIn: publisher.bytesIn } : { session: null, packetsIn: 0, bytesIn: 0 },
+      publisher: publisher
+        ? { session: publisher.id, packetsIn: publisher.packetsIn, bytesIn: publisher.bytesIn }
+        : { session: null, packetsIn: 0, bytesIn: 0 },
       stages: relay.fanout.stageSnapshots(),
       delay: { ...delays.percentiles(), max: delays.max },
     }
@@ -62,4 +64,6 @@ const bench = Bun.serve({
 
 for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => process.exit(0))
 
-serveCalls(async () => ({ pid: process.pid, relayUrl: relay.url, benchUrl: `http://127.0.0.1:${bench.port}`, publishSecret: relay.publishSecret }) satisfies RelayInfo)
+serveCalls(
+  async () => ({ pid: process.pid, relayUrl: relay.url, benchUrl: `http://127.0.0.1:${bench.port}`, publishSecret: relay.publishSecret }) satisfies RelayInfo,
+)

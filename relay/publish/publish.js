@@ -1,17 +1,20 @@
 /* GET /publish: a browser publisher. Camera and mic over WHIP to this relay, H.264 preferred. */
 const $ = (id) => document.getElementById(id)
-let pc = null, resource = null, secret = ''
+let pc = null,
+  resource = null,
+  secret = ''
 const show = (state, detail = '', error = false) => {
   $('state').textContent = state
   $('detail').textContent = detail
   $('detail').className = error ? 'error' : ''
   document.body.dataset.state = state
 }
-const gathered = (pc) => new Promise((resolve) => {
-  if (pc.iceGatheringState === 'complete') return resolve()
-  pc.addEventListener('icegatheringstatechange', () => pc.iceGatheringState === 'complete' && resolve())
-  setTimeout(resolve, 2000)
-})
+const gathered = (pc) =>
+  new Promise((resolve) => {
+    if (pc.iceGatheringState === 'complete') return resolve()
+    pc.addEventListener('icegatheringstatechange', () => pc.iceGatheringState === 'complete' && resolve())
+    setTimeout(resolve, 2000)
+  })
 async function start(event) {
   event.preventDefault()
   secret = $('secret').value
@@ -24,17 +27,23 @@ async function start(event) {
       const transceiver = pc.addTransceiver(track, { direction: 'sendonly' })
       if (track.kind === 'video' && RTCRtpSender.getCapabilities) {
         // IVS takes H.264 baseline with packetization-mode 1: offer only that.
-        const h264 = RTCRtpSender.getCapabilities('video').codecs.filter((c) => c.mimeType === 'video/H264' && /packetization-mode=1/.test(c.sdpFmtpLine || '') && /profile-level-id=42/.test(c.sdpFmtpLine || ''))
+        const h264 = RTCRtpSender.getCapabilities('video').codecs.filter(
+          (c) => c.mimeType === 'video/H264' && /packetization-mode=1/.test(c.sdpFmtpLine || '') && /profile-level-id=42/.test(c.sdpFmtpLine || ''),
+        )
         if (h264.length) transceiver.setCodecPreferences(h264)
       }
     }
     pc.addEventListener('connectionstatechange', () => show(pc.connectionState))
     await pc.setLocalDescription(await pc.createOffer())
     await gathered(pc)
-    const response = await fetch('/whip', { method: 'POST', headers: { 'content-type': 'application/sdp', authorization: 'Bearer ' + secret }, body: pc.localDescription.sdp })
+    const response = await fetch('/whip', {
+      method: 'POST',
+      headers: { 'content-type': 'application/sdp', authorization: `Bearer ${secret}` },
+      body: pc.localDescription.sdp,
+    })
     if (response.status !== 201) {
       const body = await response.json().catch(() => null)
-      throw new Error(body?.error?.message || 'relay answered ' + response.status)
+      throw new Error(body?.error?.message || `relay answered ${response.status}`)
     }
     resource = response.headers.get('location')
     await pc.setRemoteDescription({ type: 'answer', sdp: await response.text() })
@@ -46,16 +55,20 @@ async function start(event) {
     pc?.close()
     pc = null
     // Release the camera: a retry opens a new stream.
-    $('preview').srcObject?.getTracks().forEach((t) => t.stop())
+    $('preview')
+      .srcObject?.getTracks()
+      .forEach((t) => t.stop())
     $('preview').srcObject = null
   }
 }
 async function stop() {
-  if (resource) await fetch(resource, { method: 'DELETE', headers: { authorization: 'Bearer ' + secret } }).catch(() => {})
+  if (resource) await fetch(resource, { method: 'DELETE', headers: { authorization: `Bearer ${secret}` } }).catch(() => {})
   pc?.close()
   pc = null
   resource = null
-  $('preview').srcObject?.getTracks().forEach((t) => t.stop())
+  $('preview')
+    .srcObject?.getTracks()
+    .forEach((t) => t.stop())
   $('start').disabled = false
   $('stop').disabled = true
   show('stopped')

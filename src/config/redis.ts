@@ -17,7 +17,8 @@ export function readRedisConnection(r: EnvReader): RedisConnection | null {
   const host = r.raw('REDIS_HOST')
   if (url === undefined && host === undefined) {
     const stray = REDIS_DETAILS.filter((name) => r.raw(name) !== undefined)
-    if (stray.length > 0) r.errors.push(`${stray.join(', ')} ${stray.length === 1 ? 'is' : 'are'} set but neither REDIS_URL nor REDIS_HOST says which Redis to use`)
+    if (stray.length > 0)
+      r.errors.push(`${stray.join(', ')} ${stray.length === 1 ? 'is' : 'are'} set but neither REDIS_URL nor REDIS_HOST says which Redis to use`)
     return null
   }
   if (url !== undefined && host !== undefined) {
@@ -69,7 +70,8 @@ export function readRedisConnection(r: EnvReader): RedisConnection | null {
     tls: tlsWanted ? { caPem } : null,
     cluster,
   }
-  if (connection.username !== null && connection.password === null) r.errors.push('REDIS_USERNAME is set without REDIS_PASSWORD: an ACL user needs its password')
-  if (cluster === true && connection.db !== 0) r.errors.push('REDIS_URL names database ' + connection.db + ', but a Redis cluster has database 0 only')
+  if (connection.username !== null && connection.password === null)
+    r.errors.push('REDIS_USERNAME is set without REDIS_PASSWORD: an ACL user needs its password')
+  if (cluster === true && connection.db !== 0) r.errors.push(`REDIS_URL names database ${connection.db}, but a Redis cluster has database 0 only`)
   return connection
 }

@@ -1,9 +1,9 @@
 import { PUBLIC_KEY_ARN_PATTERN, STAGE_ARN_PATTERN } from '../ivs/arn'
 import { IVS_GLOBAL_WHIP_URL } from '../ivs/endpoints'
 import type { LogLevel } from '../log'
-import { DEFAULT_WATCH_HISTORY_TTL_MS } from '../store/types'
 import type { RedisConnection } from '../store/redis-connection'
-import { EnvReader, hasAwsCredentials, readPem, type ConfigResult, type Env } from './env'
+import { DEFAULT_WATCH_HISTORY_TTL_MS } from '../store/types'
+import { type ConfigResult, type Env, EnvReader, hasAwsCredentials, readPem } from './env'
 import { readRedisConnection } from './redis'
 
 export type ProviderKind = 'aws' | 'local'
@@ -90,11 +90,13 @@ export function loadServeConfig(env: Env): ConfigResult<ServeConfig> {
   const scaleUpThreshold = r.int('SCALE_UP_THRESHOLD', Math.min(45, stageCapacity), 1, 10_000)
   const scaleDownThreshold = r.int('SCALE_DOWN_THRESHOLD', Math.min(5, scaleUpThreshold - 1), 0, 10_000)
   if (scaleUpThreshold > stageCapacity) r.errors.push(`SCALE_UP_THRESHOLD (${scaleUpThreshold}) must not exceed STAGE_CAPACITY (${stageCapacity})`)
-  if (scaleDownThreshold >= scaleUpThreshold) r.errors.push(`SCALE_DOWN_THRESHOLD (${scaleDownThreshold}) must be below SCALE_UP_THRESHOLD (${scaleUpThreshold})`)
+  if (scaleDownThreshold >= scaleUpThreshold)
+    r.errors.push(`SCALE_DOWN_THRESHOLD (${scaleDownThreshold}) must be below SCALE_UP_THRESHOLD (${scaleUpThreshold})`)
 
   const heartbeatIntervalMs = r.int('HEARTBEAT_INTERVAL_MS', 15_000, 1_000)
   const heartbeatTimeoutMs = r.int('HEARTBEAT_TIMEOUT_MS', 60_000, 1_000)
-  if (heartbeatTimeoutMs <= heartbeatIntervalMs) r.errors.push(`HEARTBEAT_TIMEOUT_MS (${heartbeatTimeoutMs}) must be longer than HEARTBEAT_INTERVAL_MS (${heartbeatIntervalMs})`)
+  if (heartbeatTimeoutMs <= heartbeatIntervalMs)
+    r.errors.push(`HEARTBEAT_TIMEOUT_MS (${heartbeatTimeoutMs}) must be longer than HEARTBEAT_INTERVAL_MS (${heartbeatIntervalMs})`)
 
   const config: ServeConfig = {
     port: r.port(3000),

@@ -39,7 +39,10 @@ export class CreateLock {
     const giveUpAt = this.deps.clock.now() + this.settings.maxWaitMs
     for (let attempt = 0; ; attempt++) {
       let result: T | undefined
-      if (await this.tryRun(async () => void (result = await task()))) return result as T
+      const ran = await this.tryRun(async () => {
+        result = await task()
+      })
+      if (ran) return result as T
       // The attempt bound keeps a clock that does not move (tests) from waiting forever.
       if (this.deps.clock.now() >= giveUpAt || attempt >= this.maxAttempts) break
       await this.pause()

@@ -17,7 +17,11 @@ export class RelayService {
   async heartbeat(input: { serverId: string; publisherActive: boolean; connectedStages: string[] }): Promise<void> {
     const { store, events, clock } = this.deps
     const now = clock.now()
-    const known = await store.heartbeatRelay(input.serverId, { publisherActive: input.publisherActive, connectedStages: input.connectedStages, lastHeartbeatAt: now })
+    const known = await store.heartbeatRelay(input.serverId, {
+      publisherActive: input.publisherActive,
+      connectedStages: input.connectedStages,
+      lastHeartbeatAt: now,
+    })
     if (!known) throw new AppError('NOT_FOUND', `relay ${input.serverId} is not registered`, { action: 'register' })
     const previous = await store.setPublisherState({ active: input.publisherActive, updatedAt: now, serverId: input.serverId })
     if (previous.active !== input.publisherActive) {

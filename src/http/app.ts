@@ -11,7 +11,7 @@ import type { Counters } from '../metrics/counters'
 import { Histogram } from '../metrics/prometheus'
 import { VERSION } from '../version'
 import { envelope } from '../web/envelope'
-import { healthRoutes, type HealthCheck } from '../web/health'
+import { type HealthCheck, healthRoutes } from '../web/health'
 import { jsonBodies } from '../web/json-bodies'
 import { counterFamilies, metricsRoute } from '../web/metrics'
 import type { Authenticator } from './auth'
@@ -25,8 +25,8 @@ import { stageRoutes } from './stages'
 import { statsRoutes } from './stats'
 import { tokenRoutes } from './tokens'
 import { viewerRoutes } from './viewers'
-import type { SocketHub } from './ws/hub'
 import { socketRoutes } from './ws'
+import type { SocketHub } from './ws/hub'
 
 export interface AppDeps {
   stages: StageService

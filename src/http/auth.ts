@@ -53,7 +53,10 @@ export class Authenticator {
 
   /** Before the body is read: a valid API key or a valid viewer session, whoever it belongs to. */
   requireViewerCredential(headers: Headers): void {
-    if (this.settings.skipAuth || headers['x-api-key'] !== undefined) return this.requireApiKey(headers)
+    if (this.settings.skipAuth || headers['x-api-key'] !== undefined) {
+      this.requireApiKey(headers)
+      return
+    }
     const token = bearerOf(headers)
     if (!token) throw new AppError('UNAUTHORIZED', 'send x-api-key or Authorization: Bearer <viewerSession>')
     if (!this.sessions.verify(token, this.clock.now())) throw new AppError('UNAUTHORIZED', 'viewerSession is invalid or expired; request a new viewer token')

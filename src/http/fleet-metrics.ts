@@ -14,8 +14,18 @@ export function fleetFamilies(stats: FleetStats, leader: boolean): MetricFamily[
         { labels: { status: 'draining' }, value: stats.drainingStages },
       ],
     },
-    { name: 'ivs_fanout_stage_viewers', help: 'present viewers per stage', type: 'gauge', samples: stats.stages.map((s) => ({ labels: { stage: s.stageArn, status: s.status }, value: s.viewers })) },
-    { name: 'ivs_fanout_publisher_active', help: '1 while the relay reports a live publisher', type: 'gauge', samples: [{ value: stats.publisherActive ? 1 : 0 }] },
+    {
+      name: 'ivs_fanout_stage_viewers',
+      help: 'present viewers per stage',
+      type: 'gauge',
+      samples: stats.stages.map((s) => ({ labels: { stage: s.stageArn, status: s.status }, value: s.viewers })),
+    },
+    {
+      name: 'ivs_fanout_publisher_active',
+      help: '1 while the relay reports a live publisher',
+      type: 'gauge',
+      samples: [{ value: stats.publisherActive ? 1 : 0 }],
+    },
     { name: 'ivs_fanout_leader', help: '1 on the instance holding the leader lease', type: 'gauge', samples: [{ value: leader ? 1 : 0 }] },
   ]
 }

@@ -1,6 +1,6 @@
 import { t } from 'elysia'
-import { STAGE_ARN_PATTERN } from '../ivs/arn'
 import { AppError } from '../errors'
+import { STAGE_ARN_PATTERN } from '../ivs/arn'
 
 export const EXAMPLE_STAGE_ARN = 'arn:aws:ivs:us-east-1:123456789012:stage/AbCdEf123456'
 export const MAX_ATTRIBUTES_BYTES = 1024
@@ -28,7 +28,13 @@ export const Attributes = t.Record(t.String({ maxLength: 128 }), t.String({ maxL
 })
 
 export const ParticipantId = t.String({ minLength: 1, maxLength: 64, description: 'IVS participant id', example: 'p4rTiC1pAnT1' })
-export const ServerId = t.String({ minLength: 1, maxLength: 128, pattern: '^[A-Za-z0-9._-]+$', error: 'serverId must be 1-128 letters, digits, ".", "_" or "-"', example: 'relay-1' })
+export const ServerId = t.String({
+  minLength: 1,
+  maxLength: 128,
+  pattern: '^[A-Za-z0-9._-]+$',
+  error: 'serverId must be 1-128 letters, digits, ".", "_" or "-"',
+  example: 'relay-1',
+})
 export const IsoTime = t.String({ format: 'date-time', example: '2026-11-23T12:00:00.000Z' })
 
 /** TypeBox cannot bound a map's total size, so the 1 KB IVS limit is checked here. */

@@ -1,7 +1,7 @@
 import { IVSRealTimeClient, type IVSRealTimeClientConfig } from '@aws-sdk/client-ivs-realtime'
-import { systemClock, type Clock } from '../clock'
+import { type Clock, systemClock } from '../clock'
 import { AppError } from '../errors'
-import { silentLogger, type Logger } from '../log'
+import { type Logger, silentLogger } from '../log'
 import { classifyIvsError } from './aws-errors'
 import { CallPacer } from './pacer'
 
@@ -110,7 +110,7 @@ export class IvsRealTimeApi {
       const release = await pacer.acquire()
       const abort = new AbortController()
       const timer = setTimeout(() => abort.abort(), this.attemptTimeoutMs)
-      let failure
+      let failure: ReturnType<typeof classifyIvsError>
       try {
         return await send(abort.signal)
       } catch (error) {

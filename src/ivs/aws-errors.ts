@@ -3,9 +3,7 @@ import { AppError } from '../errors'
 /** Why an attempt may succeed if repeated. */
 export type TransientReason = 'throttled' | 'server-error' | 'timeout' | 'network'
 
-export type IvsFailure =
-  | { kind: 'transient'; reason: TransientReason; description: string }
-  | { kind: 'final'; error: Error; upstreamMessage?: string }
+export type IvsFailure = { kind: 'transient'; reason: TransientReason; description: string } | { kind: 'final'; error: Error; upstreamMessage?: string }
 
 export interface FailureContext {
   operation: string
@@ -23,17 +21,7 @@ interface AwsErrorShape {
   $metadata?: { httpStatusCode?: number }
 }
 
-const NETWORK_CODES = new Set([
-  'ECONNREFUSED',
-  'ECONNRESET',
-  'ECONNABORTED',
-  'EPIPE',
-  'ETIMEDOUT',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-  'ENOTFOUND',
-  'EAI_AGAIN',
-])
+const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ECONNABORTED', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN'])
 const TIMEOUT_NAMES = new Set(['TimeoutError', 'RequestTimeout', 'RequestTimeoutException'])
 /** Unmodeled in the ivs-realtime SDK, so they arrive as the base exception with this name. */
 const THROTTLING_NAMES = new Set(['ThrottlingException', 'TooManyRequestsException', 'Throttling', 'RequestLimitExceeded'])
@@ -63,7 +51,10 @@ export function classifyIvsError(error: unknown, context: FailureContext): IvsFa
     if (name === 'CredentialsProviderError') {
       return {
         kind: 'final',
-        error: new AppError('UPSTREAM_UNAVAILABLE', 'no AWS credentials found for IVS: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or another source of the default chain)'),
+        error: new AppError(
+          'UPSTREAM_UNAVAILABLE',
+          'no AWS credentials found for IVS: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or another source of the default chain)',
+        ),
       }
     }
     if (TIMEOUT_NAMES.has(name)) return { kind: 'transient', reason: 'timeout', description: `IVS request timed out (${name})` }

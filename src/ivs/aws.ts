@@ -1,11 +1,4 @@
-import {
-  CreateStageCommand,
-  DeleteStageCommand,
-  GetStageCommand,
-  ListStagesCommand,
-  UpdateStageCommand,
-  type Stage,
-} from '@aws-sdk/client-ivs-realtime'
+import { CreateStageCommand, DeleteStageCommand, GetStageCommand, ListStagesCommand, type Stage, UpdateStageCommand } from '@aws-sdk/client-ivs-realtime'
 import { AppError } from '../errors'
 import type { IvsRealTimeApi } from './aws-api'
 import { IVS_GLOBAL_EVENTS_URL, IVS_GLOBAL_WHIP_URL } from './endpoints'
@@ -23,8 +16,7 @@ export interface AwsStageProviderOptions {
   pageSize?: number
 }
 
-const hasTags = (tags: Record<string, string>, wanted: Record<string, string>) =>
-  Object.entries(wanted).every(([key, value]) => tags[key] === value)
+const hasTags = (tags: Record<string, string>, wanted: Record<string, string>) => Object.entries(wanted).every(([key, value]) => tags[key] === value)
 
 function toProviderStage(operation: string, stage: Stage | undefined): ProviderStage {
   if (!stage?.arn) throw new AppError('UPSTREAM_UNAVAILABLE', `IVS answered ${operation} without a stage`)
@@ -71,11 +63,9 @@ export class AwsStageProvider implements StageProvider {
   }
 
   async updateStage(arn: string, input: { name: string }): Promise<ProviderStage> {
-    const out = await this.api.call(
-      'UpdateStage',
-      (abortSignal) => this.api.client.send(new UpdateStageCommand({ arn, name: input.name }), { abortSignal }),
-      { subject: `stage ${arn}` },
-    )
+    const out = await this.api.call('UpdateStage', (abortSignal) => this.api.client.send(new UpdateStageCommand({ arn, name: input.name }), { abortSignal }), {
+      subject: `stage ${arn}`,
+    })
     return toProviderStage('UpdateStage', out.stage)
   }
 

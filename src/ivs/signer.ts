@@ -32,7 +32,10 @@ export async function importPrivateKey(pem: string): Promise<{ key: CryptoKey; p
 }
 
 function toPem(label: string, der: Buffer): string {
-  const body = der.toString('base64').match(/.{1,64}/g)!.join('\n')
+  const body = der
+    .toString('base64')
+    .match(/.{1,64}/g)!
+    .join('\n')
   return `-----BEGIN ${label}-----\n${body}\n-----END ${label}-----\n`
 }
 

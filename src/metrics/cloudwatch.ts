@@ -1,9 +1,9 @@
-import { CloudWatchClient, PutMetricDataCommand, type MetricDatum } from '@aws-sdk/client-cloudwatch'
+import { CloudWatchClient, type MetricDatum, PutMetricDataCommand } from '@aws-sdk/client-cloudwatch'
 import type { Clock } from '../clock'
 import type { Logger } from '../log'
 import type { StageView } from '../store/types'
 import { systemTicker, type Ticker } from '../ticker'
-import { PUT_METRIC_DATA_LIMITS, splitIntoBatches, type PutMetricDataLimits } from './batches'
+import { PUT_METRIC_DATA_LIMITS, type PutMetricDataLimits, splitIntoBatches } from './batches'
 import { CounterDeltas, type CounterSeries } from './counter-deltas'
 import type { CounterSample } from './counters'
 
@@ -153,14 +153,21 @@ export class CloudWatchPublisher implements MetricsPublisher {
 
     const { batches, rejected } = splitIntoBatches(outgoing, (o) => o.datum, this.namespace, this.limits)
     if (rejected.length > 0) {
-      this.deps.logger.warn('cloudwatch metric data dropped', { count: rejected.length, metric: rejected[0]!.item.datum.MetricName, reason: rejected[0]!.reason })
+      this.deps.logger.warn('cloudwatch metric data dropped', {
+        count: rejected.length,
+        metric: rejected[0]!.item.datum.MetricName,
+        reason: rejected[0]!.reason,
+      })
     }
 
     for (const [index, batch] of batches.entries()) {
       try {
         await this.send(batch.map((o) => o.datum))
       } catch (error) {
-        const carriedOver = batches.slice(index).flat().filter((o) => o.series !== null && o.series.delta !== 0).length
+        const carriedOver = batches
+          .slice(index)
+          .flat()
+          .filter((o) => o.series !== null && o.series.delta !== 0).length
         this.deps.logger.error('cloudwatch PutMetricData failed; unsent counter deltas carried over to the next period', {
           ...describeError(error),
           call: index + 1,
@@ -193,7 +200,10 @@ export class CloudWatchPublisher implements MetricsPublisher {
       Timestamp: timestamp,
     })
     return [
-      gauge('TotalViewers', stages.reduce((sum, s) => sum + s.viewerCount, 0)),
+      gauge(
+        'TotalViewers',
+        stages.reduce((sum, s) => sum + s.viewerCount, 0),
+      ),
       gauge('ActiveStages', stages.filter((s) => s.status === 'active').length),
       ...stages.map((s) => gauge('Viewers', s.viewerCount, [{ Name: 'StageArn', Value: s.arn }])),
     ]

@@ -1,4 +1,4 @@
-import { counterKey, type CounterSample, type Dimensions } from './counters'
+import { type CounterSample, counterKey, type Dimensions } from './counters'
 
 /** How one in-process counter maps onto a CloudWatch metric. */
 export interface CounterMetricSpec {

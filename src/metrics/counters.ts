@@ -7,7 +7,10 @@ export interface CounterSample {
 }
 
 export const counterKey = (name: string, dimensions: Dimensions) => {
-  const dims = Object.keys(dimensions).sort().map((k) => `${k}=${dimensions[k]}`).join(',')
+  const dims = Object.keys(dimensions)
+    .sort()
+    .map((k) => `${k}=${dimensions[k]}`)
+    .join(',')
   return dims ? `${name}|${dims}` : name
 }
 

@@ -61,5 +61,5 @@ export function renderFamilies(families: MetricFamily[], histograms: Histogram[]
   const blocks = families.map((f) =>
     [`# HELP ${f.name} ${f.help}`, `# TYPE ${f.name} ${f.type}`, ...f.samples.map((s) => `${f.name}${labelText(s.labels)} ${number(s.value)}`)].join('\n'),
   )
-  return [...blocks, ...histograms.map((h) => h.render())].join('\n') + '\n'
+  return `${[...blocks, ...histograms.map((h) => h.render())].join('\n')}\n`
 }

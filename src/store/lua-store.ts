@@ -2,9 +2,22 @@ import { AppError, describeError } from '../errors'
 import type { Logger } from '../log'
 import { luaScripts, type ScriptName } from './lua'
 import {
+  type AssignRequest,
+  type AssignResult,
   DEFAULT_WATCH_HISTORY_TTL_MS,
-  type AssignRequest, AssignResult, FleetEvent, HeartbeatEntry, HeartbeatOutcome, Presence, PublisherState,
-  RelayRecord, StageRecord, StageView, Store, StoredEvent, ViewerDuration, ViewerPage, WatchSession,
+  type FleetEvent,
+  type HeartbeatEntry,
+  type HeartbeatOutcome,
+  type Presence,
+  type PublisherState,
+  type RelayRecord,
+  type StageRecord,
+  type StageView,
+  type Store,
+  type StoredEvent,
+  type ViewerDuration,
+  type ViewerPage,
+  type WatchSession,
 } from './types'
 
 const EVENTS_KEPT = 10_000

@@ -1,9 +1,22 @@
-import {
-  DEFAULT_WATCH_HISTORY_TTL_MS,
-  type AssignRequest, AssignResult, FleetEvent, HeartbeatEntry, HeartbeatOutcome, Presence, PublisherState,
-  RelayRecord, StageRecord, StageView, Store, StoredEvent, ViewerDuration, ViewerPage, WatchSession,
-} from './types'
 import { pickStage } from './fill-first'
+import {
+  type AssignRequest,
+  type AssignResult,
+  DEFAULT_WATCH_HISTORY_TTL_MS,
+  type FleetEvent,
+  type HeartbeatEntry,
+  type HeartbeatOutcome,
+  type Presence,
+  type PublisherState,
+  type RelayRecord,
+  type StageRecord,
+  type StageView,
+  type Store,
+  type StoredEvent,
+  type ViewerDuration,
+  type ViewerPage,
+  type WatchSession,
+} from './types'
 
 const SESSIONS_KEPT_PER_USER = 100
 const EVENTS_KEPT = 10_000
@@ -151,9 +164,8 @@ export class MemoryStore implements Store {
     const current = this.presenceByUser.get(userId)
     if (current) sessions.push(openSession(current, now))
     const selected = stageArn === null ? sessions : sessions.filter((s) => s.stageArn === stageArn)
-    const totalMs = stageArn === null
-      ? (this.history.get(userId)?.totalMs ?? 0) + (current ? now - current.joinedAt : 0)
-      : selected.reduce((sum, s) => sum + s.durationMs, 0)
+    const totalMs =
+      stageArn === null ? (this.history.get(userId)?.totalMs ?? 0) + (current ? now - current.joinedAt : 0) : selected.reduce((sum, s) => sum + s.durationMs, 0)
     return { userId, totalMs, sessions: selected }
   }
 

@@ -1,4 +1,4 @@
-import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis'
+import { Cluster, type ClusterOptions, Redis, type RedisOptions } from 'ioredis'
 import { describeError } from '../errors'
 import type { RedisConnection } from './redis-connection'
 
@@ -32,7 +32,8 @@ const TLS_CONFIG_CODES = new Set([
   'ERR_TLS_CERT_ALTNAME_INVALID',
   'CERT_HAS_EXPIRED',
 ])
-const TLS_CONFIG_TEXT = /wrong version number|packet length too long|unknown protocol|self[- ]signed certificate|unable to (verify|get local issuer)|certificate (has expired|is not yet valid)|altnames|hostname\/IP does not match/i
+const TLS_CONFIG_TEXT =
+  /wrong version number|packet length too long|unknown protocol|self[- ]signed certificate|unable to (verify|get local issuer)|certificate (has expired|is not yet valid)|altnames|hostname\/IP does not match/i
 
 /** What a connection error says about the configuration: 'config' when retrying cannot help. */
 export function classifyRedisError(error: unknown): 'config' | 'unreachable' {
@@ -90,7 +91,8 @@ export async function probeProtocol(host: string, port: number, timeoutMs = 1_00
 export async function protocolMismatch(c: RedisConnection): Promise<string | null> {
   const spoken = await probeProtocol(c.host, c.port)
   const where = `${c.host}:${c.port}`
-  if (spoken === 'resp' && c.tls) return `TLS to Redis at ${where} failed: that port answers plain-text Redis; set REDIS_TLS=false (or use redis://), or the TLS port`
+  if (spoken === 'resp' && c.tls)
+    return `TLS to Redis at ${where} failed: that port answers plain-text Redis; set REDIS_TLS=false (or use redis://), or the TLS port`
   if (spoken === 'tls' && !c.tls) return `Redis at ${where} speaks TLS (in-transit encryption): set REDIS_TLS=true (or use rediss://)`
   return null
 }
@@ -104,7 +106,8 @@ const isDropped = (error: unknown) => {
 export function explainConfigError(error: unknown, where: string): string {
   const e = (error as { lastNodeError?: unknown }).lastNodeError ?? error
   const message = describeError(e)
-  if (AUTH_ERRORS.test(message)) return `Redis at ${where} refused our credentials (${message.split('\n')[0]}): check REDIS_PASSWORD and REDIS_USERNAME (or the user and password in REDIS_URL)`
+  if (AUTH_ERRORS.test(message))
+    return `Redis at ${where} refused our credentials (${message.split('\n')[0]}): check REDIS_PASSWORD and REDIS_USERNAME (or the user and password in REDIS_URL)`
   return `TLS to Redis at ${where} failed (${message.split('\n')[0]}): check REDIS_TLS (the server must speak TLS on that port) and REDIS_TLS_CA_FILE`
 }
 
@@ -127,7 +130,14 @@ function redisOptions(c: RedisConnection, o: ClientOptions): RedisOptions {
 /** A standalone or cluster client for the connection; it reconnects by itself, forever, with backoff. */
 export function createClient(c: RedisConnection, cluster: boolean, o: ClientOptions): RedisClient {
   if (!cluster) {
-    return new Redis({ ...redisOptions(c, o), host: c.host, port: c.port, db: c.db, enableOfflineQueue: false, retryStrategy: (times) => reconnectDelay(times) })
+    return new Redis({
+      ...redisOptions(c, o),
+      host: c.host,
+      port: c.port,
+      db: c.db,
+      enableOfflineQueue: false,
+      retryStrategy: (times) => reconnectDelay(times),
+    })
   }
   const options: ClusterOptions = {
     redisOptions: redisOptions(c, o),

@@ -3,7 +3,7 @@ import { describeError } from '../errors'
 import type { Logger } from '../log'
 import type { ScriptName } from './lua'
 import { LuaStore, pairs, type RedisDriver } from './lua-store'
-import { connectClient, createClient, isClusterNode, protocolMismatch, reconnectDelay, RedisConfigError, type RedisClient } from './redis-client'
+import { connectClient, createClient, isClusterNode, protocolMismatch, type RedisClient, RedisConfigError, reconnectDelay } from './redis-client'
 import { describeConnection, type RedisConnection } from './redis-connection'
 
 export interface RedisStoreOptions {

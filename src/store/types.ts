@@ -44,8 +44,7 @@ export interface WatchSession {
 
 export type AssignResult =
   /** kept: the viewer already held this seat (only its participant id changed). */
-  | { ok: true; stage: StageView; presence: Presence; kept: boolean }
-  | { ok: false; reason: 'full' }
+  { ok: true; stage: StageView; presence: Presence; kept: boolean } | { ok: false; reason: 'full' }
 
 export interface AssignRequest {
   userId: string

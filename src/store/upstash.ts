@@ -99,6 +99,12 @@ export class UpstashStore extends LuaStore {
       retry: { retries: options.retries ?? 1, backoff: (attempt) => 50 * 2 ** attempt },
       signal: () => AbortSignal.timeout(timeout),
     })
-    super(new UpstashDriver(redis), { kind: 'upstash', prefix: options.prefix, logger: options.logger, historyRetentionMs: options.historyRetentionMs, describe: () => `upstash ${new URL(options.url).host}` })
+    super(new UpstashDriver(redis), {
+      kind: 'upstash',
+      prefix: options.prefix,
+      logger: options.logger,
+      historyRetentionMs: options.historyRetentionMs,
+      describe: () => `upstash ${new URL(options.url).host}`,
+    })
   }
 }

@@ -1,4 +1,4 @@
-import { Elysia, t, type TSchema } from 'elysia'
+import { Elysia, type TSchema, t } from 'elysia'
 import { AppError, type ErrorAction, type ErrorCode } from '../errors'
 import type { Logger } from '../log'
 import type { Counters } from '../metrics/counters'
@@ -49,12 +49,19 @@ function describeValidation(error: { type?: string; all?: ValidationIssue[] }) {
     const custom = typeof issue.schema?.error === 'string' ? issue.schema.error : null
     // Values Elysia coerces (numeric strings) are checked on their own and lose their path; our
     // custom messages start with the field name, so that names the field instead.
-    const field = (issue.path ?? '').replace(/^\//, '').replace(/\//g, '.') || custom?.match(/^([A-Za-z][\w.]*) /)?.[1] || (error.type === 'body' ? 'body' : 'request')
+    const field =
+      (issue.path ?? '').replace(/^\//, '').replace(/\//g, '.') || custom?.match(/^([A-Za-z][\w.]*) /)?.[1] || (error.type === 'body' ? 'body' : 'request')
     const message = custom ?? `${field}: ${lowerFirst(issue.message ?? 'is invalid')}`
     return { field, message }
   })
   const unique = [...new Map(fields.map((f) => [f.field + f.message, f])).values()]
-  const message = unique.length > 0 ? unique.map((f) => f.message).slice(0, 5).join('; ') : 'request is invalid'
+  const message =
+    unique.length > 0
+      ? unique
+          .map((f) => f.message)
+          .slice(0, 5)
+          .join('; ')
+      : 'request is invalid'
   return { message, details: { fields: unique } }
 }
 

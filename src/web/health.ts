@@ -32,9 +32,15 @@ const Health = t.Object(
     uptime: t.Number({ description: 'seconds since start' }),
     checks: t.Record(t.String(), CheckResult),
   },
-  { additionalProperties: true, example: { status: 'ok', version: '0.1.0', mode: 'serve', uptime: 12.3, checks: { store: { ok: true, kind: 'memory', latencyMs: 0.1 } } } },
+  {
+    additionalProperties: true,
+    example: { status: 'ok', version: '0.1.0', mode: 'serve', uptime: 12.3, checks: { store: { ok: true, kind: 'memory', latencyMs: 0.1 } } },
+  },
 )
-const Live = t.Object({ status: t.Literal('ok'), version: t.String(), mode: t.String(), uptime: t.Number() }, { example: { status: 'ok', version: '0.1.0', mode: 'serve', uptime: 12.3 } })
+const Live = t.Object(
+  { status: t.Literal('ok'), version: t.String(), mode: t.String(), uptime: t.Number() },
+  { example: { status: 'ok', version: '0.1.0', mode: 'serve', uptime: 12.3 } },
+)
 
 async function runCheck(check: HealthCheck) {
   const started = performance.now()
@@ -70,7 +76,10 @@ export function healthRoutes(deps: HealthDeps) {
     const results = await checkAll()
     const checks = Object.fromEntries(results)
     const healthy = results.every(([, r]) => r.ok)
-    return { healthy, body: { status: healthy ? ('ok' as const) : ('degraded' as const), version: deps.version, mode: deps.mode, uptime: uptime(), checks, ...deps.extra?.() } }
+    return {
+      healthy,
+      body: { status: healthy ? ('ok' as const) : ('degraded' as const), version: deps.version, mode: deps.mode, uptime: uptime(), checks, ...deps.extra?.() },
+    }
   }
   return new Elysia({ prefix: '/health', tags: ['health'] })
     .get('', async () => ok((await report()).body), {

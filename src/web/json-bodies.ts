@@ -31,7 +31,8 @@ function tooDeep(text: string): string | null {
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i)
     if (inString) {
-      if (c === 92) i++ // backslash: skip the escaped character
+      if (c === 92)
+        i++ // backslash: skip the escaped character
       else if (c === 34) {
         inString = false
         if (depth === 1) topLevelKey = text.slice(stringStart + 1, i)
@@ -85,6 +86,10 @@ export function jsonBodies(extraTextTypes: string[] = []) {
       }
       const text = await readText(request)
       if (text === '') return {}
-      throw new AppError('VALIDATION_ERROR', `Content-Type must be application/json${extraTextTypes.length ? ' or ' + extraTextTypes.join(', ') : ''}, got "${type || 'none'}"`, { field: 'content-type' })
+      throw new AppError(
+        'VALIDATION_ERROR',
+        `Content-Type must be application/json${extraTextTypes.length ? ` or ${extraTextTypes.join(', ')}` : ''}, got "${type || 'none'}"`,
+        { field: 'content-type' },
+      )
     })
 }

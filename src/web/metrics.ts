@@ -1,7 +1,7 @@
 import { Elysia, t } from 'elysia'
 import { AppError } from '../errors'
 import type { CounterSample } from '../metrics/counters'
-import { renderFamilies, type Histogram, type MetricFamily } from '../metrics/prometheus'
+import { type Histogram, type MetricFamily, renderFamilies } from '../metrics/prometheus'
 import { bearerOf, SecretCheck } from './credentials'
 
 const snake = (name: string) => name.replace(/([a-z0-9])([A-Z])/g, '$1_$2').toLowerCase()
@@ -36,12 +36,17 @@ export function metricsRoute(deps: {
     '/metrics',
     async ({ headers }) => {
       const bearer = bearerOf(headers)
-      const allowed = deps.isApiKey(headers['x-api-key']) || (token !== null && token.matches(bearer))
+      const allowed = deps.isApiKey(headers['x-api-key']) || token?.matches(bearer)
       if (!allowed) throw new AppError('UNAUTHORIZED', 'send x-api-key or Authorization: Bearer <METRICS_TOKEN>')
       return new Response(renderFamilies(await deps.families(), deps.histograms), { headers: { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' } })
     },
     {
-      response: { 200: t.String({ description: 'Prometheus text exposition format 0.0.4', example: '# HELP ivs_fanout_viewers present viewers in the fleet\n# TYPE ivs_fanout_viewers gauge\nivs_fanout_viewers 12\n' }) },
+      response: {
+        200: t.String({
+          description: 'Prometheus text exposition format 0.0.4',
+          example: '# HELP ivs_fanout_viewers present viewers in the fleet\n# TYPE ivs_fanout_viewers gauge\nivs_fanout_viewers 12\n',
+        }),
+      },
       detail: {
         summary: 'Prometheus metrics',
         description: 'Text exposition format (not JSON); x-api-key or Authorization: Bearer <METRICS_TOKEN>.',

@@ -12,7 +12,7 @@ export interface StaticFile {
 const EXAMPLES: Record<string, string> = {
   'text/html': '<!doctype html>…',
   'text/css': ':root { … }',
-  'text/javascript': "const $ = (id) => document.getElementById(id) …",
+  'text/javascript': 'const $ = (id) => document.getElementById(id) …',
 }
 
 /** Serves pages and their scripts and styles, kept as real files beside the plugin that serves them. */

@@ -3,9 +3,9 @@
  * file: a rule broken anywhere fails here, naming the file and the import.
  */
 import { describe, expect, test } from 'bun:test'
-import { Glob } from 'bun'
 import { readFileSync } from 'node:fs'
 import { dirname, join, relative, resolve } from 'node:path'
+import { Glob } from 'bun'
 
 const ROOT = resolve(import.meta.dir, '../..')
 
@@ -72,14 +72,11 @@ function sourceFiles(): Record<string, string> {
 
 describe('import rules', () => {
   test('the checker finds imports of every form and catches each kind of violation', () => {
-    expect(importsOf(`import a from './a'\nimport type { B } from "../b"\nexport { c } from './c'\nimport './side'\nconst d = await import('../d')\nimport {\n  e,\n} from 'elysia'`)).toEqual([
-      './a',
-      '../b',
-      './c',
-      'elysia',
-      './side',
-      '../d',
-    ])
+    expect(
+      importsOf(
+        `import a from './a'\nimport type { B } from "../b"\nexport { c } from './c'\nimport './side'\nconst d = await import('../d')\nimport {\n  e,\n} from 'elysia'`,
+      ),
+    ).toEqual(['./a', '../b', './c', 'elysia', './side', '../d'])
     const broken = violations({
       'src/fleet/x.ts': `import { Elysia } from 'elysia'\nimport type { App } from '../http/app'\nimport { RedisClient } from 'bun'\nimport { S3 } from '@aws-sdk/client-s3'\nimport { ok } from '../clock'`,
       'src/store/y.ts': `import { StageService } from '../fleet/stages'`,

@@ -20,7 +20,9 @@ describe('native Redis configuration', () => {
   })
 
   test("the original deployment's variables: REDIS_HOST, REDIS_PORT, REDIS_TLS, REDIS_PASSWORD", () => {
-    expect(redisOf({ REDIS_HOST: 'master.fleet.abc123.use1.cache.amazonaws.com', REDIS_PORT: '6380', REDIS_TLS: 'true', REDIS_PASSWORD: 'auth-token' })).toEqual({
+    expect(
+      redisOf({ REDIS_HOST: 'master.fleet.abc123.use1.cache.amazonaws.com', REDIS_PORT: '6380', REDIS_TLS: 'true', REDIS_PASSWORD: 'auth-token' }),
+    ).toEqual({
       host: 'master.fleet.abc123.use1.cache.amazonaws.com',
       port: 6380,
       username: null,
@@ -45,7 +47,14 @@ describe('native Redis configuration', () => {
       tls: { caPem: null },
       cluster: 'auto',
     })
-    expect(redisOf({ REDIS_URL: 'redis://:secret@10.0.0.5' })).toMatchObject({ host: '10.0.0.5', port: 6379, username: null, password: 'secret', db: 0, tls: null })
+    expect(redisOf({ REDIS_URL: 'redis://:secret@10.0.0.5' })).toMatchObject({
+      host: '10.0.0.5',
+      port: 6379,
+      username: null,
+      password: 'secret',
+      db: 0,
+      tls: null,
+    })
     expect(redisOf({ REDIS_URL: 'redis://[::1]:7000' })).toMatchObject({ host: '::1', port: 7000 })
     // The separate variables add to the URL.
     expect(redisOf({ REDIS_URL: 'redis://cache', REDIS_PASSWORD: 'pw', REDIS_TLS: 'true' })).toMatchObject({ password: 'pw', tls: { caPem: null } })
@@ -55,8 +64,12 @@ describe('native Redis configuration', () => {
     const tls = await makeTlsFiles()
     const c = redisOf({ REDIS_HOST: 'h', REDIS_TLS: 'true', REDIS_TLS_CA_FILE: tls.caCert })
     expect(c!.tls!.caPem).toContain('-----BEGIN CERTIFICATE-----')
-    expect(errorsOf({ REDIS_HOST: 'h', REDIS_TLS: 'true', REDIS_TLS_CA_FILE: '/nonexistent/ca.pem' })).toEqual(['REDIS_TLS_CA_FILE points at /nonexistent/ca.pem, which does not exist'])
-    expect(errorsOf({ REDIS_HOST: 'h', REDIS_TLS_CA_FILE: tls.caCert })).toEqual(['REDIS_TLS_CA_FILE is set but TLS is not: set REDIS_TLS=true (or use a rediss:// URL)'])
+    expect(errorsOf({ REDIS_HOST: 'h', REDIS_TLS: 'true', REDIS_TLS_CA_FILE: '/nonexistent/ca.pem' })).toEqual([
+      'REDIS_TLS_CA_FILE points at /nonexistent/ca.pem, which does not exist',
+    ])
+    expect(errorsOf({ REDIS_HOST: 'h', REDIS_TLS_CA_FILE: tls.caCert })).toEqual([
+      'REDIS_TLS_CA_FILE is set but TLS is not: set REDIS_TLS=true (or use a rediss:// URL)',
+    ])
   })
 
   test('mistakes are named, and a password is never echoed', () => {
@@ -65,7 +78,9 @@ describe('native Redis configuration', () => {
     ])
     expect(errorsOf({ REDIS_URL: 'redis://h', UPSTASH_REDIS_REST_URL: 'https://x.upstash.io', UPSTASH_REDIS_REST_TOKEN: 't' })[0]).toContain('REDIS_URL')
     expect(errorsOf({ REDIS_URL: 'redis://h', REDIS_HOST: 'h' })).toEqual(['REDIS_URL and REDIS_HOST are both set: set one of them'])
-    expect(errorsOf({ REDIS_PASSWORD: 'pw', REDIS_PORT: '6380' })).toEqual(['REDIS_PORT, REDIS_PASSWORD are set but neither REDIS_URL nor REDIS_HOST says which Redis to use'])
+    expect(errorsOf({ REDIS_PASSWORD: 'pw', REDIS_PORT: '6380' })).toEqual([
+      'REDIS_PORT, REDIS_PASSWORD are set but neither REDIS_URL nor REDIS_HOST says which Redis to use',
+    ])
     const bad = errorsOf({ REDIS_URL: 'http://user:hunter2@host' })
     expect(bad).toEqual(['REDIS_URL must look like redis://[user:password@]host[:port][/db] or rediss://… for TLS'])
     expect(bad.join()).not.toContain('hunter2')

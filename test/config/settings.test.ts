@@ -13,7 +13,19 @@ const facts = { instanceId: 'host-1-abc', storeKind: 'memory', providerKind: 'lo
 describe('fleetSettings: every policy number, decided once from the configuration', () => {
   test('the configured numbers reach the service that reads them', () => {
     const s = fleetSettings(
-      config({ STAGE_CAPACITY: '80', SCALE_UP_THRESHOLD: '70', SCALE_DOWN_THRESHOLD: '4', MAX_STAGES: '9', STAGE_WARMUP_MS: '1000', DRAIN_GRACE_MS: '2000', HEARTBEAT_INTERVAL_MS: '5000', HEARTBEAT_TIMEOUT_MS: '20000', VIEWER_TOKEN_TTL_MIN: '30', PUBLISHER_TOKEN_TTL_MIN: '90', MASTER_STAGE_ARN: 'arn:aws:ivs:us-east-1:123456789012:stage/AbCdEf123456' }),
+      config({
+        STAGE_CAPACITY: '80',
+        SCALE_UP_THRESHOLD: '70',
+        SCALE_DOWN_THRESHOLD: '4',
+        MAX_STAGES: '9',
+        STAGE_WARMUP_MS: '1000',
+        DRAIN_GRACE_MS: '2000',
+        HEARTBEAT_INTERVAL_MS: '5000',
+        HEARTBEAT_TIMEOUT_MS: '20000',
+        VIEWER_TOKEN_TTL_MIN: '30',
+        PUBLISHER_TOKEN_TTL_MIN: '90',
+        MASTER_STAGE_ARN: 'arn:aws:ivs:us-east-1:123456789012:stage/AbCdEf123456',
+      }),
       facts,
     )
     expect(s.stages).toEqual({ fleetId: 'ivsf', stageCapacity: 80, maxStages: 9, masterStageArn: 'arn:aws:ivs:us-east-1:123456789012:stage/AbCdEf123456' })

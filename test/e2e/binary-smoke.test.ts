@@ -2,8 +2,8 @@ import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { copyFileSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { BUN, bareEnv, freePort, ROOT, type Spawned, spawnProcess } from '../support/process'
 import { TestPublisher } from '../support/publisher'
-import { BUN, ROOT, bareEnv, freePort, spawnProcess, type Spawned } from '../support/process'
 import { startRedis } from '../support/redis'
 import { eventually } from '../support/relay-stack'
 import { startWhipEndpoint, type WhipEndpoint } from '../support/whip-endpoint'
@@ -39,7 +39,10 @@ function run(args: string[], env: Record<string, string>) {
 /** Milliseconds from spawn until /health/live answers. */
 async function readyIn(port: number, started: number): Promise<number> {
   for (;;) {
-    const ok = await fetch(`http://127.0.0.1:${port}/health/live`).then((r) => r.ok, () => false)
+    const ok = await fetch(`http://127.0.0.1:${port}/health/live`).then(
+      (r) => r.ok,
+      () => false,
+    )
     if (ok) return performance.now() - started
     if (performance.now() - started > 10_000) throw new Error('not ready within 10 s')
     await Bun.sleep(2)
@@ -62,7 +65,11 @@ describe('the compiled executable, alone in an empty folder', () => {
     const serveReady = await readyIn(servePort, started)
     const health = (await (await fetch(`http://127.0.0.1:${servePort}/health`)).json()).data
     expect(health).toMatchObject({ status: 'ok', mode: 'serve' })
-    const token = await fetch(`http://127.0.0.1:${servePort}/api/token/viewer`, { method: 'POST', headers: { 'x-api-key': key, 'content-type': 'application/json' }, body: '{"userId":"smoke"}' })
+    const token = await fetch(`http://127.0.0.1:${servePort}/api/token/viewer`, {
+      method: 'POST',
+      headers: { 'x-api-key': key, 'content-type': 'application/json' },
+      body: '{"userId":"smoke"}',
+    })
     expect(token.status).toBe(200)
 
     expect(Bun.spawnSync([binary, 'healthcheck'], { cwd: dir, env: bareEnv({ API_PORT: String(servePort) }) }).exitCode).toBe(0)
@@ -70,17 +77,26 @@ describe('the compiled executable, alone in an empty folder', () => {
 
     const relayPort = await freePort()
     started = performance.now()
-    const relay = run(['relay'], { API_PORT: String(relayPort), API_SERVER_URL: `http://127.0.0.1:${servePort}`, API_SECRET_KEY: key, PUBLISH_SECRET: 'smoke-publish-secret-0123' })
+    const relay = run(['relay'], {
+      API_PORT: String(relayPort),
+      API_SERVER_URL: `http://127.0.0.1:${servePort}`,
+      API_SECRET_KEY: key,
+      PUBLISH_SECRET: 'smoke-publish-secret-0123',
+    })
     const relayReady = await readyIn(relayPort, started)
     console.log(`compiled binary ready in: serve ${serveReady.toFixed(0)} ms, relay ${relayReady.toFixed(0)} ms (spawn to /health/live answering)`)
     expect(serveReady).toBeLessThan(1_000)
     expect(relayReady).toBeLessThan(1_000)
 
     const master = (await (await fetch(`http://127.0.0.1:${servePort}/api/stage/master/info`, { headers: { 'x-api-key': key } })).json()).data.stage.stageArn
-    await eventually('relay live on the master stage', async () => {
-      const h = (await (await fetch(`http://127.0.0.1:${relayPort}/health`)).json()).data
-      return h.stages.some((s: { stageArn: string; state: string }) => s.stageArn === master && s.state === 'live')
-    }, 10_000)
+    await eventually(
+      'relay live on the master stage',
+      async () => {
+        const h = (await (await fetch(`http://127.0.0.1:${relayPort}/health`)).json()).data
+        return h.stages.some((s: { stageArn: string; state: string }) => s.stageArn === master && s.state === 'live')
+      },
+      10_000,
+    )
     const publisher = new TestPublisher(`http://127.0.0.1:${relayPort}`, 'smoke-publish-secret-0123')
     await publisher.start()
     await eventually('media at the stage', () => whip.record(master).videoPackets > 20, 5_000)
@@ -103,7 +119,11 @@ describe('the compiled executable, alone in an empty folder', () => {
       await readyIn(port, performance.now())
       const health = (await (await fetch(`http://127.0.0.1:${port}/health`)).json()).data
       expect(health.checks.store).toMatchObject({ ok: true, kind: 'redis' })
-      const token = await fetch(`http://127.0.0.1:${port}/api/token/viewer`, { method: 'POST', headers: { 'x-api-key': key, 'content-type': 'application/json' }, body: '{"userId":"smoke"}' })
+      const token = await fetch(`http://127.0.0.1:${port}/api/token/viewer`, {
+        method: 'POST',
+        headers: { 'x-api-key': key, 'content-type': 'application/json' },
+        body: '{"userId":"smoke"}',
+      })
       expect(token.status).toBe(200)
       serve.kill('SIGTERM')
       expect(await serve.proc.exited).toBe(0)

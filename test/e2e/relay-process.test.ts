@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
-import { eventually } from '../support/relay-stack'
 import { BUN, bareEnv, freePort, spawnProcess } from '../support/process'
+import { eventually } from '../support/relay-stack'
 import { startTestServer, type TestServer } from '../support/serve'
 import { startWhipEndpoint, type WhipEndpoint } from '../support/whip-endpoint'
 
@@ -24,15 +24,25 @@ describe('ivs-fanout relay as a process', () => {
 
   test('registers, publishes into the master stage, and on SIGTERM sends WHIP DELETE and exits 0', async () => {
     const port = await freePort()
-    const p = spawnProcess([BUN, 'run', 'src/main.ts', 'relay'], bareEnv({ API_PORT: String(port), API_SERVER_URL: serve.url, API_SECRET_KEY: serve.apiKey, SERVER_ID: 'relay-proc' }))
+    const p = spawnProcess(
+      [BUN, 'run', 'src/main.ts', 'relay'],
+      bareEnv({ API_PORT: String(port), API_SERVER_URL: serve.url, API_SECRET_KEY: serve.apiKey, SERVER_ID: 'relay-proc' }),
+    )
     try {
       const [, secret] = await p.waitFor(/publish secret \(WHIP bearer token\) is (\S+)/)
       expect(secret!.length).toBeGreaterThan(16)
       const master = (await serve.stages.master()).arn
-      await eventually('master stage live at the relay', async () => {
-        const health = await fetch(`http://127.0.0.1:${port}/health`).then((r) => r.json(), () => null)
-        return health?.data?.stages?.some((s: { stageArn: string; state: string }) => s.stageArn === master && s.state === 'live') ?? false
-      }, 10_000)
+      await eventually(
+        'master stage live at the relay',
+        async () => {
+          const health = await fetch(`http://127.0.0.1:${port}/health`).then(
+            (r) => r.json(),
+            () => null,
+          )
+          return health?.data?.stages?.some((s: { stageArn: string; state: string }) => s.stageArn === master && s.state === 'live') ?? false
+        },
+        10_000,
+      )
       expect((await (await serve.api('/api/stats/publisher')).json()).data.relays.map((r: { serverId: string }) => r.serverId)).toContain('relay-proc')
       p.kill('SIGTERM')
       expect(await p.proc.exited).toBe(0)

@@ -3,7 +3,7 @@ import { decodeJwt, decodeProtectedHeader } from 'jose'
 import { FLEET_TAG } from '../../src/fleet/stages'
 import { generateKeyPair } from '../../src/ivs/signer'
 import { StartupError } from '../../src/serve'
-import { startIvsServer, type IvsServer } from '../support/ivs-server'
+import { type IvsServer, startIvsServer } from '../support/ivs-server'
 import { startTestServer, type TestServer } from '../support/serve'
 import { startUpstashStack, type UpstashStack } from '../support/upstash-server'
 
@@ -61,7 +61,9 @@ describe('serve on AWS IVS (wire-compatible server) and Upstash', () => {
     const second = await startTestServer(env)
     try {
       const stagesAfter = (await (await second.api('/api/stage/list')).json()).data.stages
-      expect(stagesAfter.map((s: { stageArn: string; viewerCount: number }) => [s.stageArn, s.viewerCount])).toEqual(stagesBefore.map((s: { stageArn: string; viewerCount: number }) => [s.stageArn, s.viewerCount]))
+      expect(stagesAfter.map((s: { stageArn: string; viewerCount: number }) => [s.stageArn, s.viewerCount])).toEqual(
+        stagesBefore.map((s: { stageArn: string; viewerCount: number }) => [s.stageArn, s.viewerCount]),
+      )
       for (let i = 0; i < 3; i++) {
         const hb = await second.api('/api/viewer/heartbeat', { method: 'POST', json: { userId: `viewer-${i}`, stageArn: seats[i] } })
         expect(hb.status).toBe(200)
@@ -136,7 +138,10 @@ describe('serve on AWS IVS (wire-compatible server) and Upstash', () => {
   }, 20_000)
 
   test('a MASTER_STAGE_ARN that does not exist is a configuration error', async () => {
-    const error = await startTestServer(awsEnv({ MASTER_STAGE_ARN: 'arn:aws:ivs:eu-west-1:123456789012:stage/DoesNotExist' })).then(() => null, (e: unknown) => e)
+    const error = await startTestServer(awsEnv({ MASTER_STAGE_ARN: 'arn:aws:ivs:eu-west-1:123456789012:stage/DoesNotExist' })).then(
+      () => null,
+      (e: unknown) => e,
+    )
     expect(error).toBeInstanceOf(StartupError)
     expect((error as Error).message).toContain('MASTER_STAGE_ARN')
   })

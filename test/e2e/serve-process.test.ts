@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, test } from 'bun:test'
 import { createPrivateKey } from 'node:crypto'
-import { BUN, bareEnv, freePort, spawnProcess, type Spawned } from '../support/process'
+import { BUN, bareEnv, freePort, type Spawned, spawnProcess } from '../support/process'
 
 const running: Spawned[] = []
 afterEach(() => {
@@ -58,7 +58,16 @@ describe('ivs-fanout serve as a process', () => {
     const quiet = serve({ API_PORT: String(port), LOG_LEVEL: 'warn', API_SECRET_KEY: 'k'.repeat(32) })
     await Bun.sleep(100)
     // "serving" is info: with warn it must not appear; wait for the port instead.
-    for (let i = 0; i < 100 && !(await fetch(`http://127.0.0.1:${port}/health/live`).then((r) => r.ok, () => false)); i++) await Bun.sleep(50)
+    for (
+      let i = 0;
+      i < 100 &&
+      !(await fetch(`http://127.0.0.1:${port}/health/live`).then(
+        (r) => r.ok,
+        () => false,
+      ));
+      i++
+    )
+      await Bun.sleep(50)
     expect(quiet.stdout()).not.toContain('"level":"info"')
 
     const port2 = await freePort()
@@ -86,12 +95,17 @@ describe('ivs-fanout serve as a process', () => {
         port,
         socket: { data: (_s, chunk) => void (response += chunk.toString()) },
       })
-      socket.write(`POST /api/token/viewer HTTP/1.1\r\nHost: x\r\nx-api-key: ${key}\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\nconnection: close\r\n\r\n${body.slice(0, 5)}`)
+      socket.write(
+        `POST /api/token/viewer HTTP/1.1\r\nHost: x\r\nx-api-key: ${key}\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\nconnection: close\r\n\r\n${body.slice(0, 5)}`,
+      )
       await Bun.sleep(100)
       p.kill(signal)
       await p.waitFor(/"msg":"shutting down"/)
       await Bun.sleep(100)
-      const refused = await fetch(`http://127.0.0.1:${port}/health/live`).then(() => false, () => true)
+      const refused = await fetch(`http://127.0.0.1:${port}/health/live`).then(
+        () => false,
+        () => true,
+      )
       expect(refused).toBe(true)
       socket.write(body.slice(5))
       const code = await p.proc.exited

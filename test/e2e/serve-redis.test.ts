@@ -6,8 +6,8 @@
  */
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'bun:test'
 import { Redis } from 'ioredis'
-import { BUN, bareEnv, freePort, spawnProcess, type Spawned } from '../support/process'
-import { makeTlsFiles, startRedis, startRedisCluster, type RedisCluster, type RedisServer, type TlsFiles } from '../support/redis'
+import { BUN, bareEnv, freePort, type Spawned, spawnProcess } from '../support/process'
+import { makeTlsFiles, type RedisCluster, type RedisServer, startRedis, startRedisCluster, type TlsFiles } from '../support/redis'
 import { startTestServer } from '../support/serve'
 import { startTcpProxy } from '../support/tcp-proxy'
 
@@ -33,7 +33,10 @@ afterAll(async () => {
 
 async function serve(env: Record<string, string>) {
   const port = await freePort()
-  const p = spawnProcess([BUN, 'run', 'src/main.ts', 'serve'], bareEnv({ API_PORT: String(port), API_SECRET_KEY: API_KEY, REDIS_KEY_PREFIX: `sr${++n}:`, ...env }))
+  const p = spawnProcess(
+    [BUN, 'run', 'src/main.ts', 'serve'],
+    bareEnv({ API_PORT: String(port), API_SECRET_KEY: API_KEY, REDIS_KEY_PREFIX: `sr${++n}:`, ...env }),
+  )
   running.push(p)
   const api = (path: string, init: RequestInit = {}) =>
     fetch(`http://127.0.0.1:${port}${path}`, { ...init, headers: { 'x-api-key': API_KEY, 'content-type': 'application/json', ...init.headers } })
@@ -44,7 +47,11 @@ describe('serve on native Redis, configured as the original deployment', () => {
   const shapes: [string, () => Record<string, string>, RegExp][] = [
     ['standalone', () => ({ REDIS_HOST: '127.0.0.1', REDIS_PORT: String(plain.port) }), /^redis 127\.0\.0\.1:\d+ \(standalone, plain\)$/],
     // The original .env has no CA file: its CA is trusted by the system, which NODE_EXTRA_CA_CERTS stands in for here.
-    ['TLS + password', () => ({ REDIS_HOST: '127.0.0.1', REDIS_PORT: String(secured.port), REDIS_TLS: 'true', REDIS_PASSWORD: PASSWORD, NODE_EXTRA_CA_CERTS: tls.caCert }), /\(standalone, TLS, AUTH\)$/],
+    [
+      'TLS + password',
+      () => ({ REDIS_HOST: '127.0.0.1', REDIS_PORT: String(secured.port), REDIS_TLS: 'true', REDIS_PASSWORD: PASSWORD, NODE_EXTRA_CA_CERTS: tls.caCert }),
+      /\(standalone, TLS, AUTH\)$/,
+    ],
     ['cluster (detected, no REDIS_CLUSTER)', () => ({ REDIS_HOST: '127.0.0.1', REDIS_PORT: String(cluster.port) }), /\(cluster, plain\)$/],
   ]
   for (const [name, env, described] of shapes) {
@@ -62,7 +69,11 @@ describe('serve on native Redis, configured as the original deployment', () => {
       const node = name.startsWith('cluster') ? cluster.nodes : [name === 'standalone' ? plain : secured]
       let presence = 0
       for (const server of node) {
-        const client = new Redis({ port: server.port, password: server.password ?? undefined, tls: server.tls ? { ca: await Bun.file(tls.caCert).text() } : undefined })
+        const client = new Redis({
+          port: server.port,
+          password: server.password ?? undefined,
+          tls: server.tls ? { ca: await Bun.file(tls.caCert).text() } : undefined,
+        })
         presence += await client.hlen(`{${prefix}}presence`).catch(() => 0)
         client.disconnect()
       }
@@ -73,7 +84,13 @@ describe('serve on native Redis, configured as the original deployment', () => {
 
 describe('configuration errors exit 2 naming Redis; an absent Redis does not', () => {
   test('wrong password: exit 2, the message names Redis and REDIS_PASSWORD, never the password', async () => {
-    const { p } = await serve({ REDIS_HOST: '127.0.0.1', REDIS_PORT: String(secured.port), REDIS_TLS: 'true', REDIS_PASSWORD: 'not-the-password-9', REDIS_TLS_CA_FILE: tls.caCert })
+    const { p } = await serve({
+      REDIS_HOST: '127.0.0.1',
+      REDIS_PORT: String(secured.port),
+      REDIS_TLS: 'true',
+      REDIS_PASSWORD: 'not-the-password-9',
+      REDIS_TLS_CA_FILE: tls.caCert,
+    })
     expect(await p.proc.exited).toBe(2)
     expect(p.stderr()).toMatch(/Redis at 127\.0\.0\.1:\d+ refused our credentials.*REDIS_PASSWORD/)
     expect(p.stderr() + p.stdout()).not.toContain('not-the-password-9')
@@ -146,7 +163,8 @@ describe('configuration errors exit 2 naming Redis; an absent Redis does not', (
         while (Date.now() < deadline && (status = (await token({ userId: `after-${outage}` })).status) !== 200) await Bun.sleep(100)
         expect([outage, status]).toEqual([outage, 200])
       }
-      const seated = async (userId: string) => ((await (await server.api(`/api/viewer/duration?userId=${userId}`)).json()).data.sessions as { active: boolean }[]).filter((x) => x.active).length
+      const seated = async (userId: string) =>
+        ((await (await server.api(`/api/viewer/duration?userId=${userId}`)).json()).data.sessions as { active: boolean }[]).filter((x) => x.active).length
       // Acknowledged seats survived both outages; a refused request was never sent, so it took nothing.
       for (const userId of ['before', 'after-refused', 'after-hanging']) expect([userId, await seated(userId)]).toEqual([userId, 1])
       expect(await seated('during-refused')).toBe(0)

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { startTestServer } from '../support/serve'
-import { startUpstashStack, type UpstashStack, type UpstashServer } from '../support/upstash-server'
+import { startUpstashStack, type UpstashServer, type UpstashStack } from '../support/upstash-server'
 
 let stack: UpstashStack
 let rest: UpstashServer
@@ -39,7 +39,9 @@ describe('serve on the Upstash store', () => {
     const seated = []
     for (let i = 0; i < 200; i++) seated.push((await (await server.api('/api/token/viewer', { method: 'POST', json: { userId: `hb-${i}` } })).json()).data)
     rest.resetCounts()
-    const statuses = await Promise.all(seated.map((t, i) => server.api('/api/viewer/heartbeat', { method: 'POST', json: { userId: `hb-${i}`, stageArn: t.stageArn } }).then((r) => r.status)))
+    const statuses = await Promise.all(
+      seated.map((t, i) => server.api('/api/viewer/heartbeat', { method: 'POST', json: { userId: `hb-${i}`, stageArn: t.stageArn } }).then((r) => r.status)),
+    )
     expect(statuses.every((s) => s === 200)).toBe(true)
     // 200 heartbeats; besides the one batch only the event feed's polls (every 200 ms) reach the store.
     console.log(`200 heartbeats → ${rest.requests} REST calls`)
@@ -47,41 +49,41 @@ describe('serve on the Upstash store', () => {
   })
 
   for (const mode of ['refuse', 'hang'] as const)
-  test(`store down (${mode}): 503 UPSTREAM_UNAVAILABLE within 2 s, ready reports it; back: works again without a restart`, async () => {
-    await using server = await freshServer()
-    await rest.pause(mode)
-    try {
-      const started = performance.now()
-      const res = await server.api('/api/token/viewer', { method: 'POST', json: { userId: 'viewer-during-outage' } })
-      const elapsed = performance.now() - started
-      expect(res.status).toBe(503)
-      const body = await res.json()
-      expect(body.error.code).toBe('UPSTREAM_UNAVAILABLE')
-      expect(JSON.stringify(body)).not.toContain(rest.token)
-      expect(elapsed).toBeLessThan(2_000)
-      console.log(`store outage (${mode}) answered in ${elapsed.toFixed(0)} ms`)
+    test(`store down (${mode}): 503 UPSTREAM_UNAVAILABLE within 2 s, ready reports it; back: works again without a restart`, async () => {
+      await using server = await freshServer()
+      await rest.pause(mode)
+      try {
+        const started = performance.now()
+        const res = await server.api('/api/token/viewer', { method: 'POST', json: { userId: 'viewer-during-outage' } })
+        const elapsed = performance.now() - started
+        expect(res.status).toBe(503)
+        const body = await res.json()
+        expect(body.error.code).toBe('UPSTREAM_UNAVAILABLE')
+        expect(JSON.stringify(body)).not.toContain(rest.token)
+        expect(elapsed).toBeLessThan(2_000)
+        console.log(`store outage (${mode}) answered in ${elapsed.toFixed(0)} ms`)
 
-      // Health results are reused for up to 2 s (so probes cannot be turned into upstream calls).
-      let ready = await fetch(`${server.url}/health/ready`)
-      for (let i = 0; i < 30 && ready.status !== 503; i++) {
-        await Bun.sleep(100)
-        ready = await fetch(`${server.url}/health/ready`)
+        // Health results are reused for up to 2 s (so probes cannot be turned into upstream calls).
+        let ready = await fetch(`${server.url}/health/ready`)
+        for (let i = 0; i < 30 && ready.status !== 503; i++) {
+          await Bun.sleep(100)
+          ready = await fetch(`${server.url}/health/ready`)
+        }
+        expect(ready.status).toBe(503)
+        const readyBody = await ready.json()
+        expect(readyBody.error.code).toBe('UPSTREAM_UNAVAILABLE')
+        expect(readyBody.error.details.checks.store.ok).toBe(false)
+        expect((await fetch(`${server.url}/health/live`)).status).toBe(200)
+      } finally {
+        await rest.resume()
       }
-      expect(ready.status).toBe(503)
-      const readyBody = await ready.json()
-      expect(readyBody.error.code).toBe('UPSTREAM_UNAVAILABLE')
-      expect(readyBody.error.details.checks.store.ok).toBe(false)
-      expect((await fetch(`${server.url}/health/live`)).status).toBe(200)
-    } finally {
-      await rest.resume()
-    }
-    const again = await server.api('/api/token/viewer', { method: 'POST', json: { userId: `viewer-after-${mode}` } })
-    expect(again.status).toBe(200)
-    let back = await fetch(`${server.url}/health/ready`)
-    for (let i = 0; i < 30 && back.status !== 200; i++) {
-      await Bun.sleep(100)
-      back = await fetch(`${server.url}/health/ready`)
-    }
-    expect(back.status).toBe(200)
-  })
+      const again = await server.api('/api/token/viewer', { method: 'POST', json: { userId: `viewer-after-${mode}` } })
+      expect(again.status).toBe(200)
+      let back = await fetch(`${server.url}/health/ready`)
+      for (let i = 0; i < 30 && back.status !== 200; i++) {
+        await Bun.sleep(100)
+        back = await fetch(`${server.url}/health/ready`)
+      }
+      expect(back.status).toBe(200)
+    })
 })

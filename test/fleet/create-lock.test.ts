@@ -20,7 +20,9 @@ test('the creation lock excludes the same instance too: two creations at once ma
 test('a burst that needs many new stages waits for them instead of failing early', async () => {
   const server = await startTestServer({ STAGE_CAPACITY: '1', SCALE_UP_THRESHOLD: '1', SCALE_DOWN_THRESHOLD: '0', MAX_STAGES: '30' })
   try {
-    const statuses = await Promise.all(Array.from({ length: 20 }, (_, i) => server.api('/api/token/viewer', { method: 'POST', json: { userId: `b${i}` } }).then((r) => r.status)))
+    const statuses = await Promise.all(
+      Array.from({ length: 20 }, (_, i) => server.api('/api/token/viewer', { method: 'POST', json: { userId: `b${i}` } }).then((r) => r.status)),
+    )
     expect(statuses.filter((s) => s !== 200)).toEqual([])
     const stages = await server.store.listStages()
     expect(stages.every((s) => s.viewerCount <= 1)).toBe(true)
@@ -62,7 +64,10 @@ describe('CreateLock with an injected clock and sleep', () => {
     const store = new MemoryStore()
     await store.acquireLease('stage-create', 'someone-else', 30_000, clock.now())
     let polls = 0
-    const lock = new CreateLock({ store, clock, sleep: async () => void (++polls === 3 && (await store.releaseLease('stage-create', 'someone-else'))) }, { ...settings, spacingMs: 0 })
+    const lock = new CreateLock(
+      { store, clock, sleep: async () => void (++polls === 3 && (await store.releaseLease('stage-create', 'someone-else'))) },
+      { ...settings, spacingMs: 0 },
+    )
     expect(await lock.run(async () => 'created')).toBe('created')
     expect(polls).toBe(3)
   })

@@ -1,6 +1,6 @@
 import { expect, test } from 'bun:test'
-import { StatsBroadcast, type StatsAudience } from '../../src/fleet/stats-broadcast'
 import type { FleetStats } from '../../src/fleet/stats'
+import { type StatsAudience, StatsBroadcast } from '../../src/fleet/stats-broadcast'
 import { silentLogger } from '../../src/log'
 import { ManualTicker } from '../support/clock'
 
@@ -38,7 +38,10 @@ test('a failed read skips the round; the next one goes out', async () => {
   const ticker = new ManualTicker()
   const listeners = audience(true)
   let fail = true
-  const broadcast = new StatsBroadcast({ read: async () => (fail ? Promise.reject(new Error('store down')) : stats(7)), audience: listeners, ticker, logger: silentLogger }, 1_000)
+  const broadcast = new StatsBroadcast(
+    { read: async () => (fail ? Promise.reject(new Error('store down')) : stats(7)), audience: listeners, ticker, logger: silentLogger },
+    1_000,
+  )
   broadcast.start()
   await ticker.fire()
   expect(listeners.sent).toEqual([])
@@ -54,7 +57,7 @@ test('overlapping ticks share one round', async () => {
   let release!: () => void
   let reads = 0
   const broadcast = new StatsBroadcast(
-    { read: () => new Promise<FleetStats>((resolve) => ((reads++), (release = () => resolve(stats(1))))), audience: listeners, ticker, logger: silentLogger },
+    { read: () => new Promise<FleetStats>((resolve) => (reads++, (release = () => resolve(stats(1))))), audience: listeners, ticker, logger: silentLogger },
     1_000,
   )
   const first = broadcast.tick()

@@ -43,22 +43,46 @@ describe('bad input gets 4xx with the envelope and names the field', () => {
   })
 
   test('non-JSON body and wrong content type', async () => {
-    await expectError(await server.api('/api/token/viewer', { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"userId":' }), 400, 'VALIDATION_ERROR', 'not valid JSON')
-    await expectError(await server.api('/api/token/viewer', { method: 'POST', headers: { 'content-type': 'text/plain' }, body: 'userId=a' }), 400, 'VALIDATION_ERROR', 'Content-Type must be application/json')
-    await expectError(await server.api('/api/token/viewer', { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'userId=a' }), 400, 'VALIDATION_ERROR', 'Content-Type')
+    await expectError(
+      await server.api('/api/token/viewer', { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"userId":' }),
+      400,
+      'VALIDATION_ERROR',
+      'not valid JSON',
+    )
+    await expectError(
+      await server.api('/api/token/viewer', { method: 'POST', headers: { 'content-type': 'text/plain' }, body: 'userId=a' }),
+      400,
+      'VALIDATION_ERROR',
+      'Content-Type must be application/json',
+    )
+    await expectError(
+      await server.api('/api/token/viewer', { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'userId=a' }),
+      400,
+      'VALIDATION_ERROR',
+      'Content-Type',
+    )
     await expectError(await server.api('/api/token/viewer', { method: 'POST', json: ['userId'] }), 400, 'VALIDATION_ERROR')
   })
 
   test('a 65 KB body → 413, whether its length is declared or chunked', async () => {
     const big = JSON.stringify({ userId: 'a', attributes: { x: 'y'.repeat(65 * 1024) } })
-    await expectError(await server.api('/api/token/viewer', { method: 'POST', headers: { 'content-type': 'application/json' }, body: big }), 413, 'PAYLOAD_TOO_LARGE', '65536')
+    await expectError(
+      await server.api('/api/token/viewer', { method: 'POST', headers: { 'content-type': 'application/json' }, body: big }),
+      413,
+      'PAYLOAD_TOO_LARGE',
+      '65536',
+    )
     const chunked = new ReadableStream({
       start(controller) {
         for (let i = 0; i < 65; i++) controller.enqueue(new TextEncoder().encode('x'.repeat(1024)))
         controller.close()
       },
     })
-    await expectError(await server.api('/api/token/viewer', { method: 'POST', headers: { 'content-type': 'application/json' }, body: chunked }), 413, 'PAYLOAD_TOO_LARGE')
+    await expectError(
+      await server.api('/api/token/viewer', { method: 'POST', headers: { 'content-type': 'application/json' }, body: chunked }),
+      413,
+      'PAYLOAD_TOO_LARGE',
+    )
   })
 
   test('malformed query values name the parameter', async () => {
@@ -83,9 +107,21 @@ describe('auth', () => {
   test('missing or wrong API key → 401 on every /api route', async () => {
     await expectError(await fetch(`${server.url}/api/stats`), 401, 'UNAUTHORIZED', 'x-api-key header is required')
     await expectError(await fetch(`${server.url}/api/stats`, { headers: { 'x-api-key': 'wrong' } }), 401, 'UNAUTHORIZED', 'not valid')
-    await expectError(await fetch(`${server.url}/api/stats`, { headers: { 'x-api-key': server.apiKey + 'x' } }), 401, 'UNAUTHORIZED')
-    await expectError(await fetch(`${server.url}/api/token/viewer`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"userId":"a"}' }), 401, 'UNAUTHORIZED')
-    await expectError(await fetch(`${server.url}/api/viewer/heartbeat`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ userId: 'a', stageArn: (await server.stages.master()).arn }) }), 401, 'UNAUTHORIZED')
+    await expectError(await fetch(`${server.url}/api/stats`, { headers: { 'x-api-key': `${server.apiKey}x` } }), 401, 'UNAUTHORIZED')
+    await expectError(
+      await fetch(`${server.url}/api/token/viewer`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"userId":"a"}' }),
+      401,
+      'UNAUTHORIZED',
+    )
+    await expectError(
+      await fetch(`${server.url}/api/viewer/heartbeat`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ userId: 'a', stageArn: (await server.stages.master()).arn }),
+      }),
+      401,
+      'UNAUTHORIZED',
+    )
   })
 
   test('/health, /swagger and / need no key', async () => {
@@ -109,7 +145,12 @@ describe('request ids and unknown routes', () => {
 describe('health', () => {
   test('health, live and ready report version, mode, uptime and checks', async () => {
     const health = (await (await fetch(`${server.url}/health`)).json()).data
-    expect(health).toMatchObject({ status: 'ok', mode: 'serve', version: expect.any(String), checks: { store: { ok: true, kind: 'memory' }, ivs: { ok: true, kind: 'local' } } })
+    expect(health).toMatchObject({
+      status: 'ok',
+      mode: 'serve',
+      version: expect.any(String),
+      checks: { store: { ok: true, kind: 'memory' }, ivs: { ok: true, kind: 'local' } },
+    })
     expect(health.uptime).toBeGreaterThanOrEqual(0)
     const live = (await (await fetch(`${server.url}/health/live`)).json()).data
     expect(live.status).toBe('ok')

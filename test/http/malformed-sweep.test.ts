@@ -4,8 +4,9 @@
  * See test/support/malformed-sweep.ts for the generator and the validity oracle.
  */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
-import { fetchOpenApi, operations } from '../support/openapi'
+import { describeError } from '../../src/errors'
 import {
+  type AuthMode,
   generateVariants,
   judge,
   namesField,
@@ -13,12 +14,11 @@ import {
   requestInit,
   sweepOperations,
   urlOf,
-  type AuthMode,
   type Variant,
   type Verdict,
 } from '../support/malformed-sweep'
+import { fetchOpenApi, operations } from '../support/openapi'
 import { startTestServer, type TestServer } from '../support/serve'
-import { describeError } from '../../src/errors'
 
 const API_KEY = 'sweep-api-key-0123456789abcdef'
 const MEDIA_SECRET = 'sweep-media-secret-0123456789'
@@ -93,7 +93,8 @@ async function send(variant: Variant, auth: AuthMode, verdict: Verdict): Promise
   return out
 }
 
-const where = (o: Outcome) => `${o.variant.op.label}${o.auth === 'keys' ? '' : ` [${o.auth === 'none' ? 'no keys' : 'wrong x-media-auth'}]`} «${o.variant.label}»`
+const _where = (o: Outcome) =>
+  `${o.variant.op.label}${o.auth === 'keys' ? '' : ` [${o.auth === 'none' ? 'no keys' : 'wrong x-media-auth'}]`} «${o.variant.label}»`
 
 /** One line per (operation, problem) with how often and which variants, so a long list stays readable. */
 function report(problems: { o: Outcome; problem: string }[], limit = 80): string[] {
@@ -105,7 +106,9 @@ function report(problems: { o: Outcome; problem: string }[], limit = 80): string
     if (g.examples.length < 4) g.examples.push(o.variant.label)
     groups.set(key, g)
   }
-  const lines = [...groups].map(([key, g]) => `${key} (${g.count}×, e.g. ${g.examples.map((e) => `«${e.length > 70 ? e.slice(0, 70) + '…' : e}»`).join(', ')})`).sort()
+  const lines = [...groups]
+    .map(([key, g]) => `${key} (${g.count}×, e.g. ${g.examples.map((e) => `«${e.length > 70 ? `${e.slice(0, 70)}…` : e}»`).join(', ')})`)
+    .sort()
   return lines.length > limit ? [...lines.slice(0, limit), `… and ${lines.length - limit} more`] : lines
 }
 
@@ -146,9 +149,14 @@ beforeAll(async () => {
   after = await snapshot()
 
   const count = <K>(keys: K[]) => keys.reduce((m, k) => m.set(k, (m.get(k) ?? 0) + 1), new Map<K, number>())
-  const histogram = (auth: AuthMode) => [...count(outcomes.filter((o) => o.auth === auth).map((o) => o.status ?? 'no response'))].map(([s, n]) => `${s}×${n}`).join(' ')
+  const histogram = (auth: AuthMode) =>
+    [...count(outcomes.filter((o) => o.auth === auth).map((o) => o.status ?? 'no response'))].map(([s, n]) => `${s}×${n}`).join(' ')
   const skippedByOp = new Map<string, string[]>()
-  for (const s of skipped) skippedByOp.set(s.variant.op.label, [...(skippedByOp.get(s.variant.op.label) ?? []), `«${s.variant.label}»${s.why === 'valid by the schema' ? '' : ` (${s.why})`}`])
+  for (const s of skipped)
+    skippedByOp.set(s.variant.op.label, [
+      ...(skippedByOp.get(s.variant.op.label) ?? []),
+      `«${s.variant.label}»${s.why === 'valid by the schema' ? '' : ` (${s.why})`}`,
+    ])
   console.log(
     [
       `malformed sweep: ${ops.length} operations, ${planned} variants generated, ${skipped.length} skipped as valid (never sent), ${outcomes.length} requests sent`,
@@ -179,7 +187,10 @@ describe('malformed-request sweep generated from /swagger/json', () => {
   test('no request fails at the transport level or with a 5xx', () => {
     const problems = outcomes
       .filter((o) => o.transportError !== null || (o.status ?? 0) >= 500)
-      .map((o) => ({ o, problem: o.transportError !== null ? `transport error: ${o.transportError}` : `${o.status} ${o.contentType.split(';')[0]}: ${snippet(o.text)}` }))
+      .map((o) => ({
+        o,
+        problem: o.transportError !== null ? `transport error: ${o.transportError}` : `${o.status} ${o.contentType.split(';')[0]}: ${snippet(o.text)}`,
+      }))
     expect(report(problems)).toEqual([])
   })
 
@@ -191,8 +202,10 @@ describe('malformed-request sweep generated from /swagger/json', () => {
       if (!o.verdict.routeMismatch && o.auth === 'none') allowed.add(401)
       if (!o.verdict.routeMismatch && o.auth === 'wrong-media') allowed.add(403)
       if (o.status < 400) problems.push({ o, problem: `ACCEPTED with ${o.status} (${o.verdict.reasons.slice(0, 2).join('; ')})` })
-      else if (!allowed.has(o.status)) problems.push({ o, problem: `status ${o.status} ${o.body?.error?.code ?? ''}, expected ${[...allowed].join('/')}: ${snippet(o.text)}` })
-      else if (o.body?.error?.code !== STATUS_CODE[o.status]) problems.push({ o, problem: `status ${o.status} with code ${o.body?.error?.code}, expected ${STATUS_CODE[o.status]}` })
+      else if (!allowed.has(o.status))
+        problems.push({ o, problem: `status ${o.status} ${o.body?.error?.code ?? ''}, expected ${[...allowed].join('/')}: ${snippet(o.text)}` })
+      else if (o.body?.error?.code !== STATUS_CODE[o.status])
+        problems.push({ o, problem: `status ${o.status} with code ${o.body?.error?.code}, expected ${STATUS_CODE[o.status]}` })
     }
     expect(report(problems)).toEqual([])
   })
@@ -206,13 +219,19 @@ describe('malformed-request sweep generated from /swagger/json', () => {
       const b = o.body
       const shapeOk =
         o.contentType.includes('application/json') &&
-        b !== undefined && b !== null && typeof b === 'object' &&
+        b !== undefined &&
+        b !== null &&
+        typeof b === 'object' &&
         b.success === false &&
-        typeof b.error === 'object' && b.error !== null &&
-        typeof b.error.code === 'string' && b.error.code.length > 0 &&
-        typeof b.error.message === 'string' && b.error.message.length > 0 &&
+        typeof b.error === 'object' &&
+        b.error !== null &&
+        typeof b.error.code === 'string' &&
+        b.error.code.length > 0 &&
+        typeof b.error.message === 'string' &&
+        b.error.message.length > 0 &&
         (b.error.details === undefined || (typeof b.error.details === 'object' && b.error.details !== null && !Array.isArray(b.error.details))) &&
-        typeof b.timestamp === 'string' && !Number.isNaN(Date.parse(b.timestamp)) &&
+        typeof b.timestamp === 'string' &&
+        !Number.isNaN(Date.parse(b.timestamp)) &&
         !('data' in b)
       if (!shapeOk) problems.push({ o, problem: `${o.status} is not the error envelope (${o.contentType}): ${snippet(o.text)}` })
     }
@@ -236,7 +255,11 @@ describe('malformed-request sweep generated from /swagger/json', () => {
       if (o.status !== 400 || !namesField(o.variant)) continue
       const field = o.variant.field!
       const said = JSON.stringify({ message: o.body?.error?.message, details: o.body?.error?.details })
-      if (!said.includes(JSON.stringify(field).slice(1, -1))) problems.push({ o, problem: `400 does not name "${field.length > 40 ? field.slice(0, 40) + '…' : field}": ${snippet(o.body?.error?.message ?? o.text)}` })
+      if (!said.includes(JSON.stringify(field).slice(1, -1)))
+        problems.push({
+          o,
+          problem: `400 does not name "${field.length > 40 ? `${field.slice(0, 40)}…` : field}": ${snippet(o.body?.error?.message ?? o.text)}`,
+        })
     }
     expect(report(problems)).toEqual([])
   })
@@ -248,8 +271,14 @@ describe('malformed-request sweep generated from /swagger/json', () => {
       const fields = o.body?.error?.details?.fields
       if (!Array.isArray(fields)) continue // details are optional; the message check above applies
       const field = o.variant.field!
-      const named = fields.some((f: { field?: unknown }) => typeof f.field === 'string' && (f.field === field || f.field.startsWith(`${field}.`) || f.field.startsWith(`${field}[`)))
-      if (!named) problems.push({ o, problem: `details.fields = ${JSON.stringify(fields.map((f: { field?: unknown }) => f.field))}, expected "${field.length > 40 ? field.slice(0, 40) + '…' : field}"` })
+      const named = fields.some(
+        (f: { field?: unknown }) => typeof f.field === 'string' && (f.field === field || f.field.startsWith(`${field}.`) || f.field.startsWith(`${field}[`)),
+      )
+      if (!named)
+        problems.push({
+          o,
+          problem: `details.fields = ${JSON.stringify(fields.map((f: { field?: unknown }) => f.field))}, expected "${field.length > 40 ? `${field.slice(0, 40)}…` : field}"`,
+        })
     }
     expect(report(problems)).toEqual([])
   })

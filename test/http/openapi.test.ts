@@ -2,9 +2,10 @@
  * The OpenAPI document the server publishes at /swagger/json: valid by the real validator,
  * complete (every registered route), and useful (summaries, 200 schemas, body schemas, examples).
  */
-import SwaggerParser from '@apidevtools/swagger-parser'
+
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
-import { explainValidationError, fetchOpenApi, operations, toOpenApiPath, type OpenApiDoc, type Operation, type Schema } from '../support/openapi'
+import SwaggerParser from '@apidevtools/swagger-parser'
+import { explainValidationError, fetchOpenApi, type OpenApiDoc, type Operation, operations, type Schema, toOpenApiPath } from '../support/openapi'
 import { startTestServer, type TestServer } from '../support/serve'
 
 let server: TestServer
@@ -85,9 +86,12 @@ describe('GET /swagger/json', () => {
       const at = `${method} ${path}`
       if (!op.summary?.trim() && !op.description?.trim()) problems.push(`${at}: no summary or description`)
       const content = op.responses?.['200']?.content
-      const schema200 = content?.['application/json']?.schema ?? (path === '/metrics' ? content?.['text/plain']?.schema : path === '/' ? content?.['text/html']?.schema : undefined)
+      const schema200 =
+        content?.['application/json']?.schema ??
+        (path === '/metrics' ? content?.['text/plain']?.schema : path === '/' ? content?.['text/html']?.schema : undefined)
       if (!schema200) problems.push(`${at}: no application/json schema for the 200 response`)
-      if ((method === 'POST' || method === 'PUT' || method === 'PATCH') && !op.requestBody?.content?.['application/json']?.schema) problems.push(`${at}: takes a body but documents no application/json request schema`)
+      if ((method === 'POST' || method === 'PUT' || method === 'PATCH') && !op.requestBody?.content?.['application/json']?.schema)
+        problems.push(`${at}: takes a body but documents no application/json request schema`)
       if (!operationExamples(op)) problems.push(`${at}: no example in its parameters, request body or 200 response data`)
     }
     expect(problems).toEqual([])

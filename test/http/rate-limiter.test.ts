@@ -1,6 +1,6 @@
 import { expect, test } from 'bun:test'
-import { ManualClock } from '../support/clock'
 import { RateLimiter } from '../../src/http/rate-limiter'
+import { ManualClock } from '../support/clock'
 
 test('fixed window: max requests, then refused until the window resets', () => {
   const clock = new ManualClock(0)

@@ -111,7 +111,10 @@ describe('relay control plane', () => {
     expect((await body(wrong)).error.code).toBe('FORBIDDEN')
     const noKey = await fetch(`${server.url}/api/media/stages`, { headers: media })
     expect(noKey.status).toBe(401)
-    const tokenRoute = await server.api('/api/token/mediaserver', { method: 'POST', json: { serverId: 'relay-1', stageArn: 'arn:aws:ivs:us-east-1:000000000000:stage/AAAAAAAAAAAA' } })
+    const tokenRoute = await server.api('/api/token/mediaserver', {
+      method: 'POST',
+      json: { serverId: 'relay-1', stageArn: 'arn:aws:ivs:us-east-1:000000000000:stage/AAAAAAAAAAAA' },
+    })
     expect(tokenRoute.status).toBe(401)
   })
 
@@ -119,10 +122,16 @@ describe('relay control plane', () => {
     await using server = await freshServer()
     // Two stages besides the master: the relay is told about all three.
     for (let i = 0; i < 2; i++) expect((await server.api('/api/stage', { method: 'POST', json: {} })).status).toBe(200)
-    const heartbeatFirst = await server.api('/api/media/heartbeat', { method: 'POST', headers: media, json: { serverId: 'relay-1', publisherActive: true, connectedStages: [] } })
+    const heartbeatFirst = await server.api('/api/media/heartbeat', {
+      method: 'POST',
+      headers: media,
+      json: { serverId: 'relay-1', publisherActive: true, connectedStages: [] },
+    })
     expect(heartbeatFirst.status).toBe(404)
 
-    const registered = await body(await server.api('/api/media/register', { method: 'POST', headers: media, json: { serverId: 'relay-1', ipAddress: '127.0.0.1', port: 3001 } }))
+    const registered = await body(
+      await server.api('/api/media/register', { method: 'POST', headers: media, json: { serverId: 'relay-1', ipAddress: '127.0.0.1', port: 3001 } }),
+    )
     expect(registered.data.stages.length).toBe(3)
     const stages = await body(await server.api('/api/media/stages', { headers: media }))
     expect(stages.data.stages.map((s: { stageArn: string }) => s.stageArn)).toEqual(registered.data.stages.map((s: { stageArn: string }) => s.stageArn))
@@ -132,10 +141,20 @@ describe('relay control plane', () => {
     expect(viaMedia.data).toMatchObject({ stageArn: target, capabilities: ['PUBLISH'] })
     const viaToken = await body(await server.api('/api/token/mediaserver', { method: 'POST', headers: media, json: { serverId: 'relay-1', stageArn: target } }))
     expect(viaToken.data.stageArn).toBe(target)
-    const unknown = await server.api('/api/media/token', { method: 'POST', headers: media, json: { serverId: 'relay-1', stageArn: 'arn:aws:ivs:us-east-1:000000000000:stage/AAAAAAAAAAAA' } })
+    const unknown = await server.api('/api/media/token', {
+      method: 'POST',
+      headers: media,
+      json: { serverId: 'relay-1', stageArn: 'arn:aws:ivs:us-east-1:000000000000:stage/AAAAAAAAAAAA' },
+    })
     expect(unknown.status).toBe(404)
 
-    const hb = await body(await server.api('/api/media/heartbeat', { method: 'POST', headers: media, json: { serverId: 'relay-1', publisherActive: true, connectedStages: [target] } }))
+    const hb = await body(
+      await server.api('/api/media/heartbeat', {
+        method: 'POST',
+        headers: media,
+        json: { serverId: 'relay-1', publisherActive: true, connectedStages: [target] },
+      }),
+    )
     expect(hb.data).toEqual({ ok: true })
     const info = await body(await server.api('/api/stage/master/info'))
     expect(info.data.publisher).toMatchObject({ active: true, serverId: 'relay-1' })

@@ -90,15 +90,27 @@ describe('tokens and viewers on real state', () => {
     const master = await masterOf(server)
     const [first] = await seat(server, 2) // viewer-0 and viewer-1 on the master
     const viewerSession = first!.viewerSession
-    const viaSession = await fetch(`${server.url}/api/viewer/heartbeat`, { method: 'POST', headers: { authorization: `Bearer ${viewerSession}`, 'content-type': 'application/json' }, body: JSON.stringify({ userId: 'viewer-0', stageArn: master }) })
+    const viaSession = await fetch(`${server.url}/api/viewer/heartbeat`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${viewerSession}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ userId: 'viewer-0', stageArn: master }),
+    })
     expect(viaSession.status).toBe(200)
     const beat = await data(viaSession)
     expect(beat).toEqual({ ok: true, nextHeartbeatMs: 15000, viewerSession: expect.stringMatching(/^v1\./) })
     expect((await post(server, '/api/viewer/heartbeat', { userId: 'viewer-1', stageArn: master })).status).toBe(200)
-    const other = await fetch(`${server.url}/api/viewer/heartbeat`, { method: 'POST', headers: { authorization: `Bearer ${viewerSession}`, 'content-type': 'application/json' }, body: JSON.stringify({ userId: 'viewer-1', stageArn: master }) })
+    const other = await fetch(`${server.url}/api/viewer/heartbeat`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${viewerSession}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ userId: 'viewer-1', stageArn: master }),
+    })
     expect(other.status).toBe(403)
     expect((await other.json()).error.code).toBe('FORBIDDEN')
-    const forged = await fetch(`${server.url}/api/viewer/heartbeat`, { method: 'POST', headers: { authorization: `Bearer ${viewerSession}x`, 'content-type': 'application/json' }, body: JSON.stringify({ userId: 'viewer-0', stageArn: master }) })
+    const forged = await fetch(`${server.url}/api/viewer/heartbeat`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${viewerSession}x`, 'content-type': 'application/json' },
+      body: JSON.stringify({ userId: 'viewer-0', stageArn: master }),
+    })
     expect(forged.status).toBe(401)
   })
 

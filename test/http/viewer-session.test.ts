@@ -5,12 +5,19 @@ import { startTestServer, type TestServer } from '../support/serve'
 /** A server of its own for each test, on a clock the test advances (a fresh rate-limit window too). */
 async function freshServer() {
   const clock = new ManualClock(Date.UTC(2026, 10, 23, 12))
-  const server = await startTestServer({ VIEWER_TOKEN_TTL_MIN: '1', HEARTBEAT_INTERVAL_MS: '15000', HEARTBEAT_TIMEOUT_MS: '60000', RATE_LIMIT_MAX_REQUESTS: '5' }, { clock, ticker: new ManualTicker() })
+  const server = await startTestServer(
+    { VIEWER_TOKEN_TTL_MIN: '1', HEARTBEAT_INTERVAL_MS: '15000', HEARTBEAT_TIMEOUT_MS: '60000', RATE_LIMIT_MAX_REQUESTS: '5' },
+    { clock, ticker: new ManualTicker() },
+  )
   return Object.assign(server, { clock, [Symbol.asyncDispose]: () => server.stop() })
 }
 
 const asViewer = (server: TestServer, path: string, session: string, json: unknown) =>
-  fetch(`${server.url}${path}`, { method: 'POST', headers: { authorization: `Bearer ${session}`, 'content-type': 'application/json' }, body: JSON.stringify(json) })
+  fetch(`${server.url}${path}`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${session}`, 'content-type': 'application/json' },
+    body: JSON.stringify(json),
+  })
 
 test('viewer sessions slide with heartbeats: a viewer watching past the token lifetime keeps working', async () => {
   await using server = await freshServer()

@@ -2,7 +2,10 @@ import { describe, expect, test } from 'bun:test'
 import { ManualTicker } from '../support/clock'
 import { startTestServer, type TestServer } from '../support/serve'
 
-interface Message { type: string; data: Record<string, any> }
+interface Message {
+  type: string
+  data: Record<string, any>
+}
 
 /** A server of its own for each test, its periodic work (event feed, stats) fired by hand. */
 async function freshServer() {

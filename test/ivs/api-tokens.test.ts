@@ -1,10 +1,10 @@
 import { afterEach, describe, expect, test } from 'bun:test'
 import { AppError } from '../../src/errors'
-import { statusOf } from '../../src/web/error-status'
 import { ApiTokenIssuer } from '../../src/ivs/api-tokens'
 import type { TokenRequest } from '../../src/ivs/types'
+import { statusOf } from '../../src/web/error-status'
 import { testIvsApi } from '../support/ivs-client'
-import { startIvsServer, type IvsServer } from '../support/ivs-server'
+import { type IvsServer, startIvsServer } from '../support/ivs-server'
 
 const servers: IvsServer[] = []
 

@@ -1,11 +1,11 @@
 import { afterEach, describe, expect, test } from 'bun:test'
-import { STAGE_ARN_PATTERN } from '../../src/ivs/arn'
 import { AppError, type ErrorCode } from '../../src/errors'
-import { statusOf } from '../../src/web/error-status'
 import { FLEET_TAG } from '../../src/fleet/stages'
+import { STAGE_ARN_PATTERN } from '../../src/ivs/arn'
 import { AwsStageProvider } from '../../src/ivs/aws'
+import { statusOf } from '../../src/web/error-status'
 import { TEST_CREDENTIALS, testIvsApi } from '../support/ivs-client'
-import { startIvsServer, type IvsErrorType, type IvsServer, type IvsServerOptions } from '../support/ivs-server'
+import { type IvsErrorType, type IvsServer, type IvsServerOptions, startIvsServer } from '../support/ivs-server'
 
 const WHIP_URL = 'https://whip.test.invalid'
 const servers: IvsServer[] = []

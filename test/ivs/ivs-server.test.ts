@@ -3,7 +3,7 @@ import { CreateStageCommand, ImportPublicKeyCommand, IVSRealTimeServiceException
 import { createIvsRealTimeClient } from '../../src/ivs/aws-api'
 import { generateKeyPair } from '../../src/ivs/signer'
 import { TEST_CREDENTIALS } from '../support/ivs-client'
-import { startIvsServer, type IvsServer } from '../support/ivs-server'
+import { type IvsServer, startIvsServer } from '../support/ivs-server'
 
 const servers: IvsServer[] = []
 afterEach(async () => {

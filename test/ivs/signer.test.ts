@@ -1,8 +1,8 @@
 import { describe, expect, test } from 'bun:test'
 import { execFileSync } from 'node:child_process'
-import { importSPKI, jwtVerify, decodeProtectedHeader } from 'jose'
+import { decodeProtectedHeader, importSPKI, jwtVerify } from 'jose'
+import { generateKeyPair, importPrivateKey, SelfSignedTokenIssuer } from '../../src/ivs/signer'
 import { ManualClock } from '../support/clock'
-import { SelfSignedTokenIssuer, generateKeyPair, importPrivateKey } from '../../src/ivs/signer'
 
 const STAGE = {
   arn: 'arn:aws:ivs:eu-west-1:123456789012:stage/AbCdEf123456',
@@ -51,7 +51,14 @@ describe('ES384 self-signed participant tokens', () => {
 
   test('publish capability, no attributes, caller-chosen participant id', async () => {
     const { pair, clock, signer } = await issuer()
-    const issued = await signer.issue({ participantId: 'relay-AbC123', stage: STAGE, userId: 'p', attributes: {}, capabilities: ['PUBLISH'], durationMinutes: 240 })
+    const issued = await signer.issue({
+      participantId: 'relay-AbC123',
+      stage: STAGE,
+      userId: 'p',
+      attributes: {},
+      capabilities: ['PUBLISH'],
+      durationMinutes: 240,
+    })
     const { payload } = await jwtVerify(issued.token, await importSPKI(pair.publicKeyPem, 'ES384'), { currentDate: new Date(clock.now()) })
     expect(payload.jti).toBe('relay-AbC123')
     expect(payload.capabilities).toEqual({ allow_publish: true, allow_subscribe: false })
@@ -68,7 +75,9 @@ describe('ES384 self-signed participant tokens', () => {
 
   test('participant ids are distinct and use only [A-Za-z0-9-]', async () => {
     const { signer } = await issuer()
-    const ids = await Promise.all(Array.from({ length: 200 }, () => signer.issue({ stage: STAGE, userId: 'u', attributes: {}, capabilities: ['SUBSCRIBE'], durationMinutes: 1 })))
+    const ids = await Promise.all(
+      Array.from({ length: 200 }, () => signer.issue({ stage: STAGE, userId: 'u', attributes: {}, capabilities: ['SUBSCRIBE'], durationMinutes: 1 })),
+    )
     const set = new Set(ids.map((i) => i.participantId))
     expect(set.size).toBe(200)
     for (const id of set) expect(id).toMatch(/^[A-Za-z0-9-]+$/)

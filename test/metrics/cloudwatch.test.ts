@@ -1,6 +1,5 @@
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, test } from 'bun:test'
 import type { CloudWatchClient } from '@aws-sdk/client-cloudwatch'
-import { ManualClock } from '../support/clock'
 import { createLogger, type Logger } from '../../src/log'
 import {
   createCloudWatchClient,
@@ -10,8 +9,8 @@ import {
   type StageGauge,
 } from '../../src/metrics/cloudwatch'
 import { Counters } from '../../src/metrics/counters'
-import { ManualTicker } from '../support/clock'
-import { JSON_1_0, PUT_METRIC_DATA_TARGET, startCloudWatchServer, type CloudWatchServer, type ReceivedDatum } from '../support/cloudwatch-server'
+import { ManualClock, ManualTicker } from '../support/clock'
+import { type CloudWatchServer, JSON_1_0, PUT_METRIC_DATA_TARGET, type ReceivedDatum, startCloudWatchServer } from '../support/cloudwatch-server'
 
 const NAMESPACE = 'IVS/Test'
 const REGION = 'us-east-1'
@@ -77,7 +76,12 @@ function harness(options: { enabled?: boolean; maxAttempts?: number; stages?: St
 }
 
 const seriesKey = (d: Pick<ReceivedDatum, 'metricName' | 'dimensions'>) =>
-  [d.metricName, ...Object.entries(d.dimensions).sort().map(([k, v]) => `${k}=${v}`)].join('|')
+  [
+    d.metricName,
+    ...Object.entries(d.dimensions)
+      .sort()
+      .map(([k, v]) => `${k}=${v}`),
+  ].join('|')
 
 /** Received data as `series → value`, failing on a series sent twice in one set. */
 function valuesBySeries(data: ReceivedDatum[]): Record<string, number | null> {
@@ -90,8 +94,7 @@ function valuesBySeries(data: ReceivedDatum[]): Record<string, number | null> {
   return out
 }
 
-const counterValues = (data: ReceivedDatum[]) =>
-  valuesBySeries(data.filter((d) => !['TotalViewers', 'ActiveStages', 'Viewers'].includes(d.metricName)))
+const counterValues = (data: ReceivedDatum[]) => valuesBySeries(data.filter((d) => !['TotalViewers', 'ActiveStages', 'Viewers'].includes(d.metricName)))
 
 const ZERO_COUNTERS = {
   'TokensIssued|Kind=publisher': 0,
@@ -183,7 +186,7 @@ describe('CloudWatchPublisher with the real SDK client', () => {
     }
     const all = valuesBySeries(server.accepted())
     expect(Object.keys(all)).toHaveLength(1_200 + 2 + Object.keys(ZERO_COUNTERS).length)
-    for (const [i, s] of stages.entries()) expect(all[`Viewers|StageArn=${arn(i)}`]).toBe(i % 50)
+    for (const [i, _s] of stages.entries()) expect(all[`Viewers|StageArn=${arn(i)}`]).toBe(i % 50)
     expect(all.TotalViewers).toBe(stages.reduce((sum, s) => sum + s.viewerCount, 0))
     await h.publisher.stop()
   })

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { mkdirSync } from 'node:fs'
 import type { Browser, Page } from 'playwright-core'
 import { launchChromium } from '../support/chromium'
-import { tapIngressVideo, type IngressTap } from '../support/ingress-tap'
+import { type IngressTap, tapIngressVideo } from '../support/ingress-tap'
 import { eventually, PUBLISH_SECRET, startRelayStack } from '../support/relay-stack'
 
 // A real browser publishes: headless Debian Chromium opens the relay's GET /publish page, takes its
@@ -41,7 +41,8 @@ async function start(page: Page, relayUrl: string, secret: string): Promise<void
 }
 
 /** The page's state (document.body.dataset.state) and the detail text beside it. */
-const pageState = (p: Page) => p.evaluate(() => ({ state: document.body.dataset.state ?? 'idle', detail: document.getElementById('detail')?.textContent ?? '' }))
+const pageState = (p: Page) =>
+  p.evaluate(() => ({ state: document.body.dataset.state ?? 'idle', detail: document.getElementById('detail')?.textContent ?? '' }))
 
 /** Waits until the page's state is one of `states`, or fails with where it got stuck. */
 async function waitForState(p: Page, states: string[], timeoutMs: number): Promise<{ state: string; detail: string }> {
@@ -58,7 +59,17 @@ async function waitForState(p: Page, states: string[], timeoutMs: number): Promi
 interface SenderStats {
   offer: string
   answer: string
-  video: { mimeType: string; sdpFmtpLine: string; encoder: string; framesEncoded: number; keyFramesEncoded: number; width: number; height: number; targetBitrate: number; qualityLimitationReason: string } | null
+  video: {
+    mimeType: string
+    sdpFmtpLine: string
+    encoder: string
+    framesEncoded: number
+    keyFramesEncoded: number
+    width: number
+    height: number
+    targetBitrate: number
+    qualityLimitationReason: string
+  } | null
   audio: { mimeType: string; packetsSent: number } | null
   /** Chrome's bandwidth estimate for the selected candidate pair (bits/s). */
   availableOutgoingBitrate: number | null
@@ -151,13 +162,15 @@ describe('a real browser publishes from GET /publish (headless Debian Chromium, 
       expect(r.firstVideoNals!.some((n) => n === 7 || n === 5)).toBe(true)
       expect(r.idrPackets).toBeGreaterThan(0)
       expect(r.videoSeqJumps).toBe(0)
-      console.log(`stage …${arn.slice(-12)}: ${r.videoPackets} video packets (${r.badPackets} padding-only), ${r.audioPackets} audio, first NALs [${r.firstVideoNals}]`)
+      console.log(
+        `stage …${arn.slice(-12)}: ${r.videoPackets} video packets (${r.badPackets} padding-only), ${r.audioPackets} audio, first NALs [${r.firstVideoNals}]`,
+      )
     }
     await page.screenshot({ path: `${RESULTS}publish-page.png` })
   }, 15_000)
 
   // Regression tests for bugs a real browser found.
-  test("no padding-only bandwidth probes reach the stages (header extensions and transport-cc are not negotiated)", async () => {
+  test('no padding-only bandwidth probes reach the stages (header extensions and transport-cc are not negotiated)', async () => {
     const { stageArns, rec } = setup
     // Not vacuous: the stages have had video (keyframes included) by now.
     await eventually('video on every stage', () => stageArns.every((arn) => rec(arn).idrPackets > 0 && rec(arn).videoPackets > 80), 8_000)
@@ -178,7 +191,9 @@ describe('a real browser publishes from GET /publish (headless Debian Chromium, 
     const { page } = setup
     await Bun.sleep(Math.max(0, started.connectedAt + 6_000 - performance.now()))
     const stats = await senderStats(page)
-    console.log(`browser after ${((performance.now() - started.connectedAt) / 1000).toFixed(1)} s: estimate ${stats.availableOutgoingBitrate} bit/s, video target ${stats.video!.targetBitrate} bit/s, ${stats.video!.width}x${stats.video!.height}, limited by ${stats.video!.qualityLimitationReason}`)
+    console.log(
+      `browser after ${((performance.now() - started.connectedAt) / 1000).toFixed(1)} s: estimate ${stats.availableOutgoingBitrate} bit/s, video target ${stats.video!.targetBitrate} bit/s, ${stats.video!.width}x${stats.video!.height}, limited by ${stats.video!.qualityLimitationReason}`,
+    )
     expect(stats.availableOutgoingBitrate!).toBeGreaterThan(300_000)
   }, 10_000)
 })

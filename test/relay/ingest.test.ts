@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { TestPublisher } from '../support/publisher'
-import { eventually, PUBLISH_SECRET, startRelayStack, type RelayStack } from '../support/relay-stack'
+import { eventually, PUBLISH_SECRET, type RelayStack, startRelayStack } from '../support/relay-stack'
 
 let stack: RelayStack
 beforeAll(async () => {
@@ -15,7 +15,10 @@ const VP8_ONLY = 'v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\nm=video 9 U
 
 describe('WHIP ingest', () => {
   test('CORS preflight for browsers', async () => {
-    const res = await fetch(`${stack.relay.url}/whip`, { method: 'OPTIONS', headers: { origin: 'http://example.test', 'access-control-request-method': 'POST' } })
+    const res = await fetch(`${stack.relay.url}/whip`, {
+      method: 'OPTIONS',
+      headers: { origin: 'http://example.test', 'access-control-request-method': 'POST' },
+    })
     expect(res.status).toBe(204)
     expect(res.headers.get('access-control-allow-origin')).toBe('*')
     expect(res.headers.get('access-control-allow-methods')).toContain('POST')
@@ -46,7 +49,11 @@ describe('WHIP ingest', () => {
     await expect(second.start()).rejects.toThrow('409')
     await second.stop(false)
     const session = stack.relay.fanout.publisherSession!
-    const patch = await fetch(`${stack.relay.url}/whip/${session.id}`, { method: 'PATCH', headers: { ...auth, 'content-type': 'application/trickle-ice-sdpfrag' }, body: 'a=candidate:1' })
+    const patch = await fetch(`${stack.relay.url}/whip/${session.id}`, {
+      method: 'PATCH',
+      headers: { ...auth, 'content-type': 'application/trickle-ice-sdpfrag' },
+      body: 'a=candidate:1',
+    })
     expect(patch.status).toBe(405)
     expect((await patch.json()).error.code).toBe('METHOD_NOT_ALLOWED')
     expect((await fetch(`${stack.relay.url}/whip/unknown`, { method: 'DELETE', headers: auth })).status).toBe(404)
@@ -85,7 +92,12 @@ describe('graceful stop', () => {
     await own.relay.stop()
     expect(own.whip.record(master).deletes).toBe(1)
     expect(own.whip.record(extra).deletes).toBe(1)
-    expect(await fetch(`${own.relay.url}/health/live`).then(() => 'up', () => 'down')).toBe('down')
+    expect(
+      await fetch(`${own.relay.url}/health/live`).then(
+        () => 'up',
+        () => 'down',
+      ),
+    ).toBe('down')
     await own.serve.stop()
     await own.whip.stop()
   }, 20_000)
@@ -96,7 +108,17 @@ describe('control plane', () => {
     // Added straight to the store: no stage_created event goes out.
     const created = await stack.serve.provider.createStage({ name: 'silent', tags: {} })
     await stack.serve.store.addStage(
-      { arn: created.arn, name: 'silent', isMaster: false, status: 'active', seq: 99, createdAt: Date.now(), drainingSince: null, tags: {}, endpoints: created.endpoints },
+      {
+        arn: created.arn,
+        name: 'silent',
+        isMaster: false,
+        status: 'active',
+        seq: 99,
+        createdAt: Date.now(),
+        drainingSince: null,
+        tags: {},
+        endpoints: created.endpoints,
+      },
       100,
     )
     // STAGE_SYNC_INTERVAL is 2 s in the test stack.

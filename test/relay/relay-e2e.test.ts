@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { TestPublisher } from '../support/publisher'
-import { eventually, PUBLISH_SECRET, startRelayStack, type RelayStack } from '../support/relay-stack'
+import { eventually, PUBLISH_SECRET, type RelayStack, startRelayStack } from '../support/relay-stack'
 
 // The fixture: three live stages and a publisher, from beforeAll. Tests only look at it, or put back
 // what they change (a stage they add is deleted again; a republish leaves a publisher publishing).
@@ -45,7 +45,9 @@ describe('relay end to end: serve + relay + a real H.264/Opus publisher + node-d
     await eventually('sender reports', () => stageArns.every((arn) => [...rec(arn).senderReports.values()].reduce((a, b) => a + b, 0) >= 2), 5_000)
     for (const arn of stageArns) {
       const r = rec(arn)
-      console.log(`stage …${arn.slice(-6)} sender reports by SSRC: ${JSON.stringify([...r.senderReports])} (video ${r.expectedVideoSsrc}, audio ${r.expectedAudioSsrc})`)
+      console.log(
+        `stage …${arn.slice(-6)} sender reports by SSRC: ${JSON.stringify([...r.senderReports])} (video ${r.expectedVideoSsrc}, audio ${r.expectedAudioSsrc})`,
+      )
       for (const ssrc of r.senderReports.keys()) expect([r.expectedVideoSsrc, r.expectedAudioSsrc]).toContain(ssrc)
       expect(r.senderReports.get(r.expectedAudioSsrc!) ?? 0).toBeGreaterThan(0)
     }

@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'bun:test'
-import { whipDelete, whipPublish, WhipError } from '../../relay/whip-client'
+import { WhipError, whipDelete, whipPublish } from '../../relay/whip-client'
 
 interface Seen {
   method: string
@@ -16,7 +16,12 @@ async function fakeEndpoint() {
     hostname: '127.0.0.1',
     async fetch(request) {
       const url = new URL(request.url)
-      seen.push({ method: request.method, path: url.pathname + url.search, auth: request.headers.get('authorization'), body: request.method === 'POST' ? await request.text() : '' })
+      seen.push({
+        method: request.method,
+        path: url.pathname + url.search,
+        auth: request.headers.get('authorization'),
+        body: request.method === 'POST' ? await request.text() : '',
+      })
       if (url.pathname === '/global/whip') return new Response(null, { status: 307, headers: { location: '/region/whip' } })
       if (url.pathname === '/region/whip') return new Response(null, { status: 307, headers: { location: 'final' } }) // relative to /region/
       if (url.pathname === '/region/final') return new Response('v=0 answer', { status: 201, headers: { location: 'resource/abc', etag: '"e1"' } })

@@ -1,13 +1,13 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
-import { Redis } from 'ioredis'
 import { readFileSync } from 'node:fs'
+import { Redis } from 'ioredis'
 import { AppError } from '../../src/errors'
 import { silentLogger } from '../../src/log'
 import { hashTagged, RedisStore } from '../../src/store/redis'
 import { RedisConfigError } from '../../src/store/redis-client'
 import type { RedisConnection } from '../../src/store/redis-connection'
 import { freePort } from '../support/process'
-import { makeTlsFiles, startRedis, startRedisCluster, type RedisCluster, type RedisServer, type TlsFiles } from '../support/redis'
+import { makeTlsFiles, type RedisCluster, type RedisServer, startRedis, startRedisCluster, type TlsFiles } from '../support/redis'
 import { startTcpProxy } from '../support/tcp-proxy'
 import { stageRecord } from './suite'
 
@@ -28,7 +28,16 @@ afterAll(async () => {
   await Promise.all([plain?.stop(), secured?.stop(), cluster?.stop()])
 })
 
-const connection = (port: number, extra: Partial<RedisConnection> = {}): RedisConnection => ({ host: '127.0.0.1', port, username: null, password: null, db: 0, tls: null, cluster: false, ...extra })
+const connection = (port: number, extra: Partial<RedisConnection> = {}): RedisConnection => ({
+  host: '127.0.0.1',
+  port,
+  username: null,
+  password: null,
+  db: 0,
+  tls: null,
+  cluster: false,
+  ...extra,
+})
 const store = (c: RedisConnection, prefix = `s${++n}:`, extra: Partial<ConstructorParameters<typeof RedisStore>[0]> = {}) => {
   const s = new RedisStore({ connection: c, prefix, logger: silentLogger, ...extra })
   opened.push(s)
@@ -43,7 +52,9 @@ describe('native redis store specifics', () => {
       const instances = [store(c, prefix), store(c, prefix), store(c, prefix)]
       for (const i of instances) expect(await i.open()).toBe('ready')
       for (let seq = 0; seq < 4; seq++) await instances[0]!.addStage(stageRecord(seq), 10)
-      const results = await Promise.all(Array.from({ length: 300 }, (_, i) => instances[i % 3]!.assignViewer({ userId: `v${i}`, participantId: `p${i}`, capacity: 50, now: T0 })))
+      const results = await Promise.all(
+        Array.from({ length: 300 }, (_, i) => instances[i % 3]!.assignViewer({ userId: `v${i}`, participantId: `p${i}`, capacity: 50, now: T0 })),
+      )
       expect(results.filter((r) => r.ok).length).toBe(200)
       expect((await instances[1]!.listStages()).map((s) => s.viewerCount)).toEqual([50, 50, 50, 50])
     }
@@ -117,7 +128,10 @@ describe('native redis store specifics', () => {
 
     proxy.refuse()
     let started = performance.now()
-    const refused = await s.listStages().then(() => null, (e: unknown) => e)
+    const refused = await s.listStages().then(
+      () => null,
+      (e: unknown) => e,
+    )
     expect(refused).toBeInstanceOf(AppError)
     expect((refused as AppError).code).toBe('UPSTREAM_UNAVAILABLE')
     expect(performance.now() - started).toBeLessThan(2_000)
@@ -130,7 +144,10 @@ describe('native redis store specifics', () => {
     plain.pause() // SIGSTOP: the connection stays open, nothing answers
     try {
       started = performance.now()
-      const hung = await s.listStages().then(() => null, (e: unknown) => e)
+      const hung = await s.listStages().then(
+        () => null,
+        (e: unknown) => e,
+      )
       expect((hung as AppError).code).toBe('UPSTREAM_UNAVAILABLE')
       expect(performance.now() - started).toBeLessThan(2_000)
     } finally {
@@ -150,7 +167,14 @@ describe('native redis store specifics', () => {
     await expect(s.ping()).rejects.toThrow(/not reachable|not connected/)
     const late = await startRedis({ port })
     try {
-      await until(async () => (await s.ping().then(() => true, () => false)), 10_000)
+      await until(
+        async () =>
+          await s.ping().then(
+            () => true,
+            () => false,
+          ),
+        10_000,
+      )
       expect(await s.addStage(stageRecord(0), 10)).toBe(true)
     } finally {
       await s.close()
@@ -163,12 +187,21 @@ describe('native redis store specifics', () => {
       ['wrong password', connection(secured.port, { password: 'not-it', tls: { caPem: caPem() } }), /refused our credentials.*REDIS_PASSWORD/],
       ['unknown ACL user', connection(secured.port, { username: 'nobody', password: 'x', tls: { caPem: caPem() } }), /refused our credentials/],
       ['no password', connection(secured.port, { tls: { caPem: caPem() } }), /refused our credentials/],
-      ['TLS against a plain port', connection(plain.port, { tls: { caPem: null } }), /TLS to Redis at 127\.0\.0\.1:\d+ failed: that port answers plain-text Redis; set REDIS_TLS=false/],
+      [
+        'TLS against a plain port',
+        connection(plain.port, { tls: { caPem: null } }),
+        /TLS to Redis at 127\.0\.0\.1:\d+ failed: that port answers plain-text Redis; set REDIS_TLS=false/,
+      ],
       ['plain against a TLS port', connection(secured.port, { password: 'specific-password' }), /speaks TLS \(in-transit encryption\): set REDIS_TLS=true/],
       ['a CA that did not sign the server', connection(secured.port, { password: 'specific-password', tls: { caPem: null } }), /TLS to Redis/],
     ]
     for (const [name, c, message] of cases) {
-      const error = await store(c).open(5_000).then(() => null, (e: unknown) => e)
+      const error = await store(c)
+        .open(5_000)
+        .then(
+          () => null,
+          (e: unknown) => e,
+        )
       expect([name, error instanceof RedisConfigError]).toEqual([name, true])
       expect((error as Error).message).toMatch(message)
       expect((error as Error).message).not.toContain('specific-password')

@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs'
 import { silentLogger } from '../../src/log'
 import { RedisStore } from '../../src/store/redis'
 import type { RedisConnection } from '../../src/store/redis-connection'
-import { makeTlsFiles, startRedis, startRedisCluster, type RedisCluster, type RedisServer } from '../support/redis'
+import { makeTlsFiles, type RedisCluster, type RedisServer, startRedis, startRedisCluster } from '../support/redis'
 import { describeStore } from './suite'
 
 /** The contract suite on native Redis in the three shapes operators run: plain, TLS + password (and an ACL user), and a 3-master cluster. */
@@ -18,7 +18,12 @@ beforeAll(async () => {
   const tls = await makeTlsFiles()
   ;[plain, secured, cluster] = await Promise.all([startRedis(), startRedis({ tls, password: 'contract-suite-password' }), startRedisCluster()])
   // An ACL user with just what the store needs.
-  const admin = new (await import('ioredis')).Redis({ host: '127.0.0.1', port: secured.port, password: 'contract-suite-password', tls: { ca: readFileSync(tls.caCert, 'utf8') } })
+  const admin = new (await import('ioredis')).Redis({
+    host: '127.0.0.1',
+    port: secured.port,
+    password: 'contract-suite-password',
+    tls: { ca: readFileSync(tls.caCert, 'utf8') },
+  })
   await admin.call('ACL', 'SETUSER', 'fleet', 'on', '>fleet-user-password', '~*', '&*', '+@all')
   admin.disconnect()
 }, 60_000)
@@ -31,8 +36,29 @@ afterAll(async () => {
 const base = { username: null, password: null, db: 0, tls: null } as const
 const variants: [string, () => RedisConnection][] = [
   ['redis standalone', () => ({ ...base, host: '127.0.0.1', port: plain.port, cluster: false })],
-  ['redis TLS + requirepass', () => ({ ...base, host: '127.0.0.1', port: secured.port, password: 'contract-suite-password', tls: { caPem: readFileSync(secured.tls!.caCert, 'utf8') }, cluster: 'auto' })],
-  ['redis TLS + ACL user', () => ({ ...base, host: '127.0.0.1', port: secured.port, username: 'fleet', password: 'fleet-user-password', tls: { caPem: readFileSync(secured.tls!.caCert, 'utf8') }, cluster: false })],
+  [
+    'redis TLS + requirepass',
+    () => ({
+      ...base,
+      host: '127.0.0.1',
+      port: secured.port,
+      password: 'contract-suite-password',
+      tls: { caPem: readFileSync(secured.tls!.caCert, 'utf8') },
+      cluster: 'auto',
+    }),
+  ],
+  [
+    'redis TLS + ACL user',
+    () => ({
+      ...base,
+      host: '127.0.0.1',
+      port: secured.port,
+      username: 'fleet',
+      password: 'fleet-user-password',
+      tls: { caPem: readFileSync(secured.tls!.caCert, 'utf8') },
+      cluster: false,
+    }),
+  ],
   ['redis cluster (3 masters)', () => ({ ...base, host: cluster.host, port: cluster.port, cluster: 'auto' })],
 ]
 for (const [name, connection] of variants) shapes.push({ name, connection })

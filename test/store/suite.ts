@@ -237,10 +237,20 @@ export function describeStore(name: string, factory: StoreFactory) {
     })
 
     test('relays and publisher state', async () => {
-      await store.putRelay({ serverId: 'r1', ipAddress: '10.0.0.1', port: 3001, publisherActive: false, connectedStages: [], registeredAt: T0, lastHeartbeatAt: T0 })
+      await store.putRelay({
+        serverId: 'r1',
+        ipAddress: '10.0.0.1',
+        port: 3001,
+        publisherActive: false,
+        connectedStages: [],
+        registeredAt: T0,
+        lastHeartbeatAt: T0,
+      })
       expect(await store.heartbeatRelay('r1', { publisherActive: true, connectedStages: ['a', 'b'], lastHeartbeatAt: T0 + 1 })).toBe(true)
       expect(await store.heartbeatRelay('nope', { publisherActive: true, connectedStages: [], lastHeartbeatAt: T0 })).toBe(false)
-      expect(await store.listRelays()).toEqual([{ serverId: 'r1', ipAddress: '10.0.0.1', port: 3001, publisherActive: true, connectedStages: ['a', 'b'], registeredAt: T0, lastHeartbeatAt: T0 + 1 }])
+      expect(await store.listRelays()).toEqual([
+        { serverId: 'r1', ipAddress: '10.0.0.1', port: 3001, publisherActive: true, connectedStages: ['a', 'b'], registeredAt: T0, lastHeartbeatAt: T0 + 1 },
+      ])
       expect(await store.getPublisherState()).toEqual({ active: false, updatedAt: null, serverId: null })
       const previous = await store.setPublisherState({ active: true, updatedAt: T0, serverId: 'r1' })
       expect(previous.active).toBe(false)

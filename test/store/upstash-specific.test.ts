@@ -3,7 +3,7 @@ import { RedisClient } from 'bun'
 import { AppError } from '../../src/errors'
 import { silentLogger } from '../../src/log'
 import { UpstashStore } from '../../src/store/upstash'
-import { startUpstashStack, type UpstashStack, type UpstashServer } from '../support/upstash-server'
+import { startUpstashStack, type UpstashServer, type UpstashStack } from '../support/upstash-server'
 import { stageRecord } from './suite'
 
 let stack: UpstashStack
@@ -63,7 +63,10 @@ describe('upstash store specifics', () => {
     await rest.pause()
     try {
       const started = performance.now()
-      const error = await store.listStages().then(() => null, (e: unknown) => e)
+      const error = await store.listStages().then(
+        () => null,
+        (e: unknown) => e,
+      )
       const elapsed = performance.now() - started
       expect(error).toBeInstanceOf(AppError)
       expect((error as AppError).code).toBe('UPSTREAM_UNAVAILABLE')

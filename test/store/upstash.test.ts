@@ -1,7 +1,7 @@
 import { afterAll, beforeAll } from 'bun:test'
 import { silentLogger } from '../../src/log'
 import { UpstashStore } from '../../src/store/upstash'
-import { startUpstashStack, type UpstashStack, type UpstashServer } from '../support/upstash-server'
+import { startUpstashStack, type UpstashServer, type UpstashStack } from '../support/upstash-server'
 import { describeStore } from './suite'
 
 let stack: UpstashStack

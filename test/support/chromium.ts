@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs'
-import { chromium, type Browser } from 'playwright-core'
+import { type Browser, chromium } from 'playwright-core'
 
 /** Debian's chromium (apt-get install chromium): its H.264 encoder is OpenH264 (libopenh264-7). */
 export const CHROMIUM_PATH = '/usr/bin/chromium'

@@ -1,5 +1,5 @@
-import type { Server } from 'bun'
 import { createHash } from 'node:crypto'
+import type { Server } from 'bun'
 
 /**
  * Test-only CloudWatch endpoint for PutMetricData as the installed @aws-sdk/client-cloudwatch sends it:
@@ -17,10 +17,33 @@ const MAX_DIMENSIONS = 30
 const MAX_NAME_LENGTH = 255
 const MAX_DIMENSION_VALUE_LENGTH = 1_024
 const UNITS = new Set([
-  'Seconds', 'Microseconds', 'Milliseconds', 'Bytes', 'Kilobytes', 'Megabytes', 'Gigabytes', 'Terabytes', 'Bits', 'Kilobits',
-  'Megabits', 'Gigabits', 'Terabits', 'Percent', 'Count', 'Bytes/Second', 'Kilobytes/Second', 'Megabytes/Second',
-  'Gigabytes/Second', 'Terabytes/Second', 'Bits/Second', 'Kilobits/Second', 'Megabits/Second', 'Gigabits/Second',
-  'Terabits/Second', 'Count/Second', 'None',
+  'Seconds',
+  'Microseconds',
+  'Milliseconds',
+  'Bytes',
+  'Kilobytes',
+  'Megabytes',
+  'Gigabytes',
+  'Terabytes',
+  'Bits',
+  'Kilobits',
+  'Megabits',
+  'Gigabits',
+  'Terabits',
+  'Percent',
+  'Count',
+  'Bytes/Second',
+  'Kilobytes/Second',
+  'Megabytes/Second',
+  'Gigabytes/Second',
+  'Terabytes/Second',
+  'Bits/Second',
+  'Kilobits/Second',
+  'Megabits/Second',
+  'Gigabits/Second',
+  'Terabits/Second',
+  'Count/Second',
+  'None',
 ])
 
 export interface ReceivedDatum {
@@ -89,7 +112,10 @@ const isRecord = (value: unknown): value is Record<string, unknown> => typeof va
 
 function decodeBody(raw: Uint8Array<ArrayBuffer>, contentEncoding: string | null): Uint8Array {
   // Encodings are listed in the order they were applied; undo them last to first.
-  const encodings = (contentEncoding ?? '').split(',').map((e) => e.trim().toLowerCase()).filter((e) => e && e !== 'identity')
+  const encodings = (contentEncoding ?? '')
+    .split(',')
+    .map((e) => e.trim().toLowerCase())
+    .filter((e) => e && e !== 'identity')
   let body: Uint8Array<ArrayBuffer> = raw
   for (const encoding of encodings.reverse()) {
     if (encoding !== 'gzip') throw invalid(`Unsupported Content-Encoding ${encoding}`)
@@ -124,14 +150,18 @@ function decodeDatum(namespace: string, value: unknown, index: number): Received
   if (!Array.isArray(rawDimensions)) throw invalid(`${where}.Dimensions must be a list`)
   if (rawDimensions.length > MAX_DIMENSIONS) throw invalid(`The collection ${where}.Dimensions must not have a size greater than ${MAX_DIMENSIONS}.`)
   for (const dimension of rawDimensions) {
-    if (!isRecord(dimension) || typeof dimension.Name !== 'string' || typeof dimension.Value !== 'string') throw invalid(`${where}.Dimensions need Name and Value strings`)
-    if (dimension.Name.length === 0 || dimension.Name.length > MAX_NAME_LENGTH) throw invalid(`${where} has a dimension name of ${dimension.Name.length} characters`)
-    if (dimension.Value.length === 0 || dimension.Value.length > MAX_DIMENSION_VALUE_LENGTH) throw invalid(`${where} has a dimension value of ${dimension.Value.length} characters (1..${MAX_DIMENSION_VALUE_LENGTH})`)
+    if (!isRecord(dimension) || typeof dimension.Name !== 'string' || typeof dimension.Value !== 'string')
+      throw invalid(`${where}.Dimensions need Name and Value strings`)
+    if (dimension.Name.length === 0 || dimension.Name.length > MAX_NAME_LENGTH)
+      throw invalid(`${where} has a dimension name of ${dimension.Name.length} characters`)
+    if (dimension.Value.length === 0 || dimension.Value.length > MAX_DIMENSION_VALUE_LENGTH)
+      throw invalid(`${where} has a dimension value of ${dimension.Value.length} characters (1..${MAX_DIMENSION_VALUE_LENGTH})`)
     if (dimension.Name in dimensions) throw invalid(`${where} has the dimension ${dimension.Name} twice`)
     dimensions[dimension.Name] = dimension.Value
   }
   if (value.Value !== undefined && (typeof value.Value !== 'number' || !Number.isFinite(value.Value))) throw invalid(`${where}.Value must be a finite number`)
-  if (value.Unit !== undefined && (typeof value.Unit !== 'string' || !UNITS.has(value.Unit))) throw invalid(`${where}.Unit ${String(value.Unit)} is not a StandardUnit`)
+  if (value.Unit !== undefined && (typeof value.Unit !== 'string' || !UNITS.has(value.Unit)))
+    throw invalid(`${where}.Unit ${String(value.Unit)} is not a StandardUnit`)
   if (value.Timestamp !== undefined && typeof value.Timestamp !== 'number') throw invalid(`${where}.Timestamp must be epoch seconds`)
   return {
     namespace,
@@ -202,9 +232,11 @@ export async function startCloudWatchServer(options: { port?: number } = {}): Pr
     calls.push(call)
     for (const notify of arrivals) notify()
     try {
-      if (request.method !== 'POST' || new URL(request.url).pathname !== '/') throw invalid(`Expected POST /, got ${request.method} ${new URL(request.url).pathname}`)
+      if (request.method !== 'POST' || new URL(request.url).pathname !== '/')
+        throw invalid(`Expected POST /, got ${request.method} ${new URL(request.url).pathname}`)
       if (call.contentType !== JSON_1_0) throw invalid(`Expected Content-Type ${JSON_1_0} (JSON 1.0), got ${call.contentType}: has the SDK changed protocol?`)
-      if (call.target !== PUT_METRIC_DATA_TARGET) throw new RequestError(400, 'UnknownOperationException', 'UnknownOperation;Sender', `Unknown X-Amz-Target ${call.target}`)
+      if (call.target !== PUT_METRIC_DATA_TARGET)
+        throw new RequestError(400, 'UnknownOperationException', 'UnknownOperation;Sender', `Unknown X-Amz-Target ${call.target}`)
       checkSignature(request, raw)
       if (raw.byteLength > MAX_REQUEST_BYTES) throw new RequestError(413, 'RequestEntityTooLarge', 'RequestEntityTooLarge;Sender', 'Request size exceeds 1 MB')
       const json = decodeBody(raw, call.contentEncoding)

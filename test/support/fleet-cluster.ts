@@ -1,6 +1,6 @@
 import { RedisClient } from 'bun'
-import { BUN, bareEnv, freePort, spawnProcess, type Spawned } from './process'
 import { peakCount } from './ivs-server'
+import { BUN, bareEnv, freePort, type Spawned, spawnProcess } from './process'
 
 /**
  * Several `serve` instances as separate processes (`bun run src/main.ts serve`) sharing one store,
@@ -261,7 +261,13 @@ export class SocketClient {
 
 /** Calls of `operation` the IVS server received (accepted or not) inside any window of `windowMs`. */
 export function peakReceived(requests: readonly { operation: string; at: number }[], operation: string, windowMs = 1000): number {
-  return peakCount(requests.filter((r) => r.operation === operation).map((r) => r.at).sort((a, b) => a - b), windowMs)
+  return peakCount(
+    requests
+      .filter((r) => r.operation === operation)
+      .map((r) => r.at)
+      .sort((a, b) => a - b),
+    windowMs,
+  )
 }
 
 export { freePort }

@@ -1,5 +1,5 @@
 import type { Fanout } from '../../relay/fanout'
-import { h264NalTypes, startsH264Keyframe, type RtpHeader } from '../../relay/rtp'
+import { h264NalTypes, type RtpHeader, startsH264Keyframe } from '../../relay/rtp'
 
 /** What the relay received as the publisher's video, seen before the fan-out (read only). */
 export interface IngressTap {

@@ -334,7 +334,10 @@ export async function startIvsServer(options: IvsServerOptions = {}): Promise<Iv
         arn: `arn:aws:ivs:${region}:${accountId}:public-key/${randomAlphanumeric(12)}`,
         name,
         publicKeyMaterial: material,
-        fingerprint: new Bun.CryptoHasher('sha256').update(material).digest('hex').replace(/(..)(?!$)/g, '$1:'),
+        fingerprint: new Bun.CryptoHasher('sha256')
+          .update(material)
+          .digest('hex')
+          .replace(/(..)(?!$)/g, '$1:'),
         tags,
       }
       publicKeys.set(publicKey.arn, publicKey)
@@ -351,10 +354,7 @@ export async function startIvsServer(options: IvsServerOptions = {}): Promise<Iv
   }
 
   const errorResponse = (type: string, status: number, message: string) =>
-    Response.json(
-      { exceptionMessage: message },
-      { status, headers: { 'x-amzn-ErrorType': type, 'x-amzn-RequestId': crypto.randomUUID() } },
-    )
+    Response.json({ exceptionMessage: message }, { status, headers: { 'x-amzn-ErrorType': type, 'x-amzn-RequestId': crypto.randomUUID() } })
 
   const handle = async (request: Request): Promise<Response> => {
     const at = performance.now()

@@ -16,7 +16,7 @@
  *    are parsed, anything else non-empty is refused.
  * A keyword it does not know makes it throw, so a new kind of schema cannot be misjudged silently.
  */
-import type { DocOperation, OpenApiDoc, Parameter, Schema } from './openapi'
+import type { OpenApiDoc, Parameter, Schema } from './openapi'
 import { operations } from './openapi'
 
 // ---------------------------------------------------------------------------------------------
@@ -25,11 +25,31 @@ import { operations } from './openapi'
 const ANNOTATIONS = new Set(['description', 'example', 'examples', 'default', 'title', 'error', '$id', 'deprecated', 'readOnly', 'writeOnly'])
 const KNOWN = new Set([
   ...ANNOTATIONS,
-  'type', 'const', 'enum', 'anyOf', 'allOf', 'oneOf', 'nullable',
-  'properties', 'required', 'additionalProperties', 'patternProperties', 'minProperties', 'maxProperties',
-  'items', 'minItems', 'maxItems',
-  'minLength', 'maxLength', 'pattern', 'format',
-  'minimum', 'maximum', 'exclusiveMinimum', 'exclusiveMaximum', 'multipleOf',
+  'type',
+  'const',
+  'enum',
+  'anyOf',
+  'allOf',
+  'oneOf',
+  'nullable',
+  'properties',
+  'required',
+  'additionalProperties',
+  'patternProperties',
+  'minProperties',
+  'maxProperties',
+  'items',
+  'minItems',
+  'maxItems',
+  'minLength',
+  'maxLength',
+  'pattern',
+  'format',
+  'minimum',
+  'maximum',
+  'exclusiveMinimum',
+  'exclusiveMaximum',
+  'multipleOf',
 ])
 
 /** Elysia's own formats for numeric strings (node_modules/elysia/dist/type-system/format.mjs). */
@@ -42,14 +62,22 @@ const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'obj
 
 function typeMatches(type: string, value: unknown): boolean {
   switch (type) {
-    case 'string': return typeof value === 'string'
-    case 'number': return typeof value === 'number' && Number.isFinite(value)
-    case 'integer': return typeof value === 'number' && Number.isInteger(value)
-    case 'boolean': return typeof value === 'boolean'
-    case 'null': return value === null
-    case 'object': return isObject(value)
-    case 'array': return Array.isArray(value)
-    default: throw new Error(`oracle: unknown type "${type}"`)
+    case 'string':
+      return typeof value === 'string'
+    case 'number':
+      return typeof value === 'number' && Number.isFinite(value)
+    case 'integer':
+      return typeof value === 'number' && Number.isInteger(value)
+    case 'boolean':
+      return typeof value === 'boolean'
+    case 'null':
+      return value === null
+    case 'object':
+      return isObject(value)
+    case 'array':
+      return Array.isArray(value)
+    default:
+      throw new Error(`oracle: unknown type "${type}"`)
   }
 }
 
@@ -187,7 +215,16 @@ export function sweepOperations(doc: OpenApiDoc): SweepOperation[] {
       query[p.name] = String(example)
     }
     const needsMediaAuth = (op.security ?? []).some((requirement) => 'mediaAuth' in requirement)
-    out.push({ method, path, label, body: json, pathParams, queryParams, needsMediaAuth, baseline: { params, query, body: json ? baselineBody(json, label) : null } })
+    out.push({
+      method,
+      path,
+      label,
+      body: json,
+      pathParams,
+      queryParams,
+      needsMediaAuth,
+      baseline: { params, query, body: json ? baselineBody(json, label) : null },
+    })
   }
   return out
 }
@@ -207,10 +244,7 @@ export type VariantKind =
   | 'query-field' // a malformed value of a known query parameter
   | 'query-junk' // unknown / duplicated / mangled query parameters
 
-type BodySpec =
-  | { kind: 'absent' }
-  | { kind: 'text'; text: string; contentType: string | null }
-  | { kind: 'multipart'; fields: Record<string, string> }
+type BodySpec = { kind: 'absent' } | { kind: 'text'; text: string; contentType: string | null } | { kind: 'multipart'; fields: Record<string, string> }
 
 export interface Variant {
   op: SweepOperation
@@ -312,7 +346,12 @@ function constraintBreakers(schema: Schema, example: unknown): [string, unknown]
     if (maximum !== undefined) out.push([`maximum+1 (${maximum + 1})`, maximum + 1])
     if (kind === 'integer') out.push(['float where an integer is expected', 1.5], ['float near a bound', (minimum ?? 0) + 0.000001])
     out.push(['negative number', -1], ['huge number', 1e308], ['beyond 2^53', 2 ** 53 + 2])
-    out.push(['numeric string', String(typeof example === 'number' ? example : (minimum ?? 1))], ['numeric string out of range', String((maximum ?? 1e9) + 1)], ['float string', '1.5'], ['empty string', ''])
+    out.push(
+      ['numeric string', String(typeof example === 'number' ? example : (minimum ?? 1))],
+      ['numeric string out of range', String((maximum ?? 1e9) + 1)],
+      ['float string', '1.5'],
+      ['empty string', ''],
+    )
   }
   if (kind === 'boolean') out.push(['string "true"', 'true'], ['1', 1], ['0', 0])
   if (kind === 'array') {
@@ -323,11 +362,22 @@ function constraintBreakers(schema: Schema, example: unknown): [string, unknown]
     if (schema.maxItems !== undefined) out.push([`maxItems+1 (${schema.maxItems + 1} items)`, Array.from({ length: schema.maxItems + 1 }, () => itemExample)])
   }
   if (kind === 'object') {
-    const values: Schema | undefined = Object.values((schema.patternProperties ?? {}) as Record<string, Schema>)[0] ?? (isObject(schema.additionalProperties) ? schema.additionalProperties : undefined)
-    out.push(['map with a number value', { key: 12345 }], ['map with a null value', { key: null }], ['map with an object value', { key: {} }], ['map with an array value', { key: ['x'] }])
+    const values: Schema | undefined =
+      Object.values((schema.patternProperties ?? {}) as Record<string, Schema>)[0] ??
+      (isObject(schema.additionalProperties) ? schema.additionalProperties : undefined)
+    out.push(
+      ['map with a number value', { key: 12345 }],
+      ['map with a null value', { key: null }],
+      ['map with an object value', { key: {} }],
+      ['map with an array value', { key: ['x'] }],
+    )
     const valueMax = values?.maxLength
     if (typeof valueMax === 'number') out.push([`map value of maxLength+1 (${valueMax + 1})`, { key: 'v'.repeat(valueMax + 1) }])
-    if (schema.maxProperties !== undefined) out.push([`maxProperties+1 (${schema.maxProperties + 1} keys)`, Object.fromEntries(Array.from({ length: schema.maxProperties + 1 }, (_, i) => [`k${i}`, 'v']))])
+    if (schema.maxProperties !== undefined)
+      out.push([
+        `maxProperties+1 (${schema.maxProperties + 1} keys)`,
+        Object.fromEntries(Array.from({ length: schema.maxProperties + 1 }, (_, i) => [`k${i}`, 'v'])),
+      ])
   }
   return out
 }
@@ -349,6 +399,7 @@ const PARAM_JUNK: [string, string][] = [
   ['fullwidth digits', encodeURIComponent('arn:aws:ivs:us-east-1:１２３４５６７８９０１２:stage/AbCdEf123456')],
   ['markup', encodeURIComponent('<script>alert(1)</script>')],
   ['SQL-ish', encodeURIComponent("' OR 1=1 --")],
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: the literal text is the probe
   ['template injection', encodeURIComponent('${jndi:ldap://127.0.0.1/a}')],
   ['single dot', '.'],
 ]
@@ -363,7 +414,7 @@ function nearMisses(example: string): [string, string][] {
     ['example doubled', example + example],
     ['example truncated', example.slice(0, -1)],
     ['example plus a character', `${example}x`],
-    ['example with unicode', example.slice(0, -1) + 'é'],
+    ['example with unicode', `${example.slice(0, -1)}é`],
     [`example padded to ${LONG_URL_VALUE} chars`, example + 'a'.repeat(LONG_URL_VALUE - example.length)],
   ]
   return out
@@ -396,8 +447,10 @@ export function generateVariants(ops: SweepOperation[]): Variant[] {
       }
       for (const [name, propSchema] of Object.entries(properties)) {
         const example = base.body[name] ?? exampleOf(propSchema)
-        for (const [label, value] of wrongTypes(kindOf(propSchema), example)) v('wrong-type', `body.${name}: ${label}`, { field: name, body: jsonBody({ ...base.body, [name]: value }) })
-        for (const [label, value] of constraintBreakers(propSchema, example)) v('constraint', `body.${name}: ${label}`, { field: name, body: jsonBody({ ...base.body, [name]: value }) })
+        for (const [label, value] of wrongTypes(kindOf(propSchema), example))
+          v('wrong-type', `body.${name}: ${label}`, { field: name, body: jsonBody({ ...base.body, [name]: value }) })
+        for (const [label, value] of constraintBreakers(propSchema, example))
+          v('constraint', `body.${name}: ${label}`, { field: name, body: jsonBody({ ...base.body, [name]: value }) })
       }
       const baseText = json(base.body)
       const withRaw = (inner: string) => (baseText === '{}' ? `{${inner}}` : `{${inner},${baseText.slice(1)}`)
@@ -425,7 +478,8 @@ export function generateVariants(ops: SweepOperation[]): Variant[] {
         ['plain words', 'hello world'],
         ['NUL bytes', '\u0000\u0000'],
         ['JSON with a comment', `/* c */ ${baseText}`],
-      ] as [string, string][]) v('not-json', `body not JSON: ${label}`, { body: rawJson(text) })
+      ] as [string, string][])
+        v('not-json', `body not JSON: ${label}`, { body: rawJson(text) })
       for (const [label, text] of [
         ['empty array', '[]'],
         ['array of the valid body', `[${baseText}]`],
@@ -435,7 +489,8 @@ export function generateVariants(ops: SweepOperation[]): Variant[] {
         ['false', 'false'],
         ['null', 'null'],
         [`array nested ${DEEP} deep`, DEEP_ARRAY_TEXT],
-      ] as [string, string][]) v('non-object', `body JSON but ${label}`, { body: rawJson(text) })
+      ] as [string, string][])
+        v('non-object', `body JSON but ${label}`, { body: rawJson(text) })
       v('non-object', 'no body at all', { body: { kind: 'absent' } })
       v('non-object', 'empty JSON body', { body: rawJson('') })
 
@@ -497,10 +552,19 @@ export function generateVariants(ops: SweepOperation[]): Variant[] {
         }
         // duplicated: a valid value, then a bad one (Elysia keeps the last), and the other way round
         if (example !== undefined) {
-          v('query-field', `query ${p.name} twice, bad value last`, { field: p.name, query: queryString([...baseQuery.filter(([k]) => k !== p.name), [p.name, String(example)], [p.name, '']]) })
-          v('query-field', `query ${p.name} twice, bad value first`, { field: p.name, query: queryString([...baseQuery.filter(([k]) => k !== p.name), [p.name, ''], [p.name, String(example)]]) })
+          v('query-field', `query ${p.name} twice, bad value last`, {
+            field: p.name,
+            query: queryString([...baseQuery.filter(([k]) => k !== p.name), [p.name, String(example)], [p.name, '']]),
+          })
+          v('query-field', `query ${p.name} twice, bad value first`, {
+            field: p.name,
+            query: queryString([...baseQuery.filter(([k]) => k !== p.name), [p.name, ''], [p.name, String(example)]]),
+          })
         }
-        v('query-junk', `query ${p.name}[] (array syntax)`, { field: `${p.name}[]`, query: [baseQueryString, `${encodeURIComponent(p.name)}[]=1`].filter(Boolean).join('&') })
+        v('query-junk', `query ${p.name}[] (array syntax)`, {
+          field: `${p.name}[]`,
+          query: [baseQueryString, `${encodeURIComponent(p.name)}[]=1`].filter(Boolean).join('&'),
+        })
       }
       const plus = (extra: string) => [baseQueryString, extra].filter(Boolean).join('&')
       v('query-junk', 'unknown query parameter', { field: 'junk', query: plus('junk=1') })

@@ -62,7 +62,10 @@ export const toOpenApiPath = (elysiaPath: string) => elysiaPath.replace(/:([A-Za
 
 /** A JSON pointer into the document as "METHOD /path → rest/of/pointer". */
 export function describePointer(pointer: string): { operation: string; where: string } {
-  const parts = pointer.replace(/^#?\//, '').split('/').map((p) => p.replace(/~1/g, '/').replace(/~0/g, '~'))
+  const parts = pointer
+    .replace(/^#?\//, '')
+    .split('/')
+    .map((p) => p.replace(/~1/g, '/').replace(/~0/g, '~'))
   if (parts[0] !== 'paths' || parts.length < 3) return { operation: '(document)', where: parts.join('/') }
   return { operation: `${parts[2]!.toUpperCase()} ${parts[1]}`, where: parts.slice(3).join('/') }
 }

@@ -1,5 +1,5 @@
-import nodeDataChannel from 'node-datachannel'
 import { readFileSync } from 'node:fs'
+import nodeDataChannel from 'node-datachannel'
 import { gatheredDescription, type PeerConnection, type Track } from '../../relay/peer'
 import { findKeyframeRequest } from '../../relay/rtp'
 
@@ -119,7 +119,11 @@ export class TestPublisher {
     const open = new Promise<void>((resolve) => this.video!.onOpen(() => resolve()))
     pc.setLocalDescription()
     const offer = await gatheredDescription(pc, 5_000)
-    const response = await fetch(`${this.relayUrl}/whip`, { method: 'POST', headers: { authorization: `Bearer ${this.secret}`, 'content-type': 'application/sdp' }, body: offer })
+    const response = await fetch(`${this.relayUrl}/whip`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${this.secret}`, 'content-type': 'application/sdp' },
+      body: offer,
+    })
     if (response.status !== 201) throw new Error(`relay answered ${response.status}: ${await response.text()}`)
     this.resource = new URL(response.headers.get('location')!, this.relayUrl).toString()
     pc.setRemoteDescription(await response.text(), 'answer')

@@ -1,7 +1,7 @@
-import type { Subprocess } from 'bun'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import type { Subprocess } from 'bun'
 import { freePort } from './process'
 
 /**
@@ -72,7 +72,20 @@ export async function startRedis(options: RedisOptions = {}): Promise<RedisServe
   const args = ['--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--protected-mode', 'no']
   if (options.tls) {
     const t = options.tls
-    args.push('--port', '0', '--tls-port', String(port), '--tls-cert-file', t.serverCert, '--tls-key-file', t.serverKey, '--tls-ca-cert-file', t.caCert, '--tls-auth-clients', 'no')
+    args.push(
+      '--port',
+      '0',
+      '--tls-port',
+      String(port),
+      '--tls-cert-file',
+      t.serverCert,
+      '--tls-key-file',
+      t.serverKey,
+      '--tls-ca-cert-file',
+      t.caCert,
+      '--tls-auth-clients',
+      'no',
+    )
   } else {
     args.push('--port', String(port))
   }
@@ -108,7 +121,23 @@ export async function makeTlsFiles(): Promise<TlsFiles> {
   await run(['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2', '-subj', '/CN=ivs-fanout test CA', '-keyout', f('ca.key'), '-out', f('ca.crt')])
   await run(['req', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=localhost', '-keyout', f('server.key'), '-out', f('server.csr')])
   await Bun.write(f('san.ext'), 'subjectAltName=IP:127.0.0.1,DNS:localhost\n')
-  await run(['x509', '-req', '-in', f('server.csr'), '-CA', f('ca.crt'), '-CAkey', f('ca.key'), '-CAcreateserial', '-days', '2', '-extfile', f('san.ext'), '-out', f('server.crt')])
+  await run([
+    'x509',
+    '-req',
+    '-in',
+    f('server.csr'),
+    '-CA',
+    f('ca.crt'),
+    '-CAkey',
+    f('ca.key'),
+    '-CAcreateserial',
+    '-days',
+    '2',
+    '-extfile',
+    f('san.ext'),
+    '-out',
+    f('server.crt'),
+  ])
   return { dir, caCert: f('ca.crt'), serverCert: f('server.crt'), serverKey: f('server.key') }
 }
 
@@ -126,13 +155,22 @@ export async function startRedisCluster(count = 3): Promise<RedisCluster> {
   const nodes: RedisServer[] = []
   for (let i = 0; i < count; i++) {
     const port = await freePort()
-    nodes.push(await startRedis({ port, args: ['--cluster-enabled', 'yes', '--cluster-config-file', join(dir, `nodes-${port}.conf`), '--cluster-node-timeout', '2000', '--dir', dir] }))
+    nodes.push(
+      await startRedis({
+        port,
+        args: ['--cluster-enabled', 'yes', '--cluster-config-file', join(dir, `nodes-${port}.conf`), '--cluster-node-timeout', '2000', '--dir', dir],
+      }),
+    )
   }
-  const create = Bun.spawn([redisBinary('redis-cli'), '--cluster', 'create', ...nodes.map((n) => `127.0.0.1:${n.port}`), '--cluster-replicas', '0', '--cluster-yes'], {
-    stdout: 'pipe',
-    stderr: 'pipe',
-  })
-  if ((await create.exited) !== 0) throw new Error(`redis-cli --cluster create failed: ${await new Response(create.stdout).text()}${await new Response(create.stderr).text()}`)
+  const create = Bun.spawn(
+    [redisBinary('redis-cli'), '--cluster', 'create', ...nodes.map((n) => `127.0.0.1:${n.port}`), '--cluster-replicas', '0', '--cluster-yes'],
+    {
+      stdout: 'pipe',
+      stderr: 'pipe',
+    },
+  )
+  if ((await create.exited) !== 0)
+    throw new Error(`redis-cli --cluster create failed: ${await new Response(create.stdout).text()}${await new Response(create.stderr).text()}`)
   const deadline = Date.now() + 15_000
   for (const node of nodes) {
     for (;;) {

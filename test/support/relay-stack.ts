@@ -1,6 +1,6 @@
 import { loadRelayConfig } from '../../relay/config'
+import { type RelayHandle, startRelay } from '../../relay/main'
 import { createLogger, silentLogger } from '../../src/log'
-import { startRelay, type RelayHandle } from '../../relay/main'
 import { startTestServer, type TestServer } from './serve'
 import { startWhipEndpoint, type WhipEndpoint, type WhipEndpointOptions } from './whip-endpoint'
 
@@ -14,7 +14,9 @@ export interface RelayStack {
 export const PUBLISH_SECRET = 'publish-secret-0123456789'
 
 /** serve (local provider, stages' WHIP URL = the test endpoint) + relay, both in this process, on loopback. */
-export async function startRelayStack(options: { serveEnv?: Record<string, string>; relayEnv?: Record<string, string>; whip?: WhipEndpointOptions } = {}): Promise<RelayStack> {
+export async function startRelayStack(
+  options: { serveEnv?: Record<string, string>; relayEnv?: Record<string, string>; whip?: WhipEndpointOptions } = {},
+): Promise<RelayStack> {
   const whip = await startWhipEndpoint(options.whip)
   const serve = await startTestServer({ LOCAL_WHIP_URL: whip.url, MEDIA_SERVER_SECRET: 'media-secret-0123456789', ...options.serveEnv })
   const config = loadRelayConfig(
@@ -33,7 +35,14 @@ export async function startRelayStack(options: { serveEnv?: Record<string, strin
   )
   if (!config.ok) throw new Error(config.errors.join('; '))
   const logger = process.env.TEST_LOG ? createLogger('debug', { mode: 'relay' }) : silentLogger
-  const relay = await startRelay({ config: config.config, logger, bindAddress: '127.0.0.1', backoff: { baseMs: 100, capMs: 1_000 }, feedbackTimeoutMs: 2_000, mediaTimeoutMs: 1_500 })
+  const relay = await startRelay({
+    config: config.config,
+    logger,
+    bindAddress: '127.0.0.1',
+    backoff: { baseMs: 100, capMs: 1_000 },
+    feedbackTimeoutMs: 2_000,
+    mediaTimeoutMs: 1_500,
+  })
   return {
     serve,
     relay,

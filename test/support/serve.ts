@@ -1,6 +1,6 @@
 import { loadServeConfig, type ServeConfig } from '../../src/config/serve'
-import { createLogger, silentLogger, type Logger } from '../../src/log'
-import { startServe, type ServeHandle, type ServeOptions } from '../../src/serve'
+import { createLogger, type Logger, silentLogger } from '../../src/log'
+import { type ServeHandle, type ServeOptions, startServe } from '../../src/serve'
 
 /** Serve-mode config from an env map, on a free port, failing loudly if the env is invalid. */
 export function testConfig(env: Record<string, string> = {}): ServeConfig {

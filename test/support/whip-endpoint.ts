@@ -1,5 +1,5 @@
-import nodeDataChannel from 'node-datachannel'
 import { decodeJwt } from 'jose'
+import nodeDataChannel from 'node-datachannel'
 import { gatheredDescription, type PeerConnection, type Track } from '../../relay/peer'
 import { h264NalTypes, isRtcp, parseRtp } from '../../relay/rtp'
 import { parseMedia } from '../../relay/sdp'
@@ -106,8 +106,20 @@ export async function startWhipEndpoint(options: WhipEndpointOptions = {}): Prom
     let r = stages.get(stageArn)
     if (!r) {
       r = {
-        stageArn, sessions: 0, deletes: 0, videoPackets: 0, audioPackets: 0, badPackets: 0, firstVideoNals: null, firstKeyframeAfterMs: null,
-        idrPackets: 0, expectedVideoSsrc: null, expectedAudioSsrc: null, lastVideoSeq: null, videoSeqJumps: 0, senderReports: new Map(),
+        stageArn,
+        sessions: 0,
+        deletes: 0,
+        videoPackets: 0,
+        audioPackets: 0,
+        badPackets: 0,
+        firstVideoNals: null,
+        firstKeyframeAfterMs: null,
+        idrPackets: 0,
+        expectedVideoSsrc: null,
+        expectedAudioSsrc: null,
+        lastVideoSeq: null,
+        videoSeqJumps: 0,
+        senderReports: new Map(),
       }
       stages.set(stageArn, r)
     }

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 // An independent parser of the Prometheus text format.
 import parsePrometheusTextFormat from 'parse-prometheus-text-format'
 import { TestPublisher } from '../support/publisher'
-import { eventually, PUBLISH_SECRET, startRelayStack, type RelayStack } from '../support/relay-stack'
+import { eventually, PUBLISH_SECRET, type RelayStack, startRelayStack } from '../support/relay-stack'
 import { startTestServer } from '../support/serve'
 
 // For the relay's /metrics: serve + relay + stage endpoints.
@@ -12,7 +12,11 @@ beforeAll(async () => {
 }, 20_000)
 afterAll(() => stack?.stop())
 
-interface Family { name: string; type: string; metrics: { labels?: Record<string, string>; value?: string; buckets?: Record<string, string> }[] }
+interface Family {
+  name: string
+  type: string
+  metrics: { labels?: Record<string, string>; value?: string; buckets?: Record<string, string> }[]
+}
 const parse = (text: string) => new Map((parsePrometheusTextFormat(text) as Family[]).map((f) => [f.name, f]))
 
 describe('GET /metrics', () => {

@@ -4,49 +4,83 @@
  */
 const $ = (id) => document.getElementById(id)
 const samples = []
-let key = null, socket = null, relayTimer = null
+let key = null,
+  socket = null,
+  relayTimer = null
 const esc = (s) => String(s).replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c])
 
 function render(stats) {
   $('viewers').textContent = stats.totalViewers
   $('stages').textContent = stats.activeStages
-  $('draining').textContent = stats.drainingStages ? stats.drainingStages + ' draining' : ''
+  $('draining').textContent = stats.drainingStages ? `${stats.drainingStages} draining` : ''
   setPublisher(stats.publisherActive)
-  $('stagelist').innerHTML = stats.stages.map((s) => {
-    const pct = Math.min(100, Math.round((s.viewers / s.capacity) * 100))
-    return '<div class="stage ' + esc(s.status) + '" data-stage="' + esc(s.stageArn) + '">' +
-      '<div class="arn" title="' + esc(s.stageArn) + '">' + esc(s.stageArn.split('/').pop()) + (s.isMaster ? '<span class="tag">master</span>' : '') +
-      '<span class="tag state">' + esc(s.status) + '</span></div>' +
-      '<div class="bar"><div style="width:' + pct + '%"></div></div>' +
-      '<div class="count">' + s.viewers + ' / ' + s.capacity + '</div></div>'
-  }).join('')
+  $('stagelist').innerHTML = stats.stages
+    .map((s) => {
+      const pct = Math.min(100, Math.round((s.viewers / s.capacity) * 100))
+      return (
+        '<div class="stage ' +
+        esc(s.status) +
+        '" data-stage="' +
+        esc(s.stageArn) +
+        '">' +
+        '<div class="arn" title="' +
+        esc(s.stageArn) +
+        '">' +
+        esc(s.stageArn.split('/').pop()) +
+        (s.isMaster ? '<span class="tag">master</span>' : '') +
+        '<span class="tag state">' +
+        esc(s.status) +
+        '</span></div>' +
+        '<div class="bar"><div style="width:' +
+        pct +
+        '%"></div></div>' +
+        '<div class="count">' +
+        s.viewers +
+        ' / ' +
+        s.capacity +
+        '</div></div>'
+      )
+    })
+    .join('')
   samples.push(stats.totalViewers)
   if (samples.length > 120) samples.shift()
   const max = Math.max(1, ...samples)
-  $('line').setAttribute('points', samples.map((v, i) => (i * 600) / Math.max(1, samples.length - 1) + ',' + (115 - (v / max) * 110)).join(' '))
+  $('line').setAttribute('points', samples.map((v, i) => `${(i * 600) / Math.max(1, samples.length - 1)},${115 - (v / max) * 110}`).join(' '))
   document.body.dataset.viewers = stats.totalViewers
   document.body.dataset.stages = stats.stages.length
 }
 
 function setPublisher(active) {
   $('publisher').textContent = active ? 'live' : 'off'
-  $('publisher').className = 'big ' + (active ? 'on' : 'off')
+  $('publisher').className = `big ${active ? 'on' : 'off'}`
 }
 
 async function loadRelays() {
   const res = await fetch('/api/stats/publisher', { headers: { 'x-api-key': key } }).catch(() => null)
-  if (!res || !res.ok) return
+  if (!res?.ok) return
   const data = (await res.json()).data
   setPublisher(data.active)
-  $('relays').innerHTML = data.relays.map((r) => '<li>' + esc(r.serverId) + ': ' + r.connectedStages + ' stages, ' + (r.publisherActive ? 'publishing' : 'idle') + '</li>').join('')
+  $('relays').innerHTML = data.relays
+    .map((r) => `<li>${esc(r.serverId)}: ${r.connectedStages} stages, ${r.publisherActive ? 'publishing' : 'idle'}</li>`)
+    .join('')
 }
 
 function connect() {
   if (socket) socket.close()
-  const url = (location.protocol === 'https:' ? 'wss://' : 'ws://') + location.host + '/ws?type=dashboard&apiKey=' + encodeURIComponent(key)
+  const url = `${(location.protocol === 'https:' ? 'wss://' : 'ws://') + location.host}/ws?type=dashboard&apiKey=${encodeURIComponent(key)}`
   socket = new WebSocket(url)
-  socket.onopen = () => { $('conn').textContent = 'live'; $('conn').className = 'live'; $('login').hidden = true; loadRelays() }
-  socket.onclose = () => { $('conn').textContent = 'disconnected'; $('conn').className = ''; $('login').hidden = false; setTimeout(() => key && connect(), 3000) }
+  socket.onopen = () => {
+    $('conn').textContent = 'live'
+    $('conn').className = 'live'
+    $('login').hidden = true
+    loadRelays()
+  }
+  socket.onclose = () => {
+    $('conn').textContent = 'disconnected'
+    $('conn').className = ''
+    $('login').hidden = false
+    setTimeout(() => key && connect(), 3000)
+  }
   socket.onmessage = (event) => {
     const message = JSON.parse(event.data)
     if (message.type === 'stats_update') render(message.data)
@@ -57,6 +91,14 @@ function connect() {
   relayTimer = setInterval(loadRelays, 5000)
 }
 
-$('keyform').addEventListener('submit', (event) => { event.preventDefault(); key = $('key').value; connect() })
+$('keyform').addEventListener('submit', (event) => {
+  event.preventDefault()
+  key = $('key').value
+  connect()
+})
 const fromFragment = new URLSearchParams(location.hash.slice(1)).get('key')
-if (fromFragment) { key = fromFragment; history.replaceState(null, '', location.pathname); connect() }
+if (fromFragment) {
+  key = fromFragment
+  history.replaceState(null, '', location.pathname)
+  connect()
+}

@@ -13,32 +13,50 @@ import { MediaHeartbeatBody, MediaHeartbeatResult, MediaStages, MediaTokenBody, 
 export function mediaRoutes(deps: { relays: RelayService; stages: StageService; tokens: TokenService; auth: Authenticator; stageCapacity: number }) {
   const { relays, tokens, auth, stageCapacity } = deps
   const stages = async () => ({ stages: (await deps.stages.list()).map((s) => stageJson(s, stageCapacity)) })
-  return new Elysia({ prefix: '/api/media', tags: ['relay'] })
-    // Auth runs before validation: an unauthenticated caller learns nothing about the schemas.
-    .onTransform(({ headers }) => auth.requireMedia(headers))
-    .post(
-      '/register',
-      async ({ body }) => {
-        await relays.register(body)
-        return ok(await stages())
-      },
-      { body: RegisterBody, response: responses(MediaStages, [403]), detail: { summary: 'Register a relay', description: 'Makes the relay known and returns the stages it must publish to.', security: SECURITY.media } },
-    )
-    .get('/stages', async () => ok(await stages()), {
-      response: responses(MediaStages, [403]),
-      detail: { summary: 'Stages to publish to', description: 'Every stage of the fleet, draining ones included (their viewers still watch until they rejoin).', security: SECURITY.media },
-    })
-    .post('/token', async ({ body }) => ok(await tokens.mediaServer(body)), {
-      body: MediaTokenBody,
-      response: responses(PublisherToken, [403, 404]),
-      detail: { summary: 'Relay publish token', description: 'Same as POST /api/token/mediaserver.', security: SECURITY.media },
-    })
-    .post(
-      '/heartbeat',
-      async ({ body }) => {
-        await relays.heartbeat(body)
-        return ok({ ok: true as const })
-      },
-      { body: MediaHeartbeatBody, response: responses(MediaHeartbeatResult, [403, 404]), detail: { summary: 'Relay heartbeat', description: 'Reports publisher state and connected stages; 404 when the relay has not registered.', security: SECURITY.media } },
-    )
+  return (
+    new Elysia({ prefix: '/api/media', tags: ['relay'] })
+      // Auth runs before validation: an unauthenticated caller learns nothing about the schemas.
+      .onTransform(({ headers }) => auth.requireMedia(headers))
+      .post(
+        '/register',
+        async ({ body }) => {
+          await relays.register(body)
+          return ok(await stages())
+        },
+        {
+          body: RegisterBody,
+          response: responses(MediaStages, [403]),
+          detail: { summary: 'Register a relay', description: 'Makes the relay known and returns the stages it must publish to.', security: SECURITY.media },
+        },
+      )
+      .get('/stages', async () => ok(await stages()), {
+        response: responses(MediaStages, [403]),
+        detail: {
+          summary: 'Stages to publish to',
+          description: 'Every stage of the fleet, draining ones included (their viewers still watch until they rejoin).',
+          security: SECURITY.media,
+        },
+      })
+      .post('/token', async ({ body }) => ok(await tokens.mediaServer(body)), {
+        body: MediaTokenBody,
+        response: responses(PublisherToken, [403, 404]),
+        detail: { summary: 'Relay publish token', description: 'Same as POST /api/token/mediaserver.', security: SECURITY.media },
+      })
+      .post(
+        '/heartbeat',
+        async ({ body }) => {
+          await relays.heartbeat(body)
+          return ok({ ok: true as const })
+        },
+        {
+          body: MediaHeartbeatBody,
+          response: responses(MediaHeartbeatResult, [403, 404]),
+          detail: {
+            summary: 'Relay heartbeat',
+            description: 'Reports publisher state and connected stages; 404 when the relay has not registered.',
+            security: SECURITY.media,
+          },
+        },
+      )
+  )
 }

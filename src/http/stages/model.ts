@@ -1,8 +1,14 @@
 import { t } from 'elysia'
 import type { StageView } from '../../store/types'
-import { EXAMPLE_STAGE_ARN, IsoTime, StageArn, iso } from '../schemas'
+import { EXAMPLE_STAGE_ARN, IsoTime, iso, StageArn } from '../schemas'
 
-const StageName = t.String({ minLength: 1, maxLength: 128, pattern: '^[a-zA-Z0-9_-]+$', error: 'name must be 1-128 letters, digits, "-" or "_"', example: 'fleet-3' })
+const StageName = t.String({
+  minLength: 1,
+  maxLength: 128,
+  pattern: '^[a-zA-Z0-9_-]+$',
+  error: 'name must be 1-128 letters, digits, "-" or "_"',
+  example: 'fleet-3',
+})
 const Tags = t.Record(t.String({ minLength: 1, maxLength: 128 }), t.String({ maxLength: 256 }), {
   maxProperties: 50,
   error: 'tags must be an object of at most 50 string values (keys up to 128, values up to 256 characters)',
@@ -23,8 +29,15 @@ export const Stage = t.Object(
   },
   {
     example: {
-      stageArn: EXAMPLE_STAGE_ARN, name: 'ivsf-1', isMaster: false, status: 'active', viewerCount: 12, capacity: 50,
-      createdAt: '2026-11-23T12:00:00.000Z', endpoints: { whip: 'https://global.whip.live-video.net', events: 'wss://global.events.live-video.net' }, tags: { 'ivs-fanout:fleet': 'ivsf' },
+      stageArn: EXAMPLE_STAGE_ARN,
+      name: 'ivsf-1',
+      isMaster: false,
+      status: 'active',
+      viewerCount: 12,
+      capacity: 50,
+      createdAt: '2026-11-23T12:00:00.000Z',
+      endpoints: { whip: 'https://global.whip.live-video.net', events: 'wss://global.events.live-video.net' },
+      tags: { 'ivs-fanout:fleet': 'ivsf' },
     },
   },
 )

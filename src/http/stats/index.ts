@@ -1,54 +1,87 @@
 import { Elysia } from 'elysia'
 import type { RelayService } from '../../fleet/relays'
-import { utilisation, type StatsReader } from '../../fleet/stats'
+import { type StatsReader, utilisation } from '../../fleet/stats'
 import { ok, responses } from '../../web/envelope'
 import type { Authenticator } from '../auth'
 import { iso } from '../schemas'
 import { SECURITY } from '../security'
 import { PublisherStats, StageStats, Stats, ViewerStats } from './model'
 
-export function statsRoutes({ reader, relays, auth, stageCapacity, maxStages }: { reader: StatsReader; relays: RelayService; auth: Authenticator; stageCapacity: number; maxStages: number }) {
+export function statsRoutes({
+  reader,
+  relays,
+  auth,
+  stageCapacity,
+  maxStages,
+}: {
+  reader: StatsReader
+  relays: RelayService
+  auth: Authenticator
+  stageCapacity: number
+  maxStages: number
+}) {
   const current = () => reader.read()
-  return new Elysia({ prefix: '/api/stats', tags: ['stats'] })
-    // Auth runs before validation: an unauthenticated caller learns nothing about the schemas.
-    .onTransform(({ headers }) => auth.requireApiKey(headers))
-    .get('/', async () => ok(await current()), {
-      response: responses(Stats),
-      detail: { summary: 'Fleet stats', description: 'Viewers, stages and publisher state; the same object as the stats_update WebSocket message.', security: SECURITY.apiKey },
-    })
-    .get(
-      '/viewers',
-      async () => {
-        const stats = await current()
-        const seats = stats.activeStages * stageCapacity
-        return ok({ totalViewers: stats.totalViewers, seats, utilisation: utilisation(stats.totalViewers, seats) })
-      },
-      { response: responses(ViewerStats), detail: { summary: 'Viewer stats', description: 'Present viewers against the seats of active stages.', security: SECURITY.apiKey } },
-    )
-    .get(
-      '/stages',
-      async () => {
-        const stats = await current()
-        return ok({
-          activeStages: stats.activeStages,
-          drainingStages: stats.drainingStages,
-          maxStages,
-          stages: stats.stages.map((s) => ({ ...s, utilisation: utilisation(s.viewers, s.capacity) })),
-        })
-      },
-      { response: responses(StageStats), detail: { summary: 'Stage stats', description: 'Per-stage viewers and utilisation.', security: SECURITY.apiKey } },
-    )
-    .get(
-      '/publisher',
-      async () => {
-        const [publisher, known] = await Promise.all([relays.publisherState(), relays.list()])
-        return ok({
-          active: publisher.active,
-          updatedAt: iso(publisher.updatedAt),
-          serverId: publisher.serverId,
-          relays: known.map((r) => ({ serverId: r.serverId, publisherActive: r.publisherActive, connectedStages: r.connectedStages.length, lastHeartbeatAt: iso(r.lastHeartbeatAt)! })),
-        })
-      },
-      { response: responses(PublisherStats), detail: { summary: 'Publisher stats', description: 'Whether a publisher is live at the relay, and the relays\' last reports.', security: SECURITY.apiKey } },
-    )
+  return (
+    new Elysia({ prefix: '/api/stats', tags: ['stats'] })
+      // Auth runs before validation: an unauthenticated caller learns nothing about the schemas.
+      .onTransform(({ headers }) => auth.requireApiKey(headers))
+      .get('/', async () => ok(await current()), {
+        response: responses(Stats),
+        detail: {
+          summary: 'Fleet stats',
+          description: 'Viewers, stages and publisher state; the same object as the stats_update WebSocket message.',
+          security: SECURITY.apiKey,
+        },
+      })
+      .get(
+        '/viewers',
+        async () => {
+          const stats = await current()
+          const seats = stats.activeStages * stageCapacity
+          return ok({ totalViewers: stats.totalViewers, seats, utilisation: utilisation(stats.totalViewers, seats) })
+        },
+        {
+          response: responses(ViewerStats),
+          detail: { summary: 'Viewer stats', description: 'Present viewers against the seats of active stages.', security: SECURITY.apiKey },
+        },
+      )
+      .get(
+        '/stages',
+        async () => {
+          const stats = await current()
+          return ok({
+            activeStages: stats.activeStages,
+            drainingStages: stats.drainingStages,
+            maxStages,
+            stages: stats.stages.map((s) => ({ ...s, utilisation: utilisation(s.viewers, s.capacity) })),
+          })
+        },
+        { response: responses(StageStats), detail: { summary: 'Stage stats', description: 'Per-stage viewers and utilisation.', security: SECURITY.apiKey } },
+      )
+      .get(
+        '/publisher',
+        async () => {
+          const [publisher, known] = await Promise.all([relays.publisherState(), relays.list()])
+          return ok({
+            active: publisher.active,
+            updatedAt: iso(publisher.updatedAt),
+            serverId: publisher.serverId,
+            relays: known.map((r) => ({
+              serverId: r.serverId,
+              publisherActive: r.publisherActive,
+              connectedStages: r.connectedStages.length,
+              lastHeartbeatAt: iso(r.lastHeartbeatAt)!,
+            })),
+          })
+        },
+        {
+          response: responses(PublisherStats),
+          detail: {
+            summary: 'Publisher stats',
+            description: "Whether a publisher is live at the relay, and the relays' last reports.",
+            security: SECURITY.apiKey,
+          },
+        },
+      )
+  )
 }

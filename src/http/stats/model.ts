@@ -17,7 +17,15 @@ export const Stats = t.Object(
     publisherActive: t.Boolean(),
     stages: t.Array(StageStat),
   },
-  { example: { totalViewers: 12, activeStages: 1, drainingStages: 0, publisherActive: true, stages: [{ stageArn: EXAMPLE_STAGE_ARN, viewers: 12, capacity: 50, status: 'active', isMaster: true }] } },
+  {
+    example: {
+      totalViewers: 12,
+      activeStages: 1,
+      drainingStages: 0,
+      publisherActive: true,
+      stages: [{ stageArn: EXAMPLE_STAGE_ARN, viewers: 12, capacity: 50, status: 'active', isMaster: true }],
+    },
+  },
 )
 
 export const ViewerStats = t.Object(
@@ -32,7 +40,14 @@ export const StageStats = t.Object(
     maxStages: t.Integer(),
     stages: t.Array(t.Object({ ...StageStat.properties, utilisation: t.Number() })),
   },
-  { example: { activeStages: 1, drainingStages: 0, maxStages: 20, stages: [{ stageArn: EXAMPLE_STAGE_ARN, viewers: 12, capacity: 50, status: 'active', isMaster: true, utilisation: 0.24 }] } },
+  {
+    example: {
+      activeStages: 1,
+      drainingStages: 0,
+      maxStages: 20,
+      stages: [{ stageArn: EXAMPLE_STAGE_ARN, viewers: 12, capacity: 50, status: 'active', isMaster: true, utilisation: 0.24 }],
+    },
+  },
 )
 
 export const PublisherStats = t.Object(
@@ -42,5 +57,12 @@ export const PublisherStats = t.Object(
     serverId: t.Nullable(t.String()),
     relays: t.Array(t.Object({ serverId: t.String(), publisherActive: t.Boolean(), connectedStages: t.Integer(), lastHeartbeatAt: IsoTime })),
   },
-  { example: { active: true, updatedAt: '2026-11-23T12:00:00.000Z', serverId: 'relay-1', relays: [{ serverId: 'relay-1', publisherActive: true, connectedStages: 3, lastHeartbeatAt: '2026-11-23T12:00:00.000Z' }] } },
+  {
+    example: {
+      active: true,
+      updatedAt: '2026-11-23T12:00:00.000Z',
+      serverId: 'relay-1',
+      relays: [{ serverId: 'relay-1', publisherActive: true, connectedStages: 3, lastHeartbeatAt: '2026-11-23T12:00:00.000Z' }],
+    },
+  },
 )

@@ -19,7 +19,11 @@ export function tokenRoutes({ tokens, viewers, auth }: { tokens: TokenService; v
         transform: ({ headers }) => auth.requireApiKey(headers),
         body: PublisherTokenBody,
         response: responses(PublisherToken, [503]),
-        detail: { summary: 'Publisher token', description: 'A publish+subscribe participant token for the master stage, with its WHIP URL.', security: SECURITY.apiKey },
+        detail: {
+          summary: 'Publisher token',
+          description: 'A publish+subscribe participant token for the master stage, with its WHIP URL.',
+          security: SECURITY.apiKey,
+        },
       },
     )
     .post(
@@ -34,19 +38,16 @@ export function tokenRoutes({ tokens, viewers, auth }: { tokens: TokenService; v
         response: responses(ViewerToken, [503]),
         detail: {
           summary: 'Viewer token',
-          description: 'Assigns the viewer to the first stage with a free seat, registers it as present and returns a subscribe-only token plus a viewerSession for heartbeats. 503 CAPACITY_EXHAUSTED (with Retry-After) when every stage is full and MAX_STAGES is reached.',
+          description:
+            'Assigns the viewer to the first stage with a free seat, registers it as present and returns a subscribe-only token plus a viewerSession for heartbeats. 503 CAPACITY_EXHAUSTED (with Retry-After) when every stage is full and MAX_STAGES is reached.',
           security: SECURITY.apiKey,
         },
       },
     )
-    .post(
-      '/mediaserver',
-      async ({ body }) => ok(await tokens.mediaServer(body)),
-      {
-        transform: ({ headers }) => auth.requireMedia(headers),
-        body: MediaServerTokenBody,
-        response: responses(PublisherToken, [403, 404]),
-        detail: { summary: 'Relay publish token', description: 'A publish-only token for the relay into one stage.', security: SECURITY.media },
-      },
-    )
+    .post('/mediaserver', async ({ body }) => ok(await tokens.mediaServer(body)), {
+      transform: ({ headers }) => auth.requireMedia(headers),
+      body: MediaServerTokenBody,
+      response: responses(PublisherToken, [403, 404]),
+      detail: { summary: 'Relay publish token', description: 'A publish-only token for the relay into one stage.', security: SECURITY.media },
+    })
 }

@@ -8,7 +8,9 @@ export const PublisherTokenBody = t.Object(
   {
     userId: UserId,
     attributes: t.Optional(Attributes),
-    durationMinutes: t.Optional(t.Integer({ minimum: 1, maximum: 20160, error: 'durationMinutes must be a whole number from 1 to 20160 (14 days)', example: 240 })),
+    durationMinutes: t.Optional(
+      t.Integer({ minimum: 1, maximum: 20160, error: 'durationMinutes must be a whole number from 1 to 20160 (14 days)', example: 240 }),
+    ),
   },
   { additionalProperties: false, example: { userId: 'publisher-123' } },
 )
@@ -22,7 +24,16 @@ export const PublisherToken = t.Object(
     expirationTime: IsoTime,
     capabilities: Capabilities,
   },
-  { example: { token: 'eyJ...', participantId: 'p4rTiC1pAnT1', stageArn: EXAMPLE_STAGE_ARN, whipUrl: 'https://global.whip.live-video.net', expirationTime: '2026-11-23T16:00:00.000Z', capabilities: ['PUBLISH', 'SUBSCRIBE'] } },
+  {
+    example: {
+      token: 'eyJ...',
+      participantId: 'p4rTiC1pAnT1',
+      stageArn: EXAMPLE_STAGE_ARN,
+      whipUrl: 'https://global.whip.live-video.net',
+      expirationTime: '2026-11-23T16:00:00.000Z',
+      capabilities: ['PUBLISH', 'SUBSCRIBE'],
+    },
+  },
 )
 
 export const ViewerTokenBody = t.Object(
@@ -39,7 +50,16 @@ export const ViewerToken = t.Object(
     heartbeatIntervalMs: t.Integer({ example: 15000 }),
     viewerSession: t.String({ description: 'send as Authorization: Bearer to the viewer routes and /ws?type=viewer', example: 'v1.WyJ2aWV3ZXIt...' }),
   },
-  { example: { token: 'eyJ...', participantId: 'p4rTiC1pAnT1', stageArn: EXAMPLE_STAGE_ARN, expirationTime: '2026-11-23T13:00:00.000Z', heartbeatIntervalMs: 15000, viewerSession: 'v1.WyJ2...' } },
+  {
+    example: {
+      token: 'eyJ...',
+      participantId: 'p4rTiC1pAnT1',
+      stageArn: EXAMPLE_STAGE_ARN,
+      expirationTime: '2026-11-23T13:00:00.000Z',
+      heartbeatIntervalMs: 15000,
+      viewerSession: 'v1.WyJ2...',
+    },
+  },
 )
 
 export const MediaServerTokenBody = t.Object(

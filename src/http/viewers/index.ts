@@ -1,11 +1,11 @@
 import { Elysia } from 'elysia'
-import { ViewerToken } from '../tokens/model'
 import type { ViewerService } from '../../fleet/viewers'
 import { ok, responses } from '../../web/envelope'
 import type { Authenticator } from '../auth'
 import { iso } from '../schemas'
 import { SECURITY } from '../security'
-import { Duration, DurationQuery, RejoinBody, HeartbeatBody, HeartbeatResult, LeaveBody, LeaveResult, ListParams, ListQuery, ViewerList } from './model'
+import { ViewerToken } from '../tokens/model'
+import { Duration, DurationQuery, HeartbeatBody, HeartbeatResult, LeaveBody, LeaveResult, ListParams, ListQuery, RejoinBody, ViewerList } from './model'
 
 const DEFAULT_PAGE = 100
 
@@ -21,7 +21,11 @@ export function viewerRoutes({ viewers, auth }: { viewers: ViewerService; auth: 
         transform: ({ headers }) => auth.requireViewerCredential(headers),
         body: RejoinBody,
         response: responses(ViewerToken, [403, 503]),
-        detail: { summary: 'Rejoin', description: 'A fresh viewer token. A viewer on a draining (or deleted) stage is moved to another stage; otherwise it keeps its seat.', security: SECURITY.viewer },
+        detail: {
+          summary: 'Rejoin',
+          description: 'A fresh viewer token. A viewer on a draining (or deleted) stage is moved to another stage; otherwise it keeps its seat.',
+          security: SECURITY.viewer,
+        },
       },
     )
     .post(
@@ -36,7 +40,8 @@ export function viewerRoutes({ viewers, auth }: { viewers: ViewerService; auth: 
         response: responses(HeartbeatResult, [403, 404]),
         detail: {
           summary: 'Viewer heartbeat',
-          description: 'Keeps the viewer present and returns a refreshed viewerSession (use it from now on: sessions slide with heartbeats). 404 REJOIN_REQUIRED when the viewer is not (or no longer) on that stage, or the stage is draining: call /api/viewer/rejoin.',
+          description:
+            'Keeps the viewer present and returns a refreshed viewerSession (use it from now on: sessions slide with heartbeats). 404 REJOIN_REQUIRED when the viewer is not (or no longer) on that stage, or the stage is draining: call /api/viewer/rejoin.',
           security: SECURITY.viewer,
         },
       },
@@ -60,7 +65,12 @@ export function viewerRoutes({ viewers, auth }: { viewers: ViewerService; auth: 
       async ({ params, query }) => {
         const page = await viewers.list(params.stageArn, query.limit ?? DEFAULT_PAGE, query.cursor ?? null)
         return ok({
-          viewers: page.viewers.map((v) => ({ userId: v.userId, participantId: v.participantId, joinedAt: iso(v.joinedAt)!, lastHeartbeatAt: iso(v.lastHeartbeatAt)! })),
+          viewers: page.viewers.map((v) => ({
+            userId: v.userId,
+            participantId: v.participantId,
+            joinedAt: iso(v.joinedAt)!,
+            lastHeartbeatAt: iso(v.lastHeartbeatAt)!,
+          })),
           nextCursor: page.nextCursor,
         })
       },
@@ -86,7 +96,11 @@ export function viewerRoutes({ viewers, auth }: { viewers: ViewerService; auth: 
         transform: ({ headers }) => auth.requireApiKey(headers),
         query: DurationQuery,
         response: responses(Duration),
-        detail: { summary: 'Watch time', description: 'Total and per-session watch time of a user, optionally on one stage; the current session counts up to now.', security: SECURITY.apiKey },
+        detail: {
+          summary: 'Watch time',
+          description: 'Total and per-session watch time of a user, optionally on one stage; the current session counts up to now.',
+          security: SECURITY.apiKey,
+        },
       },
     )
 }

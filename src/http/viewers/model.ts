@@ -35,16 +35,11 @@ export const ListQuery = t.Object(
 )
 
 export const ViewerList = t.Object({
-  viewers: t.Array(
-    t.Object({ userId: t.String(), participantId: t.String(), joinedAt: IsoTime, lastHeartbeatAt: IsoTime }),
-  ),
+  viewers: t.Array(t.Object({ userId: t.String(), participantId: t.String(), joinedAt: IsoTime, lastHeartbeatAt: IsoTime })),
   nextCursor: t.Nullable(t.String({ description: 'pass as cursor for the next page; null on the last page' })),
 })
 
-export const DurationQuery = t.Object(
-  { userId: UserId, stageArn: t.Optional(StageArn) },
-  { additionalProperties: false },
-)
+export const DurationQuery = t.Object({ userId: UserId, stageArn: t.Optional(StageArn) }, { additionalProperties: false })
 
 export const Duration = t.Object({
   userId: t.String(),

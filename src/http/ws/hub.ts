@@ -1,5 +1,5 @@
-import type { StatsAudience } from '../../fleet/stats-broadcast'
 import type { FleetStats } from '../../fleet/stats'
+import type { StatsAudience } from '../../fleet/stats-broadcast'
 import type { StoredEvent } from '../../store/types'
 
 export const CLIENT_TYPES = ['media-server', 'dashboard', 'viewer'] as const

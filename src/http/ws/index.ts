@@ -7,7 +7,10 @@ import { CLIENT_TYPES, type ClientType, type HubClient, type SocketHub } from '.
 
 const Query = t.Object(
   {
-    type: t.Union(CLIENT_TYPES.map((c) => t.Literal(c)), { error: 'type must be media-server, dashboard or viewer' }),
+    type: t.Union(
+      CLIENT_TYPES.map((c) => t.Literal(c)),
+      { error: 'type must be media-server, dashboard or viewer' },
+    ),
     userId: t.Optional(t.String({ minLength: 1, maxLength: 128, error: 'userId must be 1-128 characters' })),
     apiKey: t.Optional(t.String({ maxLength: 256 })),
     viewerSession: t.Optional(t.String({ maxLength: 2048 })),
@@ -31,7 +34,11 @@ export function socketRoutes(deps: { hub: SocketHub; auth: Authenticator; curren
   const clients = new Map<string, HubClient>()
   return new Elysia({ name: 'ws' }).ws('/ws', {
     query: Query,
-    detail: { summary: 'Live events', description: 'WebSocket: stage_created, stage_deleted, stats_update, publisher_state, rejoin_required.', tags: ['events'] },
+    detail: {
+      summary: 'Live events',
+      description: 'WebSocket: stage_created, stage_deleted, stats_update, publisher_state, rejoin_required.',
+      tags: ['events'],
+    },
     beforeHandle({ query, headers }) {
       const apiKey = headers['x-api-key'] ?? query.apiKey
       if (query.type !== 'viewer') {
