@@ -7,10 +7,11 @@ import type { MetricFamily } from '../src/metrics/prometheus'
 import { VERSION } from '../src/version'
 import { bearerOf, SecretCheck } from '../src/web/credentials'
 import { envelope, ok } from '../src/web/envelope'
-import { type HealthCheck, healthRoutes } from '../src/web/health'
+import type { HealthCheck } from '../src/web/health'
 import { jsonBodies } from '../src/web/json-bodies'
 import { counterFamilies, metricsRoute } from '../src/web/metrics'
 import { type Fanout, PublisherConflict } from './fanout'
+import { type LinkState, relayHealthRoutes } from './health'
 import { publishPage } from './publish'
 import { SdpError } from './sdp'
 
@@ -20,6 +21,9 @@ export interface RelayAppDeps {
   logger: Logger
   counters: Counters
   startedAt: number
+  serverId: string
+  /** Registration and event-socket state, kept by relay/main.ts (drives /health and /health/ready). */
+  link: LinkState
   checks: HealthCheck[]
   /** /metrics accepts the API key (x-api-key) or METRICS_TOKEN. */
   apiKey: string
@@ -95,22 +99,14 @@ export function buildRelayApp(deps: RelayAppDeps) {
     .get('/', ({ redirect }) => redirect('/publish'))
     .use(publishPage())
     .use(
-      healthRoutes({
+      relayHealthRoutes({
         version: VERSION,
-        mode: 'relay',
+        serverId: deps.serverId,
         startedAt: deps.startedAt,
         clock: systemClock,
+        link: deps.link,
         checks: deps.checks,
-        extra: () => {
-          const publisher = fanout.publisherSession
-          return {
-            publisher: publisher
-              ? { active: true, session: publisher.id, state: publisher.state, packetsIn: publisher.packetsIn, bytesIn: publisher.bytesIn }
-              : { active: false },
-            keyframeRequestsSent: fanout.keyframes.sent,
-            stages: fanout.stageSnapshots(),
-          }
-        },
+        fanout,
       }),
     )
     .use(

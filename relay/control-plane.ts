@@ -20,10 +20,19 @@ export class ControlPlaneError extends Error {
 }
 
 /** The relay's calls to the API server (`/api/media/*`) and its `/ws?type=media-server` feed. */
+export interface ControlPlaneOptions {
+  /** Event-socket reconnects (default 500 ms doubling up to 15 s, full jitter). */
+  backoff?: { baseMs: number; capMs: number }
+}
+
+/** Default backoff of the relay's calls to the API server (registration retries, event-socket reconnects). */
+export const CONTROL_BACKOFF = { baseMs: 500, capMs: 15_000 }
+
 export class ControlPlane {
   constructor(
     private readonly config: Config,
     private readonly logger: Logger,
+    private readonly options: ControlPlaneOptions = {},
   ) {}
 
   private headers(): Record<string, string> {
@@ -74,22 +83,22 @@ export class ControlPlane {
     return { token: data.token, whipUrl: this.config.whipEndpoint ?? data.whipUrl }
   }
 
-  /** Reports state; re-registers when the API server no longer knows this relay (e.g. it restarted). */
+  /**
+   * Reports state. A ControlPlaneError with status 404 means the API server no longer knows this relay
+   * (it restarted, or timed the relay out): the caller registers again.
+   */
   async heartbeat(state: { publisherActive: boolean; connectedStages: string[] }): Promise<void> {
-    try {
-      await this.call('POST', '/api/media/heartbeat', { serverId: this.config.serverId, ...state })
-    } catch (error) {
-      if (!(error instanceof ControlPlaneError) || error.status !== 404) throw error
-      await this.register()
-      await this.call('POST', '/api/media/heartbeat', { serverId: this.config.serverId, ...state })
-    }
+    await this.call('POST', '/api/media/heartbeat', { serverId: this.config.serverId, ...state })
   }
 
   /**
    * Follows stage events over the WebSocket, reconnecting with backoff and jitter. `onOpen` runs on
-   * every (re)connect so the caller can re-sync what it may have missed.
+   * every (re)connect so the caller can re-sync what it may have missed; `onClose` every time the
+   * socket closes or a connection attempt fails (including the final close).
    */
-  follow(handlers: { onEvent(type: string, data: Record<string, unknown>): void; onOpen(): void }): { close(): void } {
+  follow(handlers: { onEvent(type: string, data: Record<string, unknown>): void; onOpen(): void; onClose?(info: { code: number; reason: string }): void }): {
+    close(): void
+  } {
     let closed = false
     let attempt = 0
     let socket: WebSocket | null = null
@@ -109,11 +118,12 @@ export class ControlPlane {
           handlers.onEvent(message.type, message.data ?? {})
         } catch {}
       }
-      socket.onclose = () => {
+      socket.onclose = (event) => {
         socket = null
+        handlers.onClose?.({ code: event.code, reason: event.reason })
         if (closed) return
-        const delay = backoffDelay(attempt++, { baseMs: 500, capMs: 15_000 })
-        this.logger.warn('event socket closed; reconnecting', { retryInMs: delay })
+        const delay = backoffDelay(attempt++, this.options.backoff ?? CONTROL_BACKOFF)
+        this.logger.warn('event socket closed; reconnecting', { code: event.code, reason: event.reason, retryInMs: delay })
         timer = setTimeout(connect, delay)
       }
     }

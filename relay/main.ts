@@ -6,8 +6,9 @@ import { Counters } from '../src/metrics/counters'
 import { buildRelayApp } from './app'
 import { backoffDelay } from './backoff'
 import type { RelayConfig } from './config'
-import { ControlPlane } from './control-plane'
+import { CONTROL_BACKOFF, ControlPlane, ControlPlaneError } from './control-plane'
 import { Fanout } from './fanout'
+import { ControlLink } from './health'
 
 export interface RelayHandle {
   app: ReturnType<typeof buildRelayApp>
@@ -15,6 +16,8 @@ export interface RelayHandle {
   url: string
   publishSecret: string
   fanout: Fanout
+  /** Registered with the API server? Following its events? (What /health and /health/ready report.) */
+  link: ControlLink
   stop(): Promise<void>
 }
 
@@ -25,6 +28,8 @@ export interface RelayOptions {
   /** Tests: ICE on loopback only, faster retries. */
   bindAddress?: string
   backoff?: { baseMs: number; capMs: number }
+  /** Registration retries and event-socket reconnects (default 500 ms doubling up to 15 s). */
+  controlBackoff?: { baseMs: number; capMs: number }
   feedbackTimeoutMs?: number
   mediaTimeoutMs?: number
   /** Per forwarded packet and stage: its in→out delay in ms (benchmarks). */
@@ -52,19 +57,23 @@ export async function startRelay(options: RelayOptions): Promise<RelayHandle> {
     onForwarded: options.onForwarded,
   })
   const counters = new Counters()
+  const link = new ControlLink(config.apiServerUrl)
+  const controlBackoff = options.controlBackoff ?? CONTROL_BACKOFF
   const app = buildRelayApp({
     fanout,
     publishSecret,
     logger,
     counters,
     startedAt: Date.now(),
+    serverId: config.serverId,
+    link,
     apiKey: config.apiSecretKey,
     metricsToken: config.metricsToken,
     checks: [{ name: 'api', kind: 'http', check: async () => void (await api().stages()) }],
   })
   app.listen({ port: config.port, hostname: '0.0.0.0' })
   const server = app.server!
-  control = new ControlPlane({ ...config, port: server.port! }, logger)
+  control = new ControlPlane({ ...config, port: server.port! }, logger, { backoff: controlBackoff })
 
   const timers: Timer[] = []
   let stopped = false
@@ -75,36 +84,62 @@ export async function startRelay(options: RelayOptions): Promise<RelayHandle> {
       logger.warn('stage sync failed', { error: describeError(error) })
     }
   }
-  // Register until the API server answers; then the event socket and timers keep us in step.
-  const register = async (attempt = 0): Promise<void> => {
-    if (stopped) return
+  const beat = async () => {
+    if (!link.registered || stopped) return
     try {
-      await fanout.syncStages(await api().register())
-      logger.info('registered with the API server', { serverId: config.serverId, api: config.apiServerUrl })
+      await api().heartbeat({ publisherActive: fanout.publisherActive, connectedStages: fanout.liveStages() })
     } catch (error) {
-      const delay = backoffDelay(attempt, { baseMs: 500, capMs: 15_000 })
-      logger.warn('registration failed', { error: describeError(error), retryInMs: delay })
-      timers.push(setTimeout(() => void register(attempt + 1), delay))
+      if (error instanceof ControlPlaneError && error.status === 404 && !stopped) {
+        // The API server restarted or timed this relay out: register again (and heartbeat then).
+        link.markUnregistered(`the API server no longer knows this relay (${describeError(error)}); registering again`)
+        logger.warn('the API server no longer knows this relay; registering again', { serverId: config.serverId })
+        ensureRegistered()
+      } else logger.warn('heartbeat failed', { error: describeError(error) })
     }
   }
-  await register()
+  // Register until the API server answers; then the event socket and timers keep us in step.
+  let registering = false
+  let registerTimer: Timer | null = null
+  const register = async (attempt: number): Promise<void> => {
+    registerTimer = null
+    if (stopped) return
+    registering = true
+    let arns: string[]
+    try {
+      arns = await api().register()
+    } catch (error) {
+      if (stopped) return
+      const delay = backoffDelay(attempt, controlBackoff)
+      link.markUnregistered(describeError(error))
+      logger.warn('registration failed', { error: describeError(error), retryInMs: delay })
+      registerTimer = setTimeout(() => void register(attempt + 1), delay)
+      return
+    }
+    registering = false
+    link.markRegistered()
+    logger.info('registered with the API server', { serverId: config.serverId, api: config.apiServerUrl })
+    void beat()
+    await fanout.syncStages(arns)
+  }
+  const ensureRegistered = () => {
+    if (!registering) void register(0)
+  }
+  await register(0)
   const events = api().follow({
-    onOpen: () => void sync(),
+    onOpen: () => {
+      link.markFollowing(true)
+      void sync()
+      // Also finds out at once whether the API server still knows us (it may have restarted).
+      void beat()
+    },
+    onClose: () => link.markFollowing(false),
     onEvent: (type, data) => {
       const arn = typeof data.stageArn === 'string' ? data.stageArn : null
       if (type === 'stage_created' && arn) fanout.addStage(arn)
       if (type === 'stage_deleted' && arn) void fanout.removeStage(arn)
     },
   })
-  timers.push(
-    setInterval(() => {
-      api()
-        .heartbeat({ publisherActive: fanout.publisherActive, connectedStages: fanout.liveStages() })
-        .catch((error: unknown) => {
-          logger.warn('heartbeat failed', { error: describeError(error) })
-        })
-    }, config.heartbeatIntervalMs),
-  )
+  timers.push(setInterval(() => void beat(), config.heartbeatIntervalMs))
   if (config.enableAutoSync) timers.push(setInterval(() => void sync(), config.stageSyncIntervalMs))
   logger.info('relay serving', { port: server.port, serverId: config.serverId, host: hostname() })
 
@@ -115,10 +150,12 @@ export async function startRelay(options: RelayOptions): Promise<RelayHandle> {
     url: `http://127.0.0.1:${server.port}`,
     publishSecret,
     fanout,
+    link,
     stop() {
       stopping ??= (async () => {
         stopped = true
         for (const timer of timers) clearTimeout(timer)
+        if (registerTimer) clearTimeout(registerTimer)
         events.close()
         // WHIP DELETE on every stage session, then the publisher.
         await fanout.stop()

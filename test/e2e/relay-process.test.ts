@@ -43,6 +43,10 @@ describe('ivs-fanout relay as a process', () => {
         },
         10_000,
       )
+      const health = await (await fetch(`http://127.0.0.1:${port}/health`)).json()
+      expect(health).toMatchObject({ success: true, status: 'healthy', service: 'ivs-fanout-relay', serverId: 'relay-proc' })
+      expect(health.stats).toEqual({ publisherActive: false, connectedStages: 1, activeConnections: 1 })
+      expect((await fetch(`http://127.0.0.1:${port}/health/ready`)).status).toBe(200)
       expect((await (await serve.api('/api/stats/publisher')).json()).data.relays.map((r: { serverId: string }) => r.serverId)).toContain('relay-proc')
       p.kill('SIGTERM')
       expect(await p.proc.exited).toBe(0)

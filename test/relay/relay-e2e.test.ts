@@ -133,7 +133,17 @@ describe('relay end to end: serve + relay + a real H.264/Opus publisher + node-d
   }, 20_000)
 
   test('/health reports the publisher and, per stage, state, packets, bytes and keyframe requests', async () => {
-    const health = (await (await fetch(`${stack.relay.url}/health`)).json()).data
+    const body = await (await fetch(`${stack.relay.url}/health`)).json()
+    // The original media server's fields at the top level, and this project's envelope around the same report.
+    expect(body).toMatchObject({
+      success: true,
+      status: 'healthy',
+      service: 'ivs-fanout-relay',
+      serverId: 'relay-test',
+      stats: { publisherActive: true, connectedStages: stageArns.length, activeConnections: stageArns.length + 1 },
+    })
+    expect(body.data).toMatchObject({ status: body.status, stats: body.stats, registered: true, followingEvents: true })
+    const health = body.data
     expect(health.mode).toBe('relay')
     expect(health.publisher.active).toBe(true)
     expect(health.stages.length).toBe(stageArns.length)

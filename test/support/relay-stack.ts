@@ -40,6 +40,7 @@ export async function startRelayStack(
     logger,
     bindAddress: '127.0.0.1',
     backoff: { baseMs: 100, capMs: 1_000 },
+    controlBackoff: { baseMs: 100, capMs: 1_000 },
     feedbackTimeoutMs: 2_000,
     mediaTimeoutMs: 1_500,
   })

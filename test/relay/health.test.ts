@@ -1,0 +1,250 @@
+import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
+import { loadRelayConfig } from '../../relay/config'
+import { assess, type LinkState, SERVICE } from '../../relay/health'
+import { type RelayHandle, startRelay } from '../../relay/main'
+import { createLogger, silentLogger } from '../../src/log'
+import { VERSION } from '../../src/version'
+import { freePort } from '../support/process'
+import { TestPublisher } from '../support/publisher'
+import { eventually, PUBLISH_SECRET, type RelayStack, startRelayStack } from '../support/relay-stack'
+import { startTestServer, type TestServer } from '../support/serve'
+import { startWhipEndpoint, type WhipEndpoint } from '../support/whip-endpoint'
+
+const API = 'http://127.0.0.1:1'
+const link = (over: Partial<LinkState> = {}): LinkState => ({
+  apiServerUrl: API,
+  registered: true,
+  following: true,
+  lastRegistrationError: null,
+  ...over,
+})
+const okCheck = { api: { ok: true, kind: 'http', latencyMs: 1 } }
+const badCheck = { api: { ok: false, kind: 'http', latencyMs: 1, error: 'API server not reachable: refused' } }
+const stage = (state: 'connecting' | 'live' | 'backoff' | 'failed', lastError: string | null = null) => ({ stageArn: `arn:${state}`, state, lastError })
+
+describe('status and readiness rules (pure)', () => {
+  test('healthy: registered, following, checks pass, no stage in backoff/failed (a first connect is on its way)', () => {
+    expect(assess(link(), okCheck, [stage('live'), stage('connecting')])).toEqual({ status: 'healthy', reasons: [], notReady: [] })
+    expect(assess(link(), {}, []).status).toBe('healthy')
+  })
+
+  test('degraded: a stage session in backoff or failed (still ready), or the event socket closed (not ready)', () => {
+    const backoff = assess(link(), okCheck, [stage('live'), stage('backoff', 'WHIP POST answered 503')])
+    expect(backoff.status).toBe('degraded')
+    expect(backoff.notReady).toEqual([])
+    expect(backoff.reasons).toEqual(['stage session arn:backoff is backoff: WHIP POST answered 503'])
+    expect(assess(link(), okCheck, [stage('failed')]).status).toBe('degraded')
+    // Connecting again after a failure is part of the retry cycle, not a fresh start.
+    const retrying = assess(link(), okCheck, [stage('connecting', 'peer connection closed')])
+    expect(retrying.status).toBe('degraded')
+    expect(retrying.reasons).toEqual(['stage session arn:connecting is reconnecting: peer connection closed'])
+    const deaf = assess(link({ following: false }), okCheck, [stage('live')])
+    expect(deaf.status).toBe('degraded')
+    expect(deaf.notReady).toEqual([`not following the API server's events (its /ws?type=media-server socket at ${API} is not open)`])
+  })
+
+  test('unhealthy: not registered (with the last error), or the API server check fails', () => {
+    const never = assess(link({ registered: false, following: false, lastRegistrationError: 'API server not reachable: refused' }), badCheck, [])
+    expect(never.status).toBe('unhealthy')
+    expect(never.notReady[0]).toBe(`not registered with the API server at ${API}: API server not reachable: refused`)
+    expect(never.notReady).toHaveLength(3)
+    expect(assess(link({ registered: false }), okCheck, []).notReady[0]).toContain('the first registration has not completed yet')
+    const checkDown = assess(link(), badCheck, [stage('live')])
+    expect(checkDown.status).toBe('unhealthy')
+    expect(checkDown.notReady).toEqual(['the api check failed: API server not reachable: refused'])
+  })
+})
+
+const getJson = async (url: string) => {
+  const res = await fetch(url)
+  return { status: res.status, body: await res.json() }
+}
+
+/** The original media server's fields at the top level, and the same report (plus detail) in `data`. */
+function expectDocumentedShape(body: Record<string, unknown>, serverId: string) {
+  expect(body.success).toBe(true)
+  expect(typeof body.timestamp).toBe('string')
+  expect(new Date(body.timestamp as string).toISOString()).toBe(body.timestamp as string)
+  expect(['healthy', 'degraded', 'unhealthy']).toContain(body.status as string)
+  expect(body.service).toBe(SERVICE)
+  expect(body.version).toBe(VERSION)
+  expect(body.serverId).toBe(serverId)
+  expect(typeof body.uptime).toBe('number')
+  expect(Object.keys(body.stats as object).sort()).toEqual(['activeConnections', 'connectedStages', 'publisherActive'])
+  const data = body.data as Record<string, unknown>
+  for (const key of ['status', 'service', 'version', 'serverId', 'stats']) expect(data[key]).toEqual(body[key])
+  expect(typeof data.registered).toBe('boolean')
+  expect(typeof data.followingEvents).toBe('boolean')
+  expect(data.checks).toBeDefined()
+  expect(Array.isArray(data.stages)).toBe(true)
+}
+
+describe('/health body (serve + relay + WHIP stage endpoint)', () => {
+  let stack: RelayStack
+  let master: string
+  beforeAll(async () => {
+    stack = await startRelayStack()
+    master = (await stack.serve.stages.master()).arn
+    await eventually('master stage live', () => stack.relay.fanout.liveStages().includes(master), 10_000)
+  }, 20_000)
+  afterAll(() => stack?.stop())
+
+  test('healthy with one live stage and no publisher; still an envelope; /health/ready 200', async () => {
+    await eventually('event socket open', () => stack.relay.link.following, 5_000)
+    const { status, body } = await getJson(`${stack.relay.url}/health`)
+    expect(status).toBe(200)
+    expectDocumentedShape(body, 'relay-test')
+    expect(body.status).toBe('healthy')
+    expect(body.stats).toEqual({ publisherActive: false, connectedStages: 1, activeConnections: 1 })
+    expect(body.data).toMatchObject({ registered: true, followingEvents: true, reasons: [], mode: 'relay', publisher: { active: false } })
+    expect(body.data.checks.api.ok).toBe(true)
+    expect(body.data.stages).toEqual([expect.objectContaining({ stageArn: master, state: 'live', connects: 1 })])
+    expect((await fetch(`${stack.relay.url}/health/ready`)).status).toBe(200)
+    const live = await getJson(`${stack.relay.url}/health/live`)
+    expect(live.status).toBe(200)
+    expect(live.body.data).toMatchObject({ status: 'ok', mode: 'relay', version: VERSION })
+  })
+
+  test('a publisher and a second live stage: publisherActive, connectedStages 2, activeConnections 3, packets counted', async () => {
+    const extra = (await (await stack.serve.api('/api/stage', { method: 'POST', json: {} })).json()).data.stageArn as string
+    const publisher = new TestPublisher(stack.relay.url, PUBLISH_SECRET)
+    await publisher.start()
+    try {
+      await eventually('both stages live', () => [master, extra].every((a) => stack.relay.fanout.liveStages().includes(a)), 10_000)
+      await eventually('packets forwarded to both stages', () => stack.relay.fanout.stageSnapshots().every((s) => s.packetsForwarded > 10), 10_000)
+      const { body } = await getJson(`${stack.relay.url}/health`)
+      expectDocumentedShape(body, 'relay-test')
+      expect(body.status).toBe('healthy')
+      expect(body.stats).toEqual({ publisherActive: true, connectedStages: 2, activeConnections: 3 })
+      expect(body.data.publisher).toMatchObject({ active: true, session: stack.relay.fanout.publisherSession!.id })
+      expect(body.data.stages).toHaveLength(2)
+      for (const s of body.data.stages) {
+        expect(s.state).toBe('live')
+        expect(s.packetsForwarded).toBeGreaterThan(0)
+        expect(s.bytesForwarded).toBeGreaterThan(s.packetsForwarded)
+        expect(typeof s.keyframeRequests).toBe('number')
+        expect(s.connects).toBeGreaterThanOrEqual(1)
+      }
+    } finally {
+      await publisher.stop()
+      await stack.serve.api(`/api/stage/${encodeURIComponent(extra)}`, { method: 'DELETE' })
+      await eventually('extra stage dropped', () => !stack.relay.fanout.stageSnapshots().some((s) => s.stageArn === extra), 5_000)
+    }
+    const after = (await getJson(`${stack.relay.url}/health`)).body
+    expect(after.stats).toEqual({ publisherActive: false, connectedStages: 1, activeConnections: 1 })
+  }, 30_000)
+
+  test('degraded (200, still ready) while a stage session is in backoff, healthy again once it is back', async () => {
+    stack.whip.kill(master, 3_000)
+    let seen: Record<string, any> | null = null
+    await eventually(
+      'degraded',
+      async () => {
+        const { status, body } = await getJson(`${stack.relay.url}/health`)
+        expect(status).toBe(200)
+        if (body.status === 'degraded') seen = body
+        return seen !== null
+      },
+      8_000,
+    )
+    expectDocumentedShape(seen!, 'relay-test')
+    expect(seen!.stats.connectedStages).toBe(0)
+    expect(seen!.data.reasons.join(' ')).toMatch(new RegExp(`stage session ${master} is (backoff|reconnecting): `))
+    expect((await fetch(`${stack.relay.url}/health/ready`)).status).toBe(200)
+    await eventually('healthy again', async () => (await getJson(`${stack.relay.url}/health`)).body.status === 'healthy', 10_000)
+    expect(stack.relay.fanout.liveStages()).toEqual([master])
+  }, 25_000)
+})
+
+describe('/health/ready follows registration and the event socket', () => {
+  let whip: WhipEndpoint
+  let relay: RelayHandle
+  let serve: TestServer | null = null
+  let apiPort: number
+  const API_KEY = 'test-api-key-0123456789abcdef'
+  const MEDIA_SECRET = 'media-secret-0123456789'
+  const startServeOnApiPort = () =>
+    startTestServer({ LOCAL_WHIP_URL: whip.url, MEDIA_SERVER_SECRET: MEDIA_SECRET, API_SECRET_KEY: API_KEY, API_PORT: String(apiPort) })
+  const ready = () => getJson(`${relay.url}/health/ready`)
+
+  beforeAll(async () => {
+    whip = await startWhipEndpoint()
+    apiPort = await freePort() // nothing listens here until a test starts serve on it
+    const config = loadRelayConfig(
+      {
+        API_PORT: '0',
+        API_SERVER_URL: `http://127.0.0.1:${apiPort}`,
+        API_SECRET_KEY: API_KEY,
+        MEDIA_SERVER_SECRET: MEDIA_SECRET,
+        PUBLISH_SECRET,
+        SERVER_ID: 'relay-ready',
+        HEARTBEAT_INTERVAL: '1000',
+      },
+      'test',
+    )
+    if (!config.ok) throw new Error(config.errors.join('; '))
+    relay = await startRelay({
+      config: config.config,
+      logger: process.env.TEST_LOG ? createLogger('debug', { mode: 'relay' }) : silentLogger,
+      bindAddress: '127.0.0.1',
+      backoff: { baseMs: 100, capMs: 1_000 },
+      controlBackoff: { baseMs: 50, capMs: 300 },
+      feedbackTimeoutMs: 2_000,
+      mediaTimeoutMs: 1_500,
+    })
+  })
+  afterAll(async () => {
+    await relay?.stop()
+    await serve?.stop()
+    await whip?.stop()
+  })
+
+  test('503 UPSTREAM_UNAVAILABLE naming the API server and the registration error while it is unreachable; /health says unhealthy', async () => {
+    const { status, body } = await ready()
+    expect(status).toBe(503)
+    expect(body.success).toBe(false)
+    expect(body.error.code).toBe('UPSTREAM_UNAVAILABLE')
+    expect(body.error.message).toContain(`not registered with the API server at http://127.0.0.1:${apiPort}: API server not reachable`)
+    expect(body.error.message).toContain("not following the API server's events")
+    expect(body.error.details.reasons.length).toBeGreaterThanOrEqual(2)
+    expect(body.error.details.health).toMatchObject({ registered: false, followingEvents: false, status: 'unhealthy' })
+    expect(body.error.details.health.lastRegistrationError).toContain('API server not reachable')
+    const health = await getJson(`${relay.url}/health`)
+    expect(health.status).toBe(200)
+    expectDocumentedShape(health.body, 'relay-ready')
+    expect(health.body.status).toBe('unhealthy')
+    expect(health.body.stats).toEqual({ publisherActive: false, connectedStages: 0, activeConnections: 0 })
+    expect((await fetch(`${relay.url}/health/live`)).status).toBe(200)
+  })
+
+  test('200 once the API server is up and the relay has registered and follows its events', async () => {
+    serve = await startServeOnApiPort()
+    await eventually('ready', async () => (await ready()).status === 200, 10_000)
+    expect(relay.link).toMatchObject({ registered: true, following: true, lastRegistrationError: null })
+    const master = (await serve.stages.master()).arn
+    await eventually('master stage live', () => relay.fanout.liveStages().includes(master), 10_000)
+    await eventually('healthy', async () => (await getJson(`${relay.url}/health`)).body.status === 'healthy', 5_000)
+    const relays = (await (await serve.api('/api/stats/publisher')).json()).data.relays.map((r: { serverId: string }) => r.serverId)
+    expect(relays).toContain('relay-ready')
+  }, 20_000)
+
+  test('503 "not following" when the event socket drops with the API server; 200 again after it is back (and re-registered)', async () => {
+    await serve!.stop()
+    serve = null
+    await eventually('not ready', async () => (await ready()).status === 503, 5_000)
+    const { body } = await ready()
+    expect(body.error.code).toBe('UPSTREAM_UNAVAILABLE')
+    expect(body.error.message).toContain("not following the API server's events")
+    // The media path does not depend on the API server: the stage stays live.
+    expect(relay.fanout.liveStages()).toHaveLength(1)
+    // A fresh API server (memory store: it has forgotten the relay) on the same address.
+    serve = await startServeOnApiPort()
+    await eventually('ready again', async () => (await ready()).status === 200, 10_000)
+    await eventually(
+      'the new API server knows the relay again',
+      async () => (await (await serve!.api('/api/stats/publisher')).json()).data.relays.some((r: { serverId: string }) => r.serverId === 'relay-ready'),
+      5_000,
+    )
+    expect(relay.link).toMatchObject({ registered: true, following: true })
+  }, 30_000)
+})
