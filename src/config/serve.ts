@@ -44,6 +44,10 @@ export interface ServeConfig {
   cloudwatchEnabled: boolean
   cloudwatchNamespace: string
   metricsToken: string | null
+  /** Origins allowed to call API-key routes from a browser (exact `scheme://host[:port]`). */
+  corsOrigins: string[]
+  /** A relay silent this long is offline and no longer counts for the publisher state. */
+  mediaServerTimeoutMs: number
 }
 
 const MAX_TOKEN_TTL_MIN = 14 * 24 * 60
@@ -133,6 +137,34 @@ export function loadServeConfig(env: Env): ConfigResult<ServeConfig> {
     cloudwatchEnabled: r.bool('CLOUDWATCH_ENABLED', false),
     cloudwatchNamespace: r.string('CLOUDWATCH_NAMESPACE', 'IVS/Production'),
     metricsToken: r.optional('METRICS_TOKEN'),
+    corsOrigins: readOrigins(r),
+    mediaServerTimeoutMs: r.int('MEDIA_SERVER_TIMEOUT_MS', 90_000, 1_000),
   }
   return r.result(config)
+}
+
+/** CORS_ORIGINS: a comma-separated list of exact origins; `*` is refused (the API key must not work from any page). */
+function readOrigins(r: EnvReader): string[] {
+  const raw = r.raw('CORS_ORIGINS')
+  if (raw === undefined) return []
+  const origins: string[] = []
+  for (const item of raw
+    .split(',')
+    .map((o) => o.trim())
+    .filter(Boolean)) {
+    if (item === '*') {
+      r.errors.push('CORS_ORIGINS must list the origins of your apps (https://app.example.com), not *: the API key must not be usable from any web page')
+      continue
+    }
+    let url: URL | null = null
+    try {
+      url = new URL(item)
+    } catch {}
+    if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:') || url.origin !== item.replace(/\/$/, '')) {
+      r.errors.push(`CORS_ORIGINS: "${item}" is not an origin; write scheme://host[:port] with no path`)
+      continue
+    }
+    origins.push(url.origin)
+  }
+  return origins
 }

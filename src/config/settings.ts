@@ -43,6 +43,7 @@ export function fleetSettings(config: ServeConfig, facts: RuntimeFacts): FleetSe
       seatWaitMs: 20_000,
     },
     tokens: { publisherTokenTtlMin: config.publisherTokenTtlMin },
+    relays: { offlineAfterMs: config.mediaServerTimeoutMs },
     loop: {
       // Several ticks per lease, so a leader renews well before its lease runs out.
       tickMs: Math.min(1_000, Math.floor(config.leaderLeaseMs / 3)),
