@@ -5,6 +5,7 @@ import type { Store } from '../store/types'
 import type { Ticker } from '../ticker'
 import type { LeaderLease } from './leader'
 import { Periodic } from './periodic'
+import type { RelayService } from './relays'
 import { planScaling } from './scaling'
 import type { LoopSettings } from './settings'
 import type { StageService } from './stages'
@@ -13,6 +14,7 @@ import type { ViewerService } from './viewers'
 export interface FleetLoopDeps {
   stages: Pick<StageService, 'retire' | 'drain' | 'createAhead'>
   viewers: Pick<ViewerService, 'sweepSilent'>
+  relays: Pick<RelayService, 'expireSilent'>
   lease: LeaderLease
   store: Store
   clock: Clock
@@ -50,10 +52,11 @@ export class FleetLoop {
   }
 
   private async round(): Promise<void> {
-    const { stages, viewers, lease, store, clock, logger } = this.deps
+    const { stages, viewers, relays, lease, store, clock, logger } = this.deps
     try {
       if (!(await lease.renew())) return
       await viewers.sweepSilent(this.options.heartbeatTimeoutMs)
+      await relays.expireSilent()
       const plan = planScaling(await store.listStages(), this.options.policy, clock.now())
       // Renewed before each action: a slow round (paced IVS calls) must not act on a lapsed lease
       // while another instance has taken over.

@@ -35,6 +35,11 @@ export interface ViewerSettings {
   seatWaitMs: number
 }
 
+export interface RelaySettings {
+  /** A relay silent this long is offline (MEDIA_SERVER_TIMEOUT_MS). */
+  offlineAfterMs: number
+}
+
 export interface TokenSettings {
   publisherTokenTtlMin: number
 }
@@ -66,6 +71,7 @@ export interface FleetSettings {
   createLock: CreateLockSettings
   viewers: ViewerSettings
   tokens: TokenSettings
+  relays: RelaySettings
   loop: LoopSettings
   heartbeats: HeartbeatBatchSettings
   leaderLeaseMs: number

@@ -177,21 +177,22 @@ export class StageService {
   }
 
   /**
-   * No seat anywhere: make one. True once a seat exists (a stage was added here or by another
-   * instance); false when MAX_STAGES is reached or the create lock stayed busy. Concurrent callers
-   * of this process share one wait.
+   * No seat anywhere (but on `exclude`d stages): make one. True once a seat exists (a stage was
+   * added here or by another instance); false when MAX_STAGES is reached or the create lock stayed
+   * busy. Concurrent callers of this process that exclude nothing share one wait.
    */
-  makeRoom(): Promise<boolean> {
-    this.roomWait ??= this.waitForRoom().finally(() => {
+  makeRoom(exclude: readonly string[] = []): Promise<boolean> {
+    if (exclude.length > 0) return this.waitForRoom(exclude)
+    this.roomWait ??= this.waitForRoom([]).finally(() => {
       this.roomWait = null
     })
     return this.roomWait
   }
 
-  private async waitForRoom(): Promise<boolean> {
+  private async waitForRoom(exclude: readonly string[]): Promise<boolean> {
     const { store, lock } = this.deps
     const { stageCapacity, maxStages } = this.settings
-    const hasRoom = (stages: StageView[]) => stages.some((s) => hasFreeSeat(s, stageCapacity))
+    const hasRoom = (stages: StageView[]) => stages.some((s) => hasFreeSeat(s, stageCapacity) && !exclude.includes(s.arn))
     for (let attempt = 0; attempt < lock.maxAttempts; attempt++) {
       const stages = await store.listStages()
       if (hasRoom(stages)) return true

@@ -21,7 +21,8 @@ export type HeartbeatResult = { ok: true; nextHeartbeatMs: number; viewerSession
 
 /** Where a viewer that found no seat waits for one (the stage lifecycle's scale-on-demand). */
 export interface RoomMaker {
-  makeRoom(): Promise<boolean>
+  /** True once a stage other than `exclude` has a free seat. */
+  makeRoom(exclude?: readonly string[]): Promise<boolean>
 }
 
 export interface ViewerServiceDeps {
@@ -53,7 +54,7 @@ export class ViewerService {
     // No seat anywhere: wait for a new stage (ours or another instance's), then try again.
     // Many waiters compete for each new stage in a burst, so the wait is bounded by time, not rounds.
     const giveUpAt = clock.now() + this.settings.seatWaitMs
-    while (!result.ok && clock.now() < giveUpAt && (await room.makeRoom())) result = await assign()
+    while (!result.ok && clock.now() < giveUpAt && (await room.makeRoom(exclude))) result = await assign()
     if (!result.ok) {
       throw new AppError('CAPACITY_EXHAUSTED', `every stage is full and MAX_STAGES (${this.settings.maxStages}) is reached`, undefined, CAPACITY_RETRY_AFTER_S)
     }
@@ -87,13 +88,17 @@ export class ViewerService {
     }
   }
 
-  /** A fresh token for a viewer that must move (its stage is draining or gone) or lost its token. */
-  async rejoin(input: { userId: string }): Promise<ViewerToken> {
-    const current = await this.deps.store.findViewer(input.userId)
-    let leaving: string | undefined
-    if (current) {
-      const stage = await this.deps.store.getStage(current.stageArn)
-      if (!stage || stage.status === 'draining') leaving = current.stageArn
+  /**
+   * A fresh token for a viewer that must move (its stage is draining or gone), says which stage it
+   * is leaving (`stageArn`), or lost its token. The new seat is taken and the old one freed in one
+   * atomic step: with no seat elsewhere the viewer keeps the one it has.
+   */
+  async rejoin(input: { userId: string; stageArn?: string }): Promise<ViewerToken> {
+    let leaving = input.stageArn
+    if (!leaving) {
+      const current = await this.deps.store.findViewer(input.userId)
+      const stage = current ? await this.deps.store.getStage(current.stageArn) : null
+      if (current && (!stage || stage.status === 'draining')) leaving = current.stageArn
     }
     return this.issueToken({ userId: input.userId, leaving })
   }

@@ -10,6 +10,7 @@ import {
   type HeartbeatOutcome,
   type Presence,
   type PublisherState,
+  type RelayBeat,
   type RelayRecord,
   type StageRecord,
   type StageView,
@@ -22,7 +23,21 @@ import {
 
 const EVENTS_KEPT = 10_000
 const NO_PUBLISHER: PublisherState = { active: false, updatedAt: null, serverId: null }
-const NO_RELAY_BEAT = '{"publisherActive":false,"connectedStages":[],"lastHeartbeatAt":0}'
+const NO_RELAY_BEAT = '{"publisherActive":false,"connectedStages":0,"stageArns":[],"lastHeartbeatAt":0,"offlineSince":null}'
+
+/** A stored beat; records written before counts existed hold the stage list in `connectedStages`. */
+function readBeat(raw: string): RelayBeat {
+  const beat = JSON.parse(raw) as Omit<RelayBeat, 'connectedStages'> & { connectedStages: number | string[] }
+  const list = Array.isArray(beat.connectedStages) ? beat.connectedStages : (beat.stageArns ?? [])
+  const count = Array.isArray(beat.connectedStages) ? beat.connectedStages.length : beat.connectedStages
+  return {
+    publisherActive: beat.publisherActive,
+    connectedStages: count,
+    stageArns: list,
+    lastHeartbeatAt: beat.lastHeartbeatAt,
+    offlineSince: beat.offlineSince ?? null,
+  }
+}
 
 /**
  * The few things a Redis client does for the store: run one of the store's Lua scripts (by SHA,
@@ -198,24 +213,29 @@ export class LuaStore implements Store {
   }
 
   async putRelay(relay: RelayRecord): Promise<void> {
-    const { publisherActive, connectedStages, lastHeartbeatAt, ...registration } = relay
+    const { publisherActive, connectedStages, stageArns, lastHeartbeatAt, offlineSince, ...registration } = relay
+    const beat: RelayBeat = { publisherActive, connectedStages, stageArns, lastHeartbeatAt, offlineSince }
     await this.call('putRelay', () =>
       this.driver.hsetAtomically([
         [this.key('relays'), relay.serverId, JSON.stringify(registration)],
-        [this.key('relayhb'), relay.serverId, JSON.stringify({ publisherActive, connectedStages, lastHeartbeatAt })],
+        [this.key('relayhb'), relay.serverId, JSON.stringify(beat)],
       ]),
     )
   }
 
-  async heartbeatRelay(serverId: string, update: Pick<RelayRecord, 'publisherActive' | 'connectedStages' | 'lastHeartbeatAt'>): Promise<boolean> {
-    return Number(await this.run('heartbeatRelay', [serverId, JSON.stringify(update)])) === 1
+  async heartbeatRelay(serverId: string, beat: Omit<RelayBeat, 'offlineSince'>): Promise<boolean> {
+    return Number(await this.run('heartbeatRelay', [serverId, JSON.stringify({ ...beat, offlineSince: null })])) === 1
+  }
+
+  async markRelayOffline(serverId: string, silentSince: number, now: number): Promise<boolean> {
+    return Number(await this.run('markRelayOffline', [serverId, silentSince, now])) === 1
   }
 
   async listRelays(): Promise<RelayRecord[]> {
     const [registrations, beats] = await this.call('listRelays', () => this.driver.hgetallMany([this.key('relays'), this.key('relayhb')]))
     return Object.entries(registrations!).map(([serverId, raw]) => ({
-      ...(JSON.parse(raw) as Omit<RelayRecord, 'publisherActive' | 'connectedStages' | 'lastHeartbeatAt'>),
-      ...(JSON.parse(beats![serverId] ?? NO_RELAY_BEAT) as Pick<RelayRecord, 'publisherActive' | 'connectedStages' | 'lastHeartbeatAt'>),
+      ...(JSON.parse(raw) as Omit<RelayRecord, keyof RelayBeat>),
+      ...readBeat(beats![serverId] ?? NO_RELAY_BEAT),
     }))
   }
 

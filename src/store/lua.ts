@@ -218,6 +218,18 @@ redis.call('HSET', P..'relayhb', ARGV[2], ARGV[3])
 return 1
 `),
 
+  /** ARGV: P, serverId, silentSince, now. 1 when this call marked the relay offline. */
+  markRelayOffline: script(`
+local raw = redis.call('HGET', P..'relayhb', ARGV[2])
+if not raw then return 0 end
+local beat = cjson.decode(raw)
+local offline = beat.offlineSince
+if (offline ~= nil and offline ~= cjson.null) or tonumber(beat.lastHeartbeatAt) >= tonumber(ARGV[3]) then return 0 end
+beat.offlineSince = tonumber(ARGV[4])
+redis.call('HSET', P..'relayhb', ARGV[2], cjson.encode(beat))
+return 1
+`),
+
   /** ARGV: P, name, holder, ttlMs, now. The lease value is "<holder> <expiresAt>", judged by the caller's clock. */
   acquireLease: script(`
 local key = P..'lease:'..ARGV[2]

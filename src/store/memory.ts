@@ -8,6 +8,7 @@ import {
   type HeartbeatOutcome,
   type Presence,
   type PublisherState,
+  type RelayBeat,
   type RelayRecord,
   type StageRecord,
   type StageView,
@@ -170,18 +171,25 @@ export class MemoryStore implements Store {
   }
 
   async putRelay(relay: RelayRecord): Promise<void> {
-    this.relays.set(relay.serverId, { ...relay })
+    this.relays.set(relay.serverId, { ...relay, stageArns: [...relay.stageArns] })
   }
 
-  async heartbeatRelay(serverId: string, update: Pick<RelayRecord, 'publisherActive' | 'connectedStages' | 'lastHeartbeatAt'>): Promise<boolean> {
+  async heartbeatRelay(serverId: string, beat: Omit<RelayBeat, 'offlineSince'>): Promise<boolean> {
     const relay = this.relays.get(serverId)
     if (!relay) return false
-    Object.assign(relay, update)
+    Object.assign(relay, beat, { stageArns: [...beat.stageArns], offlineSince: null })
+    return true
+  }
+
+  async markRelayOffline(serverId: string, silentSince: number, now: number): Promise<boolean> {
+    const relay = this.relays.get(serverId)
+    if (!relay || relay.offlineSince !== null || relay.lastHeartbeatAt >= silentSince) return false
+    relay.offlineSince = now
     return true
   }
 
   async listRelays(): Promise<RelayRecord[]> {
-    return [...this.relays.values()].map((r) => ({ ...r }))
+    return [...this.relays.values()].map((r) => ({ ...r, stageArns: [...r.stageArns] }))
   }
 
   async getPublisherState(): Promise<PublisherState> {

@@ -74,14 +74,23 @@ export interface ViewerDuration {
   sessions: WatchSession[]
 }
 
-export interface RelayRecord {
+/** What a relay last reported (its heartbeat), kept apart from its registration. */
+export interface RelayBeat {
+  publisherActive: boolean
+  /** How many stages it publishes to (the original media server sends a count). */
+  connectedStages: number
+  /** Which ones, when it sends the list. */
+  stageArns: string[]
+  lastHeartbeatAt: number
+  /** Set once the relay was found silent for too long; cleared by its next heartbeat. */
+  offlineSince: number | null
+}
+
+export interface RelayRecord extends RelayBeat {
   serverId: string
   ipAddress: string
   port: number
-  publisherActive: boolean
-  connectedStages: string[]
   registeredAt: number
-  lastHeartbeatAt: number
 }
 
 export interface PublisherState {
@@ -139,7 +148,10 @@ export interface Store {
   viewerDuration(userId: string, stageArn: string | null, now: number): Promise<ViewerDuration>
 
   putRelay(relay: RelayRecord): Promise<void>
-  heartbeatRelay(serverId: string, update: Pick<RelayRecord, 'publisherActive' | 'connectedStages' | 'lastHeartbeatAt'>): Promise<boolean>
+  /** Records a heartbeat (and clears `offlineSince`); false when the relay is not registered. */
+  heartbeatRelay(serverId: string, beat: Omit<RelayBeat, 'offlineSince'>): Promise<boolean>
+  /** Marks the relay offline if its last heartbeat is older than `silentSince` and it is not already; true when this call did. */
+  markRelayOffline(serverId: string, silentSince: number, now: number): Promise<boolean>
   listRelays(): Promise<RelayRecord[]>
   getPublisherState(): Promise<PublisherState>
   /** Returns the previous state so callers can tell whether it changed. */

@@ -70,7 +70,17 @@ describe('native redis store specifics', () => {
     await s.assignViewer({ userId: 'u', participantId: 'p', capacity: 10, now: T0 })
     await s.leaveViewer('u', (await s.listStages())[0]!.arn, T0 + 10)
     await s.appendEvent({ type: 'stage_created', data: {} })
-    await s.putRelay({ serverId: 'r', ipAddress: '::1', port: 1, publisherActive: false, connectedStages: [], registeredAt: T0, lastHeartbeatAt: T0 })
+    await s.putRelay({
+      serverId: 'r',
+      ipAddress: '::1',
+      port: 1,
+      publisherActive: false,
+      connectedStages: 0,
+      stageArns: [],
+      registeredAt: T0,
+      lastHeartbeatAt: T0,
+      offlineSince: null,
+    })
     const keys: string[] = []
     for (const node of cluster.nodes) {
       const client = new Redis({ port: node.port })
@@ -79,6 +89,29 @@ describe('native redis store specifics', () => {
     }
     expect(keys.length).toBeGreaterThanOrEqual(6)
     expect(new Set(keys.map((k) => k.split(' ')[0])).size).toBe(1)
+  })
+
+  test('relay records written before stage counts existed (a list in connectedStages) still read', async () => {
+    const prefix = `legacy${++n}:`
+    const s = store(connection(plain.port), prefix)
+    await s.open()
+    const admin = new Redis({ port: plain.port })
+    await admin.hset(`{${prefix}}relays`, 'old', JSON.stringify({ serverId: 'old', ipAddress: '10.0.0.1', port: 3001, registeredAt: T0 }))
+    await admin.hset(`{${prefix}}relayhb`, 'old', JSON.stringify({ publisherActive: true, connectedStages: ['a', 'b'], lastHeartbeatAt: T0 + 5 }))
+    admin.disconnect()
+    expect(await s.listRelays()).toEqual([
+      {
+        serverId: 'old',
+        ipAddress: '10.0.0.1',
+        port: 3001,
+        registeredAt: T0,
+        publisherActive: true,
+        connectedStages: 2,
+        stageArns: ['a', 'b'],
+        lastHeartbeatAt: T0 + 5,
+        offlineSince: null,
+      },
+    ])
   })
 
   test('scripts are reloaded after the server forgets them (NOSCRIPT), standalone and cluster', async () => {

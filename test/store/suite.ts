@@ -236,20 +236,34 @@ export function describeStore(name: string, factory: StoreFactory) {
       for (const s of await store.listStages()) expect(s.viewerCount).toBe(10)
     })
 
-    test('relays and publisher state', async () => {
+    test('relays: registration, heartbeats (a count or a list), offline marking once, publisher state', async () => {
       await store.putRelay({
         serverId: 'r1',
-        ipAddress: '10.0.0.1',
+        ipAddress: 'relay-1.internal',
         port: 3001,
         publisherActive: false,
-        connectedStages: [],
+        connectedStages: 0,
+        stageArns: [],
         registeredAt: T0,
         lastHeartbeatAt: T0,
+        offlineSince: null,
       })
-      expect(await store.heartbeatRelay('r1', { publisherActive: true, connectedStages: ['a', 'b'], lastHeartbeatAt: T0 + 1 })).toBe(true)
-      expect(await store.heartbeatRelay('nope', { publisherActive: true, connectedStages: [], lastHeartbeatAt: T0 })).toBe(false)
+      expect(await store.heartbeatRelay('r1', { publisherActive: true, connectedStages: 2, stageArns: ['a', 'b'], lastHeartbeatAt: T0 + 1 })).toBe(true)
+      expect(await store.heartbeatRelay('nope', { publisherActive: true, connectedStages: 0, stageArns: [], lastHeartbeatAt: T0 })).toBe(false)
+      const r1 = { serverId: 'r1', ipAddress: 'relay-1.internal', port: 3001, registeredAt: T0 }
       expect(await store.listRelays()).toEqual([
-        { serverId: 'r1', ipAddress: '10.0.0.1', port: 3001, publisherActive: true, connectedStages: ['a', 'b'], registeredAt: T0, lastHeartbeatAt: T0 + 1 },
+        { ...r1, publisherActive: true, connectedStages: 2, stageArns: ['a', 'b'], lastHeartbeatAt: T0 + 1, offlineSince: null },
+      ])
+      // Silent since before T0 + 1? No: not marked. Silent since before T0 + 100: marked, once.
+      expect(await store.markRelayOffline('r1', T0 + 1, T0 + 50)).toBe(false)
+      expect(await store.markRelayOffline('r1', T0 + 100, T0 + 200)).toBe(true)
+      expect(await store.markRelayOffline('r1', T0 + 100, T0 + 300)).toBe(false)
+      expect(await store.markRelayOffline('nope', T0 + 100, T0 + 300)).toBe(false)
+      expect((await store.listRelays())[0]!.offlineSince).toBe(T0 + 200)
+      // A heartbeat brings it back.
+      expect(await store.heartbeatRelay('r1', { publisherActive: false, connectedStages: 5, stageArns: [], lastHeartbeatAt: T0 + 400 })).toBe(true)
+      expect(await store.listRelays()).toEqual([
+        { ...r1, publisherActive: false, connectedStages: 5, stageArns: [], lastHeartbeatAt: T0 + 400, offlineSince: null },
       ])
       expect(await store.getPublisherState()).toEqual({ active: false, updatedAt: null, serverId: null })
       const previous = await store.setPublisherState({ active: true, updatedAt: T0, serverId: 'r1' })
