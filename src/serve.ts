@@ -112,7 +112,7 @@ export async function startServe(options: ServeOptions): Promise<ServeHandle> {
   const stages = new StageService({ store, provider, lock, events, counters, clock, logger }, settings.stages)
   const heartbeats = new HeartbeatBatcher({ store, clock }, settings.heartbeats)
   const viewers = new ViewerService({ store, tokens: issuer, sessions, heartbeats, room: stages, counters, clock, logger }, settings.viewers)
-  const relays = new RelayService({ store, events, clock, logger })
+  const relays = new RelayService({ store, events, clock, logger }, settings.relays)
   const tokens = new TokenService({ stages, issuer, counters }, settings.tokens)
   const stats = new StatsReader(store, config.stageCapacity)
 
@@ -122,7 +122,7 @@ export async function startServe(options: ServeOptions): Promise<ServeHandle> {
   })
 
   const lease = new LeaderLease({ store, clock, logger }, settings.createLock.instanceId, settings.leaderLeaseMs)
-  const loop = new FleetLoop({ stages, viewers, lease, store, clock, logger, ticker }, settings.loop)
+  const loop = new FleetLoop({ stages, viewers, relays, lease, store, clock, logger, ticker }, settings.loop)
   const hub = new SocketHub()
   const feed = new EventFeed({ store, logger, ticker, sleep }, { pollMs: settings.eventPollMs, waitMs: settings.eventWaitMs })
   feed.subscribe((event) => hub.deliver(event))
@@ -151,7 +151,13 @@ export async function startServe(options: ServeOptions): Promise<ServeHandle> {
       { name: 'fleet', kind: 'master stage', check: async () => void (startup.started ? await stages.master() : await startup.check()) },
     ],
     healthInfo: () => ({ store: store.describe() }),
-    settings: { stageCapacity: config.stageCapacity, maxStages: config.maxStages, trustProxy: config.trustProxy, metricsToken: config.metricsToken },
+    settings: {
+      stageCapacity: config.stageCapacity,
+      maxStages: config.maxStages,
+      trustProxy: config.trustProxy,
+      metricsToken: config.metricsToken,
+      corsOrigins: config.corsOrigins,
+    },
   })
   const metrics = createMetricsPublisher(config, {
     counters,

@@ -10,11 +10,13 @@ import type { Logger } from '../log'
 import type { Counters } from '../metrics/counters'
 import { Histogram } from '../metrics/prometheus'
 import { VERSION } from '../version'
+import { cors } from '../web/cors'
 import { envelope } from '../web/envelope'
 import { type HealthCheck, healthRoutes } from '../web/health'
 import { jsonBodies } from '../web/json-bodies'
 import { counterFamilies, metricsRoute } from '../web/metrics'
 import type { Authenticator } from './auth'
+import { serveCorsPolicy } from './cors-policy'
 import { dashboardRoutes } from './dashboard'
 import { docs } from './docs'
 import { fleetFamilies } from './fleet-metrics'
@@ -24,6 +26,7 @@ import type { RateLimiter } from './rate-limiter'
 import { stageRoutes } from './stages'
 import { statsRoutes } from './stats'
 import { tokenRoutes } from './tokens'
+import { viewerClientRoutes } from './viewer-client'
 import { viewerRoutes } from './viewers'
 import { socketRoutes } from './ws'
 import type { SocketHub } from './ws/hub'
@@ -45,7 +48,7 @@ export interface AppDeps {
   counters: Counters
   clock: Clock
   startedAt: number
-  settings: { stageCapacity: number; maxStages: number; trustProxy: boolean; metricsToken: string | null }
+  settings: { stageCapacity: number; maxStages: number; trustProxy: boolean; metricsToken: string | null; corsOrigins: readonly string[] }
 }
 
 /** The route a domain error's next step points to, for this API's callers. */
@@ -62,6 +65,11 @@ export function buildApp(deps: AppDeps) {
   const durations = new Histogram('ivs_fanout_http_request_duration_seconds', 'HTTP request latency by route')
   return new Elysia({ name: 'ivs-fanout', normalize: false, serve: { reusePort: false, maxRequestBodySize: 1024 * 1024 } })
     .use(envelope({ logger: deps.logger, counters: deps.counters, actionHint: (action) => ACTION_HINTS[action] }))
+    .use(
+      cors(serveCorsPolicy(settings.corsOrigins), {
+        exposeHeaders: ['x-request-id', 'ratelimit-limit', 'ratelimit-remaining', 'ratelimit-reset', 'retry-after'],
+      }),
+    )
     .onRequest(({ request }) => {
       started.set(request, performance.now())
     })
@@ -82,6 +90,7 @@ export function buildApp(deps: AppDeps) {
     .use(rateLimit(deps.rateLimiter, { trustProxy: settings.trustProxy, sessionOf: (token) => auth.sessionKey(token) }))
     .use(docs(VERSION))
     .use(dashboardRoutes())
+    .use(viewerClientRoutes())
     .use(healthRoutes({ version: VERSION, mode: 'serve', startedAt: deps.startedAt, clock: deps.clock, checks: deps.healthChecks, extra: deps.healthInfo }))
     .use(tokenRoutes({ tokens, viewers, auth }))
     .use(viewerRoutes({ viewers, auth }))

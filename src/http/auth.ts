@@ -45,6 +45,14 @@ export class Authenticator {
     if (!this.mediaSecret.matches(secret)) throw new AppError('FORBIDDEN', 'x-media-auth is not valid')
   }
 
+  /** The API key; x-media-auth is optional, but when sent (and MEDIA_SERVER_SECRET is set) it must be right. */
+  requireApiKeyAndAnyMediaSecret(headers: Headers): void {
+    this.requireApiKey(headers)
+    const secret = headers['x-media-auth']
+    if (this.settings.skipAuth || this.mediaSecret === null || secret === undefined) return
+    if (!this.mediaSecret.matches(secret)) throw new AppError('FORBIDDEN', 'x-media-auth is not valid')
+  }
+
   /** A rate-limit key for a valid viewer session (its user and participant), else null. */
   sessionKey(token: string): string | null {
     const claims = this.sessions.verify(token, this.clock.now())

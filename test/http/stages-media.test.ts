@@ -1,4 +1,5 @@
 import { describe, expect, test } from 'bun:test'
+import { ManualClock, ManualTicker } from '../support/clock'
 import { enc, startTestServer } from '../support/serve'
 
 const MEDIA_SECRET = 'media-secret-0123456789'
@@ -101,14 +102,28 @@ describe('stages', () => {
 })
 
 describe('relay control plane', () => {
-  test('missing x-media-auth → 401, wrong → 403, missing API key → 401', async () => {
+  test('x-media-auth where a relay obtains credentials or identity (missing → 401, wrong → 403); the API key alone on stages and heartbeat, a wrong secret still 403', async () => {
     await using server = await freshServer()
-    const missing = await server.api('/api/media/stages')
-    expect(missing.status).toBe(401)
-    expect((await body(missing)).error.message).toContain('x-media-auth')
+    for (const [path, json] of [
+      ['/api/media/register', { serverId: 'relay-1', ipAddress: '127.0.0.1', port: 3001 }],
+      ['/api/media/token', { serverId: 'relay-1', stageArn: 'arn:aws:ivs:us-east-1:000000000000:stage/AAAAAAAAAAAA' }],
+    ] as const) {
+      const missing = await server.api(path, { method: 'POST', json })
+      expect([path, missing.status]).toEqual([path, 401])
+      expect((await body(missing)).error.message).toContain('x-media-auth')
+      const wrong = await server.api(path, { method: 'POST', json, headers: { 'x-media-auth': 'wrong-secret-value-123' } })
+      expect([path, wrong.status]).toEqual([path, 403])
+      expect((await body(wrong)).error.code).toBe('FORBIDDEN')
+    }
+    expect((await server.api('/api/media/stages')).status).toBe(200)
     const wrong = await server.api('/api/media/stages', { headers: { 'x-media-auth': 'wrong-secret-value-123' } })
     expect(wrong.status).toBe(403)
-    expect((await body(wrong)).error.code).toBe('FORBIDDEN')
+    const wrongBeat = await server.api('/api/media/heartbeat', {
+      method: 'POST',
+      headers: { 'x-media-auth': 'wrong-secret-value-123' },
+      json: { serverId: 'r', publisherActive: false, connectedStages: 0 },
+    })
+    expect(wrongBeat.status).toBe(403)
     const noKey = await fetch(`${server.url}/api/media/stages`, { headers: media })
     expect(noKey.status).toBe(401)
     const tokenRoute = await server.api('/api/token/mediaserver', {
@@ -159,8 +174,45 @@ describe('relay control plane', () => {
     const info = await body(await server.api('/api/stage/master/info'))
     expect(info.data.publisher).toMatchObject({ active: true, serverId: 'relay-1' })
     const pub = await body(await server.api('/api/stats/publisher'))
-    expect(pub.data.relays).toEqual([expect.objectContaining({ serverId: 'relay-1', publisherActive: true, connectedStages: 1 })])
+    expect(pub.data.relays).toEqual([expect.objectContaining({ serverId: 'relay-1', state: 'online', publisherActive: true, connectedStages: 1 })])
+    expect(pub.data.relays[0].ageMs).toBeGreaterThanOrEqual(0)
     const events = await server.store.readEvents(null, 100)
     expect(events.map((e) => e.type)).toContain('publisher_state')
+  })
+
+  test('two relays: publisher state follows the live one; the silent one goes offline after MEDIA_SERVER_TIMEOUT_MS (the leader, on a manual clock)', async () => {
+    const clock = new ManualClock(Date.UTC(2026, 11, 1, 12))
+    const ticker = new ManualTicker()
+    const server = await startTestServer({ MEDIA_SERVER_TIMEOUT_MS: '90000' }, { clock, ticker })
+    try {
+      const beat = (serverId: string, publisherActive: boolean) => server.api('/api/media/heartbeat', { method: 'POST', json: { serverId, publisherActive, connectedStages: 1 } })
+      for (const serverId of ['relay-a', 'relay-b']) await server.api('/api/media/register', { method: 'POST', json: { serverId, ipAddress: 'localhost', port: 3001 } })
+      await beat('relay-a', true)
+      await beat('relay-b', false) // the last heartbeat, from the relay without the publisher, does not turn it off
+      expect((await body(await server.api('/api/stats/publisher'))).data).toMatchObject({ active: true, serverId: 'relay-a' })
+      clock.advance(60_000)
+      await beat('relay-b', false)
+      clock.advance(31_000) // relay-a silent for 91 s
+      await beat('relay-b', false)
+      await server.loop.tick()
+      const publisher = (await body(await server.api('/api/stats/publisher'))).data
+      expect(publisher.active).toBe(false)
+      expect(publisher.relays.map((r: { serverId: string; state: string; ageMs: number }) => [r.serverId, r.state, r.ageMs])).toEqual([
+        ['relay-a', 'offline', 91_000],
+        ['relay-b', 'online', 0],
+      ])
+      const events = (await server.store.readEvents(null, 100)).map((e) => [e.type, e.data.serverId ?? e.data.active])
+      // relay-b's heartbeat at 91 s already no longer counts relay-a (publisher off); the leader's
+      // round then marks relay-a offline and says so, once.
+      expect(events).toEqual([
+        ['publisher_state', true],
+        ['publisher_state', false],
+        ['media_server_offline', 'relay-a'],
+      ])
+      await server.loop.tick() // once: no second offline event
+      expect((await server.store.readEvents(null, 100)).filter((e) => e.type === 'media_server_offline').length).toBe(1)
+    } finally {
+      await server.stop()
+    }
   })
 })

@@ -171,6 +171,27 @@ describe('tokens and viewers on real state', () => {
     expect(none).toEqual({ userId: 'nobody', totalMs: 0, sessions: [] })
   })
 
+  test('rejoin naming the stage being left: the new seat is elsewhere and the old one is freed in the same step; no room → 503 and the old seat kept', async () => {
+    await using server = await freshServer()
+    const master = await masterOf(server)
+    const [first] = await seat(server, 1)
+    expect(first!.stageArn).toBe(master)
+    // The master has room, but the viewer is leaving it: a second stage is made for it.
+    const moved = await data(await post(server, '/api/viewer/rejoin', { userId: 'viewer-0', stageArn: master }))
+    expect(moved.stageArn).not.toBe(master)
+    const stages = await server.store.listStages()
+    expect(stages.map((s) => [s.arn === master, s.viewerCount])).toEqual([
+      [true, 0],
+      [false, 1],
+    ])
+    // MAX_STAGES is 2 and both are in use: leaving the second has nowhere to go. The seat stays.
+    await seat(server, 4) // viewer-0 … viewer-3 (viewer-0 keeps its seat), the master fills up
+    const refused = await post(server, '/api/viewer/rejoin', { userId: 'viewer-0', stageArn: moved.stageArn })
+    expect(refused.status).toBe(503)
+    expect((await refused.json()).error.code).toBe('CAPACITY_EXHAUSTED')
+    expect((await server.store.findViewer('viewer-0'))?.stageArn).toBe(moved.stageArn)
+  })
+
   test('rejoin: a seated viewer keeps its stage; after its stage is deleted it gets a new one', async () => {
     await using server = await freshServer()
     const master = await masterOf(server)

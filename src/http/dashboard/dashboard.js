@@ -61,7 +61,10 @@ async function loadRelays() {
   const data = (await res.json()).data
   setPublisher(data.active)
   $('relays').innerHTML = data.relays
-    .map((r) => `<li>${esc(r.serverId)}: ${r.connectedStages} stages, ${r.publisherActive ? 'publishing' : 'idle'}</li>`)
+    .map(
+      (r) =>
+        `<li class="${esc(r.state)}">${esc(r.serverId)}: ${esc(r.state)}, ${r.connectedStages} stages, ${r.state === 'online' && r.publisherActive ? 'publishing' : 'idle'}</li>`,
+    )
     .join('')
 }
 
@@ -85,7 +88,7 @@ function connect() {
     const message = JSON.parse(event.data)
     if (message.type === 'stats_update') render(message.data)
     if (message.type === 'publisher_state') setPublisher(message.data.active)
-    if (message.type === 'stage_created' || message.type === 'stage_deleted') loadRelays()
+    if (message.type === 'stage_created' || message.type === 'stage_deleted' || message.type === 'media_server_offline') loadRelays()
   }
   clearInterval(relayTimer)
   relayTimer = setInterval(loadRelays, 5000)

@@ -9,14 +9,21 @@ import { stageJson } from '../stages/model'
 import { PublisherToken } from '../tokens/model'
 import { MediaHeartbeatBody, MediaHeartbeatResult, MediaStages, MediaTokenBody, RegisterBody } from './model'
 
-/** The relay's control plane. Every route needs the API key and, when configured, x-media-auth. */
+/**
+ * The relay's control plane. Every route needs the API key. Where a relay obtains credentials or
+ * identity (register, token) it also needs x-media-auth when MEDIA_SERVER_SECRET is set; the stage
+ * list and heartbeats take the API key alone, as the original media server sends them, but a wrong
+ * x-media-auth, when sent, is still refused.
+ */
 export function mediaRoutes(deps: { relays: RelayService; stages: StageService; tokens: TokenService; auth: Authenticator; stageCapacity: number }) {
   const { relays, tokens, auth, stageCapacity } = deps
   const stages = async () => ({ stages: (await deps.stages.list()).map((s) => stageJson(s, stageCapacity)) })
   return (
     new Elysia({ prefix: '/api/media', tags: ['relay'] })
       // Auth runs before validation: an unauthenticated caller learns nothing about the schemas.
-      .onTransform(({ headers }) => auth.requireMedia(headers))
+      .onTransform(({ headers, path }) =>
+        path.endsWith('/stages') || path.endsWith('/heartbeat') ? auth.requireApiKeyAndAnyMediaSecret(headers) : auth.requireMedia(headers),
+      )
       .post(
         '/register',
         async ({ body }) => {
@@ -33,8 +40,9 @@ export function mediaRoutes(deps: { relays: RelayService; stages: StageService; 
         response: responses(MediaStages, [403]),
         detail: {
           summary: 'Stages to publish to',
-          description: 'Every stage of the fleet, draining ones included (their viewers still watch until they rejoin).',
-          security: SECURITY.media,
+          description:
+            'Every stage of the fleet, draining ones included (their viewers still watch until they rejoin). The API key alone is enough; a wrong x-media-auth, when sent, is refused.',
+          security: SECURITY.apiKey,
         },
       })
       .post('/token', async ({ body }) => ok(await tokens.mediaServer(body)), {
@@ -53,8 +61,9 @@ export function mediaRoutes(deps: { relays: RelayService; stages: StageService; 
           response: responses(MediaHeartbeatResult, [403, 404]),
           detail: {
             summary: 'Relay heartbeat',
-            description: 'Reports publisher state and connected stages; 404 when the relay has not registered.',
-            security: SECURITY.media,
+            description:
+              'Reports publisher state and connected stages (a count or the list of ARNs); 404 when the relay has not registered. The API key alone is enough; a wrong x-media-auth, when sent, is refused.',
+            security: SECURITY.apiKey,
           },
         },
       )

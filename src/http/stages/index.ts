@@ -38,7 +38,7 @@ export function stageRoutes({
           detail: { summary: 'Master stage', description: "The publisher's stage and whether the relay reports a live publisher.", security: SECURITY.apiKey },
         },
       )
-      .post('/', async ({ body }) => ok(json(await stages.create(body))), {
+      .post('', async ({ body }) => ok(json(await stages.create(body))), {
         body: CreateStageBody,
         response: responses(Stage, [409, 503]),
         detail: {

@@ -25,7 +25,7 @@ export function statsRoutes({
     new Elysia({ prefix: '/api/stats', tags: ['stats'] })
       // Auth runs before validation: an unauthenticated caller learns nothing about the schemas.
       .onTransform(({ headers }) => auth.requireApiKey(headers))
-      .get('/', async () => ok(await current()), {
+      .get('', async () => ok(await current()), {
         response: responses(Stats),
         detail: {
           summary: 'Fleet stats',
@@ -68,9 +68,11 @@ export function statsRoutes({
             serverId: publisher.serverId,
             relays: known.map((r) => ({
               serverId: r.serverId,
+              state: r.state,
               publisherActive: r.publisherActive,
-              connectedStages: r.connectedStages.length,
+              connectedStages: r.connectedStages,
               lastHeartbeatAt: iso(r.lastHeartbeatAt)!,
+              ageMs: r.ageMs,
             })),
           })
         },

@@ -55,14 +55,23 @@ export const PublisherStats = t.Object(
     active: t.Boolean(),
     updatedAt: t.Nullable(IsoTime),
     serverId: t.Nullable(t.String()),
-    relays: t.Array(t.Object({ serverId: t.String(), publisherActive: t.Boolean(), connectedStages: t.Integer(), lastHeartbeatAt: IsoTime })),
+    relays: t.Array(
+      t.Object({
+        serverId: t.String(),
+        state: t.Union([t.Literal('online'), t.Literal('offline')], { description: 'offline once silent for MEDIA_SERVER_TIMEOUT_MS' }),
+        publisherActive: t.Boolean({ description: 'what the relay last reported; counts only while it is online' }),
+        connectedStages: t.Integer(),
+        lastHeartbeatAt: IsoTime,
+        ageMs: t.Integer({ description: 'milliseconds since its last heartbeat' }),
+      }),
+    ),
   },
   {
     example: {
       active: true,
       updatedAt: '2026-11-23T12:00:00.000Z',
       serverId: 'relay-1',
-      relays: [{ serverId: 'relay-1', publisherActive: true, connectedStages: 3, lastHeartbeatAt: '2026-11-23T12:00:00.000Z' }],
+      relays: [{ serverId: 'relay-1', state: 'online', publisherActive: true, connectedStages: 3, lastHeartbeatAt: '2026-11-23T12:00:00.000Z', ageMs: 4200 }],
     },
   },
 )

@@ -23,7 +23,8 @@ export function viewerRoutes({ viewers, auth }: { viewers: ViewerService; auth: 
         response: responses(ViewerToken, [403, 503]),
         detail: {
           summary: 'Rejoin',
-          description: 'A fresh viewer token. A viewer on a draining (or deleted) stage is moved to another stage; otherwise it keeps its seat.',
+          description:
+            'A fresh viewer token. With `stageArn` (the stage being left) the viewer gets a seat on another stage, and the old seat is freed in the same atomic step (no seat elsewhere: it keeps the old one and gets 503). Without it, a viewer on a draining (or deleted) stage is moved; otherwise it keeps its seat.',
           security: SECURITY.viewer,
         },
       },

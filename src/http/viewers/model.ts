@@ -2,8 +2,8 @@ import { t } from 'elysia'
 import { EXAMPLE_STAGE_ARN, IsoTime, ParticipantId, StageArn, UserId } from '../schemas'
 
 export const RejoinBody = t.Object(
-  { userId: UserId, participantId: t.Optional(ParticipantId) },
-  { additionalProperties: false, example: { userId: 'viewer-456' } },
+  { userId: UserId, participantId: t.Optional(ParticipantId), stageArn: t.Optional(StageArn) },
+  { additionalProperties: false, example: { userId: 'viewer-456', stageArn: EXAMPLE_STAGE_ARN } },
 )
 
 export const HeartbeatBody = t.Object(

@@ -18,6 +18,7 @@ const AUDIENCE: Record<string, ClientType[]> = {
   stage_created: ['media-server', 'dashboard'],
   stage_deleted: ['media-server', 'dashboard'],
   publisher_state: ['media-server', 'dashboard'],
+  media_server_offline: ['media-server', 'dashboard'],
 }
 
 const message = (type: string, data: unknown) => JSON.stringify({ type, data })
