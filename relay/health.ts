@@ -1,8 +1,7 @@
 import { Elysia } from 'elysia'
 import type { Clock } from '../src/clock'
-import { describeError } from '../src/errors'
 import { errorBody, ok } from '../src/web/envelope'
-import type { HealthCheck } from '../src/web/health'
+import { type CheckResult, cachedChecks, type HealthCheck, uptimeSeconds } from '../src/web/health-checks'
 import type { Fanout } from './fanout'
 import type { StageState } from './stage-session'
 
@@ -46,13 +45,6 @@ export class ControlLink implements LinkState {
   }
 }
 
-export interface CheckResult {
-  ok: boolean
-  kind: string
-  latencyMs: number
-  error?: string
-}
-
 export interface Assessment {
   status: RelayStatus
   /** Everything that keeps the status from `healthy`. */
@@ -88,30 +80,6 @@ export function assess(
   return { status, reasons, notReady }
 }
 
-const CHECK_TIMEOUT_MS = 2_000
-/** Unauthenticated probes must not turn into a stream of API server calls: results are reused this long. */
-const CHECK_CACHE_MS = 2_000
-
-const round = (n: number) => Math.round(n * 100) / 100
-
-async function runCheck(check: HealthCheck): Promise<CheckResult> {
-  const started = performance.now()
-  let timer: Timer | undefined
-  try {
-    await Promise.race([
-      check.check(),
-      new Promise((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`no answer within ${CHECK_TIMEOUT_MS} ms`)), CHECK_TIMEOUT_MS)
-      }),
-    ])
-    return { ok: true, kind: check.kind, latencyMs: round(performance.now() - started) }
-  } catch (error) {
-    return { ok: false, kind: check.kind, latencyMs: round(performance.now() - started), error: describeError(error) }
-  } finally {
-    clearTimeout(timer)
-  }
-}
-
 export interface RelayHealthDeps {
   version: string
   serverId: string
@@ -131,15 +99,8 @@ export interface RelayHealthDeps {
  */
 export function relayHealthRoutes(deps: RelayHealthDeps) {
   const { fanout, link } = deps
-  const uptime = () => round((deps.clock.now() - deps.startedAt) / 1000)
-  let cached: { at: number; results: Promise<Record<string, CheckResult>> } | null = null
-  const checkAll = () => {
-    const now = performance.now()
-    if (!cached || now - cached.at > CHECK_CACHE_MS) {
-      cached = { at: now, results: Promise.all(deps.checks.map(async (c) => [c.name, await runCheck(c)] as const)).then(Object.fromEntries) }
-    }
-    return cached.results
-  }
+  const uptime = () => uptimeSeconds(deps.clock.now(), deps.startedAt)
+  const checkAll = cachedChecks(deps.checks)
   const report = async () => {
     const checks = await checkAll()
     const stages = fanout.stageSnapshots()

@@ -1,13 +1,9 @@
 import { Elysia, t } from 'elysia'
 import type { Clock } from '../clock'
-import { describeError } from '../errors'
 import { Envelope, ErrorEnvelope, errorBody, ok } from './envelope'
+import { cachedChecks, type HealthCheck, uptimeSeconds } from './health-checks'
 
-export interface HealthCheck {
-  name: string
-  kind: string
-  check(): Promise<void>
-}
+export type { HealthCheck }
 
 export interface HealthDeps {
   version: string
@@ -18,10 +14,6 @@ export interface HealthDeps {
   /** Extra fields for /health (the relay adds its sessions). */
   extra?: () => Record<string, unknown>
 }
-
-const CHECK_TIMEOUT_MS = 2_000
-/** Unauthenticated callers must not turn health probes into IVS calls: results are reused this long. */
-const CHECK_CACHE_MS = 2_000
 
 const CheckResult = t.Object({ ok: t.Boolean(), kind: t.String(), latencyMs: t.Number(), error: t.Optional(t.String()) })
 const Health = t.Object(
@@ -42,40 +34,12 @@ const Live = t.Object(
   { example: { status: 'ok', version: '0.1.0', mode: 'serve', uptime: 12.3 } },
 )
 
-async function runCheck(check: HealthCheck) {
-  const started = performance.now()
-  let timer: Timer | undefined
-  try {
-    await Promise.race([
-      check.check(),
-      new Promise((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`no answer within ${CHECK_TIMEOUT_MS} ms`)), CHECK_TIMEOUT_MS)
-      }),
-    ])
-    return { ok: true, kind: check.kind, latencyMs: round(performance.now() - started) }
-  } catch (error) {
-    return { ok: false, kind: check.kind, latencyMs: round(performance.now() - started), error: describeError(error) }
-  } finally {
-    clearTimeout(timer)
-  }
-}
-
-const round = (ms: number) => Math.round(ms * 100) / 100
-
 export function healthRoutes(deps: HealthDeps) {
-  const uptime = () => round((deps.clock.now() - deps.startedAt) / 1000)
-  let cached: { at: number; results: Promise<(readonly [string, Awaited<ReturnType<typeof runCheck>>])[]> } | null = null
-  const checkAll = () => {
-    const now = performance.now()
-    if (!cached || now - cached.at > CHECK_CACHE_MS) {
-      cached = { at: now, results: Promise.all(deps.checks.map(async (c) => [c.name, await runCheck(c)] as const)) }
-    }
-    return cached.results
-  }
+  const uptime = () => uptimeSeconds(deps.clock.now(), deps.startedAt)
+  const checkAll = cachedChecks(deps.checks)
   const report = async () => {
-    const results = await checkAll()
-    const checks = Object.fromEntries(results)
-    const healthy = results.every(([, r]) => r.ok)
+    const checks = await checkAll()
+    const healthy = Object.values(checks).every((r) => r.ok)
     return {
       healthy,
       body: { status: healthy ? ('ok' as const) : ('degraded' as const), version: deps.version, mode: deps.mode, uptime: uptime(), checks, ...deps.extra?.() },

@@ -185,8 +185,10 @@ describe('relay control plane', () => {
     const ticker = new ManualTicker()
     const server = await startTestServer({ MEDIA_SERVER_TIMEOUT_MS: '90000' }, { clock, ticker })
     try {
-      const beat = (serverId: string, publisherActive: boolean) => server.api('/api/media/heartbeat', { method: 'POST', json: { serverId, publisherActive, connectedStages: 1 } })
-      for (const serverId of ['relay-a', 'relay-b']) await server.api('/api/media/register', { method: 'POST', json: { serverId, ipAddress: 'localhost', port: 3001 } })
+      const beat = (serverId: string, publisherActive: boolean) =>
+        server.api('/api/media/heartbeat', { method: 'POST', json: { serverId, publisherActive, connectedStages: 1 } })
+      for (const serverId of ['relay-a', 'relay-b'])
+        await server.api('/api/media/register', { method: 'POST', json: { serverId, ipAddress: 'localhost', port: 3001 } })
       await beat('relay-a', true)
       await beat('relay-b', false) // the last heartbeat, from the relay without the publisher, does not turn it off
       expect((await body(await server.api('/api/stats/publisher'))).data).toMatchObject({ active: true, serverId: 'relay-a' })
