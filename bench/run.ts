@@ -1,7 +1,7 @@
 /**
  * `bun run bench`: every benchmark, one after another (they would compete for the 2 cores), then
  * one table of the figures that matter, each against its baseline or target.
- *   bun run bench [--only tokens,heartbeats,presence,stores,relay]
+ *   bun run bench [--only tokens,heartbeats,presence,stores,quotas,relay]
  */
 import { cpus, loadavg } from 'node:os'
 import { parseArgs } from 'node:util'
@@ -93,6 +93,17 @@ const BENCHES: Record<string, { script: string; rows(s: Summary): Row[] }> = {
         verdict: '',
       },
     ],
+  },
+  quotas: {
+    script: 'bench/quotas.ts',
+    rows: (s) =>
+      (s.perN as { instances: number; tokensPerSec: number; shareOfQuota: number; peakPerWindow: number; throttled: number; failed: number }[]).map((p) => ({
+        bench: 'quotas',
+        figure: `API tokens/s, ${p.instances} instance${p.instances === 1 ? '' : 's'}`,
+        value: `${p.tokensPerSec}/s; steady ${pct(p.shareOfQuota)} of ${s.tps} TPS`,
+        against: `peak ${p.peakPerWindow}/s, ${p.throttled} throttled; target ≥ 90.0 %, 0 throttled`,
+        verdict: verdict(p.shareOfQuota >= 0.9 && p.throttled === 0 && p.failed === 0),
+      })),
   },
   relay: {
     script: 'bench/relay.ts',

@@ -1,8 +1,8 @@
 import { hostname } from 'node:os'
+import { openStore, StartupError, stageBackend } from './backends'
 import { type Clock, realSleep, type Sleep, systemClock } from './clock'
 import type { ServeConfig } from './config/serve'
 import { fleetSettings } from './config/settings'
-import { describeError } from './errors'
 import { CreateLock } from './fleet/create-lock'
 import { EventFeed } from './fleet/event-feed'
 import { storeEventPublisher } from './fleet/events'
@@ -19,23 +19,16 @@ import { ViewerSessions } from './fleet/viewer-session'
 import { ViewerService } from './fleet/viewers'
 import { type App, buildApp } from './http/app'
 import { Authenticator } from './http/auth'
+import { FleetRateLimiter } from './http/fleet-rate-limiter'
 import { RateLimiter } from './http/rate-limiter'
 import { SocketHub } from './http/ws/hub'
 import { randomAlphanumeric, randomSecret } from './ids'
-import { ApiTokenIssuer } from './ivs/api-tokens'
-import { AwsStageProvider } from './ivs/aws'
-import { createIvsRealTimeClient, IvsRealTimeApi } from './ivs/aws-api'
-import { LOCAL_ACCOUNT_ID, LocalStageProvider } from './ivs/local'
-import { generateKeyPair, importPrivateKey, SelfSignedTokenIssuer } from './ivs/signer'
-import type { StageProvider, TokenIssuer } from './ivs/types'
+import type { StageProvider } from './ivs/types'
 import type { Logger } from './log'
 import { createMetricsPublisher } from './metrics/cloudwatch'
 import { Counters } from './metrics/counters'
-import { MemoryStore } from './store/memory'
-import { RedisStore } from './store/redis'
-import { RedisConfigError } from './store/redis-client'
+import { Histogram } from './metrics/prometheus'
 import type { Store } from './store/types'
-import { UpstashStore } from './store/upstash'
 import { systemTicker, type Ticker } from './ticker'
 
 export interface ServeHandle {
@@ -78,7 +71,7 @@ export interface ServeOptions {
   onFatal?(error: StartupError): void
 }
 
-export class StartupError extends Error {}
+export { StartupError }
 
 /** Composition root of serve mode: builds the object graph once and hands it down. */
 export async function startServe(options: ServeOptions): Promise<ServeHandle> {
@@ -93,7 +86,24 @@ export async function startServe(options: ServeOptions): Promise<ServeHandle> {
     options.onFatal?.(new StartupError(error.message))
   }
   const store: Store = options.store ?? (await openStore(config, logger, fatal))
-  const { provider, tokens: issuer } = await stageBackend(config, logger, clock)
+  const counters = new Counters()
+  const gateWaits = new Histogram('ivs_fanout_ivs_gate_wait_seconds', 'time IVS calls waited for a slot of the fleet-wide quota gate')
+  const {
+    provider,
+    tokens: issuer,
+    api,
+  } = await stageBackend(config, {
+    logger,
+    clock,
+    limits: store.limits,
+    observer: {
+      attempt: (operation, outcome) => counters.add('IvsCalls', 1, { operation, outcome }),
+      waited: (operation, ms) => {
+        gateWaits.observe({ operation }, ms / 1000)
+        counters.add('IvsGateWaitMs', ms, { operation })
+      },
+    },
+  })
   const settings = fleetSettings(config, {
     instanceId: `${hostname()}-${process.pid}-${randomAlphanumeric(6)}`,
     storeKind: store.kind,
@@ -106,16 +116,30 @@ export async function startServe(options: ServeOptions): Promise<ServeHandle> {
     options.announce?.(`No API_SECRET_KEY set: this run's API key is ${apiKey}`)
   }
   const sessions = new ViewerSessions(apiKey)
-  const counters = new Counters()
   const events = storeEventPublisher(store)
   const lock = new CreateLock({ store, clock, sleep }, settings.createLock)
   const stages = new StageService({ store, provider, lock, events, counters, clock, logger }, settings.stages)
   const heartbeats = new HeartbeatBatcher({ store, clock }, settings.heartbeats)
   const viewers = new ViewerService({ store, tokens: issuer, sessions, heartbeats, room: stages, counters, clock, logger }, settings.viewers)
-  const relays = new RelayService({ store, events, clock, logger }, settings.relays)
+  // With no relay online, the leader asks IVS who publishes into the master stage.
+  const probe = async () => {
+    const master = await stages.master().catch(() => null)
+    const publishing = master ? await provider.publishingParticipants(master.arn) : null
+    return publishing === null ? null : publishing > 0
+  }
+  const relays = new RelayService({ store, events, clock, logger, probe }, settings.relays)
   const tokens = new TokenService({ stages, issuer, counters }, settings.tokens)
-  const stats = new StatsReader(store, config.stageCapacity)
+  const stats = new StatsReader(
+    { store, clock },
+    { stageCapacity: config.stageCapacity, maxStages: config.maxStages, maxSubscriptions: config.ivsMaxSubscriptions },
+  )
 
+  if (config.maxStages * config.stageCapacity > config.ivsMaxSubscriptions) {
+    logger.warn("MAX_STAGES × STAGE_CAPACITY exceeds the account's concurrent-subscription quota: new viewers are refused past IVS_MAX_SUBSCRIPTIONS", {
+      seats: config.maxStages * config.stageCapacity,
+      IVS_MAX_SUBSCRIPTIONS: config.ivsMaxSubscriptions,
+    })
+  }
   const startup = new FleetStartup({ start: () => stages.start(), logger, sleep, onFatal: fatal })
   const master = await startup.begin().catch((error: unknown) => {
     throw error instanceof MasterStageMissing ? new StartupError(error.message) : error
@@ -130,7 +154,10 @@ export async function startServe(options: ServeOptions): Promise<ServeHandle> {
   const broadcast = new StatsBroadcast({ read: () => stats.read(), audience: hub, ticker, logger }, settings.statsIntervalMs)
 
   const auth = new Authenticator({ apiKey, mediaSecret: config.mediaServerSecret, skipAuth: config.skipAuth }, sessions, clock)
-  const rateLimiter = new RateLimiter({ windowMs: config.rateLimitWindowMs, max: config.rateLimitMaxRequests }, clock)
+  const rateWindow = { windowMs: config.rateLimitWindowMs, max: config.rateLimitMaxRequests }
+  const localLimiter = new RateLimiter(rateWindow, clock)
+  // With a shared store the limit is one for the fleet; the memory store is this process anyway.
+  const rateLimiter = store.kind === 'memory' ? localLimiter : new FleetRateLimiter({ limits: store.limits, local: localLimiter, clock, logger }, rateWindow)
   const app = buildApp({
     stages,
     viewers,
@@ -151,6 +178,8 @@ export async function startServe(options: ServeOptions): Promise<ServeHandle> {
       { name: 'fleet', kind: 'master stage', check: async () => void (startup.started ? await stages.master() : await startup.check()) },
     ],
     healthInfo: () => ({ store: store.describe() }),
+    histograms: [gateWaits],
+    quotaUsage: api ? () => api.quotaUsage() : undefined,
     settings: {
       stageCapacity: config.stageCapacity,
       maxStages: config.maxStages,
@@ -165,7 +194,13 @@ export async function startServe(options: ServeOptions): Promise<ServeHandle> {
     logger: logger.child({ component: 'cloudwatch' }),
     // Fleet-wide gauges come from the leader only, so a Sum across instances is not N times too big;
     // counters are per instance and add up.
-    gauges: { readGauges: async () => (lease.isLeader ? { stages: await store.listStages() } : null) },
+    gauges: {
+      readGauges: async () => {
+        if (!lease.isLeader) return null
+        const [fleet, quota] = await Promise.all([stats.read(), api ? api.quotaUsage() : []])
+        return { stages: await store.listStages(), capacityExhausted: fleet.capacityExhausted, quota }
+      },
+    },
   })
   app.listen({ port: config.port, hostname: '0.0.0.0' })
   metrics.start()
@@ -214,62 +249,5 @@ export async function startServe(options: ServeOptions): Promise<ServeHandle> {
       })()
       return stopping
     },
-  }
-}
-
-/**
- * The store the configuration names. A store that is down at start is not fatal: /health/ready says
- * so, requests answer 503, and the client reconnects. A store that refuses the configuration is.
- */
-async function openStore(config: ServeConfig, logger: Logger, fatal: (error: Error) => void): Promise<Store> {
-  if (config.redis) {
-    const store = new RedisStore({
-      connection: config.redis,
-      prefix: config.redisKeyPrefix,
-      logger,
-      historyRetentionMs: config.watchHistoryTtlMs,
-      onConfigError: fatal,
-    })
-    try {
-      if ((await store.open()) === 'unreachable') logger.warn('store not reachable at start; answering 503 until it is', { store: store.describe() })
-      else await store.loadScripts().catch(() => {})
-    } catch (error) {
-      if (error instanceof RedisConfigError) throw new StartupError(error.message)
-      throw error
-    }
-    return store
-  }
-  if (!config.upstash) return new MemoryStore(config.watchHistoryTtlMs)
-  const store = new UpstashStore({ ...config.upstash, prefix: config.redisKeyPrefix, logger, historyRetentionMs: config.watchHistoryTtlMs })
-  await store.loadScripts().catch(() => logger.warn('store not reachable at start; answering 503 until it is', { store: store.describe() }))
-  return store
-}
-
-/**
- * Local mode: in-process stages and self-signed tokens (generated key unless one is given).
- * AWS mode: IVS stages; self-signed tokens when a key is configured, else CreateParticipantToken,
- * both sharing one paced IVS client.
- */
-async function stageBackend(config: ServeConfig, logger: Logger, clock: Clock): Promise<{ provider: StageProvider; tokens: TokenIssuer }> {
-  if (config.provider === 'local') {
-    const provider = new LocalStageProvider({ region: config.awsRegion, whipUrl: config.localWhipUrl })
-    const keyId = config.ivsPublicKeyArn ?? `arn:aws:ivs:${config.awsRegion}:${LOCAL_ACCOUNT_ID}:public-key/${randomAlphanumeric(12)}`
-    return { provider, tokens: await selfSignedIssuer(config.ivsPrivateKeyPem ?? (await generateKeyPair()).privateKeyPem, keyId, clock) }
-  }
-  const api = new IvsRealTimeApi({
-    client: createIvsRealTimeClient({ region: config.awsRegion, endpoint: config.ivsEndpoint }),
-    logger: logger.child({ component: 'ivs' }),
-  })
-  const provider = new AwsStageProvider(api)
-  const tokens =
-    config.ivsPublicKeyArn && config.ivsPrivateKeyPem ? await selfSignedIssuer(config.ivsPrivateKeyPem, config.ivsPublicKeyArn, clock) : new ApiTokenIssuer(api)
-  return { provider, tokens }
-}
-
-async function selfSignedIssuer(pem: string, keyId: string, clock: Clock): Promise<TokenIssuer> {
-  try {
-    return new SelfSignedTokenIssuer((await importPrivateKey(pem)).key, keyId, clock)
-  } catch (error) {
-    throw new StartupError(`IVS_PRIVATE_KEY cannot be used: ${describeError(error)}`)
   }
 }

@@ -48,6 +48,8 @@ export interface ServeConfig {
   corsOrigins: string[]
   /** A relay silent this long is offline and no longer counts for the publisher state. */
   mediaServerTimeoutMs: number
+  /** The account's concurrent-subscription quota (IVS: 20,000 unless raised): viewers beyond it cannot join. */
+  ivsMaxSubscriptions: number
 }
 
 const MAX_TOKEN_TTL_MIN = 14 * 24 * 60
@@ -139,6 +141,7 @@ export function loadServeConfig(env: Env): ConfigResult<ServeConfig> {
     metricsToken: r.optional('METRICS_TOKEN'),
     corsOrigins: readOrigins(r),
     mediaServerTimeoutMs: r.int('MEDIA_SERVER_TIMEOUT_MS', 90_000, 1_000),
+    ivsMaxSubscriptions: r.int('IVS_MAX_SUBSCRIPTIONS', 20_000, 1),
   }
   return r.result(config)
 }

@@ -41,9 +41,10 @@ export function fleetSettings(config: ServeConfig, facts: RuntimeFacts): FleetSe
       heartbeatIntervalMs: config.heartbeatIntervalMs,
       viewerTokenTtlMin: config.viewerTokenTtlMin,
       seatWaitMs: 20_000,
+      maxSubscriptions: config.ivsMaxSubscriptions,
     },
     tokens: { publisherTokenTtlMin: config.publisherTokenTtlMin },
-    relays: { offlineAfterMs: config.mediaServerTimeoutMs },
+    relays: { offlineAfterMs: config.mediaServerTimeoutMs, probeIntervalMs: 5_000 },
     loop: {
       // Several ticks per lease, so a leader renews well before its lease runs out.
       tickMs: Math.min(1_000, Math.floor(config.leaderLeaseMs / 3)),

@@ -14,7 +14,7 @@ import type { ViewerService } from './viewers'
 export interface FleetLoopDeps {
   stages: Pick<StageService, 'retire' | 'drain' | 'createAhead'>
   viewers: Pick<ViewerService, 'sweepSilent'>
-  relays: Pick<RelayService, 'expireSilent'>
+  relays: Pick<RelayService, 'expireSilent' | 'probePublisher'>
   lease: LeaderLease
   store: Store
   clock: Clock
@@ -57,6 +57,7 @@ export class FleetLoop {
       if (!(await lease.renew())) return
       await viewers.sweepSilent(this.options.heartbeatTimeoutMs)
       await relays.expireSilent()
+      await relays.probePublisher()
       const plan = planScaling(await store.listStages(), this.options.policy, clock.now())
       // Renewed before each action: a slow round (paced IVS calls) must not act on a lapsed lease
       // while another instance has taken over.

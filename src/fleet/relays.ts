@@ -1,5 +1,5 @@
 import type { Clock } from '../clock'
-import { AppError } from '../errors'
+import { AppError, describeError } from '../errors'
 import type { Logger } from '../log'
 import type { PublisherState, RelayRecord, Store } from '../store/types'
 import type { EventPublisher } from './events'
@@ -13,14 +13,20 @@ export interface RelayView extends RelayRecord {
   ageMs: number
 }
 
+/** Asks IVS whether someone publishes into the master stage (null: cannot tell, e.g. local stages). */
+export type PublisherProbe = () => Promise<boolean | null>
+
 /**
  * The media relays: each one's registration and last report, kept per serverId. A relay silent for
  * `offlineAfterMs` is offline (a `media_server_offline` event, once). The publisher is active when
- * any online relay says so, so a second relay without the publisher cannot turn it off.
+ * any online relay says so, so a second relay without the publisher cannot turn it off. With no
+ * relay online (OBS publishing straight into the master stage), the leader asks IVS instead.
  */
 export class RelayService {
+  private lastProbeAt = Number.NEGATIVE_INFINITY
+
   constructor(
-    private readonly deps: { store: Store; events: EventPublisher; clock: Clock; logger: Logger },
+    private readonly deps: { store: Store; events: EventPublisher; clock: Clock; logger: Logger; probe?: PublisherProbe },
     private readonly settings: RelaySettings,
   ) {}
 
@@ -75,6 +81,26 @@ export class RelayService {
     return expired
   }
 
+  /**
+   * The leader's round, when no relay is online: IVS's participant list of the master stage says
+   * whether a publisher is on, at most once per `probeIntervalMs` (two stage operations, well inside
+   * the account's 5 per second).
+   */
+  async probePublisher(): Promise<boolean | null> {
+    const { store, clock, probe, logger } = this.deps
+    const now = clock.now()
+    if (!probe || now - this.lastProbeAt < this.settings.probeIntervalMs) return null
+    if ((await store.listRelays()).some((r) => this.stateOf(r, now) === 'online')) return null
+    this.lastProbeAt = now
+    const active = await probe().catch((error: unknown) => {
+      logger.warn('cannot ask IVS whether the publisher is on', { error: describeError(error) })
+      return null
+    })
+    if (active === null) return null
+    await this.setPublisher({ active, updatedAt: now, serverId: null, source: 'ivs' })
+    return active
+  }
+
   async list(): Promise<RelayView[]> {
     const now = this.deps.clock.now()
     return (await this.deps.store.listRelays()).map((r) => ({ ...r, state: this.stateOf(r, now), ageMs: Math.max(0, now - r.lastHeartbeatAt) }))
@@ -88,15 +114,31 @@ export class RelayService {
     return relay.offlineSince === null && now - relay.lastHeartbeatAt < this.settings.offlineAfterMs ? 'online' : 'offline'
   }
 
-  /** Publisher active = any online relay reports it; an event when that changes (the atomic swap decides who tells). */
+  /**
+   * Publisher active = any online relay reports it. With no relay online, IVS's last answer stands
+   * (probePublisher); a relay's word that lapsed turns the publisher off.
+   */
   private async refreshPublisherState(): Promise<void> {
-    const { store, events, clock } = this.deps
+    const { store, clock } = this.deps
     const now = clock.now()
-    const reporting = (await store.listRelays()).filter((r) => this.stateOf(r, now) === 'online' && r.publisherActive)
-    const state: PublisherState = { active: reporting.length > 0, updatedAt: now, serverId: reporting[0]?.serverId ?? null }
+    const online = (await store.listRelays()).filter((r) => this.stateOf(r, now) === 'online')
+    if (online.length === 0) {
+      const previous = await store.getPublisherState()
+      if (previous.source === 'ivs' || !previous.active) return
+      return this.setPublisher({ active: false, updatedAt: now, serverId: null })
+    }
+    const reporting = online.filter((r) => r.publisherActive)
+    await this.setPublisher({ active: reporting.length > 0, updatedAt: now, serverId: reporting[0]?.serverId ?? null, source: 'relay' })
+  }
+
+  /** Stores the state when it changed; an event when `active` changed (the atomic swap decides who tells). */
+  private async setPublisher(state: PublisherState): Promise<void> {
+    const { store, events } = this.deps
     const previous = await store.getPublisherState()
-    if (previous.active === state.active && previous.serverId === state.serverId) return
+    if (previous.active === state.active && previous.serverId === state.serverId && previous.source === state.source) return
     const swapped = await store.setPublisherState(state)
-    if (swapped.active !== state.active) await events.publish('publisher_state', { active: state.active, timestamp: new Date(now).toISOString() })
+    if (swapped.active !== state.active) {
+      await events.publish('publisher_state', { active: state.active, source: state.source ?? null, timestamp: new Date(state.updatedAt ?? 0).toISOString() })
+    }
   }
 }

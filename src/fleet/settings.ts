@@ -33,11 +33,15 @@ export interface ViewerSettings {
   viewerTokenTtlMin: number
   /** A request that found no seat waits at most this long for new stages before 503. */
   seatWaitMs: number
+  /** New viewers are refused once the fleet holds this many (IVS_MAX_SUBSCRIPTIONS). */
+  maxSubscriptions: number
 }
 
 export interface RelaySettings {
   /** A relay silent this long is offline (MEDIA_SERVER_TIMEOUT_MS). */
   offlineAfterMs: number
+  /** With no relay online, IVS is asked about the publisher at most this often. */
+  probeIntervalMs: number
 }
 
 export interface TokenSettings {

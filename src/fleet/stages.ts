@@ -10,6 +10,12 @@ import type { EventPublisher } from './events'
 import type { StageSettings } from './settings'
 
 export const FLEET_TAG = 'ivs-fanout:fleet'
+/** The store notice that says the account cannot take another stage, and for how long nobody tries. */
+export const CAPACITY_NOTICE = 'capacity'
+const CAPACITY_NOTICE_MS = 60_000
+
+/** Whether room can be made, and if not why and when to ask again. */
+export type RoomOutcome = { ok: true } | { ok: false; reason: string; retryAfterSeconds: number; kind: 'max-stages' | 'stage-quota' }
 
 /** The configured master stage does not exist: a configuration error, not an outage. */
 export class MasterStageMissing extends Error {}
@@ -31,7 +37,7 @@ export interface StageServiceDeps {
  */
 export class StageService {
   private masterArn: string | null = null
-  private roomWait: Promise<boolean> | null = null
+  private roomWait: Promise<RoomOutcome> | null = null
 
   constructor(
     private readonly deps: StageServiceDeps,
@@ -170,7 +176,8 @@ export class StageService {
   }
 
   /** Scale-up ahead of demand; false when another holder of the create lock is creating right now. */
-  createAhead(): Promise<boolean> {
+  async createAhead(): Promise<boolean> {
+    if (await this.capacityNotice()) return false
     return this.deps.lock.tryRun(async () => {
       if ((await this.deps.store.listStages()).length < this.settings.maxStages) await this.addStage(undefined, {})
     })
@@ -181,7 +188,7 @@ export class StageService {
    * added here or by another instance); false when MAX_STAGES is reached or the create lock stayed
    * busy. Concurrent callers of this process that exclude nothing share one wait.
    */
-  makeRoom(exclude: readonly string[] = []): Promise<boolean> {
+  makeRoom(exclude: readonly string[] = []): Promise<RoomOutcome> {
     if (exclude.length > 0) return this.waitForRoom(exclude)
     this.roomWait ??= this.waitForRoom([]).finally(() => {
       this.roomWait = null
@@ -189,22 +196,44 @@ export class StageService {
     return this.roomWait
   }
 
-  private async waitForRoom(exclude: readonly string[]): Promise<boolean> {
+  /** Why the fleet cannot grow right now (the account's stage quota), or null. */
+  async capacityNotice(): Promise<{ reason: string; retryAfterSeconds: number } | null> {
+    const notice = await this.deps.store.limits.getNotice(CAPACITY_NOTICE, this.deps.clock.now())
+    return notice ? { reason: notice.value, retryAfterSeconds: Math.max(1, Math.ceil(notice.expiresInMs / 1000)) } : null
+  }
+
+  private async waitForRoom(exclude: readonly string[]): Promise<RoomOutcome> {
     const { store, lock } = this.deps
     const { stageCapacity, maxStages } = this.settings
+    const full = {
+      ok: false as const,
+      reason: `every stage is full and MAX_STAGES (${maxStages}) is reached`,
+      retryAfterSeconds: 5,
+      kind: 'max-stages' as const,
+    }
     const hasRoom = (stages: StageView[]) => stages.some((s) => hasFreeSeat(s, stageCapacity) && !exclude.includes(s.arn))
     for (let attempt = 0; attempt < lock.maxAttempts; attempt++) {
       const stages = await store.listStages()
-      if (hasRoom(stages)) return true
-      if (stages.length >= maxStages) return false
-      const ran = await lock.tryRun(async () => {
-        // Re-check under the lock: the previous holder may just have added the stage we need.
-        const current = await store.listStages()
-        if (!hasRoom(current) && current.length < maxStages) await this.addStage(undefined, {})
-      })
+      if (hasRoom(stages)) return { ok: true }
+      if (stages.length >= maxStages) return full
+      // IVS said the account holds all the stages it may: ask again when the notice runs out, not now.
+      const notice = await this.capacityNotice()
+      if (notice) return { ok: false, ...notice, kind: 'stage-quota' }
+      let ran: boolean
+      try {
+        ran = await lock.tryRun(async () => {
+          // Re-check under the lock: the previous holder may just have added the stage we need.
+          const current = await store.listStages()
+          if (!hasRoom(current) && current.length < maxStages) await this.addStage(undefined, {})
+        })
+      } catch (error) {
+        const quota = error instanceof AppError && error.code === 'CAPACITY_EXHAUSTED' ? await this.capacityNotice() : null
+        if (quota) return { ok: false, ...quota, kind: 'stage-quota' }
+        throw error
+      }
       if (!ran) await lock.pause()
     }
-    return false
+    return full
   }
 
   private async destroy(arn: string): Promise<{ stageArn: string; removedViewers: number }> {
@@ -220,7 +249,19 @@ export class StageService {
   private async addStage(name: string | undefined, tags: Record<string, string>): Promise<StageView | null> {
     const { store, provider, clock, events, logger, counters } = this.deps
     const seq = await store.nextStageSeq()
-    const created = await provider.createStage({ name: name ?? `${this.settings.fleetId}-${seq}`, tags: { ...tags, ...this.fleetTags() } })
+    let created: ProviderStage
+    try {
+      created = await provider.createStage({ name: name ?? `${this.settings.fleetId}-${seq}`, tags: { ...tags, ...this.fleetTags() } })
+    } catch (error) {
+      // ServiceQuotaExceededException: the account holds all the stages it may. Every instance stops
+      // trying for a while, and new viewers hear so at once instead of a retry storm.
+      if (error instanceof AppError && error.code === 'CAPACITY_EXHAUSTED') {
+        await store.limits.putNotice(CAPACITY_NOTICE, `IVS refused a new stage: ${error.message}`, CAPACITY_NOTICE_MS, clock.now())
+        counters.add('StageQuotaExceeded', 1)
+        logger.warn('IVS stage quota reached: no new stage for a while', { error: error.message, retryInMs: CAPACITY_NOTICE_MS })
+      }
+      throw error
+    }
     if (!(await store.addStage(this.record(created, { isMaster: false, seq }), this.settings.maxStages))) {
       await provider.deleteStage(created.arn)
       return null

@@ -7,6 +7,7 @@ import type { Counters } from '../metrics/counters'
 import type { Store, ViewerDuration, ViewerPage, WatchSession } from '../store/types'
 import type { HeartbeatBatcher } from './heartbeats'
 import type { ViewerSettings } from './settings'
+import type { RoomOutcome } from './stages'
 import type { ViewerSessions } from './viewer-session'
 
 const CAPACITY_RETRY_AFTER_S = 5
@@ -21,8 +22,8 @@ export type HeartbeatResult = { ok: true; nextHeartbeatMs: number; viewerSession
 
 /** Where a viewer that found no seat waits for one (the stage lifecycle's scale-on-demand). */
 export interface RoomMaker {
-  /** True once a stage other than `exclude` has a free seat. */
-  makeRoom(exclude?: readonly string[]): Promise<boolean>
+  /** ok once a stage other than `exclude` has a free seat; otherwise why not. */
+  makeRoom(exclude?: readonly string[]): Promise<RoomOutcome>
 }
 
 export interface ViewerServiceDeps {
@@ -45,18 +46,37 @@ export class ViewerService {
 
   /** Seats the viewer (fill-first, atomic) and signs a subscribe-only token for that stage. */
   async issueToken(input: { userId: string; attributes?: Record<string, string>; leaving?: string }): Promise<ViewerToken> {
-    const { store, clock, tokens, sessions, room } = this.deps
+    const { store, clock, tokens, sessions } = this.deps
     const { stageCapacity: capacity } = this.settings
     const exclude = input.leaving ? [input.leaving] : []
     const participantId = randomAlphanumeric(12)
-    const assign = () => store.assignViewer({ userId: input.userId, participantId, capacity, now: clock.now(), exclude })
+    const maxViewers = this.settings.maxSubscriptions
+    const assign = () => store.assignViewer({ userId: input.userId, participantId, capacity, now: clock.now(), exclude, maxViewers })
     let result = await assign()
     // No seat anywhere: wait for a new stage (ours or another instance's), then try again.
     // Many waiters compete for each new stage in a burst, so the wait is bounded by time, not rounds.
     const giveUpAt = clock.now() + this.settings.seatWaitMs
-    while (!result.ok && clock.now() < giveUpAt && (await room.makeRoom(exclude))) result = await assign()
+    let room: RoomOutcome = { ok: true }
+    while (!result.ok && result.reason === 'full' && clock.now() < giveUpAt) {
+      room = await this.deps.room.makeRoom(exclude)
+      if (!room.ok) break
+      result = await assign()
+    }
     if (!result.ok) {
-      throw new AppError('CAPACITY_EXHAUSTED', `every stage is full and MAX_STAGES (${this.settings.maxStages}) is reached`, undefined, CAPACITY_RETRY_AFTER_S)
+      if (result.reason === 'quota') {
+        this.deps.counters.add('CapacityRefusals', 1, { reason: 'subscription-quota' })
+        const message = `the fleet holds ${maxViewers} viewers, the account's concurrent-subscription quota (IVS_MAX_SUBSCRIPTIONS)`
+        throw new AppError('CAPACITY_EXHAUSTED', message, { reason: 'subscription-quota' }, CAPACITY_RETRY_AFTER_S)
+      }
+      const why = room.ok
+        ? {
+            reason: `every stage is full and MAX_STAGES (${this.settings.maxStages}) is reached`,
+            retryAfterSeconds: CAPACITY_RETRY_AFTER_S,
+            kind: 'max-stages',
+          }
+        : room
+      this.deps.counters.add('CapacityRefusals', 1, { reason: why.kind })
+      throw new AppError('CAPACITY_EXHAUSTED', why.reason, { reason: why.kind }, why.retryAfterSeconds)
     }
     const { stage } = result
     let issued: IssuedToken

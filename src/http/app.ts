@@ -19,10 +19,10 @@ import type { Authenticator } from './auth'
 import { serveCorsPolicy } from './cors-policy'
 import { dashboardRoutes } from './dashboard'
 import { docs } from './docs'
-import { fleetFamilies } from './fleet-metrics'
+import { fleetFamilies, quotaFamilies } from './fleet-metrics'
+import type { RateCounter } from './fleet-rate-limiter'
 import { mediaRoutes } from './media'
 import { rateLimit } from './rate-limit'
-import type { RateLimiter } from './rate-limiter'
 import { stageRoutes } from './stages'
 import { statsRoutes } from './stats'
 import { tokenRoutes } from './tokens'
@@ -38,7 +38,7 @@ export interface AppDeps {
   tokens: TokenService
   stats: StatsReader
   auth: Authenticator
-  rateLimiter: RateLimiter
+  rateLimiter: RateCounter
   healthChecks: HealthCheck[]
   /** Extra fields for /health (which store is in use). */
   healthInfo?(): Record<string, unknown>
@@ -49,6 +49,10 @@ export interface AppDeps {
   clock: Clock
   startedAt: number
   settings: { stageCapacity: number; maxStages: number; trustProxy: boolean; metricsToken: string | null; corsOrigins: readonly string[] }
+  /** More latency histograms for /metrics (the IVS quota gate's waits). */
+  histograms?: Histogram[]
+  /** The IVS rate quotas' use now (AWS mode). */
+  quotaUsage?(): Promise<{ operation: string; used: number; limit: number }[]>
 }
 
 /** The route a domain error's next step points to, for this API's callers. */
@@ -101,8 +105,12 @@ export function buildApp(deps: AppDeps) {
       metricsRoute({
         isApiKey: (key) => auth.isApiKey(key),
         metricsToken: settings.metricsToken,
-        histograms: [durations],
-        families: async () => [...fleetFamilies(await deps.stats.read(), deps.isLeader()), ...counterFamilies(deps.counters.snapshot())],
+        histograms: [durations, ...(deps.histograms ?? [])],
+        families: async () => [
+          ...fleetFamilies(await deps.stats.read(), deps.isLeader()),
+          ...quotaFamilies((await deps.quotaUsage?.()) ?? []),
+          ...counterFamilies(deps.counters.snapshot()),
+        ],
       }),
     )
     .use(socketRoutes({ hub: deps.hub, auth, currentStats: () => deps.stats.read() }))

@@ -27,5 +27,24 @@ export function fleetFamilies(stats: FleetStats, leader: boolean): MetricFamily[
       samples: [{ value: stats.publisherActive ? 1 : 0 }],
     },
     { name: 'ivs_fanout_leader', help: '1 on the instance holding the leader lease', type: 'gauge', samples: [{ value: leader ? 1 : 0 }] },
+    {
+      name: 'ivs_fanout_capacity_exhausted',
+      help: '1 while new viewers get 503 CAPACITY_EXHAUSTED (MAX_STAGES, or an IVS account quota)',
+      type: 'gauge',
+      samples: [{ value: stats.capacityExhausted ? 1 : 0 }],
+    },
+  ]
+}
+
+/** Share of each IVS rate quota the fleet uses now (AWS mode). */
+export function quotaFamilies(usage: { operation: string; used: number; limit: number }[]): MetricFamily[] {
+  if (usage.length === 0) return []
+  return [
+    {
+      name: 'ivs_fanout_ivs_quota_utilisation',
+      help: "slots of the account's IVS rate quota held in the current window, over the quota (fleet-wide)",
+      type: 'gauge',
+      samples: usage.map((u) => ({ labels: { operation: u.operation }, value: Math.round((u.used / u.limit) * 1000) / 1000 })),
+    },
   ]
 }

@@ -1,15 +1,15 @@
 import { Elysia } from 'elysia'
 import { AppError } from '../errors'
 import { bearerOf, secretLabel } from '../web/credentials'
-import type { RateLimiter } from './rate-limiter'
+import type { RateCounter } from './fleet-rate-limiter'
 
 /**
  * Counts every /api, /ws and /metrics request per API key + client IP before auth, so guessing
  * keys is limited too. A viewer app (which moves between networks) is counted per session, but
  * only once its session verifies: random bearer values fall back to the client IP.
  */
-export function rateLimit(limiter: RateLimiter, options: { trustProxy: boolean; sessionOf(token: string): string | null }) {
-  return new Elysia({ name: 'rate-limit' }).onRequest(({ request, server, set }) => {
+export function rateLimit(limiter: RateCounter, options: { trustProxy: boolean; sessionOf(token: string): string | null }) {
+  return new Elysia({ name: 'rate-limit' }).onRequest(async ({ request, server, set }) => {
     const path = request.url.slice(request.url.indexOf('/', 8))
     if (!path.startsWith('/api/') && !path.startsWith('/ws') && !path.startsWith('/metrics')) return
     const headers = request.headers
@@ -24,7 +24,7 @@ export function rateLimit(limiter: RateLimiter, options: { trustProxy: boolean; 
       const ip = forwarded || server?.requestIP(request)?.address || 'unknown'
       key = `k:${apiKey ? secretLabel(apiKey) : '-'}|${ip}`
     }
-    const decision = limiter.hit(key)
+    const decision = await limiter.hit(key)
     const resetSeconds = Math.ceil(decision.resetInMs / 1000)
     set.headers['ratelimit-limit'] = String(decision.limit)
     set.headers['ratelimit-remaining'] = String(decision.remaining)

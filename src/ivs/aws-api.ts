@@ -1,9 +1,10 @@
 import { IVSRealTimeClient, type IVSRealTimeClientConfig } from '@aws-sdk/client-ivs-realtime'
-import { type Clock, systemClock } from '../clock'
+import { type Clock, type Sleep, systemClock } from '../clock'
 import { AppError } from '../errors'
 import { type Logger, silentLogger } from '../log'
+import { type Limits, LocalLimits } from '../store/limits'
 import { classifyIvsError } from './aws-errors'
-import { CallPacer } from './pacer'
+import { QuotaGate } from './quota-gate'
 
 export interface IvsClientOptions {
   region: string
@@ -19,7 +20,7 @@ export function createIvsRealTimeClient(options: IvsClientOptions): IVSRealTimeC
     region: options.region,
     ...(options.endpoint ? { endpoint: options.endpoint } : {}),
     ...(options.credentials ? { credentials: options.credentials } : {}),
-    // Retries with the SDK's strategy on top of ours would multiply attempts and bypass the pacers.
+    // Retries with the SDK's strategy on top of ours would multiply attempts and bypass the quota gate.
     maxAttempts: 1,
   })
 }
@@ -45,10 +46,8 @@ export const DEFAULT_RETRY_POLICY: RetryPolicy = {
 }
 
 /** Per account and region (DESIGN §12). */
-export const IVS_RATE_QUOTAS: Readonly<Record<string, number>> = { CreateParticipantToken: 50 }
+export const IVS_RATE_QUOTAS: Readonly<Record<string, number>> = { CreateParticipantToken: 50, ImportPublicKey: 3 }
 export const IVS_DEFAULT_RATE_QUOTA = 5
-
-export type Sleep = (ms: number) => Promise<void>
 
 export interface IvsRealTimeApiOptions {
   client: IVSRealTimeClient
@@ -57,14 +56,30 @@ export interface IvsRealTimeApiOptions {
   retry?: Partial<RetryPolicy>
   /** An attempt that takes longer is aborted and counts as a network failure. */
   attemptTimeoutMs?: number
-  /** Calls of each operation IVS may receive per second from this process; default IVS's quotas. */
+  /** Calls of each operation IVS may receive per second from the whole fleet; default IVS's quotas. */
   ratePerSecond?: Partial<Record<string, number>>
   /** Added to IVS's 1 s window when pacing, for clock granularity and an aborted call that still arrives. */
   windowMarginMs?: number
   /** A call that would wait longer than this for its pacing slot is refused with 503. */
   maxQueueWaitMs?: number
+  /** Where the quota windows are kept: the shared store's limits, so N instances pace as one (default: this process only). */
+  limits?: Limits
+  /** Names the account in the gate's keys (default the region). */
+  scope?: string
+  /** Backoff between retries (tests skip it). */
   sleep?: Sleep
+  /** Waiting for a quota slot (always real time in production). */
+  gateSleep?: Sleep
   random?: () => number
+  observer?: IvsCallObserver
+}
+
+export type IvsCallOutcome = 'ok' | 'throttled' | 'error'
+
+/** What metrics want to know: every attempt's outcome, and how long calls waited for the quota gate. */
+export interface IvsCallObserver {
+  attempt?(operation: string, outcome: IvsCallOutcome): void
+  waited?(operation: string, ms: number): void
 }
 
 export interface CallOptions {
@@ -89,7 +104,7 @@ export class IvsRealTimeApi {
   private readonly attemptTimeoutMs: number
   private readonly sleep: Sleep
   private readonly random: () => number
-  private readonly pacers = new Map<string, CallPacer>()
+  private readonly gate: QuotaGate
 
   constructor(private readonly options: IvsRealTimeApiOptions) {
     this.client = options.client
@@ -99,22 +114,42 @@ export class IvsRealTimeApi {
     this.attemptTimeoutMs = options.attemptTimeoutMs ?? 3000
     this.sleep = options.sleep ?? defaultSleep
     this.random = options.random ?? Math.random
+    this.gate = new QuotaGate(
+      { limits: options.limits ?? new LocalLimits(), clock: this.clock, sleep: options.gateSleep ?? defaultSleep, observer: options.observer },
+      {
+        limitOf: (operation) => this.options.ratePerSecond?.[operation] ?? IVS_RATE_QUOTAS[operation] ?? IVS_DEFAULT_RATE_QUOTA,
+        windowMs: 1000 + (this.options.windowMarginMs ?? 20),
+        holdMs: this.attemptTimeoutMs + 1000,
+        maxWaitMs: this.options.maxQueueWaitMs ?? 30_000,
+        scope: options.scope ?? 'default',
+      },
+    )
+  }
+
+  /** The operations this server calls, for quota metrics. */
+  static readonly OPERATIONS = ['CreateParticipantToken', 'CreateStage', 'GetStage', 'UpdateStage', 'DeleteStage', 'ListStages', 'ListParticipants'] as const
+
+  /** How much of each operation's quota the fleet uses now (slots in the window / limit). */
+  quotaUsage(): Promise<{ operation: string; used: number; limit: number }[]> {
+    return this.gate.usage(IvsRealTimeApi.OPERATIONS)
   }
 
   /** Runs `send` (one SDK call, given the attempt's abort signal) with pacing, retries and error mapping. */
   async call<T>(operation: string, send: (abortSignal: AbortSignal) => Promise<T>, options: CallOptions = {}): Promise<T> {
     const maxAttempts = options.maxAttempts ?? this.retry.maxAttempts
-    const pacer = this.pacerFor(operation)
     let sleptMs = 0
     for (let attempt = 1; ; attempt++) {
-      const release = await pacer.acquire()
+      const release = await this.gate.acquire(operation)
       const abort = new AbortController()
       const timer = setTimeout(() => abort.abort(), this.attemptTimeoutMs)
       let failure: ReturnType<typeof classifyIvsError>
       try {
-        return await send(abort.signal)
+        const answer = await send(abort.signal)
+        this.options.observer?.attempt?.(operation, 'ok')
+        return answer
       } catch (error) {
         failure = classifyIvsError(error, { operation, subject: options.subject, timedOut: abort.signal.aborted, timeoutMs: this.attemptTimeoutMs })
+        this.options.observer?.attempt?.(operation, failure.kind === 'transient' && failure.reason === 'throttled' ? 'throttled' : 'error')
       } finally {
         clearTimeout(timer)
         release()
@@ -146,21 +181,5 @@ export class IvsRealTimeApi {
     const base = throttled ? this.retry.throttledBaseDelayMs : this.retry.baseDelayMs
     const step = Math.min(this.retry.maxDelayMs, base * 2 ** (attempt - 1))
     return Math.min(budgetMs, Math.round(step / 2 + (this.random() * step) / 2))
-  }
-
-  private pacerFor(operation: string): CallPacer {
-    let pacer = this.pacers.get(operation)
-    if (!pacer) {
-      const limit = this.options.ratePerSecond?.[operation] ?? IVS_RATE_QUOTAS[operation] ?? IVS_DEFAULT_RATE_QUOTA
-      pacer = new CallPacer({
-        limit,
-        windowMs: 1000 + (this.options.windowMarginMs ?? 50),
-        maxWaitMs: this.options.maxQueueWaitMs ?? 30_000,
-        clock: this.clock,
-        name: operation,
-      })
-      this.pacers.set(operation, pacer)
-    }
-    return pacer
   }
 }

@@ -1,4 +1,12 @@
-import { CreateStageCommand, DeleteStageCommand, GetStageCommand, ListStagesCommand, type Stage, UpdateStageCommand } from '@aws-sdk/client-ivs-realtime'
+import {
+  CreateStageCommand,
+  DeleteStageCommand,
+  GetStageCommand,
+  ListParticipantsCommand,
+  ListStagesCommand,
+  type Stage,
+  UpdateStageCommand,
+} from '@aws-sdk/client-ivs-realtime'
 import { AppError } from '../errors'
 import type { IvsRealTimeApi } from './aws-api'
 import { IVS_GLOBAL_EVENTS_URL, IVS_GLOBAL_WHIP_URL } from './endpoints'
@@ -112,6 +120,27 @@ export class AwsStageProvider implements StageProvider {
       nextToken = page.nextToken || undefined
     } while (nextToken)
     return summaries
+  }
+
+  /**
+   * Publishing participants in the stage's current session: GetStage for the session, then one
+   * ListParticipants filtered to published and connected. 0 when the stage has no session.
+   */
+  async publishingParticipants(stageArn: string): Promise<number> {
+    const got = await this.api.call('GetStage', (abortSignal) => this.api.client.send(new GetStageCommand({ arn: stageArn }), { abortSignal }), {
+      subject: `stage ${stageArn}`,
+    })
+    const sessionId = got.stage?.activeSessionId
+    if (!sessionId) return 0
+    const out = await this.api.call(
+      'ListParticipants',
+      (abortSignal) =>
+        this.api.client.send(new ListParticipantsCommand({ stageArn, sessionId, filterByPublished: true, filterByState: 'CONNECTED', maxResults: 1 }), {
+          abortSignal,
+        }),
+      { subject: `stage ${stageArn}` },
+    )
+    return out.participants?.length ?? 0
   }
 
   /** One cheap call. Throttling still proves IVS is reachable and our credentials are accepted. */

@@ -46,4 +46,9 @@ export class LocalStageProvider implements StageProvider {
   }
 
   async ping(): Promise<void> {}
+
+  /** Local stages carry no media: who publishes is only known from the relays. */
+  async publishingParticipants(): Promise<null> {
+    return null
+  }
 }

@@ -20,6 +20,8 @@ export interface StageProvider {
   listStages(filter?: { tags?: Record<string, string> }): Promise<ProviderStage[]>
   /** Throws when the provider cannot be reached. */
   ping(): Promise<void>
+  /** Participants publishing in the stage's current session, or null when the provider cannot tell (local stages). */
+  publishingParticipants(stageArn: string): Promise<number | null>
 }
 
 export type Capability = 'PUBLISH' | 'SUBSCRIBE'

@@ -13,13 +13,21 @@ export const DEFAULT_SEND_TIMEOUT_MS = 10_000
 /** What the per-stage gauges need from a stage. */
 export type StageGauge = Pick<StageView, 'arn' | 'status' | 'viewerCount'>
 
+export interface FleetGauges {
+  stages: readonly StageGauge[]
+  /** 1 while new viewers are refused for capacity (MAX_STAGES or an IVS account quota). */
+  capacityExhausted?: boolean
+  /** Share of each IVS rate quota in use, fleet-wide (AWS mode). */
+  quota?: readonly { operation: string; used: number; limit: number }[]
+}
+
 /** Fleet-wide figures read at each period. */
 export interface FleetGaugeSource {
   /**
    * The fleet as it is now, or null when this instance should not publish gauges (for instance
    * when several instances share one store and only the leader should report it).
    */
-  readGauges(): Promise<{ stages: readonly StageGauge[] } | null>
+  readGauges(): Promise<FleetGauges | null>
 }
 
 /** The part of `Counters` the publisher reads. */
@@ -191,7 +199,7 @@ export class CloudWatchPublisher implements MetricsPublisher {
       return []
     }
     if (!reading) return []
-    const { stages } = reading
+    const { stages, quota = [] } = reading
     const gauge = (name: string, value: number, dimensions?: MetricDatum['Dimensions']): MetricDatum => ({
       MetricName: name,
       ...(dimensions ? { Dimensions: dimensions } : {}),
@@ -206,6 +214,11 @@ export class CloudWatchPublisher implements MetricsPublisher {
       ),
       gauge('ActiveStages', stages.filter((s) => s.status === 'active').length),
       ...stages.map((s) => gauge('Viewers', s.viewerCount, [{ Name: 'StageArn', Value: s.arn }])),
+      ...(reading.capacityExhausted === undefined ? [] : [gauge('CapacityExhausted', reading.capacityExhausted ? 1 : 0)]),
+      ...quota.map((q) => ({
+        ...gauge('QuotaUtilisation', Math.round((q.used / q.limit) * 1000) / 10, [{ Name: 'Operation', Value: q.operation }]),
+        Unit: 'Percent' as const,
+      })),
     ]
   }
 

@@ -18,6 +18,14 @@ export const COUNTER_METRICS: Record<string, CounterMetricSpec> = {
   ScaleUps: { dimensions: {}, always: [{}] },
   ScaleDowns: { dimensions: {}, always: [{}] },
   Errors: { dimensions: { code: 'Code' }, always: [] },
+  /** Every IVS call attempt by operation and outcome (ok, throttled, error). */
+  IvsCalls: { dimensions: { operation: 'Operation', outcome: 'Outcome' }, always: [] },
+  /** Time IVS calls waited for the fleet-wide quota gate, summed (divide by IvsCalls for the mean). */
+  IvsGateWaitMs: { dimensions: { operation: 'Operation' }, always: [] },
+  /** New viewers refused with CAPACITY_EXHAUSTED, by reason (max-stages, stage-quota, subscription-quota). */
+  CapacityRefusals: { dimensions: { reason: 'Reason' }, always: [] },
+  /** CreateStage refused by IVS's stages-per-account quota. */
+  StageQuotaExceeded: { dimensions: {}, always: [] },
 }
 
 export interface MetricDimension {

@@ -1,6 +1,9 @@
 import { AppError, describeError } from '../errors'
 import type { Logger } from '../log'
 import { luaScripts, type ScriptName } from './lua'
+import { LuaLimits } from './lua-limits'
+import { NO_RELAY_BEAT, readBeat, toPresence, toView } from './lua-rows'
+
 import {
   type AssignRequest,
   type AssignResult,
@@ -23,22 +26,6 @@ import {
 
 const EVENTS_KEPT = 10_000
 const NO_PUBLISHER: PublisherState = { active: false, updatedAt: null, serverId: null }
-const NO_RELAY_BEAT = '{"publisherActive":false,"connectedStages":0,"stageArns":[],"lastHeartbeatAt":0,"offlineSince":null}'
-
-/** A stored beat; records written before counts existed hold the stage list in `connectedStages`. */
-function readBeat(raw: string): RelayBeat {
-  const beat = JSON.parse(raw) as Omit<RelayBeat, 'connectedStages'> & { connectedStages: number | string[] }
-  const list = Array.isArray(beat.connectedStages) ? beat.connectedStages : (beat.stageArns ?? [])
-  const count = Array.isArray(beat.connectedStages) ? beat.connectedStages.length : beat.connectedStages
-  return {
-    publisherActive: beat.publisherActive,
-    connectedStages: count,
-    stageArns: list,
-    lastHeartbeatAt: beat.lastHeartbeatAt,
-    offlineSince: beat.offlineSince ?? null,
-  }
-}
-
 /**
  * The few things a Redis client does for the store: run one of the store's Lua scripts (by SHA,
  * reloading it when the server answers NOSCRIPT), and the plain commands around them. Answers are
@@ -85,6 +72,7 @@ export interface LuaStoreOptions {
 export class LuaStore implements Store {
   readonly kind: 'upstash' | 'redis'
   readonly blockingReads: boolean
+  readonly limits: LuaLimits
   private readonly lua: Record<ScriptName, string>
   private readonly p: string
 
@@ -96,6 +84,7 @@ export class LuaStore implements Store {
     this.p = options.prefix
     this.lua = luaScripts(options.historyRetentionMs ?? DEFAULT_WATCH_HISTORY_TTL_MS)
     this.blockingReads = driver.xreadBlocking !== undefined
+    this.limits = new LuaLimits((name, args) => this.run(name, args))
   }
 
   describe(): string {
@@ -162,8 +151,16 @@ export class LuaStore implements Store {
 
   async assignViewer(request: AssignRequest): Promise<AssignResult> {
     const { userId, participantId, capacity, now } = request
-    const raw = await this.run<string | null>('assignViewer', [userId, participantId, capacity, now, JSON.stringify(request.exclude ?? [])])
+    const raw = await this.run<string | null>('assignViewer', [
+      userId,
+      participantId,
+      capacity,
+      now,
+      JSON.stringify(request.exclude ?? []),
+      request.maxViewers ?? 0,
+    ])
     if (!raw) return { ok: false, reason: 'full' }
+    if (raw === 'quota') return { ok: false, reason: 'quota' }
     const [stageJson, count, stageArn, joinedAt, kept] = JSON.parse(raw) as [string, number, string, number, number]
     return {
       ok: true,
@@ -273,20 +270,4 @@ export class LuaStore implements Store {
   async lastEventId(): Promise<string | null> {
     return this.call('lastEventId', () => this.driver.lastId(this.key('events')))
   }
-}
-
-/** Flat [key, value, …] arrays (HGETALL, stream entries in RESP2) as maps. */
-export function pairs(flat: string[] | null | undefined): Record<string, string> {
-  const out: Record<string, string> = {}
-  for (let i = 0; flat && i + 1 < flat.length; i += 2) out[flat[i]!] = flat[i + 1]!
-  return out
-}
-
-function toView([raw, count]: [string, number]): StageView {
-  return { ...(JSON.parse(raw) as StageRecord), viewerCount: Number(count) }
-}
-
-function toPresence(userId: string, raw: string, seen: string): Presence {
-  const p = JSON.parse(raw) as { stageArn: string; participantId: string; joinedAt: number }
-  return { userId, stageArn: p.stageArn, participantId: p.participantId, joinedAt: p.joinedAt, lastHeartbeatAt: Number(seen) }
 }

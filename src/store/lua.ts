@@ -16,6 +16,8 @@
  * store contract suite runs the same seating cases against both.
  */
 
+import { LIMITS_LUA, type LimitScriptName } from './lua-limits'
+
 const PRELUDE = `
 local P = ARGV[1]
 local K_STAGES, K_PRESENCE, K_SEEN = P..'stages', P..'presence', P..'seen'
@@ -48,12 +50,13 @@ end
 
 const script = (body: string) => PRELUDE + body
 
-export type ScriptName = keyof typeof LUA
+export type ScriptName = keyof typeof LUA | LimitScriptName
 
-/** The scripts with the watch-history retention filled in. */
+/** Every script of the Redis stores, with the watch-history retention filled in. */
 export function luaScripts(historyRetentionMs: number): Record<ScriptName, string> {
   const ttl = String(Math.max(1, Math.floor(historyRetentionMs)))
-  return Object.fromEntries(Object.entries(LUA).map(([name, lua]) => [name, lua.replace('__HISTORY_TTL_MS__', ttl)])) as Record<ScriptName, string>
+  const fleet = Object.entries(LUA).map(([name, lua]) => [name, lua.replace('__HISTORY_TTL_MS__', ttl)])
+  return Object.fromEntries([...fleet, ...Object.entries(LIMITS_LUA)]) as Record<ScriptName, string>
 }
 
 const LUA = {
@@ -104,9 +107,9 @@ redis.call('DEL', members(arn))
 return removed
 `),
 
-  /** ARGV: P, userId, participantId, capacity, now, excludeJson. */
+  /** ARGV: P, userId, participantId, capacity, now, excludeJson, maxViewers (0 = none). */
   assignViewer: script(`
-local user, pid, capacity, now = ARGV[2], ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5])
+local user, pid, capacity, now, max_viewers = ARGV[2], ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[7])
 local excluded = {}
 for _, arn in ipairs(cjson.decode(ARGV[6])) do excluded[arn] = true end
 local current = redis.call('HGET', K_PRESENCE, user)
@@ -122,17 +125,20 @@ if current then
 end
 -- fill-first (store/fill-first.ts): the lowest-seq active, non-excluded stage below capacity
 local best, best_raw, best_count
+local total = 0
 local all = redis.call('HGETALL', K_STAGES)
 for i = 1, #all, 2 do
   local arn = all[i]
   local stage = cjson.decode(all[i + 1])
+  local count = redis.call('ZCARD', members(arn))
+  total = total + count
   if stage.status == 'active' and not excluded[arn] then
-    local count = redis.call('ZCARD', members(arn))
     if count < capacity and (best == nil or stage.seq < best.seq) then
       best, best_raw, best_count = stage, all[i + 1], count
     end
   end
 end
+if not current and max_viewers > 0 and total >= max_viewers then return 'quota' end
 if best == nil then return false end
 if current then close_session(user, now) end
 redis.call('HSET', K_PRESENCE, user, cjson.encode({stageArn = best.arn, participantId = pid, joinedAt = now}))

@@ -1,4 +1,5 @@
 import { pickStage } from './fill-first'
+import { LocalLimits } from './limits'
 import {
   type AssignRequest,
   type AssignResult,
@@ -31,6 +32,7 @@ interface StageEntry {
 export class MemoryStore implements Store {
   readonly kind = 'memory' as const
   readonly blockingReads = false
+  readonly limits = new LocalLimits()
 
   /** `historyRetentionMs`: finished sessions and watch totals are forgotten this long after a viewer's last session. */
   constructor(private readonly historyRetentionMs = DEFAULT_WATCH_HISTORY_TTL_MS) {}
@@ -103,6 +105,8 @@ export class MemoryStore implements Store {
       }
     }
     const candidates = [...this.stages.values()].map(view)
+    if (!current && request.maxViewers !== undefined && candidates.reduce((sum, s) => sum + s.viewerCount, 0) >= request.maxViewers)
+      return { ok: false, reason: 'quota' }
     const target = pickStage(candidates, capacity, exclude)
     if (!target) return { ok: false, reason: 'full' }
     if (current) this.closeSession(current, now)

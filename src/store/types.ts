@@ -1,3 +1,5 @@
+import type { Limits } from './limits'
+
 export type StageStatus = 'active' | 'draining'
 
 /** How long finished sessions and watch totals are kept after a viewer's last session (WATCH_HISTORY_TTL_MS). */
@@ -44,7 +46,9 @@ export interface WatchSession {
 
 export type AssignResult =
   /** kept: the viewer already held this seat (only its participant id changed). */
-  { ok: true; stage: StageView; presence: Presence; kept: boolean } | { ok: false; reason: 'full' }
+  | { ok: true; stage: StageView; presence: Presence; kept: boolean }
+  /** full: no stage has a free seat; quota: the fleet already holds `maxViewers`. */
+  | { ok: false; reason: 'full' | 'quota' }
 
 export interface AssignRequest {
   userId: string
@@ -53,6 +57,8 @@ export interface AssignRequest {
   now: number
   /** Stages the viewer must not be placed on (e.g. the one it is rejoining from). */
   exclude?: string[]
+  /** A new viewer is refused once the whole fleet holds this many (the account's subscription quota). */
+  maxViewers?: number
 }
 
 export interface HeartbeatEntry {
@@ -97,6 +103,8 @@ export interface PublisherState {
   active: boolean
   updatedAt: number | null
   serverId: string | null
+  /** Who said so: a relay's heartbeats, or IVS's participant list of the master stage (no relay online). */
+  source?: 'relay' | 'ivs'
 }
 
 export interface FleetEvent {
@@ -122,6 +130,8 @@ export interface Store {
   ping(): Promise<void>
   /** Releases connections; the store is not used afterwards. */
   close(): Promise<void>
+  /** Fleet-wide counting: the IVS quota gate, API rate counters, notices. */
+  readonly limits: Limits
 
   /** Adds a stage unless `maxStages` stages already exist; returns false when full. */
   addStage(stage: StageRecord, maxStages: number): Promise<boolean>

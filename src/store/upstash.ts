@@ -1,7 +1,8 @@
 import { Redis } from '@upstash/redis'
 import type { Logger } from '../log'
 import type { ScriptName } from './lua'
-import { LuaStore, pairs, type RedisDriver } from './lua-store'
+import { pairs } from './lua-rows'
+import { LuaStore, type RedisDriver } from './lua-store'
 
 export interface UpstashStoreOptions {
   url: string

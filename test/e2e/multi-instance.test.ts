@@ -415,6 +415,42 @@ for (const kind of ['upstash', 'redis'] as const)
       expect(stats.totalViewers).toBe(2)
     }, 20_000)
 
+    test('API-token mode: a 1,000-viewer burst over several instances, all 200, zero throttles, CreateParticipantToken ≤ 50 in every second', async () => {
+      const INSTANCES = kind === 'redis' ? 3 : 2
+      const VIEWERS = 1000
+      // No signing key: every viewer token is a CreateParticipantToken call, paced fleet-wide.
+      const { cluster } = await fleet(kind, { IVS_PUBLIC_KEY_ARN: '', IVS_PRIVATE_KEY: '', STAGE_CAPACITY: '50', MAX_STAGES: '30', LEADER_LEASE_MS: '2000' })
+      const first = await cluster.start('a')
+      const instances = [first, ...(await Promise.all(['b', 'c'].slice(0, INSTANCES - 1).map((name) => cluster.start(name))))]
+      ivs.resetCounts()
+      const started = performance.now()
+      const statuses = await Promise.all(Array.from({ length: VIEWERS }, (_, i) => viewerToken(instances[i % INSTANCES]!, `api-${i}`).then((r) => r.status)))
+      const seconds = (performance.now() - started) / 1000
+      const peak = ivs.peakInWindow('CreateParticipantToken', 1000)
+      const throttled = ivs.answered('CreateParticipantToken', 429)
+      console.log(
+        `${kind}: ${VIEWERS} API tokens over ${INSTANCES} instances in ${seconds.toFixed(1)} s (${(VIEWERS / seconds).toFixed(1)}/s of IVS's 50 TPS); peak ${peak} per 1 s window; ${throttled} throttled`,
+      )
+      expect(statuses.filter((s) => s !== 200)).toEqual([])
+      expect(throttled).toBe(0)
+      expect(peak).toBeLessThanOrEqual(50)
+      expect(ivs.answered('CreateParticipantToken', 200)).toBe(VIEWERS)
+    }, 90_000)
+
+    test('the API rate limit is one for the fleet: 10 across two instances, then 429 with Retry-After', async () => {
+      const { cluster } = await fleet(kind, { RATE_LIMIT_MAX_REQUESTS: '10', RATE_LIMIT_WINDOW_MS: '60000' })
+      const [a, b] = await Promise.all([cluster.start('a'), cluster.start('b')])
+      const answers: Response[] = []
+      for (let i = 0; i < 20; i++) answers.push(await (i % 2 === 0 ? a : b).api('/api/stats'))
+      const ok = answers.filter((r) => r.status === 200).length
+      expect(ok).toBeGreaterThanOrEqual(10)
+      expect(ok).toBeLessThanOrEqual(11) // one window edge at most
+      const limited = answers.filter((r) => r.status === 429)
+      expect(limited.length).toBe(20 - ok)
+      expect(Number(limited[0]!.headers.get('retry-after'))).toBeGreaterThan(0)
+      expect(limited[0]!.headers.get('ratelimit-remaining')).toBe('0')
+    }, 20_000)
+
     test('a stage_created made on one instance reaches a socket on another quickly (p50/p99 printed)', async () => {
       const EVENTS = 20
       const { cluster } = await fleet(kind, { MAX_STAGES: '5', LEADER_LEASE_MS: '2000' })

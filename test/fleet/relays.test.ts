@@ -13,7 +13,7 @@ function relays() {
   const events: { type: FleetEventType; data: Record<string, unknown> }[] = []
   const service = new RelayService(
     { store, clock, logger: silentLogger, events: { publish: async (type, data) => void events.push({ type, data }) } },
-    { offlineAfterMs: TIMEOUT },
+    { offlineAfterMs: TIMEOUT, probeIntervalMs: 5_000 },
   )
   return { clock, store, events, service, publisherEvents: () => events.filter((e) => e.type === 'publisher_state').map((e) => e.data.active) }
 }

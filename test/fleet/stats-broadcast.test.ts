@@ -4,7 +4,15 @@ import { type StatsAudience, StatsBroadcast } from '../../src/fleet/stats-broadc
 import { silentLogger } from '../../src/log'
 import { ManualTicker } from '../support/clock'
 
-const stats = (totalViewers: number): FleetStats => ({ totalViewers, activeStages: 1, drainingStages: 0, publisherActive: false, stages: [] })
+const stats = (totalViewers: number): FleetStats => ({
+  totalViewers,
+  activeStages: 1,
+  drainingStages: 0,
+  publisherActive: false,
+  capacityExhausted: false,
+  capacityReason: null,
+  stages: [],
+})
 
 function audience(listening: boolean) {
   const sent: FleetStats[] = []

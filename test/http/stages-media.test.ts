@@ -29,7 +29,7 @@ describe('stages', () => {
     const masterArn = (await server.stages.master()).arn
     const { data } = await body(await server.api('/api/stage/master/info'))
     expect(data.stage.stageArn).toBe(masterArn)
-    expect(data.publisher).toEqual({ active: false, updatedAt: null, serverId: null })
+    expect(data.publisher).toEqual({ active: false, updatedAt: null, serverId: null, source: null })
   })
 
   test('create, get, rename, delete a stage; the provider sees each change', async () => {

@@ -88,6 +88,18 @@ export function describeStore(name: string, factory: StoreFactory) {
       expect((await store.getStage(master.arn))!.viewerCount).toBe(2)
     })
 
+    test('maxViewers: a new viewer is refused once the fleet holds that many; a seated one keeps its seat', async () => {
+      const master = stageRecord(0)
+      await store.addStage(master, 10)
+      await store.addStage(stageRecord(1), 10)
+      const withQuota = (userId: string) => store.assignViewer({ userId, participantId: `p-${userId}`, capacity: 5, now: T0, maxViewers: 3 })
+      for (const u of ['q1', 'q2', 'q3']) expect((await withQuota(u)).ok).toBe(true)
+      expect(await withQuota('q4')).toEqual({ ok: false, reason: 'quota' })
+      expect(keptOf(await withQuota('q1'))).toBe(true)
+      await store.leaveViewer('q2', master.arn, T0)
+      expect((await withQuota('q4')).ok).toBe(true)
+    })
+
     test('draining and excluded stages get no new viewers', async () => {
       const master = stageRecord(0)
       const one = stageRecord(1, { status: 'draining' })
@@ -269,6 +281,46 @@ export function describeStore(name: string, factory: StoreFactory) {
       const previous = await store.setPublisherState({ active: true, updatedAt: T0, serverId: 'r1' })
       expect(previous.active).toBe(false)
       expect(await store.getPublisherState()).toEqual({ active: true, updatedAt: T0, serverId: 'r1' })
+    })
+
+    test('limits: a window of slots held while in flight and one window after, answering the wait when full', async () => {
+      const { limits } = store
+      const W = 1000
+      // Three slots per window; calls may take up to 500 ms (hold until T0 + 500).
+      for (const m of ['a', 'b', 'c']) expect(await limits.takeSlot('op', m, 3, W, T0 + 500, T0)).toBe(0)
+      expect(await limits.slotsInUse('op', W, T0)).toBe(3)
+      // Full: the oldest slot is held until T0 + 500, so it leaves the window at T0 + 1500.
+      expect(await limits.takeSlot('op', 'd', 3, W, T0 + 500, T0 + 100)).toBe(1400)
+      // 'a' ended at T0 + 50: held one window from then, it frees at T0 + 1050.
+      await limits.endSlot('op', 'a', T0 + 50)
+      expect(await limits.takeSlot('op', 'd', 3, W, T0 + 1500, T0 + 100)).toBe(950)
+      expect(await limits.takeSlot('op', 'd', 3, W, T0 + 1550, T0 + 1050)).toBe(0)
+      expect(await limits.slotsInUse('op', W, T0 + 1050)).toBe(3)
+      // Other names are other windows; an unknown member's end changes nothing.
+      expect(await limits.takeSlot('other', 'x', 1, W, T0, T0)).toBe(0)
+      await limits.endSlot('op', 'ghost', T0)
+      expect(await limits.slotsInUse('op', W, T0 + 1050)).toBe(3)
+    })
+
+    test('limits: fixed-window hit counters and expiring notices', async () => {
+      const { limits } = store
+      const first = await limits.countHit('client-1', 60_000, T0)
+      expect(first.count).toBe(1)
+      expect(first.resetInMs).toBeGreaterThan(59_000)
+      expect(first.resetInMs).toBeLessThanOrEqual(60_000)
+      expect((await limits.countHit('client-1', 60_000, T0 + 10)).count).toBe(2)
+      expect((await limits.countHit('client-2', 60_000, T0 + 10)).count).toBe(1)
+      expect(await limits.getNotice('capacity', T0)).toBeNull()
+      await limits.putNotice('capacity', 'stage quota exceeded', 60_000, T0)
+      const notice = await limits.getNotice('capacity', T0 + 1)
+      expect(notice?.value).toBe('stage quota exceeded')
+      expect(notice!.expiresInMs).toBeGreaterThan(58_000)
+      await limits.putNotice('short', 'x', 100, T0)
+      expect((await limits.countHit('short-window', 100, T0)).count).toBe(1)
+      await Bun.sleep(150)
+      // Redis expires by its own clock, the memory store by the time given: both are past it now.
+      expect(await store.limits.getNotice('short', T0 + 150)).toBeNull()
+      expect((await limits.countHit('short-window', 100, T0 + 150)).count).toBe(1)
     })
 
     test('leader lease: acquire, renew, refuse others, expire, release', async () => {

@@ -84,6 +84,15 @@ export interface IvsServerControl {
   /** Every request of `operation` fails with `type` until `clearFailures()`. */
   failAlways(operation: IvsOperation, type: IvsErrorType, message?: string): void
   clearFailures(): void
+  /** The stage's participants in its current session (a session starts with the first, ends with none). */
+  setParticipants(stageArn: string, participants: TestParticipant[]): void
+}
+
+export interface TestParticipant {
+  participantId: string
+  userId?: string
+  published: boolean
+  state: 'CONNECTED' | 'DISCONNECTED'
 }
 
 export interface IvsServer {
@@ -209,6 +218,7 @@ export async function startIvsServer(options: IvsServerOptions = {}): Promise<Iv
   const accepted = new Map<IvsOperation, number[]>(IVS_OPERATIONS.map((op) => [op, []]))
   const requests: RecordedRequest[] = []
   const failures = new Map<IvsOperation, { type: IvsErrorType; remaining: number; message: string }>()
+  const participants = new Map<string, TestParticipant[]>()
 
   const control: IvsServerControl = {
     latencyMs: 0,
@@ -221,6 +231,13 @@ export async function startIvsServer(options: IvsServerOptions = {}): Promise<Iv
     },
     clearFailures() {
       failures.clear()
+    },
+    setParticipants(stageArn, list) {
+      const stage = stages.get(stageArn)
+      if (!stage) throw new Error(`no stage ${stageArn}`)
+      participants.set(stageArn, list)
+      if (list.length === 0) delete stage.activeSessionId
+      else stage.activeSessionId ??= `st-${randomAlphanumeric(12)}`
     },
   }
 
@@ -319,10 +336,14 @@ export async function startIvsServer(options: IvsServerOptions = {}): Promise<Iv
       return { participantToken: participantToken(body) }
     },
     ListParticipants(body) {
-      existingStage(requiredString(body, 'stageArn', 128, STAGE_ARN))
-      requiredString(body, 'sessionId', 16)
-      optionalInt(body, 'maxResults', 1, 100)
-      return { participants: [] }
+      const stage = existingStage(requiredString(body, 'stageArn', 128, STAGE_ARN))
+      const sessionId = requiredString(body, 'sessionId', 16)
+      const max = optionalInt(body, 'maxResults', 1, 100) ?? 50
+      if (stage.activeSessionId !== sessionId) return { participants: [] }
+      const list = (participants.get(stage.arn) ?? [])
+        .filter((p) => body.filterByPublished === undefined || p.published === body.filterByPublished)
+        .filter((p) => body.filterByState === undefined || p.state === body.filterByState)
+      return { participants: list.slice(0, max).map((p) => ({ ...p, firstJoinTime: new Date().toISOString(), recordingState: 'DISABLED' })) }
     },
     ImportPublicKey(body) {
       const material = requiredString(body, 'publicKeyMaterial', 4096)

@@ -11,6 +11,8 @@ export interface UpstashServer {
   token: string
   /** REST calls received, by endpoint, and commands executed. */
   counts: { single: number; pipeline: number; multiExec: number; commands: number }
+  /** EVALSHA calls by script SHA since the last reset (which Lua script the store ran, how often). */
+  readonly scriptCalls: Map<string, number>
   readonly requests: number
   resetCounts(): void
   /** Stops answering until `resume()`: connections refused, or (hang) accepted and never answered. */
@@ -38,9 +40,11 @@ export async function startUpstashServer(options: { redisUrl: string; token?: st
   await redis.send('HELLO', ['2'])
 
   const counts = { single: 0, pipeline: 0, multiExec: 0, commands: 0 }
+  const scriptCalls = new Map<string, number>()
   const run = (command: Command) => {
     counts.commands++
     const [name, ...args] = command
+    if (String(name).toUpperCase() === 'EVALSHA') scriptCalls.set(String(args[0]), (scriptCalls.get(String(args[0])) ?? 0) + 1)
     return redis.send(String(name).toUpperCase(), args.map(String))
   }
   const settle = async (promise: Promise<unknown>) => {
@@ -92,11 +96,13 @@ export async function startUpstashServer(options: { redisUrl: string; token?: st
     url: `http://127.0.0.1:${port}`,
     token,
     counts,
+    scriptCalls,
     get requests() {
       return counts.single + counts.pipeline + counts.multiExec
     },
     resetCounts() {
       counts.single = counts.pipeline = counts.multiExec = counts.commands = 0
+      scriptCalls.clear()
     },
     async pause(mode = 'refuse') {
       if (mode === 'hang') {

@@ -31,7 +31,10 @@ export function stageRoutes({
         '/master/info',
         async () => {
           const [stage, publisher] = await Promise.all([stages.master(), relays.publisherState()])
-          return ok({ stage: json(stage), publisher: { active: publisher.active, updatedAt: iso(publisher.updatedAt), serverId: publisher.serverId } })
+          return ok({
+            stage: json(stage),
+            publisher: { active: publisher.active, updatedAt: iso(publisher.updatedAt), serverId: publisher.serverId, source: publisher.source ?? null },
+          })
         },
         {
           response: responses(MasterInfo, [503]),

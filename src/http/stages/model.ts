@@ -48,6 +48,11 @@ export const Publisher = t.Object({
   active: t.Boolean(),
   updatedAt: t.Nullable(IsoTime),
   serverId: t.Nullable(t.String()),
+  source: t.Nullable(
+    t.Union([t.Literal('relay'), t.Literal('ivs')], {
+      description: "who says so: an online relay, or IVS's participant list of the master stage when no relay is online",
+    }),
+  ),
 })
 
 export const MasterInfo = t.Object({ stage: Stage, publisher: Publisher })

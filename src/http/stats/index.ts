@@ -66,6 +66,7 @@ export function statsRoutes({
             active: publisher.active,
             updatedAt: iso(publisher.updatedAt),
             serverId: publisher.serverId,
+            source: publisher.source ?? null,
             relays: known.map((r) => ({
               serverId: r.serverId,
               state: r.state,

@@ -15,6 +15,8 @@ export const Stats = t.Object(
     activeStages: t.Integer(),
     drainingStages: t.Integer(),
     publisherActive: t.Boolean(),
+    capacityExhausted: t.Boolean({ description: 'new viewers get 503 CAPACITY_EXHAUSTED right now' }),
+    capacityReason: t.Nullable(t.String({ description: 'why: MAX_STAGES, or an IVS account quota' })),
     stages: t.Array(StageStat),
   },
   {
@@ -23,6 +25,8 @@ export const Stats = t.Object(
       activeStages: 1,
       drainingStages: 0,
       publisherActive: true,
+      capacityExhausted: false,
+      capacityReason: null,
       stages: [{ stageArn: EXAMPLE_STAGE_ARN, viewers: 12, capacity: 50, status: 'active', isMaster: true }],
     },
   },
@@ -55,6 +59,11 @@ export const PublisherStats = t.Object(
     active: t.Boolean(),
     updatedAt: t.Nullable(IsoTime),
     serverId: t.Nullable(t.String()),
+    source: t.Nullable(
+      t.Union([t.Literal('relay'), t.Literal('ivs')], {
+        description: "who says so: an online relay, or IVS's participant list of the master stage when no relay is online",
+      }),
+    ),
     relays: t.Array(
       t.Object({
         serverId: t.String(),
@@ -71,6 +80,7 @@ export const PublisherStats = t.Object(
       active: true,
       updatedAt: '2026-11-23T12:00:00.000Z',
       serverId: 'relay-1',
+      source: 'relay',
       relays: [{ serverId: 'relay-1', state: 'online', publisherActive: true, connectedStages: 3, lastHeartbeatAt: '2026-11-23T12:00:00.000Z', ageMs: 4200 }],
     },
   },
