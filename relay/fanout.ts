@@ -1,6 +1,9 @@
 import { type Clock, monotonicClock } from '../src/clock'
 import type { Logger } from '../src/log'
 import { KeyframeRequester } from './keyframes'
+import type { Arrival } from './loss-repair'
+import type { PacingConfig } from './pacing'
+import { PacketHistory } from './packet-history'
 import { type MediaSink, PublisherSession } from './publisher'
 import type { RtpHeader } from './rtp'
 import { type PublishGrant, StageSession } from './stage-session'
@@ -22,14 +25,21 @@ export interface FanoutOptions {
   onForwarded?(delayMs: number): void
   /** Monotonic time for the sessions' timeouts and delays. */
   clock?: Clock
+  /** NACK the publisher's lost video (default on; tests turn it off to show the damage). */
+  repair?: boolean
+  /** Egress pacing per stage (default DEFAULT_PACING). */
+  pacing?: PacingConfig
 }
 
 /**
  * The relay's media plane: at most one publisher, one StageSession per active stage, and every
- * publisher RTP packet handed to every live stage without decoding.
+ * publisher RTP packet handed to every live stage without decoding: the same buffer, its header
+ * patched for each stage in turn. Loss is repaired once, on ingest; the stages' NACKs are answered
+ * from one history of the publisher's video.
  */
 export class Fanout implements MediaSink {
   private publisher: PublisherSession | null = null
+  readonly history = new PacketHistory(2048)
   private readonly stages = new Map<string, StageSession>()
   readonly keyframes: KeyframeRequester
   private readonly clock: Clock
@@ -52,7 +62,9 @@ export class Fanout implements MediaSink {
       bindAddress: this.options.bindAddress,
       mediaTimeoutMs: this.options.mediaTimeoutMs,
       clock: this.clock,
+      repair: this.options.repair,
     })
+    this.history.clear()
     this.publisher = session
     let answer: string
     try {
@@ -87,12 +99,19 @@ export class Fanout implements MediaSink {
     if (this.publisher === session) this.publisher = null
   }
 
-  onVideo(packet: Uint8Array, header: RtpHeader, receivedAt: number): void {
-    for (const stage of this.stages.values()) stage.forwardVideo(packet, header, receivedAt)
+  onVideo(packet: Buffer, header: RtpHeader, receivedAt: number, arrival: Arrival, keyframe: boolean): void {
+    if (arrival === 'reset') for (const stage of this.stages.values()) stage.reanchor('video')
+    this.history.put(packet, header)
+    for (const stage of this.stages.values()) stage.forwardVideo(packet, header, receivedAt, keyframe)
   }
 
-  onAudio(packet: Uint8Array, header: RtpHeader, receivedAt: number): void {
+  onAudio(packet: Buffer, header: RtpHeader, receivedAt: number, arrival: Arrival): void {
+    if (arrival === 'reset') for (const stage of this.stages.values()) stage.reanchor('audio')
     for (const stage of this.stages.values()) stage.forwardAudio(packet, header, receivedAt)
+  }
+
+  onIngestLoss(): void {
+    this.keyframes.request()
   }
 
   addStage(stageArn: string): void {
@@ -100,6 +119,9 @@ export class Fanout implements MediaSink {
     const session = new StageSession(stageArn, {
       grant: this.options.grant,
       requestKeyframe: () => this.keyframes.request(),
+      history: this.history,
+      senderClock: (kind) => this.publisher?.senderClock(kind) ?? null,
+      pacing: this.options.pacing,
       onForwarded: this.options.onForwarded,
       logger: this.options.logger,
       clock: this.clock,

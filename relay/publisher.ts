@@ -1,55 +1,92 @@
 import { type Clock, monotonicClock } from '../src/clock'
 import { randomAlphanumeric } from '../src/ids'
 import type { Logger } from '../src/log'
-import { gatheredDescription, newPeer, type PeerConnection, rtc, type Track } from './peer'
-import { isRtcp, parseRtp, type RtpHeader } from './rtp'
+import { IngestStream } from './ingest-stream'
+import type { Arrival, RepairPolicy } from './loss-repair'
+import { gatheredDescription, newPeer, type PeerConnection, type Track } from './peer'
+import type { SenderClock } from './rewriter'
+import { buildNack, buildPli, buildReceiverReport, parseRtcp, type ReportBlock } from './rtcp'
+import { isRtcp, newRtpHeader, parseRtp, type RtpHeader, startsH264KeyframeAt } from './rtp'
+import { unwrapRtx } from './rtx'
 import { chooseIngestCodecs, type IngestCodecs, parseMedia, restrictOffer } from './sdp'
 
 export interface MediaSink {
-  onVideo(packet: Uint8Array, header: RtpHeader, receivedAt: number): void
-  onAudio(packet: Uint8Array, header: RtpHeader, receivedAt: number): void
+  /** A video packet (a retransmission already unwrapped): `keyframe` when it starts one. Duplicates never come here. */
+  onVideo(packet: Buffer, header: RtpHeader, receivedAt: number, arrival: Arrival, keyframe: boolean): void
+  onAudio(packet: Buffer, header: RtpHeader, receivedAt: number, arrival: Arrival): void
+  /** Video packets were given up on: only a keyframe repairs the picture now. */
+  onIngestLoss(): void
   onEnded(session: PublisherSession): void
 }
 
+export interface PublisherOptions {
+  bindAddress?: string
+  mediaTimeoutMs?: number
+  clock?: Clock
+  /** NACK lost video packets (default on; off only to show in tests what loss does without it). */
+  repair?: boolean
+  repairPolicy?: RepairPolicy
+}
+
+const NACK_TICK_MS = 10
+const RECEIVER_REPORT_EVERY_MS = 1_000
+const KEYFRAME_INTERVALS_KEPT = 8
+
 /**
- * The broadcaster's WHIP session: one PeerConnection receiving H.264 (and Opus), handing every
- * RTP packet to the sink as it arrives. Its video track carries an RtcpReceivingSession so
- * keyframe requests (PLI) can be sent back to the publisher.
+ * The broadcaster's WHIP session: one PeerConnection receiving H.264 (and Opus). The relay is its
+ * RTCP receiver: it NACKs lost video (RFC 4585; retransmissions in RTX, RFC 4588, are unwrapped),
+ * sends receiver reports, PLI when asked, and keeps the publisher's sender reports for the stages'
+ * lip sync. Every packet goes to the sink once, in arrival order, repaired ones as they come.
  */
 export class PublisherSession {
   readonly id = randomAlphanumeric(16)
   readonly etag = `"${randomAlphanumeric(12)}"`
   readonly codecs: IngestCodecs
+  readonly video: IngestStream
+  readonly audio: IngestStream
   private readonly pc: PeerConnection
-  private video: Track | null = null
+  private videoTrack: Track | null = null
+  private audioTrack: Track | null = null
   // Every track must stay referenced: node-datachannel stops delivering a collected track's packets.
   private readonly tracks: Track[] = []
+  private readonly rtcpSsrc = (crypto.getRandomValues(new Uint32Array(1))[0]! | 1) >>> 0
+  private readonly header = newRtpHeader()
+  private readonly nackList: number[] = []
   private ended = false
   private lastPacketAt = 0
-  private watchdog: Timer | null = null
+  private lastReportAt = 0
+  private lastKeyframeTs: number | null = null
+  private readonly keyframeIntervals: number[] = []
+  private timers: Timer[] = []
   private packets = 0
   private bytes = 0
   private connectedAt: number | null = null
   private readonly clock: Clock
+  readonly counts = { rtxPackets: 0, rtxPadding: 0, nackPackets: 0, keyframeRequests: 0 }
 
   constructor(
     private readonly offer: string,
     private readonly sink: MediaSink,
     private readonly logger: Logger,
-    options: { bindAddress?: string; mediaTimeoutMs?: number; clock?: Clock } = {},
+    private readonly options: PublisherOptions = {},
   ) {
     this.clock = options.clock ?? monotonicClock
     this.codecs = chooseIngestCodecs(offer)
+    this.video = new IngestStream(options.repairPolicy)
+    this.audio = new IngestStream(options.repairPolicy)
     this.pc = newPeer(`publisher-${this.id}`, options)
     // A publisher that vanishes (crash, network loss) leaves the connection up until ICE consent
     // expires; silence ends the session sooner so a new publisher can take over.
     const mediaTimeoutMs = options.mediaTimeoutMs ?? 5_000
-    this.watchdog = setInterval(
-      () => {
-        if (this.connectedAt !== null && this.clock.now() - Math.max(this.lastPacketAt, this.connectedAt) > mediaTimeoutMs)
-          this.end(`no media for ${mediaTimeoutMs} ms`)
-      },
-      Math.min(1_000, mediaTimeoutMs / 2),
+    this.timers.push(
+      setInterval(
+        () => {
+          if (this.connectedAt !== null && this.clock.now() - Math.max(this.lastPacketAt, this.connectedAt) > mediaTimeoutMs)
+            this.end(`no media for ${mediaTimeoutMs} ms`)
+        },
+        Math.min(1_000, mediaTimeoutMs / 2),
+      ),
+      setInterval(() => this.tick(), NACK_TICK_MS),
     )
   }
 
@@ -62,9 +99,21 @@ export class PublisherSession {
     return this.bytes
   }
 
+  /** The publisher's keyframe interval: the median of the last few, from RTP timestamps (null before two keyframes). */
+  get keyframeIntervalMs(): number | null {
+    if (this.keyframeIntervals.length === 0) return null
+    const sorted = [...this.keyframeIntervals].sort((a, b) => a - b)
+    return Math.round(sorted[Math.floor(sorted.length / 2)]!)
+  }
+
+  senderClock(kind: 'video' | 'audio'): SenderClock | null {
+    return (kind === 'video' ? this.video : this.audio).senderClock
+  }
+
   /** Applies the (restricted) offer and returns the answer with its candidates. */
   async answer(timeoutMs = 5_000): Promise<string> {
-    const keep = [this.codecs.video.payloadType, ...(this.codecs.audio ? [this.codecs.audio.payloadType] : [])]
+    const { video, audio, videoRtx } = this.codecs
+    const keep = [video.payloadType, ...(videoRtx ? [videoRtx.payloadType] : []), ...(audio ? [audio.payloadType] : [])]
     const offer = restrictOffer(this.offer, keep)
     const kinds = new Map(parseMedia(offer).map((m) => [m.mid, m.kind]))
     this.pc.onTrack((track) => this.attach(track, kinds.get(track.mid()) ?? 'unknown'))
@@ -79,38 +128,132 @@ export class PublisherSession {
 
   private attach(track: Track, kind: string): void {
     this.tracks.push(track)
-    const isVideo = kind === 'video'
-    if (isVideo) {
-      // Needed for requestKeyframe(): the PLI goes to the SSRC learnt from incoming RTP.
-      track.setMediaHandler(new rtc.RtcpReceivingSession())
-      this.video = track
+    // No media handler: with one, libdatachannel drops the RTCP this session sends on a receive-only track.
+    if (kind === 'video') {
+      this.videoTrack = track
+      track.onMessage((message) => this.onVideoMessage(message as Buffer))
+    } else {
+      if (kind === 'audio') this.audioTrack = track
+      track.onMessage((message) => this.onAudioMessage(message as Buffer))
     }
-    track.onMessage((message) => {
-      const receivedAt = this.clock.now()
-      const packet = new Uint8Array(message.buffer, message.byteOffset, message.byteLength)
-      if (isRtcp(packet)) return
-      const header = parseRtp(packet)
-      if (!header) return
-      this.lastPacketAt = receivedAt
-      this.packets++
-      this.bytes += packet.byteLength
-      if (isVideo && header.payloadType === this.codecs.video.payloadType) this.sink.onVideo(packet, header, receivedAt)
-      else if (!isVideo && header.payloadType === this.codecs.audio?.payloadType) this.sink.onAudio(packet, header, receivedAt)
-    })
   }
 
-  requestKeyframe(): boolean {
-    // libdatachannel aborts the process on a keyframe request for a track that is not open.
-    if (!this.video?.isOpen()) return false
+  private onVideoMessage(message: Buffer): void {
+    const receivedAt = this.clock.now()
+    if (isRtcp(message)) return void this.onRtcp(message, receivedAt)
+    const header = parseRtp(message, this.header)
+    if (!header) return
+    this.noteIn(message, receivedAt)
+    let packet: Buffer | null = message
+    const { video, videoRtx } = this.codecs
+    if (videoRtx && header.payloadType === videoRtx.payloadType) {
+      if (this.video.ssrc === null) return
+      packet = unwrapRtx(message, header, { payloadType: video.payloadType, ssrc: this.video.ssrc })
+      if (!packet) return void this.counts.rtxPadding++
+      this.counts.rtxPackets++
+    } else if (header.payloadType !== video.payloadType) return
+    const arrival = this.video.receive(header.ssrc, header.sequence, receivedAt)
+    if (arrival === 'duplicate') return
+    const keyframe = startsH264KeyframeAt(packet, header.payloadOffset, header.payloadEnd)
+    if (keyframe) this.noteKeyframe(header.timestamp)
+    this.sink.onVideo(packet, header, receivedAt, arrival, keyframe)
+  }
+
+  private onAudioMessage(message: Buffer): void {
+    const receivedAt = this.clock.now()
+    if (isRtcp(message)) return void this.onRtcp(message, receivedAt)
+    const header = parseRtp(message, this.header)
+    if (!header) return
+    this.noteIn(message, receivedAt)
+    if (header.payloadType !== this.codecs.audio?.payloadType) return
+    const arrival = this.audio.receive(header.ssrc, header.sequence, receivedAt)
+    if (arrival === 'duplicate') return
+    this.sink.onAudio(message, header, receivedAt, arrival)
+  }
+
+  private noteIn(message: Uint8Array, receivedAt: number): void {
+    this.lastPacketAt = receivedAt
+    this.packets++
+    this.bytes += message.byteLength
+  }
+
+  private noteKeyframe(timestamp: number): void {
+    if (timestamp === this.lastKeyframeTs) return
+    if (this.lastKeyframeTs !== null) {
+      const ms = ((timestamp - this.lastKeyframeTs) >>> 0) / 90
+      // A wrap or a new stream gives nonsense: only plausible intervals count.
+      if (ms > 0 && ms < 60_000) {
+        this.keyframeIntervals.push(ms)
+        if (this.keyframeIntervals.length > KEYFRAME_INTERVALS_KEPT) this.keyframeIntervals.shift()
+      }
+    }
+    this.lastKeyframeTs = timestamp
+  }
+
+  private onRtcp(packet: Uint8Array, now: number): void {
+    for (const report of parseRtcp(packet).senderReports) {
+      if (report.ssrc === this.video.ssrc) this.video.onSenderReport(report, now)
+      else if (report.ssrc === this.audio.ssrc) this.audio.onSenderReport(report, now)
+    }
+  }
+
+  /** Every NACK_TICK_MS: NACK what is due, give up what is past saving, and report reception once a second. */
+  private tick(): void {
+    if (this.ended) return
+    const now = this.clock.now()
+    const list = this.nackList
+    list.length = 0
+    const gaveUp = this.video.tracker.collect(now, list, this.options.repair === false ? 0 : 256)
+    if (list.length > 0 && this.video.ssrc !== null && this.sendRtcp(this.videoTrack, buildNack(this.rtcpSsrc, this.video.ssrc, list)))
+      this.counts.nackPackets++
+    if (gaveUp > 0) this.sink.onIngestLoss()
+    if (now - this.lastReportAt >= RECEIVER_REPORT_EVERY_MS) {
+      this.lastReportAt = now
+      const blocks = [this.video.reportBlock(now), this.audio.reportBlock(now)].filter((b): b is ReportBlock => b !== null)
+      if (blocks.length > 0) this.sendRtcp(this.videoTrack ?? this.audioTrack, buildReceiverReport(this.rtcpSsrc, blocks))
+    }
+  }
+
+  private sendRtcp(track: Track | null, packet: Buffer): boolean {
+    // libdatachannel aborts the process on a send to a track that is not open.
+    if (!track?.isOpen()) return false
     try {
-      return this.video.requestKeyframe()
+      track.sendMessageBinary(packet)
+      return true
     } catch {
       return false
     }
   }
 
+  /** A PLI for the video stream; false before its first packet (a request then is retried by the caller). */
+  requestKeyframe(): boolean {
+    if (this.video.ssrc === null || !this.sendRtcp(this.videoTrack, buildPli(this.rtcpSsrc, this.video.ssrc))) return false
+    this.counts.keyframeRequests++
+    return true
+  }
+
   get state(): string {
     return this.ended ? 'closed' : this.pc.state()
+  }
+
+  /** What /health and the publish page show about this session. */
+  stats() {
+    const repair = this.video.tracker
+    return {
+      session: this.id,
+      state: this.state,
+      packetsIn: this.packets,
+      bytesIn: this.bytes,
+      keyframeIntervalMs: this.keyframeIntervalMs,
+      ingest: {
+        ...repair.counts,
+        outstanding: repair.outstanding,
+        repairDelayMs: repair.repairDelay === null ? null : Math.round(repair.repairDelay),
+        ...this.counts,
+        senderReports: this.video.senderReports + this.audio.senderReports,
+        audioLost: this.audio.tracker.counts.missing,
+      },
+    }
   }
 
   close(): void {
@@ -120,7 +263,8 @@ export class PublisherSession {
   private end(reason: string): void {
     if (this.ended) return
     this.ended = true
-    if (this.watchdog) clearInterval(this.watchdog)
+    for (const timer of this.timers) clearInterval(timer)
+    this.timers = []
     this.logger.info('publisher session ended', { session: this.id, reason })
     try {
       this.pc.close()

@@ -1,8 +1,6 @@
 import { type Clock, monotonicClock } from '../src/clock'
-import { parseRtp, type RtpHeader, rewriteRtp } from './rtp'
-
-/** Seconds from 1900 (NTP) to 1970 (Unix). */
-const NTP_EPOCH_OFFSET_S = 2_208_988_800
+import { buildSenderReport, ntpFromMs, ntpMiddle } from './rtcp'
+import { type RtpHeader, rewriteRtp } from './rtp'
 
 export interface OutgoingStream {
   ssrc: number
@@ -10,15 +8,33 @@ export interface OutgoingStream {
   clockRate: number
 }
 
+/** The publisher's NTP ↔ RTP mapping from its last sender report, and when (monotonic ms) it arrived. */
+export interface SenderClock {
+  ssrc: number
+  ntpMs: number
+  rtpTimestamp: number
+  receivedAt: number
+}
+
+/** A sender report ready to send, and what a receiver report will echo about it (for the RTT). */
+export interface OutgoingReport {
+  packet: Buffer
+  lsr: number
+  sentAt: number
+}
+
 /**
- * Maps one incoming RTP stream onto one stage's negotiated stream: SSRC and payload type become
- * the stage's, sequence numbers and timestamps continue without a jump when the publisher's
- * stream changes (a reconnect brings a new SSRC, sequence and timestamp base).
+ * Maps one incoming RTP stream onto one stage's negotiated stream by offsets: SSRC and payload type
+ * become the stage's; sequence numbers and timestamps are shifted, so a packet repaired late lands in
+ * its place; a new publisher stream (new SSRC, sequence and timestamp base) continues right after
+ * the last packet sent. Packets are patched in place: the caller sends the same buffer to every stage.
  */
 export class StreamRewriter {
   private inSsrc: number | null = null
   private seqOffset = 0
   private tsOffset = 0
+  /** The first incoming sequence number sent on this source (kept within 0x4000 of the newest). */
+  private startSeq = 0
   private lastOutSeq: number
   private lastOutTs: number
   private lastOutAt: number | null = null
@@ -39,31 +55,16 @@ export class StreamRewriter {
     this.lastOutTs = Math.floor(random() * 0x7fffffff)
   }
 
-  /**
-   * An RTCP sender report mapping wall-clock time to this stream's RTP clock, so the stage can
-   * line audio up with video; null before the first packet.
-   */
-  senderReport(wallClockMs: number = Date.now()): Buffer | null {
-    if (this.lastOutAt === null) return null
-    const rtpNow = (this.lastOutTs + Math.round(((this.clock.now() - this.lastOutAt) * this.out.clockRate) / 1000)) >>> 0
-    const ntpSeconds = Math.floor(wallClockMs / 1000) + NTP_EPOCH_OFFSET_S
-    const ntpFraction = Math.floor(((wallClockMs % 1000) / 1000) * 0x1_0000_0000)
-    const sr = Buffer.alloc(28)
-    sr[0] = 0x80
-    sr[1] = 200
-    sr.writeUInt16BE(6, 2)
-    sr.writeUInt32BE(this.out.ssrc >>> 0, 4)
-    sr.writeUInt32BE(ntpSeconds >>> 0, 8)
-    sr.writeUInt32BE(ntpFraction >>> 0, 12)
-    sr.writeUInt32BE(rtpNow, 16)
-    sr.writeUInt32BE(this.packetCount >>> 0, 20)
-    sr.writeUInt32BE(this.octetCount >>> 0, 24)
-    return sr
+  /** The next packet starts a new source (the publisher restarted its sequence on the same SSRC). */
+  reanchor(): void {
+    this.inSsrc = null
   }
 
-  /** A rewritten copy of `packet`, or null when it is not RTP. */
-  rewrite(packet: Uint8Array, header: RtpHeader | null = parseRtp(packet)): Buffer | null {
-    if (!header) return null
+  /**
+   * Patches `packet` into this stage's stream. False when it cannot be placed: a packet from before
+   * this stage's first one on the current source (a repair the stage never had a gap for).
+   */
+  apply(packet: Uint8Array, header: RtpHeader): boolean {
     const now = this.clock.now()
     if (header.ssrc !== this.inSsrc) {
       // New source: continue right after the last packet sent, advancing time by what elapsed.
@@ -71,19 +72,55 @@ export class StreamRewriter {
       this.seqOffset = (this.lastOutSeq + 1 - header.sequence) & 0xffff
       this.tsOffset = (this.lastOutTs + elapsedTicks - header.timestamp) >>> 0
       this.inSsrc = header.ssrc
+      this.startSeq = header.sequence
     }
+    const sinceStart = (header.sequence - this.startSeq) & 0xffff
+    if (sinceStart >= 0x8000) return false
+    // Anything 0x4000 packets behind the newest is never wanted: keep the comparison away from wrap-around.
+    if (sinceStart > 0x4000) this.startSeq = (header.sequence - 0x4000) & 0xffff
     const sequence = (header.sequence + this.seqOffset) & 0xffff
     const timestamp = (header.timestamp + this.tsOffset) >>> 0
-    // Keep the newest position (a reordered older packet must not pull it back).
+    // Keep the newest position (a repaired or reordered older packet must not pull it back).
     if (((sequence - this.lastOutSeq) & 0xffff) < 0x8000) {
       this.lastOutSeq = sequence
       this.lastOutTs = timestamp
+      this.lastOutAt = now
     }
-    this.lastOutAt = now
-    const copy = Buffer.from(packet)
-    rewriteRtp(copy, { payloadType: this.payloadType, sequence, timestamp, ssrc: this.out.ssrc })
+    rewriteRtp(packet, this.payloadType, sequence, timestamp, this.out.ssrc)
     this.packetCount++
-    this.octetCount += packet.byteLength - header.payloadOffset
-    return copy
+    this.octetCount += header.payloadEnd - header.payloadOffset
+    return true
+  }
+
+  /** The incoming sequence number a stage asks for by its own (NACK), or null when it is not on the current source. */
+  incomingSequence(outgoing: number): { ssrc: number; sequence: number } | null {
+    if (this.inSsrc === null) return null
+    const sequence = (outgoing - this.seqOffset) & 0xffff
+    if (((sequence - this.startSeq) & 0xffff) >= 0x8000) return null
+    return { ssrc: this.inSsrc, sequence }
+  }
+
+  /**
+   * An RTCP sender report for this stream, null before the first packet. With the publisher's own
+   * mapping for the current source it is that mapping moved to now and shifted by this stage's
+   * timestamp offset, so the stage lines audio up with video exactly as the publisher timed them;
+   * before the publisher's first report, the relay's wall clock against the last packet's timestamp.
+   */
+  senderReport(publisher: SenderClock | null, wallClockMs: number = Date.now()): OutgoingReport | null {
+    if (this.lastOutAt === null) return null
+    const now = this.clock.now()
+    let ntpMs: number
+    let rtpTimestamp: number
+    if (publisher && publisher.ssrc === this.inSsrc) {
+      const elapsed = now - publisher.receivedAt
+      ntpMs = publisher.ntpMs + elapsed
+      rtpTimestamp = (publisher.rtpTimestamp + Math.round((elapsed * this.out.clockRate) / 1000) + this.tsOffset) >>> 0
+    } else {
+      ntpMs = wallClockMs
+      rtpTimestamp = (this.lastOutTs + Math.round(((now - this.lastOutAt) * this.out.clockRate) / 1000)) >>> 0
+    }
+    const packet = buildSenderReport({ ssrc: this.out.ssrc, ntpMs, rtpTimestamp, packets: this.packetCount, octets: this.octetCount })
+    const { msw, lsw } = ntpFromMs(ntpMs)
+    return { packet, lsr: ntpMiddle(msw, lsw), sentAt: now }
   }
 }

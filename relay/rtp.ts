@@ -10,6 +10,8 @@ export interface RtpHeader {
   ssrc: number
   /** Offset of the payload (after CSRCs and header extension). */
   payloadOffset: number
+  /** End of the payload (before any padding). */
+  payloadEnd: number
 }
 
 /** RTCP packet types 192-223 share the RTP byte 1 layout (RFC 5761 demultiplexing). */
@@ -17,63 +19,48 @@ export function isRtcp(packet: Uint8Array): boolean {
   return packet.length >= 2 && packet[1]! >= 192 && packet[1]! <= 223
 }
 
-export function parseRtp(packet: Uint8Array): RtpHeader | null {
-  if (packet.length < RTP_HEADER_MIN || packet[0]! >> 6 !== 2 || isRtcp(packet)) return null
-  const view = new DataView(packet.buffer, packet.byteOffset, packet.byteLength)
-  const csrcCount = packet[0]! & 0x0f
-  let offset = RTP_HEADER_MIN + csrcCount * 4
-  if (packet[0]! & 0x10) {
-    if (packet.length < offset + 4) return null
-    offset += 4 + view.getUint16(offset + 2) * 4
+export const newRtpHeader = (): RtpHeader => ({ payloadType: 0, marker: false, sequence: 0, timestamp: 0, ssrc: 0, payloadOffset: 0, payloadEnd: 0 })
+
+/**
+ * The header of an RTP packet, or null when it is not one. Pass `into` to reuse a header object
+ * (the hot path parses every packet).
+ */
+export function parseRtp(packet: Uint8Array, into: RtpHeader = newRtpHeader()): RtpHeader | null {
+  const length = packet.length
+  if (length < RTP_HEADER_MIN || packet[0]! >> 6 !== 2 || isRtcp(packet)) return null
+  const first = packet[0]!
+  let offset = RTP_HEADER_MIN + (first & 0x0f) * 4
+  if (first & 0x10) {
+    if (length < offset + 4) return null
+    offset += 4 + ((packet[offset + 2]! << 8) | packet[offset + 3]!) * 4
   }
-  let end = packet.length
-  if (packet[0]! & 0x20) end -= packet[packet.length - 1]!
+  const end = first & 0x20 ? length - packet[length - 1]! : length
   if (offset > end) return null
-  return {
-    payloadType: packet[1]! & 0x7f,
-    marker: (packet[1]! & 0x80) !== 0,
-    sequence: view.getUint16(2),
-    timestamp: view.getUint32(4),
-    ssrc: view.getUint32(8),
-    payloadOffset: offset,
-  }
+  into.payloadType = packet[1]! & 0x7f
+  into.marker = (packet[1]! & 0x80) !== 0
+  into.sequence = (packet[2]! << 8) | packet[3]!
+  into.timestamp = readUint32(packet, 4)
+  into.ssrc = readUint32(packet, 8)
+  into.payloadOffset = offset
+  into.payloadEnd = end
+  return into
 }
 
-/** Writes the fields a forwarded packet changes, in place. */
-export function rewriteRtp(packet: Uint8Array, fields: { payloadType: number; sequence: number; timestamp: number; ssrc: number }): void {
-  const view = new DataView(packet.buffer, packet.byteOffset, packet.byteLength)
-  packet[1] = (packet[1]! & 0x80) | (fields.payloadType & 0x7f)
-  view.setUint16(2, fields.sequence & 0xffff)
-  view.setUint32(4, fields.timestamp >>> 0)
-  view.setUint32(8, fields.ssrc >>> 0)
-}
+const readUint32 = (p: Uint8Array, at: number) => ((p[at]! << 24) | (p[at + 1]! << 16) | (p[at + 2]! << 8) | p[at + 3]!) >>> 0
 
-export type KeyframeRequest = 'PLI' | 'FIR'
-
-/** PLI (PT 206, FMT 1) or FIR (PT 206, FMT 4) anywhere in a compound RTCP packet. */
-export function findKeyframeRequest(packet: Uint8Array): KeyframeRequest | null {
-  let offset = 0
-  while (offset + 4 <= packet.length) {
-    if (packet[offset]! >> 6 !== 2) return null
-    const fmt = packet[offset]! & 0x1f
-    const type = packet[offset + 1]!
-    if (type === 206 && fmt === 1) return 'PLI'
-    if (type === 206 && fmt === 4) return 'FIR'
-    offset += (((packet[offset + 2]! << 8) | packet[offset + 3]!) + 1) * 4
-  }
-  return null
-}
-
-/** An RTCP PLI (RFC 4585) from `senderSsrc` about `mediaSsrc`. */
-export function buildPli(senderSsrc: number, mediaSsrc: number): Uint8Array {
-  const packet = new Uint8Array(12)
-  const view = new DataView(packet.buffer)
-  packet[0] = 0x81
-  packet[1] = 206
-  view.setUint16(2, 2)
-  view.setUint32(4, senderSsrc >>> 0)
-  view.setUint32(8, mediaSsrc >>> 0)
-  return packet
+/** Writes the fields a forwarded packet changes, in place (no allocation: this runs per packet and stage). */
+export function rewriteRtp(packet: Uint8Array, payloadType: number, sequence: number, timestamp: number, ssrc: number): void {
+  packet[1] = (packet[1]! & 0x80) | (payloadType & 0x7f)
+  packet[2] = (sequence >>> 8) & 0xff
+  packet[3] = sequence & 0xff
+  packet[4] = timestamp >>> 24
+  packet[5] = (timestamp >>> 16) & 0xff
+  packet[6] = (timestamp >>> 8) & 0xff
+  packet[7] = timestamp & 0xff
+  packet[8] = ssrc >>> 24
+  packet[9] = (ssrc >>> 16) & 0xff
+  packet[10] = (ssrc >>> 8) & 0xff
+  packet[11] = ssrc & 0xff
 }
 
 export const H264_NAL = { NON_IDR: 1, IDR: 5, SEI: 6, SPS: 7, PPS: 8, STAP_A: 24, FU_A: 28 } as const
@@ -100,11 +87,23 @@ export function h264NalTypes(payload: Uint8Array): number[] {
   return [type]
 }
 
-/** Whether the packet starts a keyframe: SPS (which precedes an IDR) or the start of an IDR slice. */
+/** Whether the payload starts a keyframe: SPS (which precedes an IDR) or the start of an IDR slice. */
 export function startsH264Keyframe(payload: Uint8Array): boolean {
-  if (payload.length === 0) return false
-  const type = payload[0]! & 0x1f
-  if (type === H264_NAL.FU_A) return payload.length > 1 && (payload[1]! & 0x80) !== 0 && (payload[1]! & 0x1f) === H264_NAL.IDR
-  const types = h264NalTypes(payload)
-  return types.includes(H264_NAL.SPS) || types.includes(H264_NAL.IDR)
+  return startsH264KeyframeAt(payload, 0, payload.length)
+}
+
+/** startsH264Keyframe on the payload at [from, to) of a packet, without a view (runs per packet). */
+export function startsH264KeyframeAt(packet: Uint8Array, from: number, to: number): boolean {
+  if (to <= from) return false
+  const type = packet[from]! & 0x1f
+  if (type === H264_NAL.FU_A) return to - from > 1 && (packet[from + 1]! & 0x80) !== 0 && (packet[from + 1]! & 0x1f) === H264_NAL.IDR
+  if (type !== H264_NAL.STAP_A) return type === H264_NAL.SPS || type === H264_NAL.IDR
+  for (let at = from + 1; at + 2 < to; ) {
+    const size = (packet[at]! << 8) | packet[at + 1]!
+    if (size === 0 || at + 2 + size > to) return false
+    const inner = packet[at + 2]! & 0x1f
+    if (inner === H264_NAL.SPS || inner === H264_NAL.IDR) return true
+    at += 2 + size
+  }
+  return false
 }

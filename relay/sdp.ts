@@ -63,6 +63,8 @@ export function isForwardableH264(codec: Codec): boolean {
 
 export interface IngestCodecs {
   video: Codec
+  /** The RTX (RFC 4588) format retransmitting `video` (apt = its payload type), when offered. */
+  videoRtx: Codec | null
   audio: Codec | null
 }
 
@@ -84,12 +86,17 @@ export function chooseIngestCodecs(offer: string): IngestCodecs {
       .filter((m) => m.kind === 'audio')
       .flatMap((m) => m.codecs)
       .find((c) => c.name === 'OPUS') ?? null
-  return { video, audio }
+  const videoRtx =
+    media
+      .filter((m) => m.kind === 'video')
+      .flatMap((m) => m.codecs)
+      .find((c) => c.name === 'RTX' && c.fmtp.apt === String(video.payloadType)) ?? null
+  return { video, videoRtx, audio }
 }
 
 /**
  * The offer with every payload type but the chosen ones removed, so the answer libdatachannel
- * derives from it accepts exactly what we forward (no VP8, no RTX, no red/ulpfec). Header
+ * derives from it accepts exactly what we take (no VP8, no red/ulpfec; RTX only for our H.264). Header
  * extensions and transport-cc go too: the relay sends no transport-wide feedback, and a browser
  * that negotiated it would starve its bandwidth estimate and send padding-only probes.
  */

@@ -2,10 +2,13 @@ import { type Clock, monotonicClock } from '../src/clock'
 import { describeError } from '../src/errors'
 import type { Logger } from '../src/log'
 import { backoffDelay } from './backoff'
+import { DEFAULT_PACING, type PacingConfig, PacingQueueModel } from './pacing'
+import type { PacketHistory } from './packet-history'
 import { gatheredDescription, newPeer, type PeerConnection, rtc, type Track } from './peer'
-import { StreamRewriter } from './rewriter'
-import { findKeyframeRequest, type RtpHeader, startsH264Keyframe } from './rtp'
+import { type SenderClock, StreamRewriter } from './rewriter'
+import { newRtpHeader, type RtpHeader } from './rtp'
 import { negotiatedPayloadTypes } from './sdp'
+import { StageFeedback } from './stage-feedback'
 import { WhipError, whipDelete, whipPublish } from './whip-client'
 
 export type StageState = 'connecting' | 'live' | 'backoff' | 'failed' | 'stopped'
@@ -20,6 +23,12 @@ export interface StageSessionDeps {
   grant(stageArn: string): Promise<PublishGrant>
   /** Ask the publisher for a keyframe (rate-limited by the caller). */
   requestKeyframe(): void
+  /** The publisher's recent video, shared by every stage: NACKs are answered from it. */
+  history: PacketHistory
+  /** The publisher's last sender report for its current video or audio stream, if any. */
+  senderClock(kind: 'video' | 'audio'): SenderClock | null
+  /** Egress pacing of the stage's video (default DEFAULT_PACING). */
+  pacing?: PacingConfig
   /** Called per forwarded packet with the delay (ms) from its arrival to handed to this stage's track (benchmarks). */
   onForwarded?(delayMs: number): void
   logger: Logger
@@ -50,7 +59,20 @@ const randomSsrc = () => crypto.getRandomValues(new Uint32Array(1))[0]! || 1
 export class StageSession {
   private current: StageState = 'connecting'
   private lastError: string | null = null
-  private readonly counts = { packetsForwarded: 0, bytesForwarded: 0, keyframeRequests: 0, connects: 0, senderReports: 0 }
+  private readonly counts = {
+    packetsForwarded: 0,
+    bytesForwarded: 0,
+    connects: 0,
+    senderReports: 0,
+    /** Repaired or reordered packets from before this stage's first one: nothing to place them in. */
+    packetsUnplaced: 0,
+    /** sendMessageBinary threw (the track closed under us). */
+    sendErrors: 0,
+  }
+  private readonly feedback: StageFeedback
+  private readonly pacing: PacingConfig
+  private readonly pacingQueue: PacingQueueModel
+  private readonly resendHeader = newRtpHeader()
   private readonly clock: Clock
   readonly videoSsrc = randomSsrc()
   readonly audioSsrc = randomSsrc()
@@ -73,6 +95,9 @@ export class StageSession {
     private readonly deps: StageSessionDeps,
   ) {
     this.clock = deps.clock ?? monotonicClock
+    this.feedback = new StageFeedback(this.videoSsrc)
+    this.pacing = deps.pacing ?? DEFAULT_PACING
+    this.pacingQueue = new PacingQueueModel(this.pacing)
   }
 
   get state(): StageState {
@@ -83,23 +108,29 @@ export class StageSession {
     void this.connect()
   }
 
-  forwardVideo(packet: Uint8Array, header: RtpHeader, receivedAt: number): void {
+  /** `packet`'s header is rewritten in place for this stage: the caller hands the same buffer to every stage. */
+  forwardVideo(packet: Buffer, header: RtpHeader, receivedAt: number, keyframe: boolean): void {
     if (this.current !== 'live' || !this.video || !this.videoOut) return
     if (this.awaitingKeyframe) {
-      if (!startsH264Keyframe(packet.subarray(header.payloadOffset))) return
+      if (!keyframe) return
       this.awaitingKeyframe = false
     }
-    this.send(this.video, this.videoOut, packet, header, receivedAt)
+    this.send(this.video, this.videoOut, packet, header, receivedAt, true)
   }
 
-  forwardAudio(packet: Uint8Array, header: RtpHeader, receivedAt: number): void {
+  forwardAudio(packet: Buffer, header: RtpHeader, receivedAt: number): void {
     if (this.current !== 'live' || !this.audio || !this.audioOut) return
-    this.send(this.audio, this.audioOut, packet, header, receivedAt)
+    this.send(this.audio, this.audioOut, packet, header, receivedAt, false)
   }
 
   /** The publisher changed: hold video until its first keyframe. */
   resetKeyframeGate(): void {
     this.awaitingKeyframe = true
+  }
+
+  /** The publisher restarted a stream's sequence numbers on the same SSRC: continue after the last packet sent. */
+  reanchor(kind: 'video' | 'audio'): void {
+    ;(kind === 'video' ? this.videoOut : this.audioOut)?.reanchor()
   }
 
   async stop(): Promise<void> {
@@ -117,35 +148,84 @@ export class StageSession {
   }
 
   snapshot() {
-    return { stageArn: this.stageArn, state: this.current, lastError: this.lastError, ...this.counts }
+    const pacing = this.pacingQueue.depth(this.clock.now())
+    return {
+      stageArn: this.stageArn,
+      state: this.current,
+      lastError: this.lastError,
+      ...this.counts,
+      ...this.feedback.counts,
+      lossFraction: this.feedback.lossFraction,
+      cumulativeLost: this.feedback.cumulativeLost,
+      rttMs: this.feedback.rttMs === null ? null : Math.round(this.feedback.rttMs * 10) / 10,
+      pacingQueueBytes: pacing.bytes,
+      pacingQueuePeakBytes: pacing.peakBytes,
+    }
   }
 
   /** RTCP SR for each stream, about once a second: the stage's NTP↔RTP mapping for lip sync. */
   private sendSenderReports(): void {
-    for (const [track, rewriter] of [
-      [this.video, this.videoOut],
-      [this.audio, this.audioOut],
+    for (const [kind, track, rewriter, ssrc] of [
+      ['video', this.video, this.videoOut, this.videoSsrc],
+      ['audio', this.audio, this.audioOut, this.audioSsrc],
     ] as const) {
-      const sr = rewriter?.senderReport()
-      if (!track || !sr) continue
+      const report = rewriter?.senderReport(this.deps.senderClock(kind))
+      if (!track || !report) continue
       try {
-        track.sendMessageBinary(sr)
+        track.sendMessageBinary(report.packet)
         this.counts.senderReports++
+        this.feedback.sentReport(ssrc, report)
       } catch {}
     }
   }
 
-  private send(track: Track, rewriter: StreamRewriter, packet: Uint8Array, header: RtpHeader, receivedAt: number): void {
-    const out = rewriter.rewrite(packet, header)
-    if (!out) return
+  private send(track: Track, rewriter: StreamRewriter, packet: Buffer, header: RtpHeader, receivedAt: number, video: boolean): void {
+    if (!rewriter.apply(packet, header)) {
+      this.counts.packetsUnplaced++
+      return
+    }
     try {
-      track.sendMessageBinary(out)
+      track.sendMessageBinary(packet)
     } catch {
+      this.counts.sendErrors++
       return
     }
     this.counts.packetsForwarded++
-    this.counts.bytesForwarded += out.byteLength
+    this.counts.bytesForwarded += packet.byteLength
+    if (video) this.pacingQueue.add(packet.byteLength, this.clock.now())
     if (this.deps.onForwarded) this.deps.onForwarded(this.clock.now() - receivedAt)
+  }
+
+  /** The stage's RTCP on our video: NACKs answered from the shared history, PLI/FIR passed on, reports kept. */
+  private onVideoFeedback(packet: Uint8Array): void {
+    const now = this.clock.now()
+    this.lastFeedbackAt = now
+    const summary = this.feedback.read(packet, now)
+    if (summary.keyframeRequest) this.deps.requestKeyframe()
+    for (const nack of summary.nacks) {
+      if (nack.mediaSsrc !== this.videoSsrc) continue
+      for (const outgoing of nack.sequences) this.resend(outgoing)
+    }
+  }
+
+  private resend(outgoing: number): void {
+    const video = this.video
+    const rewriter = this.videoOut
+    const incoming = rewriter?.incomingSequence(outgoing)
+    const header = this.resendHeader
+    const packet = incoming ? this.deps.history.get(incoming.ssrc, incoming.sequence, header) : null
+    if (!video || !rewriter || !packet) {
+      this.feedback.counts.nacksUnanswered++
+      return
+    }
+    if (!rewriter.apply(packet, header)) return void this.feedback.counts.nacksUnanswered++
+    try {
+      video.sendMessageBinary(packet)
+      this.feedback.counts.retransmitted++
+      this.pacingQueue.add(packet.byteLength, this.clock.now())
+    } catch {
+      this.counts.sendErrors++
+    }
   }
 
   private async connect(): Promise<void> {
@@ -165,18 +245,14 @@ export class StageSession {
       audio.addSSRC(this.audioSsrc, 'ivs-fanout', 'ivs-fanout', 'audio')
       const videoTrack = pc.addTrack(video)
       const audioTrack = pc.addTrack(audio)
-      // The offer advertises NACK: keep recent video packets and retransmit what the stage lost.
-      videoTrack.setMediaHandler(new rtc.RtcpNackResponder(512))
-      // A send-only track still queues the stage's RTCP (capped): always read it; PLI/FIR → keyframe.
-      videoTrack.onMessage((message) => {
+      // The pacer sends from libdatachannel's thread pool, at most an interval's worth of bytes at a
+      // time; NACKs are answered here from the shared history, not by a per-stage copy in C++.
+      videoTrack.setMediaHandler(new rtc.PacingHandler(this.pacing.bitsPerSecond, this.pacing.intervalMs))
+      // A send-only track still queues the stage's RTCP (capped): always read it.
+      videoTrack.onMessage((message) => this.onVideoFeedback(message as Buffer))
+      audioTrack.onMessage((message) => {
         this.lastFeedbackAt = this.clock.now()
-        if (findKeyframeRequest(new Uint8Array(message.buffer, message.byteOffset, message.byteLength))) {
-          this.counts.keyframeRequests++
-          this.deps.requestKeyframe()
-        }
-      })
-      audioTrack.onMessage(() => {
-        this.lastFeedbackAt = this.clock.now()
+        this.feedback.read(message as Buffer, this.lastFeedbackAt)
       })
       const opened = new Promise<void>((resolve, reject) => {
         videoTrack.onOpen(() => resolve())

@@ -1,4 +1,5 @@
 import type { Fanout } from '../../relay/fanout'
+import type { Arrival } from '../../relay/loss-repair'
 import { h264NalTypes, type RtpHeader, startsH264Keyframe } from '../../relay/rtp'
 
 /** What the relay received as the publisher's video, seen before the fan-out (read only). */
@@ -44,7 +45,7 @@ export function tapIngressVideo(fanout: Fanout): IngressTap {
       fanout.onVideo = original
     },
   }
-  fanout.onVideo = function (packet: Uint8Array, header: RtpHeader, receivedAt: number) {
+  fanout.onVideo = function (packet: Buffer, header: RtpHeader, receivedAt: number, arrival: Arrival, keyframe: boolean) {
     tap.packets++
     const padding = packet[0]! & 0x20 ? packet[packet.length - 1]! : 0
     const payload = packet.subarray(header.payloadOffset, packet.length - padding)
@@ -56,7 +57,7 @@ export function tapIngressVideo(fanout: Fanout): IngressTap {
       const sps = tap.sps === null && h264NalTypes(payload).includes(7) ? findSps(payload) : null
       if (sps && sps.length >= 4) tap.sps = { profileIdc: sps[1]!, constraints: sps[2]!, levelIdc: sps[3]! }
     }
-    return original.call(this, packet, header, receivedAt)
+    return original.call(this, packet, header, receivedAt, arrival, keyframe)
   }
   return tap
 }

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs'
 import nodeDataChannel from 'node-datachannel'
 import { gatheredDescription, type PeerConnection, type Track } from '../../relay/peer'
-import { findKeyframeRequest } from '../../relay/rtp'
+import { findKeyframeRequest } from '../../relay/rtcp'
 
 const CLIP = new URL('./fixtures/clip-baseline.h264', import.meta.url).pathname
 
