@@ -34,6 +34,8 @@ export interface RelayOptions {
   mediaTimeoutMs?: number
   /** Per forwarded packet and stage: its in→out delay in ms (benchmarks). */
   onForwarded?(delayMs: number): void
+  /** NACK the publisher's lost video (default on; tests and the loss benchmark turn it off to show the damage). */
+  repair?: boolean
 }
 
 /** Composition root of relay mode. */
@@ -55,6 +57,7 @@ export async function startRelay(options: RelayOptions): Promise<RelayHandle> {
     feedbackTimeoutMs: options.feedbackTimeoutMs,
     mediaTimeoutMs: options.mediaTimeoutMs,
     onForwarded: options.onForwarded,
+    repair: options.repair,
   })
   const counters = new Counters()
   const link = new ControlLink(config.apiServerUrl)

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs'
 import nodeDataChannel from 'node-datachannel'
 import { gatheredDescription, type PeerConnection, type Track } from '../../relay/peer'
-import { findKeyframeRequest } from '../../relay/rtcp'
+import { buildSenderReport, findKeyframeRequest, parseRtcp } from '../../relay/rtcp'
 
 const CLIP = new URL('./fixtures/clip-baseline.h264', import.meta.url).pathname
 
@@ -70,6 +70,25 @@ export interface TestPublisherOptions {
   fps?: number
   /** Multiply the clip's bitrate by sending each frame's packets this many times over (bench load). */
   padTo?: number
+  /** Answer NACKs from a buffer of sent video (libdatachannel's RtcpNackResponder, as OBS does; default true). */
+  answerNacks?: boolean
+  /**
+   * Send RTCP sender reports once a second whose NTP clock is `ntpOffsetMs` away from this machine's
+   * wall clock (the publisher's own clock): see `senderClock` for the mapping they carry.
+   */
+  senderReports?: { ntpOffsetMs: number }
+  /** Publish somewhere else than `${relayUrl}/whip` with the publish secret (e.g. straight to a stage endpoint). */
+  whip?: { url: string; token: string }
+  /** Rewrite the offer before it is sent and the answer before it is applied (to route media through a lossy path). */
+  transformOffer?(sdp: string): string
+  transformAnswer?(sdp: string): string | Promise<string>
+}
+
+/** A publisher's NTP ↔ RTP mapping: RTP timestamp `rtp` of a stream is NTP time `ntpMs` (ms since 1970), at the stream's clock rate. */
+export interface MediaClock {
+  ntpMs: number
+  rtp: number
+  clockRate: number
 }
 
 /**
@@ -84,12 +103,21 @@ export class TestPublisher {
   private audio: Track | null = null
   private timers: Timer[] = []
   private resource: string | null = null
+  private resourceToken = ''
   private frames = readAccessUnits()
   private frameIndex = 0
   private restartClip = false
   pliReceived = 0
   packetsSent = 0
   bytesSent = 0
+  framesSent = 0
+  /** Sequence numbers asked for by NACK (each retry counts). */
+  nackedSequences = 0
+  senderReportsSent = 0
+  /** Sent video payloads by hash (of packets over 200 bytes) → their RTP timestamp: a receiver's packet matched to what was sent. */
+  readonly sentVideo = new Map<bigint | number, number>()
+  /** The mapping this publisher's sender reports carry, per stream (set once streaming starts). */
+  senderClock: { video: MediaClock; audio: MediaClock } | null = null
 
   constructor(
     private readonly relayUrl: string,
@@ -109,24 +137,33 @@ export class TestPublisher {
     audio.addSSRC(this.audioSsrc, 'publisher', 'publisher', 'audio')
     this.video = pc.addTrack(video)
     this.audio = pc.addTrack(audio)
+    if (this.options.answerNacks !== false) this.video.setMediaHandler(new nodeDataChannel.RtcpNackResponder(2048))
     this.video.onMessage((message) => {
-      if (findKeyframeRequest(new Uint8Array(message.buffer, message.byteOffset, message.byteLength))) {
+      const packet = message as Buffer
+      if (findKeyframeRequest(packet)) {
         this.pliReceived++
         if (this.options.honourPli) this.restartClip = true
       }
+      for (const nack of parseRtcp(packet).nacks) this.nackedSequences += nack.sequences.length
     })
     this.audio.onMessage(() => {})
     const open = new Promise<void>((resolve) => this.video!.onOpen(() => resolve()))
     pc.setLocalDescription()
-    const offer = await gatheredDescription(pc, 5_000)
-    const response = await fetch(`${this.relayUrl}/whip`, {
+    let offer = await gatheredDescription(pc, 5_000)
+    if (this.options.transformOffer) offer = this.options.transformOffer(offer)
+    const whipUrl = this.options.whip?.url ?? `${this.relayUrl}/whip`
+    const token = this.options.whip?.token ?? this.secret
+    const response = await fetch(whipUrl, {
       method: 'POST',
-      headers: { authorization: `Bearer ${this.secret}`, 'content-type': 'application/sdp' },
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/sdp' },
       body: offer,
     })
-    if (response.status !== 201) throw new Error(`relay answered ${response.status}: ${await response.text()}`)
-    this.resource = new URL(response.headers.get('location')!, this.relayUrl).toString()
-    pc.setRemoteDescription(await response.text(), 'answer')
+    if (response.status !== 201) throw new Error(`WHIP endpoint answered ${response.status}: ${await response.text()}`)
+    this.resource = new URL(response.headers.get('location')!, whipUrl).toString()
+    this.resourceToken = token
+    let answer = await response.text()
+    if (this.options.transformAnswer) answer = await this.options.transformAnswer(answer)
+    pc.setRemoteDescription(answer, 'answer')
     await open
     this.stream()
   }
@@ -143,6 +180,26 @@ export class TestPublisher {
       this.packetsSent++
       this.bytesSent += packet.length
     }
+    const reports = this.options.senderReports
+    if (reports) {
+      // The publisher's clock: its NTP time runs ntpOffsetMs from ours; RTP advances with it at the nominal rate.
+      const t0 = performance.now()
+      const ntp0 = Date.now() + reports.ntpOffsetMs
+      this.senderClock = { video: { ntpMs: ntp0, rtp: ts, clockRate: 90_000 }, audio: { ntpMs: ntp0, rtp: audioTs, clockRate: 48_000 } }
+      const report = (track: Track | null, ssrc: number, clock: MediaClock, elapsed: number) => {
+        const rtpTimestamp = (clock.rtp + Math.round((elapsed * clock.clockRate) / 1000)) >>> 0
+        if (!track?.isOpen()) return
+        track.sendMessageBinary(buildSenderReport({ ssrc, ntpMs: clock.ntpMs + elapsed, rtpTimestamp, packets: this.packetsSent, octets: this.bytesSent }))
+        this.senderReportsSent++
+      }
+      this.timers.push(
+        setInterval(() => {
+          const elapsed = performance.now() - t0
+          report(this.video, this.videoSsrc, this.senderClock!.video, elapsed)
+          report(this.audio, this.audioSsrc, this.senderClock!.audio, elapsed)
+        }, 1_000),
+      )
+    }
     this.timers.push(
       setInterval(() => {
         if (this.restartClip) {
@@ -152,6 +209,8 @@ export class TestPublisher {
         const frame = this.frames[this.frameIndex]!
         this.frameIndex = (this.frameIndex + 1) % this.frames.length
         const payloads = packetizeH264(frame)
+        for (const payload of payloads) if (payload.length > 200) this.sentVideo.set(Bun.hash(payload), ts >>> 0)
+        this.framesSent++
         const rounds = this.options.padTo ?? 1
         for (let r = 0; r < rounds; r++) {
           payloads.forEach((payload, i) => send(this.video, rtp(96, seq++, ts, this.videoSsrc, i === payloads.length - 1, payload)))
@@ -159,8 +218,10 @@ export class TestPublisher {
         ts += 90_000 / fps
       }, 1000 / fps),
       setInterval(() => {
-        // A 20 ms CELT silence frame: a valid Opus packet.
-        send(this.audio, rtp(111, audioSeq++, audioTs, this.audioSsrc, false, new Uint8Array([0xfc, 0xff, 0xfe])))
+        // A 20 ms CELT frame (TOC 0xfc), carrying this packet's own RTP timestamp so a receiver can tell its offset.
+        const payload = Buffer.from([0xfc, 0, 0, 0, 0])
+        payload.writeUInt32BE(audioTs >>> 0, 1)
+        send(this.audio, rtp(111, audioSeq++, audioTs, this.audioSsrc, false, payload))
         audioTs += 960
       }, 20),
     )
@@ -170,7 +231,7 @@ export class TestPublisher {
   async stop(hangUp = true): Promise<void> {
     for (const timer of this.timers) clearInterval(timer)
     this.timers = []
-    if (hangUp && this.resource) await fetch(this.resource, { method: 'DELETE', headers: { authorization: `Bearer ${this.secret}` } }).catch(() => {})
+    if (hangUp && this.resource) await fetch(this.resource, { method: 'DELETE', headers: { authorization: `Bearer ${this.resourceToken}` } }).catch(() => {})
     this.pc?.close()
     this.pc = null
   }

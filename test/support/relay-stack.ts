@@ -15,7 +15,7 @@ export const PUBLISH_SECRET = 'publish-secret-0123456789'
 
 /** serve (local provider, stages' WHIP URL = the test endpoint) + relay, both in this process, on loopback. */
 export async function startRelayStack(
-  options: { serveEnv?: Record<string, string>; relayEnv?: Record<string, string>; whip?: WhipEndpointOptions } = {},
+  options: { serveEnv?: Record<string, string>; relayEnv?: Record<string, string>; whip?: WhipEndpointOptions; repair?: boolean } = {},
 ): Promise<RelayStack> {
   const whip = await startWhipEndpoint(options.whip)
   const serve = await startTestServer({ LOCAL_WHIP_URL: whip.url, MEDIA_SERVER_SECRET: 'media-secret-0123456789', ...options.serveEnv })
@@ -43,6 +43,7 @@ export async function startRelayStack(
     controlBackoff: { baseMs: 100, capMs: 1_000 },
     feedbackTimeoutMs: 2_000,
     mediaTimeoutMs: 1_500,
+    repair: options.repair,
   })
   return {
     serve,

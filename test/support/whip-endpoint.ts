@@ -1,8 +1,10 @@
-import { decodeJwt } from 'jose'
+import { decodeJwt, UnsecuredJWT } from 'jose'
 import nodeDataChannel from 'node-datachannel'
 import { gatheredDescription, type PeerConnection, type Track } from '../../relay/peer'
+import { buildNack, buildPli, buildReceiverReport, parseRtcp, type ReportBlock, type SenderReport } from '../../relay/rtcp'
 import { h264NalTypes, isRtcp, parseRtp } from '../../relay/rtp'
 import { parseMedia } from '../../relay/sdp'
+import { VideoReceiver } from './video-receiver'
 
 /** What one stage received from the relay, checked packet by packet. */
 export interface StageRecord {
@@ -23,8 +25,16 @@ export interface StageRecord {
   /** Sequence numbers of video, to check continuity. */
   lastVideoSeq: number | null
   videoSeqJumps: number
-  /** RTCP sender reports received, by SSRC. */
+  /** RTCP sender reports received, by SSRC, and the last one of each. */
   senderReports: Map<number, number>
+  lastSenderReports: Map<number, SenderReport>
+  /** The current session's view of its video: decodability, freezes, the NACKs it sent. */
+  receiver: VideoReceiver | null
+  /** The last large video packet (its payload's hash, for matching with the publisher's) and the last audio packet's stamp. */
+  lastVideo: { payloadHash: bigint | number; timestamp: number } | null
+  lastAudio: { stamp: number; timestamp: number } | null
+  /** Sequence numbers this endpoint NACKed. */
+  nacksSent: number
 }
 
 interface Session {
@@ -53,7 +63,19 @@ export interface WhipEndpointOptions {
   redirects?: number
   /** IVS puts candidates only in the first m-section of its answer. */
   candidatesOnlyInFirstSection?: boolean
+  /** NACK lost video, as IVS does (default true). */
+  nack?: boolean
+  /** Rewrite a stage's offer before it is applied, and its answer before it is returned (to route media through a lossy path). */
+  transformOffer?(stageArn: string, offer: string): string
+  transformAnswer?(stageArn: string, answer: string): string | Promise<string>
 }
+
+/** A token the endpoint accepts for `stageArn` (it reads claims without checking signatures), for publishing to it directly. */
+export function endpointToken(stageArn: string): string {
+  return new UnsecuredJWT({ resource: stageArn, capabilities: { allow_publish: true } }).encode()
+}
+
+const ENDPOINT_SSRC = 0x5eed
 
 function offeredSsrcs(offer: string): { video: number | null; audio: number | null; videoPt: number | null; audioPt: number | null } {
   const out = { video: null as number | null, audio: null as number | null, videoPt: null as number | null, audioPt: null as number | null }
@@ -68,16 +90,6 @@ function offeredSsrcs(offer: string): { video: number | null; audio: number | nu
   out.videoPt = media.find((m) => m.kind === 'video')?.codecs.find((c) => c.name === 'H264')?.payloadType ?? null
   out.audioPt = media.find((m) => m.kind === 'audio')?.codecs.find((c) => c.name === 'OPUS')?.payloadType ?? null
   return out
-}
-
-function receiverReport(mediaSsrc: number | null): Buffer {
-  const rr = Buffer.alloc(32)
-  rr[0] = 0x81
-  rr[1] = 201
-  rr.writeUInt16BE(7, 2)
-  rr.writeUInt32BE(0x5eed, 4)
-  rr.writeUInt32BE((mediaSsrc ?? 0) >>> 0, 8)
-  return rr
 }
 
 /** Keeps a=candidate lines only in the first m-section. */
@@ -120,6 +132,11 @@ export async function startWhipEndpoint(options: WhipEndpointOptions = {}): Prom
         lastVideoSeq: null,
         videoSeqJumps: 0,
         senderReports: new Map(),
+        lastSenderReports: new Map(),
+        receiver: null,
+        lastVideo: null,
+        lastAudio: null,
+        nacksSent: 0,
       }
       stages.set(stageArn, r)
     }
@@ -144,7 +161,8 @@ export async function startWhipEndpoint(options: WhipEndpointOptions = {}): Prom
       return new Response(null, { status: 307, headers: { location: `whip?hop=${hop + 1}` } })
     }
     if ((refusedUntil.get(stageArn) ?? 0) > Date.now()) return new Response('stage endpoint unavailable', { status: 503 })
-    const offer = await request.text()
+    let offer = await request.text()
+    if (options.transformOffer) offer = options.transformOffer(stageArn, offer)
     const expected = offeredSsrcs(offer)
     const stage = record(stageArn)
     stage.sessions++
@@ -156,28 +174,58 @@ export async function startWhipEndpoint(options: WhipEndpointOptions = {}): Prom
     const pc = new nodeDataChannel.PeerConnection(`stage-endpoint-${stage.sessions}`, { iceServers: [], bindAddress: '127.0.0.1' })
     const session: Session = { id: crypto.randomUUID(), stageArn, pc, video: null, connectedAt: null }
     sessions.set(session.id, session)
-    // Like any SFU, the stage sends receiver reports; the relay watches for them.
+    const receiver = new VideoReceiver(
+      options.nack === false
+        ? undefined
+        : (sequences) => {
+            if (session.video?.isOpen() && expected.video !== null) {
+              session.video.sendMessageBinary(buildNack(ENDPOINT_SSRC, expected.video, sequences))
+              stage.nacksSent += sequences.length
+            }
+          },
+    )
+    stage.receiver = receiver
+    // Like any SFU, the stage sends receiver reports (loss, and LSR/DLSR for the sender's RTT); the relay watches for them.
     const reports: Track[] = []
+    const srSeenAt = new Map<number, number>()
+    const reportBlock = (ssrc: number | null, video: boolean): ReportBlock => {
+      const sr = ssrc === null ? undefined : stage.lastSenderReports.get(ssrc)
+      const seenAt = ssrc === null ? undefined : srSeenAt.get(ssrc)
+      const reception = video ? receiver.tracker.receptionReport() : { fractionLost: 0, cumulativeLost: 0, highestSeq: 0 }
+      return {
+        ssrc: ssrc ?? 0,
+        ...reception,
+        jitter: 0,
+        lsr: sr?.ntpMiddle ?? 0,
+        dlsr: seenAt === undefined ? 0 : Math.round(((performance.now() - seenAt) / 1000) * 65536),
+      }
+    }
     const reporter = setInterval(() => {
-      for (const track of reports) if (track.isOpen()) track.sendMessageBinary(receiverReport(track === session.video ? expected.video : expected.audio))
+      for (const track of reports) {
+        const video = track === session.video
+        if (track.isOpen()) track.sendMessageBinary(buildReceiverReport(ENDPOINT_SSRC, [reportBlock(video ? expected.video : expected.audio, video)]))
+      }
     }, 500)
+    const nacker = setInterval(() => receiver.tick(), 10)
     pc.onStateChange((state) => {
       if (state === 'connected') session.connectedAt = performance.now()
-      if (state === 'closed' || state === 'failed') clearInterval(reporter)
+      if (state === 'closed' || state === 'failed') {
+        clearInterval(reporter)
+        clearInterval(nacker)
+      }
     })
     pc.onTrack((track) => {
       reports.push(track)
       const kind = track.mid() === 'video' || parseMedia(offer).find((m) => m.mid === track.mid())?.kind === 'video' ? 'video' : 'audio'
-      if (kind === 'video') {
-        track.setMediaHandler(new nodeDataChannel.RtcpReceivingSession())
-        session.video = track
-      }
+      // No media handler: with one, libdatachannel drops the RTCP (NACK, PLI, RR) this endpoint sends.
+      if (kind === 'video') session.video = track
       track.onMessage((message) => {
-        const packet = new Uint8Array(message.buffer, message.byteOffset, message.byteLength)
+        const packet = message as Buffer
         if (isRtcp(packet)) {
-          if (packet[1] === 200 && packet.length >= 28) {
-            const ssrc = new DataView(packet.buffer, packet.byteOffset).getUint32(4)
-            stage.senderReports.set(ssrc, (stage.senderReports.get(ssrc) ?? 0) + 1)
+          for (const sr of parseRtcp(packet).senderReports) {
+            stage.senderReports.set(sr.ssrc, (stage.senderReports.get(sr.ssrc) ?? 0) + 1)
+            stage.lastSenderReports.set(sr.ssrc, sr)
+            srSeenAt.set(sr.ssrc, performance.now())
           }
           return
         }
@@ -185,6 +233,9 @@ export async function startWhipEndpoint(options: WhipEndpointOptions = {}): Prom
         if (kind === 'video') {
           if (!header || header.ssrc !== expected.video || header.payloadType !== expected.videoPt) return void stage.badPackets++
           stage.videoPackets++
+          receiver.onPacket(packet, header)
+          if (header.payloadEnd - header.payloadOffset > 200)
+            stage.lastVideo = { payloadHash: Bun.hash(packet.subarray(header.payloadOffset, header.payloadEnd)), timestamp: header.timestamp }
           const nals = h264NalTypes(packet.subarray(header.payloadOffset))
           if (nals.length === 0 || nals.some((n) => n === 0 || n > 28)) stage.badPackets++
           if (stage.firstVideoNals === null) stage.firstVideoNals = nals
@@ -199,12 +250,16 @@ export async function startWhipEndpoint(options: WhipEndpointOptions = {}): Prom
           // An Opus packet has at least its TOC byte.
           if (packet.length <= header.payloadOffset) stage.badPackets++
           stage.audioPackets++
+          // The test publisher stamps its own RTP timestamp after the Opus TOC byte.
+          if (header.payloadEnd - header.payloadOffset >= 5)
+            stage.lastAudio = { stamp: packet.readUInt32BE(header.payloadOffset + 1), timestamp: header.timestamp }
         }
       })
     })
     pc.setRemoteDescription(offer, 'offer')
     let answer = await gatheredDescription(pc, 5_000)
     if (options.candidatesOnlyInFirstSection) answer = candidatesInFirstSectionOnly(answer)
+    if (options.transformAnswer) answer = await options.transformAnswer(stageArn, answer)
     return new Response(answer, { status: 201, headers: { 'content-type': 'application/sdp', location: `/resource/${session.id}`, etag: `"${session.id}"` } })
   }
 
@@ -234,7 +289,9 @@ export async function startWhipEndpoint(options: WhipEndpointOptions = {}): Prom
     record,
     sendPli(stageArn) {
       const session = [...sessions.values()].reverse().find((s) => s.stageArn === stageArn)
-      return session?.video?.isOpen() ? session.video.requestKeyframe() : false
+      const ssrc = session ? record(session.stageArn).expectedVideoSsrc : null
+      if (!session?.video?.isOpen() || ssrc === null) return false
+      return session.video.sendMessageBinary(buildPli(ENDPOINT_SSRC, ssrc))
     },
     kill(stageArn, refuseMs = 0) {
       refusedUntil.set(stageArn, Date.now() + refuseMs)
