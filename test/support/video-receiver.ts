@@ -81,7 +81,7 @@ export class VideoReceiver {
       }
       // A frame starts right after the previous frame's marker, or it lost its head.
       const before = this.packets.get(seq - 1)
-      const cleanStart = packet.keyframe || (before !== undefined && before.marker)
+      const cleanStart = packet.keyframe || before?.marker === true
       frames.push({ timestamp: packet.timestamp, from: seq, to: seq, keyframe: packet.keyframe, complete: cleanStart, doneAt: packet.arrivedAt })
     }
     // A frame is whole when it also ends on a marker.
