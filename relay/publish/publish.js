@@ -26,11 +26,13 @@ async function start(event) {
     for (const track of stream.getTracks()) {
       const transceiver = pc.addTransceiver(track, { direction: 'sendonly' })
       if (track.kind === 'video' && RTCRtpSender.getCapabilities) {
-        // IVS takes H.264 baseline with packetization-mode 1: offer only that.
-        const h264 = RTCRtpSender.getCapabilities('video').codecs.filter(
+        // IVS takes H.264 baseline with packetization-mode 1: offer only that, with RTX so the relay's
+        // NACKs are answered by retransmission.
+        const codecs = RTCRtpSender.getCapabilities('video').codecs
+        const h264 = codecs.filter(
           (c) => c.mimeType === 'video/H264' && /packetization-mode=1/.test(c.sdpFmtpLine || '') && /profile-level-id=42/.test(c.sdpFmtpLine || ''),
         )
-        if (h264.length) transceiver.setCodecPreferences(h264)
+        if (h264.length) transceiver.setCodecPreferences([...h264, ...codecs.filter((c) => c.mimeType === 'video/rtx')])
       }
     }
     pc.addEventListener('connectionstatechange', () => show(pc.connectionState))

@@ -3,7 +3,9 @@ import { mkdirSync } from 'node:fs'
 import type { Browser, Page } from 'playwright-core'
 import { launchChromium } from '../support/chromium'
 import { type IngressTap, tapIngressVideo } from '../support/ingress-tap'
+import { candidatesAt, hostCandidate, type LossyPath, startLossyPath, withoutCandidates } from '../support/lossy-path'
 import { eventually, PUBLISH_SECRET, startRelayStack } from '../support/relay-stack'
+import { decodedShareOfSent } from '../support/video-receiver'
 
 // A real browser publishes: headless Debian Chromium opens the relay's GET /publish page, takes its
 // fake camera and microphone, and publishes over WHIP; every stage must receive its H.264 and Opus.
@@ -123,11 +125,12 @@ describe('a real browser publishes from GET /publish (headless Debian Chromium, 
     console.log(`browser: Start → connected in ${(started.connectedAt - started.t0).toFixed(0)} ms`)
     expect(stack.relay.fanout.publisherActive).toBe(true)
 
-    // The page offered only H.264 for video (setCodecPreferences); the relay accepted H.264 and Opus only.
+    // The page offered only H.264 (and its RTX) for video (setCodecPreferences); the relay accepted
+    // one H.264 format with its RTX, and Opus only.
     const stats = await senderStats(page)
     expect(sectionCodecs(stats.offer, 'video').length).toBeGreaterThan(0)
-    expect(sectionCodecs(stats.offer, 'video').every((c) => c === 'H264')).toBe(true)
-    expect(sectionCodecs(stats.answer, 'video')).toEqual(['H264'])
+    expect(sectionCodecs(stats.offer, 'video').every((c) => c === 'H264' || c === 'RTX')).toBe(true)
+    expect(sectionCodecs(stats.answer, 'video')).toEqual(['H264', 'RTX'])
     expect(sectionCodecs(stats.answer, 'audio')).toEqual(['OPUS'])
     const chosen = stack.relay.fanout.publisherSession!.codecs.video
     expect(chosen.fmtp['packetization-mode']).toBe('1')
@@ -242,4 +245,60 @@ describe('stopping and refusing (each with a relay stack and a page of its own)'
       await stack.stop()
     }
   }, 25_000)
+})
+
+describe('the browser publishing through a lossy path', () => {
+  test('3 % loss and 20 ms delay between Chromium and the relay, RTX negotiated: every stage decodes ≥ 95 % of the frames sent', async () => {
+    const { stack, stageArns, page, rec } = await publishSetup()
+    let path: LossyPath | null = null
+    try {
+      // The page's WHIP POST goes through: its offer loses its candidates (the relay then learns the
+      // path's far side from ICE checks) and the answer points the browser at the lossy path.
+      await page.route('**/whip', async (route) => {
+        const request = route.request()
+        if (request.method() !== 'POST') return route.continue()
+        const response = await route.fetch({ postData: withoutCandidates(request.postData() ?? '') })
+        const answer = await response.text()
+        if (response.status() !== 201) return route.fulfill({ response, body: answer })
+        const videoPt = Number(answer.match(/^a=rtpmap:(\d+) H264\//m)?.[1])
+        path = await startLossyPath({
+          target: hostCandidate(answer),
+          forward: { loss: 0.03, delayMs: 20 },
+          backward: { delayMs: 20 },
+          seed: 5,
+          framesOfPayloadType: videoPt,
+        })
+        return route.fulfill({ response, body: candidatesAt(answer, path.port) })
+      })
+      await start(page, stack.relay.url, PUBLISH_SECRET)
+      const { state, detail } = await waitForState(page, ['connected', 'error', 'failed', 'closed', 'disconnected'], 10_000)
+      expect(`${state} ${detail}`.trim()).toBe('connected')
+      expect(stack.relay.fanout.publisherSession!.codecs.videoRtx).not.toBeNull()
+      await eventually('video on every stage', () => stageArns.every((arn) => (rec(arn).receiver?.analyze().framesDecodable ?? 0) > 5), 10_000)
+      const from = performance.now()
+      await Bun.sleep(8_000)
+      const to = performance.now()
+      const ingest = stack.relay.fanout.publisherSession!.stats().ingest
+      await Bun.sleep(500) // repairs in flight
+      const lossy = path!
+      console.log(
+        `browser → relay: ${lossy.forward.dropped} of ${lossy.forward.rtp} RTP packets dropped; relay NACKed ${ingest.nacked}, got ${ingest.rtxPackets} RTX (${ingest.repaired} repaired, ${ingest.unrepaired} given up)`,
+      )
+      expect(lossy.forward.dropped).toBeGreaterThan(10)
+      expect(ingest.rtxPackets).toBeGreaterThan(0)
+      for (const arn of stageArns) {
+        const result = rec(arn).receiver!.analyze(to)
+        const share = decodedShareOfSent(lossy.frames, result.decodable, from, to - 100)
+        console.log(
+          `browser stage …${arn.slice(-6)}: ${share.decoded}/${share.sent} frames sent in the window decodable (${(share.share * 100).toFixed(1)} %), worst freeze ${result.worstFreezeMs.toFixed(0)} ms`,
+        )
+        expect(share.sent).toBeGreaterThan(100)
+        expect(share.share).toBeGreaterThanOrEqual(0.95)
+      }
+    } finally {
+      await page.close()
+      await stack.stop()
+      ;(path as LossyPath | null)?.close()
+    }
+  }, 40_000)
 })

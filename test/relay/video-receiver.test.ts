@@ -1,6 +1,6 @@
 import { describe, expect, test } from 'bun:test'
 import { parseRtp } from '../../relay/rtp'
-import { VideoReceiver } from '../support/video-receiver'
+import { decodedShareOfSent, VideoReceiver } from '../support/video-receiver'
 
 /** A synthetic stream: `frames` frames of `perFrame` packets, 3000 ticks apart, a keyframe every `gop`. */
 function stream(frames: number, perFrame: number, gop: number) {
@@ -69,4 +69,14 @@ describe('the test receiver judges decodability', () => {
     r.onPacket(packets[40]!.packet, parseRtp(packets[40]!.packet)!, 600)
     expect(r.analyze(2_000).framesDecodable).toBe(30)
   })
+})
+
+test('decoded share of what was sent: the offset between sender and receiver timestamps is found, the window respected', () => {
+  const sent = new Map<number, number>()
+  for (let f = 0; f < 100; f++) sent.set((0xffff_f000 + f * 3000) >>> 0, f * 33) // wraps
+  const offset = 123_456_789
+  const decodable = new Set<number>()
+  for (let f = 0; f < 100; f++) if (f % 10 !== 3) decodable.add((0xffff_f000 + f * 3000 + offset) >>> 0)
+  expect(decodedShareOfSent(sent, decodable, 0, 99 * 33)).toEqual({ sent: 100, decoded: 90, share: 0.9 })
+  expect(decodedShareOfSent(sent, decodable, 0, 9 * 33).sent).toBe(10)
 })

@@ -25,6 +25,8 @@ export interface LossyPathOptions {
   backward?: PathDirection
   /** Seed for the drop/reorder decisions, so a failure can be replayed. */
   seed?: number
+  /** Record when each RTP timestamp of this payload type first came from the client (the frames it sent), before any loss. */
+  framesOfPayloadType?: number
 }
 
 export interface DirectionStats {
@@ -37,6 +39,8 @@ export interface DirectionStats {
 export interface LossyPath {
   /** The port the client sends to. */
   port: number
+  /** RTP timestamp → when it first passed (performance.now()), for `framesOfPayloadType`. */
+  frames: Map<number, number>
   forward: DirectionStats
   backward: DirectionStats
   /** Changes a direction's behaviour from now on (e.g. loss only once media flows). */
@@ -69,6 +73,7 @@ export async function startLossyPath(options: LossyPathOptions): Promise<LossyPa
     backward: { packets: 0, rtp: 0, dropped: 0, reordered: 0 },
   }
   let client: { address: string; port: number } | null = null
+  const frames = new Map<number, number>()
   let closed = false
   const timers = new Set<Timer>()
 
@@ -84,6 +89,10 @@ export async function startLossyPath(options: LossyPathOptions): Promise<LossyPa
     counts.packets++
     if (isRtpDatagram(data)) {
       counts.rtp++
+      if (direction === 'forward' && (data[1]! & 0x7f) === options.framesOfPayloadType) {
+        const timestamp = data.readUInt32BE(4)
+        if (!frames.has(timestamp)) frames.set(timestamp, performance.now())
+      }
       if (s.loss && random() < s.loss) {
         counts.dropped++
         return
@@ -130,6 +139,7 @@ export async function startLossyPath(options: LossyPathOptions): Promise<LossyPa
 
   return {
     port: facingClient.port,
+    frames,
     forward: stats.forward,
     backward: stats.backward,
     set(direction, next) {

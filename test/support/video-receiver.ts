@@ -26,6 +26,8 @@ export interface Decodability {
   worstFreezeMs: number
   /** Packets never received between the first keyframe and the last packet. */
   missingPackets: number
+  /** RTP timestamps of the decodable frames. */
+  decodable: Set<number>
 }
 
 export class VideoReceiver {
@@ -63,7 +65,15 @@ export class VideoReceiver {
   analyze(until = this.lastPacketAt): Decodability {
     const sequences = [...this.packets.keys()].sort((a, b) => a - b)
     const startIndex = sequences.findIndex((s) => this.packets.get(s)!.keyframe)
-    const empty = { framesSeen: 0, framesMissing: 0, framesDecodable: 0, decodedShare: 0, worstFreezeMs: Number.POSITIVE_INFINITY, missingPackets: 0 }
+    const empty = {
+      framesSeen: 0,
+      framesMissing: 0,
+      framesDecodable: 0,
+      decodedShare: 0,
+      worstFreezeMs: Number.POSITIVE_INFINITY,
+      missingPackets: 0,
+      decodable: new Set<number>(),
+    }
     if (startIndex < 0) return empty
     const first = sequences[startIndex]!
     const last = sequences[sequences.length - 1]!
@@ -96,14 +106,14 @@ export class VideoReceiver {
     let framesMissing = 0
     if (step > 0)
       for (let i = 1; i < frames.length; i++) framesMissing += Math.max(0, Math.round(((frames[i]!.timestamp - frames[i - 1]!.timestamp) >>> 0) / step) - 1)
-    let decodable = 0
+    const decodable = new Set<number>()
     let chain = false
     let shownAt: number | null = null
     let worstFreezeMs = 0
     for (const frame of frames) {
       chain = frame.complete && (frame.keyframe || chain)
       if (!chain) continue
-      decodable++
+      decodable.add(frame.timestamp)
       // The decoder shows frames in order: one cannot appear before the frame ahead of it.
       const at = Math.max(frame.doneAt, shownAt ?? frame.doneAt)
       if (shownAt !== null) worstFreezeMs = Math.max(worstFreezeMs, at - shownAt)
@@ -116,10 +126,36 @@ export class VideoReceiver {
     return {
       framesSeen: frames.length,
       framesMissing,
-      framesDecodable: decodable,
-      decodedShare: total > 0 ? decodable / total : 0,
+      framesDecodable: decodable.size,
+      decodedShare: total > 0 ? decodable.size / total : 0,
       worstFreezeMs: shownAt === null ? Number.POSITIVE_INFINITY : worstFreezeMs,
       missingPackets,
+      decodable,
     }
   }
+}
+
+/**
+ * The share of the frames a sender put on the path between `from` and `to` (performance.now()) that
+ * a receiver could decode: `sent` maps the sender's RTP timestamps to when they passed (a lossy
+ * path's `frames`), `decodable` holds the receiver's, which differ by an unknown constant offset
+ * (the relay's per-stage rewrite). The offset is the one that lines up the most frames.
+ */
+export function decodedShareOfSent(
+  sent: Map<number, number>,
+  decodable: Set<number>,
+  from: number,
+  to: number,
+): { sent: number; decoded: number; share: number } {
+  const window = [...sent].filter(([, at]) => at >= from && at <= to).map(([ts]) => ts)
+  let best = { offset: 0, matches: -1 }
+  const candidates = [...decodable].slice(0, 10)
+  for (const received of candidates)
+    for (const ts of sent.keys()) {
+      const offset = (received - ts) >>> 0
+      let matches = 0
+      for (const t of window) if (decodable.has((t + offset) >>> 0)) matches++
+      if (matches > best.matches) best = { offset, matches }
+    }
+  return { sent: window.length, decoded: Math.max(0, best.matches), share: window.length ? Math.max(0, best.matches) / window.length : 0 }
 }
