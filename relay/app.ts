@@ -3,7 +3,6 @@ import { systemClock } from '../src/clock'
 import { AppError } from '../src/errors'
 import type { Logger } from '../src/log'
 import type { Counters } from '../src/metrics/counters'
-import type { MetricFamily } from '../src/metrics/prometheus'
 import { VERSION } from '../src/version'
 import { bearerOf, SecretCheck } from '../src/web/credentials'
 import { envelope, ok } from '../src/web/envelope'
@@ -12,6 +11,7 @@ import { jsonBodies } from '../src/web/json-bodies'
 import { counterFamilies, metricsRoute } from '../src/web/metrics'
 import { type Fanout, PublisherConflict } from './fanout'
 import { type LinkState, relayHealthRoutes } from './health'
+import { relayFamilies } from './metrics'
 import { publishPage } from './publish'
 import { SdpError } from './sdp'
 
@@ -28,42 +28,6 @@ export interface RelayAppDeps {
   /** /metrics accepts the API key (x-api-key) or METRICS_TOKEN. */
   apiKey: string
   metricsToken: string | null
-}
-
-function relayFamilies(fanout: Fanout): MetricFamily[] {
-  const stages = fanout.stageSnapshots()
-  const perStage = (name: string, help: string, type: 'counter' | 'gauge', value: (s: (typeof stages)[number]) => number): MetricFamily => ({
-    name,
-    help,
-    type,
-    samples: stages.map((s) => ({ labels: { stage: s.stageArn }, value: value(s) })),
-  })
-  const states = ['connecting', 'live', 'backoff', 'failed'] as const
-  return [
-    {
-      name: 'ivs_fanout_relay_publisher_active',
-      help: '1 while a publisher is connected',
-      type: 'gauge',
-      samples: [{ value: fanout.publisherActive ? 1 : 0 }],
-    },
-    {
-      name: 'ivs_fanout_relay_publisher_packets_total',
-      help: 'RTP packets received from the publisher',
-      type: 'counter',
-      samples: [{ value: fanout.publisherSession?.packetsIn ?? 0 }],
-    },
-    { name: 'ivs_fanout_relay_keyframe_requests_sent_total', help: 'PLIs sent to the publisher', type: 'counter', samples: [{ value: fanout.keyframes.sent }] },
-    {
-      name: 'ivs_fanout_relay_stage_state',
-      help: '1 for the state each stage session is in',
-      type: 'gauge',
-      samples: stages.flatMap((s) => states.map((state) => ({ labels: { stage: s.stageArn, state }, value: s.state === state ? 1 : 0 }))),
-    },
-    perStage('ivs_fanout_relay_stage_packets_total', 'RTP packets forwarded to the stage', 'counter', (s) => s.packetsForwarded),
-    perStage('ivs_fanout_relay_stage_bytes_total', 'bytes forwarded to the stage', 'counter', (s) => s.bytesForwarded),
-    perStage('ivs_fanout_relay_stage_keyframe_requests_total', 'PLI/FIR received from the stage', 'counter', (s) => s.keyframeRequests),
-    perStage('ivs_fanout_relay_stage_connects_total', 'times the stage session went live', 'counter', (s) => s.connects),
-  ]
 }
 
 const CORS = {
@@ -144,7 +108,23 @@ export function buildRelayApp(deps: RelayAppDeps) {
       },
       { detail: { summary: 'WHIP ingest', description: 'POST an SDP offer (H.264 baseline + Opus) with Authorization: Bearer <PUBLISH_SECRET>.' } },
     )
-    .options('/whip/:id', ({ set }) => preflight(set, 'DELETE, OPTIONS'))
+    .options('/whip/:id', ({ set }) => preflight(set, 'GET, DELETE, OPTIONS'))
+    .get(
+      '/whip/:id',
+      ({ params, headers }) => {
+        requirePublisher(headers)
+        const session = fanout.publisherSession
+        if (!session || session.id !== params.id) throw new AppError('NOT_FOUND', `no WHIP session ${params.id}`)
+        return ok(session.stats())
+      },
+      {
+        params: t.Object({ id: t.String({ maxLength: 64 }) }),
+        detail: {
+          summary: 'WHIP session statistics',
+          description: "The session's ingest figures (loss, NACKs, repairs, RTX) and the publisher's measured keyframe interval, for the publish page.",
+        },
+      },
+    )
     .delete(
       '/whip/:id',
       ({ params, headers }) => {
@@ -155,7 +135,7 @@ export function buildRelayApp(deps: RelayAppDeps) {
       { params: t.Object({ id: t.String({ maxLength: 64 }) }) },
     )
     .patch('/whip/:id', ({ set }) => {
-      set.headers.allow = 'DELETE, OPTIONS'
+      set.headers.allow = 'GET, DELETE, OPTIONS'
       throw new AppError('METHOD_NOT_ALLOWED', 'trickle ICE and ICE restarts are not supported: send all candidates in the offer')
     })
 }

@@ -124,9 +124,7 @@ export function relayHealthRoutes(deps: RelayHealthDeps) {
       lastRegistrationError: link.lastRegistrationError,
       reasons,
       checks,
-      publisher: publisher
-        ? { active: true, session: publisher.id, state: publisher.state, packetsIn: publisher.packetsIn, bytesIn: publisher.bytesIn }
-        : { active: false },
+      publisher: publisher ? { active: true, ...publisher.stats() } : { active: false },
       keyframeRequestsSent: fanout.keyframes.sent,
       stages,
     }

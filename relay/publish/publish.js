@@ -2,7 +2,8 @@
 const $ = (id) => document.getElementById(id)
 let pc = null,
   resource = null,
-  secret = ''
+  secret = '',
+  statsTimer = null
 const show = (state, detail = '', error = false) => {
   $('state').textContent = state
   $('detail').textContent = detail
@@ -50,6 +51,7 @@ async function start(event) {
     resource = response.headers.get('location')
     await pc.setRemoteDescription({ type: 'answer', sdp: await response.text() })
     show('connecting', resource)
+    statsTimer = setInterval(showIngest, 2000)
     $('start').disabled = true
     $('stop').disabled = false
   } catch (error) {
@@ -63,7 +65,23 @@ async function start(event) {
     $('preview').srcObject = null
   }
 }
+/* The relay's view of this session (GET on the WHIP resource): the keyframe interval it measures, loss and repair. */
+async function showIngest() {
+  if (!resource) return
+  const response = await fetch(resource, { headers: { authorization: `Bearer ${secret}` } }).catch(() => null)
+  if (!response?.ok) return
+  const { data } = await response.json()
+  const interval = data.keyframeIntervalMs
+  $('ingest').hidden = false
+  $('keyframes').textContent = interval === null ? 'measuring…' : `${(interval / 1000).toFixed(1)} s`
+  $('keyframe-hint').hidden = !(interval > 2000)
+  const i = data.ingest
+  $('loss').textContent = `${i.missing} packets lost on the way, ${i.repaired} repaired by retransmission, ${i.unrepaired} not`
+}
 async function stop() {
+  clearInterval(statsTimer)
+  statsTimer = null
+  $('ingest').hidden = true
   if (resource) await fetch(resource, { method: 'DELETE', headers: { authorization: `Bearer ${secret}` } }).catch(() => {})
   pc?.close()
   pc = null

@@ -67,6 +67,41 @@ describe('WHIP ingest', () => {
     await third.stop(true)
   }, 20_000)
 
+  test("GET on the session: the publisher's measured keyframe interval and ingest figures, for the publish secret only", async () => {
+    // The clip has a keyframe every 30 frames at 30 fps; this publisher ignores PLI, as OBS does.
+    const publisher = new TestPublisher(stack.relay.url, PUBLISH_SECRET)
+    await publisher.start()
+    try {
+      const session = stack.relay.fanout.publisherSession!
+      const url = `${stack.relay.url}/whip/${session.id}`
+      await eventually('two keyframes measured', () => session.keyframeIntervalMs !== null, 5_000)
+      const res = await fetch(url, { headers: auth })
+      expect(res.status).toBe(200)
+      const { data } = await res.json()
+      expect(data.session).toBe(session.id)
+      expect(data.keyframeIntervalMs).toBe(1000)
+      expect(data.ingest).toMatchObject({ gaps: 0, missing: 0, unrepaired: 0 })
+      expect(data.ingest.received).toBeGreaterThan(0)
+      // /health shows the same, and the page shows it (it reads this route).
+      const health = (await (await fetch(`${stack.relay.url}/health`)).json()).data
+      expect(health.publisher.keyframeIntervalMs).toBe(1000)
+      const metrics = await (await fetch(`${stack.relay.url}/metrics`, { headers: { 'x-api-key': stack.serve.apiKey } })).text()
+      expect(metrics).toContain('ivs_fanout_relay_publisher_keyframe_interval_seconds 1')
+      expect(metrics).toMatch(/ivs_fanout_relay_ingest_repaired_total 0/)
+      // Abuse: no secret, a wrong one, another session, an oversized id.
+      expect((await fetch(url)).status).toBe(401)
+      expect((await fetch(url, { headers: { authorization: 'Bearer wrong' } })).status).toBe(401)
+      const other = await fetch(`${stack.relay.url}/whip/not-this-one`, { headers: auth })
+      expect([other.status, (await other.json()).error.code]).toEqual([404, 'NOT_FOUND'])
+      const long = await fetch(`${stack.relay.url}/whip/${'x'.repeat(65)}`, { headers: auth })
+      expect([long.status, (await long.json()).error.code]).toEqual([400, 'VALIDATION_ERROR'])
+      const script = await (await fetch(`${stack.relay.url}/publish.js`)).text()
+      expect(script).toContain('keyframeIntervalMs')
+    } finally {
+      await publisher.stop(true)
+    }
+  }, 20_000)
+
   test('the browser publisher page is served', async () => {
     const res = await fetch(`${stack.relay.url}/publish`)
     expect(res.status).toBe(200)

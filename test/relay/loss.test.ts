@@ -5,6 +5,7 @@
  * node-datachannel peers; each stage's video is judged as a decoder would (test/support/video-receiver.ts).
  */
 import { afterEach, describe, expect, test } from 'bun:test'
+import { DEFAULT_REPAIR_POLICY } from '../../relay/loss-repair'
 import { candidatesAt, hostCandidate, type LossyPath, type PathDirection, startLossyPath, withoutCandidates } from '../support/lossy-path'
 import { TestPublisher, type TestPublisherOptions } from '../support/publisher'
 import { eventually, PUBLISH_SECRET, type RelayStack, startRelayStack } from '../support/relay-stack'
@@ -91,6 +92,8 @@ describe('ingest loss is repaired once, at the relay', () => {
     expect(ingest.repaired).toBeGreaterThan(0.9 * ingest.missing)
     expect(publisher.nackedSequences).toBeGreaterThan(0)
     expect(publisher.nackedSequences).toBeLessThanOrEqual(Math.max(ingest.nacked, 1.5 * ingest.missing))
+    // Every gap was repaired, so no keyframe was asked for beyond the one when the publisher connected.
+    expect(ingest.keyframeRequests).toBeLessThanOrEqual(1)
     const snapshots = stack!.relay.fanout.stageSnapshots()
     console.log(`relay stages: ${snapshots.map((s) => `${s.nacksReceived} NACKed, ${s.retransmitted} resent, ${s.nacksUnanswered} not held yet`).join('; ')}`)
     const stageNacks = results.reduce((sum, r) => sum + r.record.nacksSent, 0)
@@ -109,6 +112,29 @@ describe('ingest loss is repaired once, at the relay', () => {
     // The stages' own NACKs cannot bring back what the relay never received.
     expect(results.some(({ result }) => result.missingPackets > 0)).toBe(true)
   }, 40_000)
+})
+
+describe('when repair fails', () => {
+  test('a publisher that does not answer NACKs: gaps are given up after ~1 s and a PLI goes out, rate-limited', async () => {
+    await stackWithStages(1)
+    publisher = new TestPublisher(stack!.relay.url, PUBLISH_SECRET, { padTo: 4, answerNacks: false, ...throughLossyPath({ loss: 0.03 }, {}, 21) })
+    await publisher.start()
+    const p = publisher
+    const session = stack!.relay.fanout.publisherSession!
+    await eventually('a gap given up on', () => session.stats().ingest.unrepaired > 0, 5_000)
+    const pliAtFirstGiveUp = p.pliReceived
+    const t0 = performance.now()
+    await Bun.sleep(3_000)
+    const ingest = session.stats().ingest
+    console.log(
+      `unanswered NACKs: ${ingest.nacked} sent for ${ingest.missing} missing, ${ingest.unrepaired} given up; ${p.pliReceived} PLI received by the publisher`,
+    )
+    expect(ingest.repaired).toBe(0)
+    expect(ingest.nacked).toBeLessThanOrEqual(ingest.missing * DEFAULT_REPAIR_POLICY.maxNacks)
+    expect(p.pliReceived).toBeGreaterThan(pliAtFirstGiveUp)
+    // At most one PLI per 500 ms.
+    expect(p.pliReceived - pliAtFirstGiveUp).toBeLessThanOrEqual(1 + Math.ceil((performance.now() - t0) / 500))
+  }, 30_000)
 })
 
 describe("a stage's own loss is repaired from the relay's buffer", () => {

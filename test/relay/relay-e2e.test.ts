@@ -42,7 +42,7 @@ describe('relay end to end: serve + relay + a real H.264/Opus publisher + node-d
   }, 20_000)
 
   test('stages get RTCP sender reports for their streams (lip sync), about once a second', async () => {
-    await eventually('sender reports', () => stageArns.every((arn) => [...rec(arn).senderReports.values()].reduce((a, b) => a + b, 0) >= 2), 5_000)
+    await eventually('sender reports', () => stageArns.every((arn) => [...rec(arn).senderReports.values()].reduce((a, b) => a + b, 0) >= 4), 5_000)
     for (const arn of stageArns) {
       const r = rec(arn)
       console.log(
@@ -50,8 +50,8 @@ describe('relay end to end: serve + relay + a real H.264/Opus publisher + node-d
       )
       for (const ssrc of r.senderReports.keys()) expect([r.expectedVideoSsrc, r.expectedAudioSsrc]).toContain(ssrc)
       expect(r.senderReports.get(r.expectedAudioSsrc!) ?? 0).toBeGreaterThan(0)
+      expect(r.senderReports.get(r.expectedVideoSsrc!) ?? 0).toBeGreaterThan(0)
     }
-    // The relay sends them for video too (the test endpoint's RtcpReceivingSession consumes those).
     for (const s of stack.relay.fanout.stageSnapshots()) expect(s.senderReports).toBeGreaterThanOrEqual(4)
   }, 20_000)
 
@@ -152,7 +152,14 @@ describe('relay end to end: serve + relay + a real H.264/Opus publisher + node-d
       expect(stage.packetsForwarded).toBeGreaterThan(0)
       expect(stage.bytesForwarded).toBeGreaterThan(stage.packetsForwarded)
       expect(typeof stage.keyframeRequests).toBe('number')
+      // Feedback from the stage: its receiver reports (loss, and the RTT against our sender reports), NACKs; the pacer's queue.
+      expect(stage.lossFraction).toBe(0)
+      expect(stage.rttMs).toBeGreaterThanOrEqual(0)
+      expect(stage.rttMs).toBeLessThan(100)
+      expect(stage).toMatchObject({ nacksReceived: 0, retransmitted: 0, sendErrors: 0 })
+      expect(stage.pacingQueueBytes).toBeGreaterThanOrEqual(0)
     }
+    expect(health.publisher.ingest).toMatchObject({ gaps: 0, unrepaired: 0 })
     expect((await fetch(`${stack.relay.url}/health/ready`)).status).toBe(200)
     expect((await fetch(`${stack.relay.url}/health/live`)).status).toBe(200)
     // The API server learns the relay's state from its heartbeats.

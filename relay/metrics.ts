@@ -1,0 +1,78 @@
+import type { MetricFamily } from '../src/metrics/prometheus'
+import type { Fanout } from './fanout'
+
+/** The relay's /metrics families: the publisher's ingest (loss, repair) and, per stage, forwarding, feedback and pacing. */
+export function relayFamilies(fanout: Fanout): MetricFamily[] {
+  const stages = fanout.stageSnapshots()
+  type Stage = (typeof stages)[number]
+  const perStage = (name: string, help: string, type: 'counter' | 'gauge', value: (s: Stage) => number | null): MetricFamily => ({
+    name,
+    help,
+    type,
+    samples: stages.flatMap((s) => {
+      const v = value(s)
+      return v === null ? [] : [{ labels: { stage: s.stageArn }, value: v }]
+    }),
+  })
+  const session = fanout.publisherSession?.stats() ?? null
+  type Ingest = NonNullable<typeof session>['ingest']
+  const ingest = (name: string, help: string, value: (i: Ingest) => number): MetricFamily => ({
+    name: `ivs_fanout_relay_ingest_${name}`,
+    help: `${help} (this publisher session)`,
+    type: 'counter',
+    samples: session ? [{ value: value(session.ingest) }] : [],
+  })
+  const states = ['connecting', 'live', 'backoff', 'failed'] as const
+  return [
+    {
+      name: 'ivs_fanout_relay_publisher_active',
+      help: '1 while a publisher is connected',
+      type: 'gauge',
+      samples: [{ value: fanout.publisherActive ? 1 : 0 }],
+    },
+    {
+      name: 'ivs_fanout_relay_publisher_packets_total',
+      help: 'RTP packets received from the publisher',
+      type: 'counter',
+      samples: [{ value: session?.packetsIn ?? 0 }],
+    },
+    {
+      name: 'ivs_fanout_relay_publisher_keyframe_interval_seconds',
+      help: "the publisher's keyframe interval, measured (median of the last few)",
+      type: 'gauge',
+      samples: session?.keyframeIntervalMs ? [{ value: session.keyframeIntervalMs / 1000 }] : [],
+    },
+    ingest('gaps_total', 'gaps in the publisher video sequence numbers', (i) => i.gaps),
+    ingest('missing_packets_total', 'publisher video packets found missing', (i) => i.missing),
+    ingest('nacks_sent_total', 'sequence numbers NACKed to the publisher (each retry counts)', (i) => i.nacked),
+    ingest('repaired_total', 'missing packets that arrived while still wanted', (i) => i.repaired),
+    ingest('unrepaired_total', 'missing packets given up on', (i) => i.unrepaired),
+    ingest('rtx_packets_total', 'RTX retransmissions received', (i) => i.rtxPackets),
+    { name: 'ivs_fanout_relay_keyframe_requests_sent_total', help: 'PLIs sent to the publisher', type: 'counter', samples: [{ value: fanout.keyframes.sent }] },
+    {
+      name: 'ivs_fanout_relay_stage_state',
+      help: '1 for the state each stage session is in',
+      type: 'gauge',
+      samples: stages.flatMap((s) => states.map((state) => ({ labels: { stage: s.stageArn, state }, value: s.state === state ? 1 : 0 }))),
+    },
+    perStage('ivs_fanout_relay_stage_packets_total', 'RTP packets forwarded to the stage', 'counter', (s) => s.packetsForwarded),
+    perStage('ivs_fanout_relay_stage_bytes_total', 'bytes forwarded to the stage', 'counter', (s) => s.bytesForwarded),
+    perStage('ivs_fanout_relay_stage_keyframe_requests_total', 'PLI/FIR received from the stage', 'counter', (s) => s.keyframeRequests),
+    perStage('ivs_fanout_relay_stage_connects_total', 'times the stage session went live', 'counter', (s) => s.connects),
+    perStage('ivs_fanout_relay_stage_nacks_received_total', 'sequence numbers the stage NACKed', 'counter', (s) => s.nacksReceived),
+    perStage('ivs_fanout_relay_stage_retransmitted_total', "packets resent to the stage from the relay's buffer", 'counter', (s) => s.retransmitted),
+    perStage(
+      'ivs_fanout_relay_stage_nacks_unanswered_total',
+      'NACKed packets the relay did not hold (not received yet, or too old)',
+      'counter',
+      (s) => s.nacksUnanswered,
+    ),
+    perStage('ivs_fanout_relay_stage_packets_unplaced_total', "late packets from before the stage's first one, not sent", 'counter', (s) => s.packetsUnplaced),
+    perStage('ivs_fanout_relay_stage_send_errors_total', 'packets the stage track refused', 'counter', (s) => s.sendErrors),
+    perStage('ivs_fanout_relay_stage_loss_ratio', 'share of our video the stage lost in its last report interval', 'gauge', (s) => s.lossFraction),
+    perStage('ivs_fanout_relay_stage_rtt_seconds', 'round trip to the stage, from its receiver reports', 'gauge', (s) =>
+      s.rttMs === null ? null : s.rttMs / 1000,
+    ),
+    perStage('ivs_fanout_relay_stage_pacing_queue_bytes', "bytes waiting in the stage's pacer (modelled)", 'gauge', (s) => s.pacingQueueBytes),
+  ]
+}
