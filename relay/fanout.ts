@@ -41,6 +41,8 @@ export class Fanout implements MediaSink {
   private publisher: PublisherSession | null = null
   readonly history = new PacketHistory(2048)
   private readonly stages = new Map<string, StageSession>()
+  /** The same sessions as an array: the per-packet loop walks it without an iterator. */
+  private stageList: StageSession[] = []
   readonly keyframes: KeyframeRequester
   private readonly clock: Clock
   private publishers = 0
@@ -100,14 +102,16 @@ export class Fanout implements MediaSink {
   }
 
   onVideo(packet: Buffer, header: RtpHeader, receivedAt: number, arrival: Arrival, keyframe: boolean): void {
-    if (arrival === 'reset') for (const stage of this.stages.values()) stage.reanchor('video')
+    const stages = this.stageList
+    if (arrival === 'reset') for (const stage of stages) stage.reanchor('video')
     this.history.put(packet, header)
-    for (const stage of this.stages.values()) stage.forwardVideo(packet, header, receivedAt, keyframe)
+    for (let i = 0; i < stages.length; i++) stages[i]!.forwardVideo(packet, header, receivedAt, keyframe)
   }
 
   onAudio(packet: Buffer, header: RtpHeader, receivedAt: number, arrival: Arrival): void {
-    if (arrival === 'reset') for (const stage of this.stages.values()) stage.reanchor('audio')
-    for (const stage of this.stages.values()) stage.forwardAudio(packet, header, receivedAt)
+    const stages = this.stageList
+    if (arrival === 'reset') for (const stage of stages) stage.reanchor('audio')
+    for (let i = 0; i < stages.length; i++) stages[i]!.forwardAudio(packet, header, receivedAt)
   }
 
   onIngestLoss(): void {
@@ -131,6 +135,7 @@ export class Fanout implements MediaSink {
       feedbackTimeoutMs: this.options.feedbackTimeoutMs,
     })
     this.stages.set(stageArn, session)
+    this.stageList = [...this.stages.values()]
     session.start()
   }
 
@@ -138,6 +143,7 @@ export class Fanout implements MediaSink {
     const session = this.stages.get(stageArn)
     if (!session) return
     this.stages.delete(stageArn)
+    this.stageList = [...this.stages.values()]
     await session.stop()
   }
 
