@@ -286,6 +286,12 @@ describe('the browser publishing through a lossy path', () => {
       )
       expect(lossy.forward.dropped).toBeGreaterThan(10)
       expect(ingest.rtxPackets).toBeGreaterThan(0)
+      // The page shows what the relay saw of its uplink (it polls GET on its WHIP resource every 2 s).
+      await page.waitForFunction(() => !(document.getElementById('ingest') as HTMLElement).hidden, null, { timeout: 3_000 })
+      const shown = await page.evaluate(() => document.getElementById('ingest')!.textContent ?? '')
+      console.log(`publish page: ${shown.replace(/\s+/g, ' ').trim()}`)
+      expect(shown).toMatch(/Keyframe interval: .*\d+ packets lost on the way, \d+ repaired by retransmission/)
+      expect(Number(shown.match(/(\d+) repaired/)![1])).toBeGreaterThan(0)
       for (const arn of stageArns) {
         const result = rec(arn).receiver!.analyze(to)
         const share = decodedShareOfSent(lossy.frames, result.decodable, from, to - 100)
