@@ -4,18 +4,40 @@ import { startTestServer } from '../../test/support/serve'
 import { startWhipEndpoint } from '../../test/support/whip-endpoint'
 import { serveCalls } from './child'
 
-export type PeersCall = { op: 'info' } | { op: 'createStage' } | { op: 'deleteStage'; arn: string } | { op: 'snapshot'; arns: string[] }
+export type PeersCall =
+  | { op: 'info' }
+  /** Creates or deletes stages through the API until `n` exist (the master included); answers with them. */
+  | { op: 'setStages'; n: number }
+  | { op: 'snapshot'; arns: string[] }
+  /** New VideoReceivers for these (full) stages' current sessions: judge only what comes next. */
+  | { op: 'resetReceivers'; arns: string[] }
+  /** Notes the end of a loss run (now, in this process's clock); `analyze` judges up to it. */
+  | { op: 'mark' }
+  | { op: 'analyze'; arns: string[] }
+  /** A full garbage collection (before the loss runs, once the load's stages are deleted). */
+  | { op: 'gc' }
 
 export interface PeersInfo {
+  pid: number
   serveUrl: string
   apiKey: string
   whipUrl: string
   masterArn: string
   mediaServerSecret: string
+  /** Stages created after the master whose endpoints are full (FULL_EXTRAS). */
+  fullExtras: number
+}
+
+/** The stages that exist, the master first, in creation order; `sink[i]`: whether stage i's endpoint is a sink. */
+export interface PeersStages {
+  arns: string[]
+  sink: boolean[]
 }
 
 export interface EndpointStage {
   arn: string
+  /** Whether the stage's current session is a sink (media dropped in C++, not counted: the counters below stay 0). */
+  sink: boolean
   sessions: number
   videoPackets: number
   audioPackets: number
@@ -29,10 +51,31 @@ export interface EndpointStage {
 export interface PeersSnapshot {
   /** performance.now() of this process. */
   at: number
-  /** process.cpuUsage() of this process, µs. */
+  /** process.cpuUsage() of this process, µs (every thread: libdatachannel's ICE, DTLS and SRTP work too). */
   cpuUs: number
   stages: EndpointStage[]
 }
+
+/** A stage's video as a decoder would take it (test/support/video-receiver.ts), up to the last `mark`. */
+export interface StageVideo {
+  arn: string
+  framesSeen: number
+  framesMissing: number
+  framesDecodable: number
+  decodedShare: number
+  worstFreezeMs: number
+  missingPackets: number
+  /** Sequence numbers the endpoint NACKed over the stage's lifetime. */
+  nacksSent: number
+}
+
+/**
+ * Stage endpoints that are full: the master and the first FULL_EXTRAS stages created (and still
+ * there: the bench deletes the newest first). Every later stage's endpoint is a sink.
+ */
+const FULL_EXTRAS = 4
+/** Stages created or deleted through the API at once. */
+const API_BATCH = 20
 
 const MEDIA_SERVER_SECRET = 'bench-media-secret-0123456789'
 
@@ -40,9 +83,14 @@ const MEDIA_SERVER_SECRET = 'bench-media-secret-0123456789'
  * The relay's counterparts except the publisher, in one process: `serve` (local provider, every
  * stage's WHIP URL = the test endpoint) and the test WHIP endpoints of test/support/whip-endpoint.ts.
  *
+ * Full endpoints (the master and the first FULL_EXTRAS stages) check every packet and judge the
+ * video; the rest are sinks: real PeerConnections (ICE, DTLS, SRTP in libdatachannel) whose media
+ * never reaches JS, so 200 stages fit on two cores next to the relay.
+ *
  * The endpoint counts packets, not bytes. To measure the received bitrate, every PeerConnection it
  * creates is a subclass whose tracks count the RTP bytes they deliver, keyed by SSRC; a stage's
  * bytes are those of the SSRCs its offer announced (each StageSession keeps its SSRCs for life).
+ * A sink registers no message handler, so this adds nothing to it.
  */
 const rtpBytesBySsrc = new Map<number, number>()
 const Base = nodeDataChannel.PeerConnection
@@ -68,7 +116,23 @@ class CountingPeerConnection extends Base {
 }
 ;(nodeDataChannel as unknown as { PeerConnection: typeof Base }).PeerConnection = CountingPeerConnection
 
-const whip = await startWhipEndpoint()
+/** Stages created through the API and not deleted, oldest first. */
+const extras: string[] = []
+/**
+ * What is being created right now. A stage's first WHIP offer (from the relay, on the API's
+ * stage_created event) can arrive before its creation's answer has been read here: an unknown stage
+ * then is the one being created. Full stages are created one at a time and never alongside sinks;
+ * outside creation, an unknown stage is not one of the API's (the loss phase's direct publisher): full.
+ */
+let creating: 'full' | 'sink' | null = null
+let masterArn = ''
+const isSink = (arn: string): boolean => {
+  if (arn === masterArn) return false
+  const index = extras.indexOf(arn)
+  return index >= 0 ? index >= FULL_EXTRAS : creating === 'sink'
+}
+
+const whip = await startWhipEndpoint({ sink: isSink })
 const serve = await startTestServer({
   LOCAL_WHIP_URL: whip.url,
   MEDIA_SERVER_SECRET,
@@ -77,25 +141,58 @@ const serve = await startTestServer({
   STAGE_WARMUP_MS: String(24 * 3600_000),
   RATE_LIMIT_MAX_REQUESTS: '1000000000',
 })
-const masterArn = (await serve.stages.master()).arn
+masterArn = (await serve.stages.master()).arn
+let markAt: number | null = null
 
 for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => process.exit(0))
+
+async function createStage(): Promise<string> {
+  const response = await serve.api('/api/stage', { method: 'POST', json: {} })
+  const body = (await response.json()) as { data?: { stageArn?: string } }
+  if (response.status !== 200 || !body.data?.stageArn) throw new Error(`POST /api/stage answered ${response.status}: ${JSON.stringify(body)}`)
+  return body.data.stageArn
+}
+
+async function deleteStage(arn: string): Promise<void> {
+  const response = await serve.api(`/api/stage/${encodeURIComponent(arn)}`, { method: 'DELETE' })
+  if (response.status !== 200) throw new Error(`DELETE stage answered ${response.status}: ${await response.text()}`)
+}
+
+async function setStages(n: number): Promise<PeersStages> {
+  while (extras.length > n - 1) {
+    // The newest first, so the full ones (the oldest) go last.
+    const batch = extras.splice(Math.max(n - 1, extras.length - API_BATCH))
+    await Promise.all(batch.map(deleteStage))
+  }
+  try {
+    creating = 'full'
+    while (extras.length < Math.min(n - 1, FULL_EXTRAS)) extras.push(await createStage())
+    creating = 'sink'
+    while (extras.length < n - 1) {
+      const count = Math.min(API_BATCH, n - 1 - extras.length)
+      extras.push(...(await Promise.all(Array.from({ length: count }, createStage))))
+    }
+  } finally {
+    creating = null
+  }
+  const arns = [masterArn, ...extras]
+  return { arns, sink: arns.map(isSink) }
+}
 
 serveCalls(async (call: PeersCall): Promise<unknown> => {
   switch (call.op) {
     case 'info':
-      return { serveUrl: serve.url, apiKey: serve.apiKey, whipUrl: whip.url, masterArn, mediaServerSecret: MEDIA_SERVER_SECRET } satisfies PeersInfo
-    case 'createStage': {
-      const response = await serve.api('/api/stage', { method: 'POST', json: {} })
-      const body = (await response.json()) as { data?: { stageArn?: string } }
-      if (response.status !== 200 || !body.data?.stageArn) throw new Error(`POST /api/stage answered ${response.status}: ${JSON.stringify(body)}`)
-      return body.data.stageArn
-    }
-    case 'deleteStage': {
-      const response = await serve.api(`/api/stage/${encodeURIComponent(call.arn)}`, { method: 'DELETE' })
-      if (response.status !== 200) throw new Error(`DELETE stage answered ${response.status}: ${await response.text()}`)
-      return true
-    }
+      return {
+        pid: process.pid,
+        serveUrl: serve.url,
+        apiKey: serve.apiKey,
+        whipUrl: whip.url,
+        masterArn,
+        mediaServerSecret: MEDIA_SERVER_SECRET,
+        fullExtras: FULL_EXTRAS,
+      } satisfies PeersInfo
+    case 'setStages':
+      return setStages(call.n)
     case 'snapshot': {
       const cpu = process.cpuUsage()
       const stages = call.arns.map((arn): EndpointStage => {
@@ -103,6 +200,7 @@ serveCalls(async (call: PeersCall): Promise<unknown> => {
         const bytes = (ssrc: number | null) => (ssrc === null ? 0 : (rtpBytesBySsrc.get(ssrc) ?? 0))
         return {
           arn,
+          sink: r.sink,
           sessions: r.sessions,
           videoPackets: r.videoPackets,
           audioPackets: r.audioPackets,
@@ -114,5 +212,33 @@ serveCalls(async (call: PeersCall): Promise<unknown> => {
       })
       return { at: performance.now(), cpuUs: cpu.user + cpu.system, stages } satisfies PeersSnapshot
     }
+    case 'resetReceivers': {
+      markAt = null
+      const missing = call.arns.filter((arn) => !whip.resetReceiver(arn))
+      if (missing.length > 0) throw new Error(`no full session to reset for ${missing.join(', ')}`)
+      return true
+    }
+    case 'gc':
+      Bun.gc(true)
+      return true
+    case 'mark':
+      markAt = performance.now()
+      return true
+    case 'analyze':
+      return call.arns.map((arn): StageVideo => {
+        const r = whip.record(arn)
+        const result = r.receiver?.analyze(markAt ?? undefined)
+        return {
+          arn,
+          framesSeen: result?.framesSeen ?? 0,
+          framesMissing: result?.framesMissing ?? 0,
+          framesDecodable: result?.framesDecodable ?? 0,
+          decodedShare: result?.decodedShare ?? 0,
+          // Infinity does not survive JSON: -1 for "never a decodable frame".
+          worstFreezeMs: result && Number.isFinite(result.worstFreezeMs) ? result.worstFreezeMs : -1,
+          missingPackets: result?.missingPackets ?? 0,
+          nacksSent: r.nacksSent,
+        }
+      })
   }
 })

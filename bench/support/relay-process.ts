@@ -2,6 +2,7 @@ import { hostname } from 'node:os'
 import { loadRelayConfig } from '../../relay/config'
 import type { Fanout } from '../../relay/fanout'
 import { startRelay } from '../../relay/main'
+import type { PublisherSession } from '../../relay/publisher'
 import { createLogger } from '../../src/log'
 import { serveCalls } from './child'
 import { DelaySamples } from './delay-samples'
@@ -9,7 +10,7 @@ import { DelaySamples } from './delay-samples'
 export interface RelayInfo {
   pid: number
   relayUrl: string
-  /** This wrapper's own HTTP server (not the product's): GET /snapshot[?reset=1]. */
+  /** This wrapper's own HTTP server (not the product's): GET /snapshot[?reset=1][&delay=1][&gc=1]. */
   benchUrl: string
   publishSecret: string
 }
@@ -20,9 +21,23 @@ export interface RelaySnapshot {
   /** process.cpuUsage() of the relay process (every thread, libdatachannel's included), µs. */
   cpuUs: number
   publisher: { session: string | null; packetsIn: number; bytesIn: number }
+  /** The publisher session's ingest repair figures (gaps, NACKs, repairs, RTX, keyframe requests), as /health shows them; null without a publisher. */
+  ingest: ReturnType<PublisherSession['stats']>['ingest'] | null
   stages: ReturnType<Fanout['stageSnapshots']>
-  /** Forwarding delays since the previous reset: packet arrival → handed to a stage's track, ms. */
-  delay: { p50: number; p99: number; max: number; samples: number }
+  /**
+   * Forwarding delays since the previous reset (packet arrival → handed to a stage's track, ms),
+   * only with ?delay=1: sorting up to a window's samples costs the relay tens of ms of CPU, which
+   * must not land in the window that a ?reset=1 snapshot starts, nor in every readiness poll.
+   * `recorded` counts every sample; more than `samples` means the ring wrapped (the percentiles are
+   * then those of the last `samples`).
+   */
+  delay: { p50: number; p99: number; max: number; samples: number; recorded: number } | null
+  /**
+   * Event-loop lag since the previous reset (with ?delay=1): how late a 10 ms timer fired, ms. A
+   * packet waits about as long for its JS callback when the loop is busy, and that wait is not in
+   * `delay` (which starts at the callback).
+   */
+  loopLag: { p50: number; p99: number; max: number } | null
 }
 
 /**
@@ -30,14 +45,33 @@ export interface RelaySnapshot {
  * `ivs-fanout relay` runs it (production timeouts and backoff), except ICE on loopback only. For the
  * bench this wrapper adds one thing the product does not have: a separate HTTP server on loopback
  * answering GET /snapshot with CPU time, per-stage counters and the forwarding-delay percentiles
- * in one atomic read (?reset=1 then starts a new delay window).
+ * in one atomic read (?reset=1 then starts a new delay window; ?delay=1 adds the percentiles; ?gc=1
+ * runs a full garbage collection first).
  */
 const config = loadRelayConfig({ ...process.env, API_PORT: '0' }, hostname())
 if (!config.ok) throw new Error(`relay config: ${config.errors.join('; ')}`)
 const logger = createLogger('warn', { mode: 'relay' })
-// Room for a whole window at 20 stages (~8,500 samples/s).
-const delays = new DelaySamples(1 << 20)
-const relay = await startRelay({ config: config.config, logger, bindAddress: '127.0.0.1', onForwarded: (ms) => delays.record(ms) })
+// One sample per packet and stage: at 200 stages ~95,000/s (~425 video + 50 audio packets/s each),
+// so 2^21 (16 MB) holds a 20 s window.
+const delays = new DelaySamples(1 << 21)
+let recorded = 0
+const lags = new DelaySamples(1 << 16)
+const LAG_TICK_MS = 10
+let lagDue = performance.now() + LAG_TICK_MS
+setInterval(() => {
+  const now = performance.now()
+  lags.record(Math.max(0, now - lagDue))
+  lagDue = now + LAG_TICK_MS
+}, LAG_TICK_MS)
+const relay = await startRelay({
+  config: config.config,
+  logger,
+  bindAddress: '127.0.0.1',
+  onForwarded: (ms) => {
+    recorded++
+    delays.record(ms)
+  },
+})
 
 const bench = Bun.serve({
   port: 0,
@@ -45,19 +79,28 @@ const bench = Bun.serve({
   fetch(request) {
     const url = new URL(request.url)
     if (url.pathname !== '/snapshot') return new Response('not found', { status: 404 })
+    // A full collection first (the bench's loss phase, after the load's stages are deleted).
+    if (url.searchParams.get('gc') === '1') Bun.gc(true)
     const cpu = process.cpuUsage()
     const at = performance.now()
     const publisher = relay.fanout.publisherSession
+    const withDelay = url.searchParams.get('delay') === '1'
     const snapshot: RelaySnapshot = {
       at,
       cpuUs: cpu.user + cpu.system,
       publisher: publisher
         ? { session: publisher.id, packetsIn: publisher.packetsIn, bytesIn: publisher.bytesIn }
         : { session: null, packetsIn: 0, bytesIn: 0 },
+      ingest: publisher ? publisher.stats().ingest : null,
       stages: relay.fanout.stageSnapshots(),
-      delay: { ...delays.percentiles(), max: delays.max },
+      delay: withDelay ? { ...delays.percentiles(), max: delays.max, recorded } : null,
+      loopLag: withDelay ? { ...lags.percentiles(), max: lags.max } : null,
     }
-    if (url.searchParams.get('reset') === '1') delays.reset()
+    if (url.searchParams.get('reset') === '1') {
+      delays.reset()
+      recorded = 0
+      lags.reset()
+    }
     return Response.json(snapshot)
   },
 })

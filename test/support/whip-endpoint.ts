@@ -35,6 +35,8 @@ export interface StageRecord {
   lastAudio: { stamp: number; timestamp: number } | null
   /** Sequence numbers this endpoint NACKed. */
   nacksSent: number
+  /** The current session is a sink (options.sink): media is not read, only receiver reports are sent. */
+  sink: boolean
 }
 
 interface Session {
@@ -42,7 +44,11 @@ interface Session {
   stageArn: string
   pc: PeerConnection
   video: Track | null
+  /** Every track of the session: node-datachannel stops delivering (and sending on) a collected track. */
+  tracks: Track[]
   connectedAt: number | null
+  /** A full session: starts its stage's VideoReceiver afresh. */
+  resetReceiver: (() => void) | null
 }
 
 export interface WhipEndpoint {
@@ -54,6 +60,8 @@ export interface WhipEndpoint {
   sendPli(stageArn: string): boolean
   /** Drops a stage's connection, as if that endpoint died; `refuseMs` keeps refusing new ones meanwhile. */
   kill(stageArn: string, refuseMs?: number): void
+  /** A new VideoReceiver for the stage's current session (to judge only what comes next); false for none or a sink. */
+  resetReceiver(stageArn: string): boolean
   record(stageArn: string): StageRecord
   stop(): Promise<void>
 }
@@ -68,6 +76,14 @@ export interface WhipEndpointOptions {
   /** Rewrite a stage's offer before it is applied, and its answer before it is returned (to route media through a lossy path). */
   transformOffer?(stageArn: string, offer: string): string
   transformAnswer?(stageArn: string, answer: string): string | Promise<string>
+  /**
+   * Stages whose sessions are sinks (default: none): a real PeerConnection that completes ICE/DTLS
+   * and gets the media, but registers no message handler on its tracks, so libdatachannel drops the
+   * media in C++ once a track's receive queue is full (no packet reaches JS), and has no
+   * VideoReceiver and no NACKs. It only sends receiver reports (no loss figures, no LSR), which is
+   * all the relay needs to keep the stage live. For many stages on few cores (benchmarks).
+   */
+  sink?(stageArn: string): boolean
 }
 
 /** A token the endpoint accepts for `stageArn` (it reads claims without checking signatures), for publishing to it directly. */
@@ -137,56 +153,34 @@ export async function startWhipEndpoint(options: WhipEndpointOptions = {}): Prom
         lastVideo: null,
         lastAudio: null,
         nacksSent: 0,
+        sink: false,
       }
       stages.set(stageArn, r)
     }
     return r
   }
 
-  const accept = async (request: Request, url: URL): Promise<Response> => {
-    const auth = request.headers.get('authorization') ?? ''
-    authorizations.push(auth)
-    const token = auth.replace(/^Bearer /, '')
-    let stageArn: string
-    try {
-      const claims = decodeJwt(token)
-      stageArn = String(claims.resource)
-      if (!(claims.capabilities as { allow_publish?: boolean })?.allow_publish) return new Response('token cannot publish', { status: 403 })
-    } catch {
-      return new Response('bad token', { status: 401 })
-    }
-    const hop = Number(url.searchParams.get('hop') ?? 0)
-    if (hop < (options.redirects ?? 0)) {
-      // Relative Location, resolved by the client against this URL.
-      return new Response(null, { status: 307, headers: { location: `whip?hop=${hop + 1}` } })
-    }
-    if ((refusedUntil.get(stageArn) ?? 0) > Date.now()) return new Response('stage endpoint unavailable', { status: 503 })
-    let offer = await request.text()
-    if (options.transformOffer) offer = options.transformOffer(stageArn, offer)
-    const expected = offeredSsrcs(offer)
-    const stage = record(stageArn)
-    stage.sessions++
-    stage.expectedVideoSsrc = expected.video
-    stage.expectedAudioSsrc = expected.audio
-    stage.firstVideoNals = null
-    stage.firstKeyframeAfterMs = null
-    stage.lastVideoSeq = null // a new session starts its own sequence
-    const pc = new nodeDataChannel.PeerConnection(`stage-endpoint-${stage.sessions}`, { iceServers: [], bindAddress: '127.0.0.1' })
-    const session: Session = { id: crypto.randomUUID(), stageArn, pc, video: null, connectedAt: null }
-    sessions.set(session.id, session)
-    const receiver = new VideoReceiver(
-      options.nack === false
-        ? undefined
-        : (sequences) => {
-            if (session.video?.isOpen() && expected.video !== null) {
-              session.video.sendMessageBinary(buildNack(ENDPOINT_SSRC, expected.video, sequences))
-              stage.nacksSent += sequences.length
-            }
-          },
-    )
+  /** A full session: every packet checked, video judged by a VideoReceiver that NACKs, receiver reports with its figures. */
+  const acceptFull = (session: Session, stage: StageRecord, expected: ReturnType<typeof offeredSsrcs>, offer: string) => {
+    const newReceiver = () =>
+      new VideoReceiver(
+        options.nack === false
+          ? undefined
+          : (sequences) => {
+              if (session.video?.isOpen() && expected.video !== null) {
+                session.video.sendMessageBinary(buildNack(ENDPOINT_SSRC, expected.video, sequences))
+                stage.nacksSent += sequences.length
+              }
+            },
+      )
+    let receiver = newReceiver()
     stage.receiver = receiver
+    session.resetReceiver = () => {
+      receiver = newReceiver()
+      stage.receiver = receiver
+    }
     // Like any SFU, the stage sends receiver reports (loss, and LSR/DLSR for the sender's RTT); the relay watches for them.
-    const reports: Track[] = []
+    const reports = session.tracks
     const srSeenAt = new Map<number, number>()
     const reportBlock = (ssrc: number | null, video: boolean): ReportBlock => {
       const sr = ssrc === null ? undefined : stage.lastSenderReports.get(ssrc)
@@ -207,14 +201,14 @@ export async function startWhipEndpoint(options: WhipEndpointOptions = {}): Prom
       }
     }, 500)
     const nacker = setInterval(() => receiver.tick(), 10)
-    pc.onStateChange((state) => {
+    session.pc.onStateChange((state) => {
       if (state === 'connected') session.connectedAt = performance.now()
       if (state === 'closed' || state === 'failed') {
         clearInterval(reporter)
         clearInterval(nacker)
       }
     })
-    pc.onTrack((track) => {
+    session.pc.onTrack((track) => {
       reports.push(track)
       const kind = track.mid() === 'video' || parseMedia(offer).find((m) => m.mid === track.mid())?.kind === 'video' ? 'video' : 'audio'
       // No media handler: with one, libdatachannel drops the RTCP (NACK, PLI, RR) this endpoint sends.
@@ -256,6 +250,66 @@ export async function startWhipEndpoint(options: WhipEndpointOptions = {}): Prom
         }
       })
     })
+  }
+
+  /** A sink session (options.sink): the tracks are kept but never read; a receiver report on each every 500 ms. */
+  const acceptSink = (session: Session, expected: ReturnType<typeof offeredSsrcs>, offer: string) => {
+    const reporter = setInterval(() => {
+      for (const track of session.tracks) {
+        const ssrc = track === session.video ? expected.video : expected.audio
+        if (track.isOpen())
+          track.sendMessageBinary(
+            buildReceiverReport(ENDPOINT_SSRC, [{ ssrc: ssrc ?? 0, fractionLost: 0, cumulativeLost: 0, highestSeq: 0, jitter: 0, lsr: 0, dlsr: 0 }]),
+          )
+      }
+    }, 500)
+    session.pc.onStateChange((state) => {
+      if (state === 'connected') session.connectedAt = performance.now()
+      if (state === 'closed' || state === 'failed') clearInterval(reporter)
+    })
+    session.pc.onTrack((track) => {
+      session.tracks.push(track)
+      if (track.mid() === 'video' || parseMedia(offer).find((m) => m.mid === track.mid())?.kind === 'video') session.video = track
+    })
+  }
+
+  const accept = async (request: Request, url: URL): Promise<Response> => {
+    const auth = request.headers.get('authorization') ?? ''
+    authorizations.push(auth)
+    const token = auth.replace(/^Bearer /, '')
+    let stageArn: string
+    try {
+      const claims = decodeJwt(token)
+      stageArn = String(claims.resource)
+      if (!(claims.capabilities as { allow_publish?: boolean })?.allow_publish) return new Response('token cannot publish', { status: 403 })
+    } catch {
+      return new Response('bad token', { status: 401 })
+    }
+    const hop = Number(url.searchParams.get('hop') ?? 0)
+    if (hop < (options.redirects ?? 0)) {
+      // Relative Location, resolved by the client against this URL.
+      return new Response(null, { status: 307, headers: { location: `whip?hop=${hop + 1}` } })
+    }
+    if ((refusedUntil.get(stageArn) ?? 0) > Date.now()) return new Response('stage endpoint unavailable', { status: 503 })
+    let offer = await request.text()
+    if (options.transformOffer) offer = options.transformOffer(stageArn, offer)
+    const expected = offeredSsrcs(offer)
+    const stage = record(stageArn)
+    const sink = options.sink?.(stageArn) ?? false
+    stage.sessions++
+    stage.sink = sink
+    stage.expectedVideoSsrc = expected.video
+    stage.expectedAudioSsrc = expected.audio
+    stage.firstVideoNals = null
+    stage.firstKeyframeAfterMs = null
+    stage.lastVideoSeq = null // a new session starts its own sequence
+    const pc = new nodeDataChannel.PeerConnection(`stage-endpoint-${stage.sessions}`, { iceServers: [], bindAddress: '127.0.0.1' })
+    const session: Session = { id: crypto.randomUUID(), stageArn, pc, video: null, tracks: [], connectedAt: null, resetReceiver: null }
+    sessions.set(session.id, session)
+    if (sink) {
+      stage.receiver = null
+      acceptSink(session, expected, offer)
+    } else acceptFull(session, stage, expected, offer)
     pc.setRemoteDescription(offer, 'offer')
     let answer = await gatheredDescription(pc, 5_000)
     if (options.candidatesOnlyInFirstSection) answer = candidatesInFirstSectionOnly(answer)
@@ -292,6 +346,12 @@ export async function startWhipEndpoint(options: WhipEndpointOptions = {}): Prom
       const ssrc = session ? record(session.stageArn).expectedVideoSsrc : null
       if (!session?.video?.isOpen() || ssrc === null) return false
       return session.video.sendMessageBinary(buildPli(ENDPOINT_SSRC, ssrc))
+    },
+    resetReceiver(stageArn) {
+      const session = [...sessions.values()].reverse().find((s) => s.stageArn === stageArn)
+      if (!session?.resetReceiver) return false
+      session.resetReceiver()
+      return true
     },
     kill(stageArn, refuseMs = 0) {
       refusedUntil.set(stageArn, Date.now() + refuseMs)
