@@ -6,7 +6,7 @@
  * ingest loss, through the relay and on the same lossy path without it.
  *
  *   bun run bench/relay.ts [--json] [--rounds 2] [--seconds 5] [--stages 1,5,20,50,100,200] [--pad 10] [--settle 2]
- *                          [--loss 0,1,3,5 | --loss none] [--loss-seconds 8] [--nice-load 0]
+ *                          [--loss 0,1,3,5 | --loss none] [--loss-seconds 8] [--nice-load 10]
  *
  * Processes (all on loopback):
  *   relay      bench/support/relay-process.ts: startRelay as `ivs-fanout relay` runs it, plus a
@@ -31,17 +31,22 @@
  * process.cpuUsage() inside the relay (all threads, so libdatachannel's SRTP/UDP work counts),
  * cross-checked with /proc/<pid>/stat. Packets forwarded are the relay's per-stage counters (the ones
  * /health reports), summed over stages. The delay is the onForwarded hook's figure: from the ingest
- * track's JS callback to sendMessageBinary returning for each stage (so it grows with the stage's
- * place in the fan-out loop); time a packet waits in libdatachannel before that callback runs is not
- * in it, so the relay's event-loop lag (how late a 10 ms timer fires in the relay process) is printed
+ * track's JS callback (or, for a packet the pacer held, its release) to sendMessageBinary returning
+ * for each stage, which now includes that stage's SRTP and sendto (so it grows with the stage's place
+ * in the fan-out loop); the pacer's deliberate waits (keyframe bursts spread at 20 Mbit/s) are
+ * printed apart (share of video paced, wait p99). Time a packet waits in libdatachannel before that
+ * callback runs is not in it, so the relay's event-loop lag (how late a 10 ms timer fires in the relay process) is printed
  * next to it, as are the relay's ingest losses (video found missing and NACKed, audio lost). The
  * received bitrate, the Opus packet rate (the publisher sends 50/s) and the loss are the full
  * endpoints' (RTP bytes after SRTP with their stage's SSRCs). A sink counts nothing (node-
  * datachannel's pc.bytesReceived() is SCTP's, 0 without data channels); that its media arrives is
  * shown machine-wide instead: UDP datagrams delivered and dropped at full socket buffers
  * (/proc/net/snmp RcvbufErrors), per window. The peers and publisher CPU and the machine's busy share
- * are printed to show whether the machine (2 cores, shared) was saturated; --nice-load runs the peers
- * and the publisher at a lower priority, so the relay gets a core first, as on a machine of its own.
+ * are printed to show whether the machine (2 cores, shared) was saturated. The peers stand in for IVS,
+ * which runs on AWS's machines, not the relay's: at 200 stages they need about a core themselves, so
+ * by default (--nice-load 10) they and the publisher run at a lower priority and the relay gets its
+ * core first, as on a machine of its own (--nice-load 0 lets them compete; its CPU figure barely moves,
+ * its delay and event-loop lag do).
  *
  * Loss: after the load, the relay keeps 3 stages (full endpoints; the relay and peers processes
  * then collect their garbage and settle, so the deleted stages' cleanup does not land in a run) and,
@@ -110,7 +115,7 @@ const { values: args } = parseArgs({
     settle: { type: 'string', default: '2' },
     loss: { type: 'string', default: '0,1,3,5' },
     'loss-seconds': { type: 'string', default: '8' },
-    'nice-load': { type: 'string', default: '0' },
+    'nice-load': { type: 'string', default: '10' },
   },
 })
 const rounds = positiveInt('rounds', args.rounds)
@@ -165,6 +170,9 @@ interface Window {
   /** The relay's event-loop lag (a 10 ms timer's lateness), ms: a packet's wait before its JS callback, not in the delay above. */
   loopLagP99Ms: number
   loopLagMaxMs: number
+  /** Share of the video packets the pacer held (keyframe bursts), and their wait p99, ms (pacing on purpose: not in the delay above). */
+  pacedPct: number
+  pacedWaitP99Ms: number
   /** Delay samples recorded in the window; more than delaySamples: the ring kept only the last ones. */
   delayRecorded: number
   sentMbps: number
@@ -247,6 +255,7 @@ async function main(): Promise<void> {
       PUBLISH_SECRET,
       SERVER_ID: 'relay-bench',
       LOG_LEVEL: 'warn',
+      BENCH_FLOOR_PORT: String(info.floorPort),
     },
   })
   const relayInfo = await relay.call<RelayInfo>({})
@@ -254,9 +263,10 @@ async function main(): Promise<void> {
   const children = [peers, relay, publisher]
   const assertRunning = () => children.forEach((c) => c.assertRunning())
 
-  const relaySnapshot = async (query: { reset?: boolean; delay?: boolean; gc?: boolean } = {}): Promise<RelaySnapshot> => {
+  const relaySnapshot = async (query: { reset?: boolean; delay?: boolean; gc?: boolean; floor?: boolean } = {}): Promise<RelaySnapshot> => {
     relay.assertRunning()
     const params = new URLSearchParams()
+    if (query.floor) params.set('floor', '1')
     if (query.reset) params.set('reset', '1')
     if (query.delay) params.set('delay', '1')
     if (query.gc) params.set('gc', '1')
@@ -281,6 +291,9 @@ async function main(): Promise<void> {
     },
     () => `relay stages: ${startState}`,
   )
+  // The baseline, before any media: a bare UDP send from the relay's process (median of 3).
+  const floors = [await relaySnapshot({ floor: true }), await relaySnapshot({ floor: true }), await relaySnapshot({ floor: true })].map((s) => s.floor!)
+  const sendFloor = { wallUsPerSend: median(floors.map((f) => f.wallUsPerSend)), cpuUsPerSend: median(floors.map((f) => f.cpuUsPerSend)) }
   await publisherCall({ op: 'start', relayUrl: relayInfo.relayUrl, secret: relayInfo.publishSecret, padTo })
   say(
     `processes: relay (pid ${relayInfo.pid}) alone; serve + WHIP endpoints in one (pid ${info.pid}); publisher in one; this one drives. ` +
@@ -420,6 +433,11 @@ async function main(): Promise<void> {
       delaySamples: delay.samples,
       loopLagP99Ms: loopLag.p99,
       loopLagMaxMs: loopLag.max,
+      pacedPct: (() => {
+        const video = ingestDelta((g) => g.received)
+        return video > 0 ? (100 * (b.r.pacing.pacedPackets - a.r.pacing.pacedPackets)) / video : 0
+      })(),
+      pacedWaitP99Ms: b.r.pacedWait!.samples > 0 ? b.r.pacedWait!.p99 : 0,
       delayRecorded: delay.recorded,
       sentMbps: ((b.pub.bytesSent - a.pub.bytesSent) * 8) / ((b.pub.at - a.pub.at) / 1000) / 1e6,
       rxMbpsMin: rxMbps[0]!,
@@ -590,6 +608,14 @@ async function main(): Promise<void> {
         mid((w) => w.loopLagMaxMs),
         1,
       ),
+      pacedPct: round(
+        mid((w) => w.pacedPct),
+        1,
+      ),
+      pacedWaitP99Ms: round(
+        mid((w) => w.pacedWaitP99Ms),
+        1,
+      ),
       ingestMissingPerS: round(
         mid((w) => w.ingestMissingPerS),
         1,
@@ -653,6 +679,8 @@ async function main(): Promise<void> {
   const summary = {
     machine,
     durationS,
+    /** One bare 1,200-byte UDP send from the relay's process (the kernel's part of every forwarded packet), and the relay's cost per forwarded packet at the largest N against it. */
+    sendFloor: { ...sendFloor, relayCpuUsPerPacketAtLargestN: last.cpuUsPerPacket, ratio: round(last.cpuUsPerPacket / sendFloor.cpuUsPerSend, 2) },
     config: {
       rounds,
       secondsPerWindow: seconds,
@@ -738,6 +766,8 @@ async function main(): Promise<void> {
       delayRecorded: w.delayRecorded,
       loopLagP99Ms: round(w.loopLagP99Ms, 2),
       loopLagMaxMs: round(w.loopLagMaxMs, 1),
+      pacedPct: round(w.pacedPct, 1),
+      pacedWaitP99Ms: round(w.pacedWaitP99Ms, 1),
       ingestMissingPerS: round(w.ingestMissingPerS, 1),
       ingestUnrepairedPerS: round(w.ingestUnrepairedPerS, 1),
       ingestAudioLostPerS: round(w.ingestAudioLostPerS, 1),
@@ -767,7 +797,7 @@ async function main(): Promise<void> {
     )
   }
   say(
-    '\n     N   endpoints            peers CPU    publisher CPU   machine busy   steal   UDP in (machine)   UDP buffer drops   relay loop lag p99 / max   ingest lost/s (video, audio)',
+    '\n     N   endpoints            peers CPU    publisher CPU   machine busy   steal   UDP in (machine)   UDP buffer drops   relay loop lag p99 / max   ingest lost/s (video, audio)   paced (share, wait p99)',
   )
   for (const p of perN) {
     say(
@@ -775,7 +805,8 @@ async function main(): Promise<void> {
         `   ${`${fmt(p.peersCpuMsPerS)} ms/s`.padStart(10)}   ${`${fmt(p.publisherCpuMsPerS)} ms/s`.padStart(13)}` +
         `   ${`${fmt(p.machineBusyPct)} %`.padStart(12)}   ${`${fmt(p.stealPct, 1)} %`.padStart(5)}` +
         `   ${`${fmt(p.udpInPerS)} /s`.padStart(16)}   ${fmt(p.udpBufferDrops).padStart(16)}` +
-        `   ${`${fmt(p.loopLagP99Ms, 1)} / ${fmt(p.loopLagMaxMs, 1)} ms`.padStart(24)}   ${`${fmt(p.ingestMissingPerS, 1)}, ${fmt(p.ingestAudioLostPerS, 1)}`.padStart(28)}`,
+        `   ${`${fmt(p.loopLagP99Ms, 1)} / ${fmt(p.loopLagMaxMs, 1)} ms`.padStart(24)}   ${`${fmt(p.ingestMissingPerS, 1)}, ${fmt(p.ingestAudioLostPerS, 1)}`.padStart(28)}` +
+        `   ${`${fmt(p.pacedPct, 1)} %, ${fmt(p.pacedWaitP99Ms, 1)} ms`.padStart(23)}`,
     )
   }
   const shortIngest = perN.filter((p) => p.packetsInPerS < 0.95 * p.packetsSentPerS)
@@ -798,6 +829,10 @@ async function main(): Promise<void> {
   )
   say(
     `  cost per stage, N=${last.n} / N=${first.n}: ${fmt(perStageRatio, 3)}   marginal per-stage cost ${perN.at(-2)!.n}→${last.n} / ${first.n}→${perN[1]!.n}: ${fmt(slopeRatio, 3)}`,
+  )
+  say(
+    `  baseline: a bare 1,200-byte UDP send from the relay's process costs ${fmt(sendFloor.cpuUsPerSend, 2)} µs CPU (${fmt(sendFloor.wallUsPerSend, 2)} µs on its thread; on loopback it includes the receiver's kernel work);` +
+      ` the relay's ${fmt(last.cpuUsPerPacket, 2)} µs per forwarded packet at N=${last.n} is ${fmt(last.cpuUsPerPacket / sendFloor.cpuUsPerSend, 2)}× that`,
   )
 
   if (lossRows.length > 0) {

@@ -2,13 +2,21 @@ import { type Clock, monotonicClock } from '../src/clock'
 import type { Logger } from '../src/log'
 import { KeyframeRequester } from './keyframes'
 import type { Arrival } from './loss-repair'
-import type { PacingConfig } from './pacing'
+import { DEFAULT_PACING, Pacer, type PacingConfig } from './pacing'
 import { PacketHistory } from './packet-history'
 import { type MediaSink, PublisherSession } from './publisher'
 import type { RtpHeader } from './rtp'
 import { type PublishGrant, StageSession } from './stage-session'
 
 export class PublisherConflict extends Error {}
+
+/** A video packet waiting in the pacer: it keeps its own copy of the header (the parser reuses its object). */
+interface PacedPacket {
+  packet: Buffer
+  header: RtpHeader
+  arrival: Arrival
+  keyframe: boolean
+}
 
 export interface FanoutOptions {
   grant(stageArn: string): Promise<PublishGrant>
@@ -21,13 +29,15 @@ export interface FanoutOptions {
   feedbackTimeoutMs?: number
   /** A publisher silent this long is considered gone. */
   mediaTimeoutMs?: number
-  /** Per forwarded packet and stage: ms from its arrival to handed to the stage's track (benchmarks). */
+  /** Per forwarded packet and stage: ms from its release by the pacer to handed to the stage's track (benchmarks). */
   onForwarded?(delayMs: number): void
+  /** Per video packet: ms it waited in the pacer (benchmarks). */
+  onPaced?(waitMs: number): void
   /** Monotonic time for the sessions' timeouts and delays. */
   clock?: Clock
   /** NACK the publisher's lost video (default on; tests turn it off to show the damage). */
   repair?: boolean
-  /** Egress pacing per stage (default DEFAULT_PACING). */
+  /** Egress pacing (default DEFAULT_PACING), one pacer in front of every stage. */
   pacing?: PacingConfig
 }
 
@@ -40,6 +50,7 @@ export interface FanoutOptions {
 export class Fanout implements MediaSink {
   private publisher: PublisherSession | null = null
   readonly history = new PacketHistory(2048)
+  private readonly pacer: Pacer<PacedPacket>
   private readonly stages = new Map<string, StageSession>()
   /** The same sessions as an array: the per-packet loop walks it without an iterator. */
   private stageList: StageSession[] = []
@@ -50,6 +61,15 @@ export class Fanout implements MediaSink {
   constructor(private readonly options: FanoutOptions) {
     this.clock = options.clock ?? monotonicClock
     this.keyframes = new KeyframeRequester(() => this.publisher?.requestKeyframe() ?? false, { minIntervalMs: options.keyframeIntervalMs ?? 500 }, this.clock)
+    this.pacer = new Pacer<PacedPacket>(options.pacing ?? DEFAULT_PACING, this.clock, (p, waited) => {
+      options.onPaced?.(waited)
+      this.fanVideo(p.packet, p.header, this.clock.now(), p.arrival, p.keyframe)
+    })
+  }
+
+  /** The pacer's queue and counts (one pacer for every stage's video). */
+  pacingStats() {
+    return this.pacer.stats()
   }
 
   /** Publisher sessions accepted since start. */
@@ -67,6 +87,7 @@ export class Fanout implements MediaSink {
       repair: this.options.repair,
     })
     this.history.clear()
+    this.pacer.clear()
     this.publisher = session
     let answer: string
     try {
@@ -102,10 +123,21 @@ export class Fanout implements MediaSink {
   }
 
   onVideo(packet: Buffer, header: RtpHeader, receivedAt: number, arrival: Arrival, keyframe: boolean): void {
+    this.history.put(packet, header)
+    const size = packet.byteLength
+    if (arrival === 'repaired' || arrival === 'late') {
+      // A repair is late already: it goes at once, its bytes counted against the pace.
+      this.pacer.spend(size)
+      this.fanVideo(packet, header, receivedAt, arrival, keyframe)
+    } else if (this.pacer.admit(size)) this.fanVideo(packet, header, receivedAt, arrival, keyframe)
+    else this.pacer.enqueue({ packet, header: { ...header }, arrival, keyframe }, size)
+  }
+
+  /** One video packet to every stage, its header patched in place for each in turn. */
+  private fanVideo(packet: Buffer, header: RtpHeader, startedAt: number, arrival: Arrival, keyframe: boolean): void {
     const stages = this.stageList
     if (arrival === 'reset') for (const stage of stages) stage.reanchor('video')
-    this.history.put(packet, header)
-    for (let i = 0; i < stages.length; i++) stages[i]!.forwardVideo(packet, header, receivedAt, keyframe)
+    for (let i = 0; i < stages.length; i++) stages[i]!.forwardVideo(packet, header, startedAt, keyframe)
   }
 
   onAudio(packet: Buffer, header: RtpHeader, receivedAt: number, arrival: Arrival): void {
@@ -125,7 +157,6 @@ export class Fanout implements MediaSink {
       requestKeyframe: () => this.keyframes.request(),
       history: this.history,
       senderClock: (kind) => this.publisher?.senderClock(kind) ?? null,
-      pacing: this.options.pacing,
       onForwarded: this.options.onForwarded,
       logger: this.options.logger,
       clock: this.clock,

@@ -126,6 +126,7 @@ export function relayHealthRoutes(deps: RelayHealthDeps) {
       checks,
       publisher: publisher ? { active: true, ...publisher.stats() } : { active: false },
       keyframeRequestsSent: fanout.keyframes.sent,
+      pacing: fanout.pacingStats(),
       stages,
     }
     return { summary, data, notReady }

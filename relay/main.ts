@@ -32,8 +32,10 @@ export interface RelayOptions {
   controlBackoff?: { baseMs: number; capMs: number }
   feedbackTimeoutMs?: number
   mediaTimeoutMs?: number
-  /** Per forwarded packet and stage: its in→out delay in ms (benchmarks). */
+  /** Per forwarded packet and stage: ms from its release by the pacer to handed to the stage's track (benchmarks). */
   onForwarded?(delayMs: number): void
+  /** Per video packet: ms it waited in the pacer (benchmarks). */
+  onPaced?(waitMs: number): void
   /** NACK the publisher's lost video (default on; tests and the loss benchmark turn it off to show the damage). */
   repair?: boolean
 }
@@ -57,6 +59,7 @@ export async function startRelay(options: RelayOptions): Promise<RelayHandle> {
     feedbackTimeoutMs: options.feedbackTimeoutMs,
     mediaTimeoutMs: options.mediaTimeoutMs,
     onForwarded: options.onForwarded,
+    onPaced: options.onPaced,
     repair: options.repair,
   })
   const counters = new Counters()

@@ -1,7 +1,7 @@
 import type { MetricFamily } from '../src/metrics/prometheus'
 import type { Fanout } from './fanout'
 
-/** The relay's /metrics families: the publisher's ingest (loss, repair) and, per stage, forwarding, feedback and pacing. */
+/** The relay's /metrics families: the publisher's ingest (loss, repair), the pacer, and per stage forwarding and feedback. */
 export function relayFamilies(fanout: Fanout): MetricFamily[] {
   const stages = fanout.stageSnapshots()
   type Stage = (typeof stages)[number]
@@ -15,6 +15,7 @@ export function relayFamilies(fanout: Fanout): MetricFamily[] {
     }),
   })
   const session = fanout.publisherSession?.stats() ?? null
+  const pacing = fanout.pacingStats()
   type Ingest = NonNullable<typeof session>['ingest']
   const ingest = (name: string, help: string, value: (i: Ingest) => number): MetricFamily => ({
     name: `ivs_fanout_relay_ingest_${name}`,
@@ -50,6 +51,36 @@ export function relayFamilies(fanout: Fanout): MetricFamily[] {
     ingest('rtx_packets_total', 'RTX retransmissions received', (i) => i.rtxPackets),
     { name: 'ivs_fanout_relay_keyframe_requests_sent_total', help: 'PLIs sent to the publisher', type: 'counter', samples: [{ value: fanout.keyframes.sent }] },
     {
+      name: 'ivs_fanout_relay_pacing_queue_bytes',
+      help: "video bytes waiting in the fan-out's pacer",
+      type: 'gauge',
+      samples: [{ value: pacing.queuedBytes }],
+    },
+    {
+      name: 'ivs_fanout_relay_pacing_peak_queue_bytes',
+      help: 'the most video bytes the pacer ever held',
+      type: 'gauge',
+      samples: [{ value: pacing.peakQueuedBytes }],
+    },
+    {
+      name: 'ivs_fanout_relay_pacing_max_wait_seconds',
+      help: 'the longest a video packet waited in the pacer',
+      type: 'gauge',
+      samples: [{ value: pacing.maxWaitMs / 1000 }],
+    },
+    {
+      name: 'ivs_fanout_relay_pacing_paced_packets_total',
+      help: 'video packets that waited in the pacer',
+      type: 'counter',
+      samples: [{ value: pacing.pacedPackets }],
+    },
+    {
+      name: 'ivs_fanout_relay_pacing_overflow_packets_total',
+      help: 'video packets sent unpaced because the queue was over its limit',
+      type: 'counter',
+      samples: [{ value: pacing.overflowPackets }],
+    },
+    {
       name: 'ivs_fanout_relay_stage_state',
       help: '1 for the state each stage session is in',
       type: 'gauge',
@@ -73,6 +104,5 @@ export function relayFamilies(fanout: Fanout): MetricFamily[] {
     perStage('ivs_fanout_relay_stage_rtt_seconds', 'round trip to the stage, from its receiver reports', 'gauge', (s) =>
       s.rttMs === null ? null : s.rttMs / 1000,
     ),
-    perStage('ivs_fanout_relay_stage_pacing_queue_bytes', "bytes waiting in the stage's pacer (modelled)", 'gauge', (s) => s.pacingQueueBytes),
   ]
 }

@@ -1,5 +1,4 @@
 import type { Clock } from '../src/clock'
-import { DEFAULT_PACING, type PacingConfig, PacingQueueModel } from './pacing'
 import type { PacketHistory } from './packet-history'
 import type { Track } from './peer'
 import { type SenderClock, StreamRewriter } from './rewriter'
@@ -13,10 +12,9 @@ export interface StageEgressDeps {
   senderClock(kind: 'video' | 'audio'): SenderClock | null
   /** Ask the publisher for a keyframe (rate-limited by the caller). */
   requestKeyframe(): void
-  /** Called per forwarded packet with the delay (ms) from its arrival to handed to the stage's track (benchmarks). */
+  /** Called per forwarded packet with the delay (ms) from its release by the pacer to handed to the stage's track (benchmarks). */
   onForwarded?(delayMs: number): void
   clock: Clock
-  pacing?: PacingConfig
 }
 
 /** What the relay offers every stage (DESIGN §12: H.264 baseline packetization-mode 1, Opus). */
@@ -33,7 +31,6 @@ const randomSsrc = () => crypto.getRandomValues(new Uint32Array(1))[0]! || 1
 export class StageEgress {
   readonly videoSsrc = randomSsrc()
   readonly audioSsrc = randomSsrc()
-  readonly pacing: PacingConfig
   readonly counts = {
     packetsForwarded: 0,
     bytesForwarded: 0,
@@ -46,7 +43,6 @@ export class StageEgress {
     packetsHeld: 0,
   }
   private readonly feedback: StageFeedback
-  private readonly pacingQueue: PacingQueueModel
   private readonly resendHeader = newRtpHeader()
   private readonly videoOut: StreamRewriter
   private readonly audioOut: StreamRewriter
@@ -55,9 +51,7 @@ export class StageEgress {
   private awaitingKeyframe = true
 
   constructor(private readonly deps: StageEgressDeps) {
-    this.pacing = deps.pacing ?? DEFAULT_PACING
     this.feedback = new StageFeedback(this.videoSsrc)
-    this.pacingQueue = new PacingQueueModel(this.pacing)
     this.videoOut = new StreamRewriter({ ssrc: this.videoSsrc, payloadType: STAGE_CODECS.videoPt, clockRate: 90_000 }, deps.clock)
     this.audioOut = new StreamRewriter({ ssrc: this.audioSsrc, payloadType: STAGE_CODECS.audioPt, clockRate: 48_000 }, deps.clock)
   }
@@ -84,11 +78,11 @@ export class StageEgress {
       if (!keyframe) return void this.counts.packetsHeld++
       this.awaitingKeyframe = false
     }
-    this.send(track, this.videoOut, packet, header, receivedAt, true)
+    this.send(track, this.videoOut, packet, header, receivedAt)
   }
 
   forwardAudio(packet: Buffer, header: RtpHeader, receivedAt: number): void {
-    if (this.audio) this.send(this.audio, this.audioOut, packet, header, receivedAt, false)
+    if (this.audio) this.send(this.audio, this.audioOut, packet, header, receivedAt)
   }
 
   /** The publisher changed: hold video until its first keyframe. */
@@ -132,7 +126,6 @@ export class StageEgress {
   }
 
   stats() {
-    const pacing = this.pacingQueue.depth(this.deps.clock.now())
     const { lossFraction, cumulativeLost, rttMs } = this.feedback
     return {
       ...this.counts,
@@ -140,12 +133,10 @@ export class StageEgress {
       lossFraction,
       cumulativeLost,
       rttMs: rttMs === null ? null : Math.round(rttMs * 10) / 10,
-      pacingQueueBytes: pacing.bytes,
-      pacingQueuePeakBytes: pacing.peakBytes,
     }
   }
 
-  private send(track: Track, rewriter: StreamRewriter, packet: Buffer, header: RtpHeader, receivedAt: number, video: boolean): void {
+  private send(track: Track, rewriter: StreamRewriter, packet: Buffer, header: RtpHeader, receivedAt: number): void {
     if (!rewriter.apply(packet, header)) {
       this.counts.packetsUnplaced++
       return
@@ -158,9 +149,7 @@ export class StageEgress {
     }
     this.counts.packetsForwarded++
     this.counts.bytesForwarded += packet.byteLength
-    const now = this.deps.clock.now()
-    if (video) this.pacingQueue.add(packet.byteLength, now)
-    if (this.deps.onForwarded) this.deps.onForwarded(now - receivedAt)
+    if (this.deps.onForwarded) this.deps.onForwarded(this.deps.clock.now() - receivedAt)
   }
 
   private resend(outgoing: number): void {
@@ -175,7 +164,6 @@ export class StageEgress {
     try {
       video.sendMessageBinary(packet)
       this.feedback.counts.retransmitted++
-      this.pacingQueue.add(packet.byteLength, this.deps.clock.now())
     } catch {
       this.counts.sendErrors++
     }

@@ -128,9 +128,8 @@ export class StageSession {
       audio.addSSRC(this.audioSsrc, 'ivs-fanout', 'ivs-fanout', 'audio')
       const videoTrack = pc.addTrack(video)
       const audioTrack = pc.addTrack(audio)
-      // The pacer sends from libdatachannel's thread pool, at most an interval's worth of bytes at a
-      // time; NACKs are answered here from the shared history, not by a per-stage copy in C++.
-      videoTrack.setMediaHandler(new rtc.PacingHandler(this.egress.pacing.bitsPerSecond, this.egress.pacing.intervalMs))
+      // No media handler: a send goes straight to SRTP and the socket (one path, no thread hand-off);
+      // the fan-out is paced before it, and NACKs are answered from the shared history.
       // A send-only track still queues the stage's RTCP (capped): always read it.
       videoTrack.onMessage((message) => {
         this.lastFeedbackAt = this.clock.now()

@@ -26,6 +26,8 @@ export interface PeersInfo {
   mediaServerSecret: string
   /** Stages created after the master whose endpoints are full (FULL_EXTRAS). */
   fullExtras: number
+  /** A UDP socket of this process that reads and drops datagrams (the relay's send floor). */
+  floorPort: number
 }
 
 /** The stages that exist, the master first, in creation order; `sink[i]`: whether stage i's endpoint is a sink. */
@@ -179,6 +181,9 @@ async function setStages(n: number): Promise<PeersStages> {
   return { arns, sink: arns.map(isSink) }
 }
 
+/** A plain UDP socket the relay process sends bare datagrams to: the kernel floor of one send (see relay-process.ts). */
+const floorSink = await Bun.udpSocket({ hostname: '127.0.0.1', socket: { data() {} } })
+
 serveCalls(async (call: PeersCall): Promise<unknown> => {
   switch (call.op) {
     case 'info':
@@ -190,6 +195,7 @@ serveCalls(async (call: PeersCall): Promise<unknown> => {
         masterArn,
         mediaServerSecret: MEDIA_SERVER_SECRET,
         fullExtras: FULL_EXTRAS,
+        floorPort: floorSink.port,
       } satisfies PeersInfo
     case 'setStages':
       return setStages(call.n)

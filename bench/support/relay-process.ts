@@ -15,6 +15,12 @@ export interface RelayInfo {
   publishSecret: string
 }
 
+/** The kernel floor of one forwarded packet on this machine: a bare 1,200-byte UDP send from this process to a socket in the peers process. */
+export interface SendFloor {
+  wallUsPerSend: number
+  cpuUsPerSend: number
+}
+
 export interface RelaySnapshot {
   /** performance.now() of the relay process. */
   at: number
@@ -38,6 +44,29 @@ export interface RelaySnapshot {
    * `delay` (which starts at the callback).
    */
   loopLag: { p50: number; p99: number; max: number } | null
+  /** The fan-out pacer's counters (cumulative), and with ?delay=1 the waits of the packets it held since the reset, ms. */
+  pacing: ReturnType<Fanout['pacingStats']>
+  pacedWait: { p50: number; p99: number; max: number; samples: number } | null
+  /** With ?floor=1 (before any media): SendFloor. */
+  floor: SendFloor | null
+}
+
+/**
+ * What a relay cannot go below per packet and stage here: one sendto of a 1,200-byte datagram (on
+ * loopback that includes the receiving side's kernel work, which a NIC would not do), without SRTP,
+ * libdatachannel or JS around it. Measured on this process's main thread, as the relay's sends are.
+ */
+async function measureSendFloor(port: number): Promise<SendFloor> {
+  const socket = await Bun.udpSocket({})
+  const packet = Buffer.alloc(1200, 0x80)
+  const sends = 20_000
+  const cpu0 = process.cpuUsage()
+  const t0 = performance.now()
+  for (let i = 0; i < sends; i++) socket.send(packet, port, '127.0.0.1')
+  const wall = performance.now() - t0
+  const cpu = process.cpuUsage(cpu0)
+  socket.close()
+  return { wallUsPerSend: (wall * 1000) / sends, cpuUsPerSend: (cpu.user + cpu.system) / sends }
 }
 
 /**
@@ -56,6 +85,7 @@ const logger = createLogger('warn', { mode: 'relay' })
 const delays = new DelaySamples(1 << 21)
 let recorded = 0
 const lags = new DelaySamples(1 << 16)
+const pacedWaits = new DelaySamples(1 << 16)
 const LAG_TICK_MS = 10
 let lagDue = performance.now() + LAG_TICK_MS
 setInterval(() => {
@@ -71,12 +101,13 @@ const relay = await startRelay({
     recorded++
     delays.record(ms)
   },
+  onPaced: (ms) => pacedWaits.record(ms),
 })
 
 const bench = Bun.serve({
   port: 0,
   hostname: '127.0.0.1',
-  fetch(request) {
+  async fetch(request) {
     const url = new URL(request.url)
     if (url.pathname !== '/snapshot') return new Response('not found', { status: 404 })
     // A full collection first (the bench's loss phase, after the load's stages are deleted).
@@ -95,11 +126,15 @@ const bench = Bun.serve({
       stages: relay.fanout.stageSnapshots(),
       delay: withDelay ? { ...delays.percentiles(), max: delays.max, recorded } : null,
       loopLag: withDelay ? { ...lags.percentiles(), max: lags.max } : null,
+      pacing: relay.fanout.pacingStats(),
+      pacedWait: withDelay ? { ...pacedWaits.percentiles(), max: pacedWaits.max } : null,
+      floor: url.searchParams.get('floor') === '1' ? await measureSendFloor(Number(process.env.BENCH_FLOOR_PORT)) : null,
     }
     if (url.searchParams.get('reset') === '1') {
       delays.reset()
       recorded = 0
       lags.reset()
+      pacedWaits.reset()
     }
     return Response.json(snapshot)
   },

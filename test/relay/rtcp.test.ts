@@ -1,10 +1,11 @@
 import { describe, expect, test } from 'bun:test'
 import { IngestStream } from '../../relay/ingest-stream'
-import { PacingQueueModel } from '../../relay/pacing'
+import { Pacer } from '../../relay/pacing'
 import { PacketHistory } from '../../relay/packet-history'
 import { buildNack, buildPli, buildReceiverReport, buildSenderReport, ntpFromMs, ntpMiddle, parseRtcp, roundTripMs } from '../../relay/rtcp'
 import { newRtpHeader, parseRtp } from '../../relay/rtp'
 import { unwrapRtx } from '../../relay/rtx'
+import { ManualClock } from '../support/clock'
 
 function rtp(fields: { pt: number; seq: number; ts: number; ssrc: number; payload: number[]; padding?: number }) {
   const pad = fields.padding ?? 0
@@ -90,14 +91,63 @@ describe('shared packet history', () => {
   })
 })
 
-describe('pacing queue model', () => {
-  test('bytes in minus the pacing rate over time, never below zero; the peak is kept', () => {
-    const model = new PacingQueueModel({ bitsPerSecond: 8_000_000, intervalMs: 5 }) // 1,000 bytes/ms
-    model.add(50_000, 0) // a keyframe burst
-    expect(model.depth(10)).toMatchObject({ bytes: 40_000, peakBytes: 50_000, delayMs: 40 })
-    model.add(1_000, 100)
-    expect(model.depth(100).bytes).toBe(1_000)
-    expect(model.depth(200).bytes).toBe(0)
+describe('the fan-out pacer', () => {
+  /** A pacer at 8 Mbit/s (1,000 bytes/ms), 5 ms bursts, on a manual clock and a manual timer. */
+  function pacer(maxQueueMs = 500) {
+    const clock = new ManualClock(0)
+    const released: { item: number; waited: number }[] = []
+    let timer: { fn: () => void; at: number } | null = null
+    const p = new Pacer<number>(
+      { bitsPerSecond: 8_000_000, burstMs: 5, maxQueueMs },
+      clock,
+      (item, waited) => released.push({ item, waited }),
+      (fn, ms) => {
+        timer = { fn, at: clock.now() + ms }
+        return () => {
+          timer = null
+        }
+      },
+    )
+    const runTimer = () => {
+      const t = timer!
+      timer = null
+      clock.set(t.at)
+      t.fn()
+    }
+    return { p, clock, released, runTimer, pending: () => timer !== null }
+  }
+
+  test('a stream under the pace passes at once; a burst is spread at the pace, in order', () => {
+    const { p, released, runTimer, pending } = pacer()
+    expect(p.admit(1_200)).toBe(true) // 5,000 bytes of bucket
+    // A 20 KB keyframe arriving at once: ~3 packets fit, the rest wait.
+    let admitted = 0
+    for (let i = 0; i < 16; i++) {
+      if (p.admit(1_200)) admitted++
+      else p.enqueue(i, 1_200)
+    }
+    expect(admitted).toBe(3)
+    expect(p.stats()).toMatchObject({ queuedPackets: 13, queuedBytes: 13 * 1_200 })
+    while (pending()) runTimer()
+    expect(released.map((r) => r.item)).toEqual([3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15])
+    // 15,600 bytes at 1,000 bytes/ms: the last one waited ~16 ms.
+    expect(released.at(-1)!.waited).toBeGreaterThanOrEqual(15)
+    expect(released.at(-1)!.waited).toBeLessThanOrEqual(17)
+    expect(p.stats()).toMatchObject({ queuedPackets: 0, queuedBytes: 0, pacedPackets: 13, overflowPackets: 0 })
+    // Nothing waits ahead: while something is queued, a new packet queues behind it even with room.
+    expect(p.admit(100)).toBe(true)
+  })
+
+  test('a repair spends bucket without waiting; a queue over maxQueueMs stops pacing (counted)', () => {
+    const { p } = pacer(2)
+    p.spend(5_000)
+    expect(p.admit(1_200)).toBe(false)
+    p.enqueue(1, 1_200)
+    p.enqueue(2, 1_200)
+    expect(p.admit(1_200)).toBe(true) // 2,400 queued bytes = 2.4 ms > 2 ms
+    expect(p.stats().overflowPackets).toBe(1)
+    p.clear()
+    expect(p.stats().queuedPackets).toBe(0)
   })
 })
 
