@@ -4,13 +4,18 @@ import { AppError } from '../src/errors'
 import type { Logger } from '../src/log'
 import type { Counters } from '../src/metrics/counters'
 import { VERSION } from '../src/version'
+import { clientOfRequest, type ProxyTrust } from '../src/web/client-address'
 import { bearerOf, SecretCheck } from '../src/web/credentials'
 import { envelope, ok } from '../src/web/envelope'
+import type { GuessBudget } from '../src/web/guess-budget'
+import { guessGuard } from '../src/web/guess-guard'
 import type { HealthCheck } from '../src/web/health'
 import { jsonBodies } from '../src/web/json-bodies'
 import { counterFamilies, metricsRoute } from '../src/web/metrics'
+import { enforce, type RateLimiter } from '../src/web/rate-limiter'
+import { pageCsp, securityHeaders } from '../src/web/security-headers'
 import { type Fanout, PublisherConflict } from './fanout'
-import { type LinkState, relayHealthRoutes } from './health'
+import { detailsGate, type LinkState, relayHealthRoutes } from './health'
 import { relayFamilies } from './metrics'
 import { publishPage } from './publish'
 import { SdpError } from './sdp'
@@ -28,7 +33,16 @@ export interface RelayAppDeps {
   /** /metrics accepts the API key (x-api-key) or METRICS_TOKEN. */
   apiKey: string
   metricsToken: string | null
+  /** Requests per client address on the routes that take a secret (/whip, /metrics), and the guess budget on those secrets. */
+  rateLimiter: RateLimiter
+  guesses: GuessBudget
+  trustProxy: ProxyTrust
+  /** How long a WHIP offer may take to arrive. */
+  bodyTimeoutMs?: number
 }
+
+/** The relay's routes that take a secret: WHIP (the publish secret) and /metrics (the API key or METRICS_TOKEN). */
+const guarded = (path: string) => path.startsWith('/whip') || path.startsWith('/metrics')
 
 const CORS = {
   'access-control-allow-origin': '*',
@@ -54,12 +68,30 @@ export function buildRelayApp(deps: RelayAppDeps) {
   }
   const { fanout } = deps
   const apiKey = new SecretCheck(deps.apiKey)
+  const clientOf = clientOfRequest(deps.trustProxy)
+  const guard = guessGuard(deps.guesses, { clientOf, guards: guarded })
   return new Elysia({ name: 'ivs-fanout-relay', normalize: false, serve: { reusePort: false, maxRequestBodySize: 1024 * 1024 } })
-    .use(envelope({ logger: deps.logger, counters: deps.counters }))
+    .use(envelope({ logger: deps.logger, counters: deps.counters, observe: guard.observe }))
+    .use(securityHeaders({ pages: { '/publish': pageCsp() } }))
     .onRequest(({ request, set }) => {
+      // CORS first, so a browser can read even a 429.
       if (new URL(request.url).pathname.startsWith('/whip')) Object.assign(set.headers, CORS)
     })
-    .use(jsonBodies(['application/sdp', 'application/trickle-ice-sdpfrag']))
+    .use(guard.plugin)
+    .onRequest(({ request, server, set }) => {
+      const path = request.url.slice(request.url.indexOf('/', 8))
+      if (guarded(path) && request.method !== 'OPTIONS') enforce(deps.rateLimiter.hit(clientOf(request, server)), set)
+    })
+    .use(
+      jsonBodies({
+        textTypes: ['application/sdp', 'application/trickle-ice-sdpfrag'],
+        // The publish secret is checked before a byte of the offer is read.
+        admit: (request) => {
+          if (request.method === 'POST' && new URL(request.url).pathname === '/whip') requirePublisher(request.headers.toJSON())
+        },
+        timeoutMs: deps.bodyTimeoutMs,
+      }),
+    )
     .get('/', ({ redirect }) => redirect('/publish'))
     .use(publishPage())
     .use(
@@ -71,6 +103,8 @@ export function buildRelayApp(deps: RelayAppDeps) {
         link: deps.link,
         checks: deps.checks,
         fanout,
+        // Details for the API key or METRICS_TOKEN (as /metrics); a wrong one is charged to the guess budget.
+        details: detailsGate({ isApiKey: (key) => apiKey.matches(key), metricsToken: deps.metricsToken, guesses: deps.guesses, clientOf }),
       }),
     )
     .use(

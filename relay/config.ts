@@ -1,5 +1,6 @@
 import { type ConfigResult, type Env, EnvReader } from '../src/config/env'
 import type { LogLevel } from '../src/log'
+import type { ProxyTrust } from '../src/web/client-address'
 
 export interface RelayConfig {
   port: number
@@ -16,6 +17,15 @@ export interface RelayConfig {
   stageSyncIntervalMs: number
   enableAutoSync: boolean
   metricsToken: string | null
+  /** Whose X-Forwarded-For to believe for the client address (TRUST_PROXY). */
+  trustProxy: ProxyTrust
+  /** The rate limit on the relay's routes (the same variables as serve's). */
+  rateLimit: { windowMs: number; max: number }
+  /** Failed authentications per minute per client address before it is locked out. */
+  authFailureLimit: number
+  /** A request body (the WHIP offer) must arrive within this (BODY_TIMEOUT_MS), or 408. */
+  bodyTimeoutMs: number
+  warnings: string[]
 }
 
 export function loadRelayConfig(env: Env, hostname: string): ConfigResult<RelayConfig> {
@@ -40,6 +50,11 @@ export function loadRelayConfig(env: Env, hostname: string): ConfigResult<RelayC
     stageSyncIntervalMs: r.int('STAGE_SYNC_INTERVAL', 60_000, 1_000),
     enableAutoSync: r.bool('ENABLE_AUTO_SYNC', true),
     metricsToken: r.optional('METRICS_TOKEN'),
+    trustProxy: r.proxyTrust(),
+    rateLimit: { windowMs: r.int('RATE_LIMIT_WINDOW_MS', 60_000, 100), max: r.int('RATE_LIMIT_MAX_REQUESTS', 100, 1) },
+    authFailureLimit: r.int('AUTH_FAILURE_LIMIT', 10, 1, 1_000_000),
+    bodyTimeoutMs: r.int('BODY_TIMEOUT_MS', 10_000, 100, 120_000),
+    warnings: r.warnings,
   }
   return r.result(config)
 }

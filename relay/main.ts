@@ -1,8 +1,11 @@
 import { hostname } from 'node:os'
+import { systemClock } from '../src/clock'
 import { describeError } from '../src/errors'
 import { randomSecret } from '../src/ids'
 import type { Logger } from '../src/log'
 import { Counters } from '../src/metrics/counters'
+import { DEFAULT_GUESS_POLICY, GuessBudget } from '../src/web/guess-budget'
+import { RateLimiter } from '../src/web/rate-limiter'
 import { buildRelayApp } from './app'
 import { backoffDelay } from './backoff'
 import type { RelayConfig } from './config'
@@ -32,6 +35,8 @@ export interface RelayOptions {
   controlBackoff?: { baseMs: number; capMs: number }
   feedbackTimeoutMs?: number
   mediaTimeoutMs?: number
+  /** A publisher session that has not connected (ICE + DTLS) this long after its offer is closed, freeing the slot (default 10 s). */
+  publisherConnectTimeoutMs?: number
   /** Per forwarded packet and stage: ms from its release by the pacer to handed to the stage's track (benchmarks). */
   onForwarded?(delayMs: number): void
   /** Per video packet: ms it waited in the pacer (benchmarks). */
@@ -58,6 +63,7 @@ export async function startRelay(options: RelayOptions): Promise<RelayHandle> {
     backoff: options.backoff,
     feedbackTimeoutMs: options.feedbackTimeoutMs,
     mediaTimeoutMs: options.mediaTimeoutMs,
+    connectTimeoutMs: options.publisherConnectTimeoutMs,
     onForwarded: options.onForwarded,
     onPaced: options.onPaced,
     repair: options.repair,
@@ -65,8 +71,13 @@ export async function startRelay(options: RelayOptions): Promise<RelayHandle> {
   const counters = new Counters()
   const link = new ControlLink(config.apiServerUrl)
   const controlBackoff = options.controlBackoff ?? CONTROL_BACKOFF
+  for (const warning of config.warnings) logger.warn(warning)
   const app = buildRelayApp({
     fanout,
+    rateLimiter: new RateLimiter(config.rateLimit, systemClock),
+    guesses: new GuessBudget({ ...DEFAULT_GUESS_POLICY, budget: config.authFailureLimit }, systemClock),
+    trustProxy: config.trustProxy,
+    bodyTimeoutMs: config.bodyTimeoutMs,
     publishSecret,
     logger,
     counters,

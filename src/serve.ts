@@ -20,7 +20,6 @@ import { ViewerService } from './fleet/viewers'
 import { type App, buildApp } from './http/app'
 import { Authenticator } from './http/auth'
 import { FleetRateLimiter } from './http/fleet-rate-limiter'
-import { RateLimiter } from './http/rate-limiter'
 import { SocketHub } from './http/ws/hub'
 import { randomAlphanumeric, randomSecret } from './ids'
 import type { StageProvider } from './ivs/types'
@@ -30,6 +29,8 @@ import { Counters } from './metrics/counters'
 import { Histogram } from './metrics/prometheus'
 import type { Store } from './store/types'
 import { systemTicker, type Ticker } from './ticker'
+import { DEFAULT_GUESS_POLICY, GuessBudget } from './web/guess-budget'
+import { RateLimiter } from './web/rate-limiter'
 
 export interface ServeHandle {
   app: App
@@ -158,7 +159,11 @@ export async function startServe(options: ServeOptions): Promise<ServeHandle> {
   const localLimiter = new RateLimiter(rateWindow, clock)
   // With a shared store the limit is one for the fleet; the memory store is this process anyway.
   const rateLimiter = store.kind === 'memory' ? localLimiter : new FleetRateLimiter({ limits: store.limits, local: localLimiter, clock, logger }, rateWindow)
+  // Wrong secrets are counted per client address, fleet-wide when the store is shared.
+  const guesses = new GuessBudget({ ...DEFAULT_GUESS_POLICY, budget: config.authFailureLimit }, clock, store.kind === 'memory' ? null : store.limits)
+  for (const warning of config.warnings) logger.warn(warning)
   const app = buildApp({
+    guesses,
     stages,
     viewers,
     relays,
@@ -184,6 +189,7 @@ export async function startServe(options: ServeOptions): Promise<ServeHandle> {
       stageCapacity: config.stageCapacity,
       maxStages: config.maxStages,
       trustProxy: config.trustProxy,
+      bodyTimeoutMs: config.bodyTimeoutMs,
       metricsToken: config.metricsToken,
       corsOrigins: config.corsOrigins,
     },

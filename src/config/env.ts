@@ -1,5 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs'
 import { LOG_LEVELS, type LogLevel } from '../log'
+import { type ProxyTrust, parseProxyTrust, TRUST_NONE } from '../web/client-address'
 
 export type ConfigResult<T> = { ok: true; config: T } | { ok: false; errors: string[] }
 
@@ -8,6 +9,8 @@ export type Env = Record<string, string | undefined>
 /** Collects every problem with the environment so the operator can fix them all in one go. */
 export class EnvReader {
   readonly errors: string[] = []
+  /** Accepted but worth a line in the log at start. */
+  readonly warnings: string[] = []
   constructor(private readonly env: Env) {}
 
   raw(name: string): string | undefined {
@@ -76,6 +79,17 @@ export class EnvReader {
       return null
     }
     return value
+  }
+
+  /** TRUST_PROXY: whose X-Forwarded-For to believe (see web/client-address.ts). */
+  proxyTrust(): ProxyTrust {
+    const parsed = parseProxyTrust(this.raw('TRUST_PROXY'))
+    if ('error' in parsed) {
+      this.errors.push(parsed.error)
+      return TRUST_NONE
+    }
+    if (parsed.warning) this.warnings.push(parsed.warning)
+    return parsed.trust
   }
 
   logLevel(): LogLevel {

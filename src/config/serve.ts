@@ -3,6 +3,7 @@ import { IVS_GLOBAL_WHIP_URL } from '../ivs/endpoints'
 import type { LogLevel } from '../log'
 import type { RedisConnection } from '../store/redis-connection'
 import { DEFAULT_WATCH_HISTORY_TTL_MS } from '../store/types'
+import type { ProxyTrust } from '../web/client-address'
 import { type ConfigResult, type Env, EnvReader, hasAwsCredentials, readPem } from './env'
 import { readRedisConnection } from './redis'
 
@@ -15,7 +16,10 @@ export interface ServeConfig {
   apiSecretKey: string | null
   mediaServerSecret: string | null
   skipAuth: boolean
-  trustProxy: boolean
+  /** Whose X-Forwarded-For to believe for the client address (TRUST_PROXY). */
+  trustProxy: ProxyTrust
+  /** Accepted settings worth a warning at start. */
+  warnings: string[]
   awsRegion: string
   provider: ProviderKind
   ivsEndpoint: string | null
@@ -41,6 +45,10 @@ export interface ServeConfig {
   viewerTokenTtlMin: number
   rateLimitWindowMs: number
   rateLimitMaxRequests: number
+  /** Failed authentications per minute per client address before it is locked out (AUTH_FAILURE_LIMIT). */
+  authFailureLimit: number
+  /** A request body must arrive within this (BODY_TIMEOUT_MS), or 408. */
+  bodyTimeoutMs: number
   cloudwatchEnabled: boolean
   cloudwatchNamespace: string
   metricsToken: string | null
@@ -111,7 +119,8 @@ export function loadServeConfig(env: Env): ConfigResult<ServeConfig> {
     apiSecretKey,
     mediaServerSecret,
     skipAuth,
-    trustProxy: r.bool('TRUST_PROXY', false),
+    trustProxy: r.proxyTrust(),
+    warnings: r.warnings,
     awsRegion: r.string('AWS_REGION', r.string('AWS_DEFAULT_REGION', 'us-east-1')),
     provider,
     ivsEndpoint: r.url('IVS_ENDPOINT', null),
@@ -136,6 +145,8 @@ export function loadServeConfig(env: Env): ConfigResult<ServeConfig> {
     viewerTokenTtlMin: r.int('VIEWER_TOKEN_TTL_MIN', 60, 1, MAX_TOKEN_TTL_MIN),
     rateLimitWindowMs: r.int('RATE_LIMIT_WINDOW_MS', 60_000, 100),
     rateLimitMaxRequests: r.int('RATE_LIMIT_MAX_REQUESTS', 100, 1),
+    authFailureLimit: r.int('AUTH_FAILURE_LIMIT', 10, 1, 1_000_000),
+    bodyTimeoutMs: r.int('BODY_TIMEOUT_MS', 10_000, 100, 120_000),
     cloudwatchEnabled: r.bool('CLOUDWATCH_ENABLED', false),
     cloudwatchNamespace: r.string('CLOUDWATCH_NAMESPACE', 'IVS/Production'),
     metricsToken: r.optional('METRICS_TOKEN'),

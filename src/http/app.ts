@@ -10,11 +10,15 @@ import type { Logger } from '../log'
 import type { Counters } from '../metrics/counters'
 import { Histogram } from '../metrics/prometheus'
 import { VERSION } from '../version'
+import { clientOfRequest, type ProxyTrust } from '../web/client-address'
 import { cors } from '../web/cors'
 import { envelope } from '../web/envelope'
+import type { GuessBudget } from '../web/guess-budget'
+import { guessGuard } from '../web/guess-guard'
 import { type HealthCheck, healthRoutes } from '../web/health'
 import { jsonBodies } from '../web/json-bodies'
 import { counterFamilies, metricsRoute } from '../web/metrics'
+import { pageCsp, securityHeaders } from '../web/security-headers'
 import type { Authenticator } from './auth'
 import { serveCorsPolicy } from './cors-policy'
 import { dashboardRoutes } from './dashboard'
@@ -23,6 +27,7 @@ import { fleetFamilies, quotaFamilies } from './fleet-metrics'
 import type { RateCounter } from './fleet-rate-limiter'
 import { mediaRoutes } from './media'
 import { rateLimit } from './rate-limit'
+import { TOKEN_ROUTES } from './security'
 import { stageRoutes } from './stages'
 import { statsRoutes } from './stats'
 import { tokenRoutes } from './tokens'
@@ -48,7 +53,16 @@ export interface AppDeps {
   counters: Counters
   clock: Clock
   startedAt: number
-  settings: { stageCapacity: number; maxStages: number; trustProxy: boolean; metricsToken: string | null; corsOrigins: readonly string[] }
+  settings: {
+    stageCapacity: number
+    maxStages: number
+    trustProxy: ProxyTrust
+    metricsToken: string | null
+    corsOrigins: readonly string[]
+    bodyTimeoutMs?: number
+  }
+  /** Failed authentications per client address (the guess budget). */
+  guesses: GuessBudget
   /** More latency histograms for /metrics (the IVS quota gate's waits). */
   histograms?: Histogram[]
   /** The IVS rate quotas' use now (AWS mode). */
@@ -67,8 +81,11 @@ export function buildApp(deps: AppDeps) {
   const { stageCapacity, maxStages } = settings
   const started = new WeakMap<Request, number>()
   const durations = new Histogram('ivs_fanout_http_request_duration_seconds', 'HTTP request latency by route')
+  const clientOf = clientOfRequest(settings.trustProxy)
+  const guard = guessGuard(deps.guesses, { clientOf, guards: (path) => path.startsWith('/api/') || path.startsWith('/ws') || path.startsWith('/metrics') })
   return new Elysia({ name: 'ivs-fanout', normalize: false, serve: { reusePort: false, maxRequestBodySize: 1024 * 1024 } })
-    .use(envelope({ logger: deps.logger, counters: deps.counters, actionHint: (action) => ACTION_HINTS[action] }))
+    .use(envelope({ logger: deps.logger, counters: deps.counters, actionHint: (action) => ACTION_HINTS[action], observe: guard.observe }))
+    .use(securityHeaders({ pages: { '/': pageCsp({ styleAttributes: true }) }, noStore: TOKEN_ROUTES }))
     .use(
       cors(serveCorsPolicy(settings.corsOrigins), {
         exposeHeaders: ['x-request-id', 'ratelimit-limit', 'ratelimit-remaining', 'ratelimit-reset', 'retry-after'],
@@ -90,8 +107,17 @@ export function buildApp(deps: AppDeps) {
         requestId: set.headers['x-request-id'],
       })
     })
-    .use(jsonBodies())
-    .use(rateLimit(deps.rateLimiter, { trustProxy: settings.trustProxy, sessionOf: (token) => auth.sessionKey(token) }))
+    .use(guard.plugin)
+    .use(rateLimit(deps.rateLimiter, { clientOf, sessionOf: (token) => auth.sessionKey(token) }))
+    .use(
+      jsonBodies({
+        // Everything under /api takes a credential: it is checked before a byte of the body is read.
+        admit: (request) => {
+          if (request.url.startsWith('/api/', request.url.indexOf('/', 8))) auth.requireViewerCredential(request.headers.toJSON())
+        },
+        timeoutMs: settings.bodyTimeoutMs,
+      }),
+    )
     .use(docs(VERSION))
     .use(dashboardRoutes())
     .use(viewerClientRoutes())
@@ -113,7 +139,7 @@ export function buildApp(deps: AppDeps) {
         ],
       }),
     )
-    .use(socketRoutes({ hub: deps.hub, auth, currentStats: () => deps.stats.read() }))
+    .use(socketRoutes({ hub: deps.hub, auth, clock: deps.clock, currentStats: () => deps.stats.read() }))
 }
 
 export type App = ReturnType<typeof buildApp>

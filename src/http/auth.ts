@@ -42,7 +42,7 @@ export class Authenticator {
     if (this.settings.skipAuth || this.mediaSecret === null) return
     const secret = headers['x-media-auth']
     if (!secret) throw new AppError('UNAUTHORIZED', 'x-media-auth header is required for relay routes')
-    if (!this.mediaSecret.matches(secret)) throw new AppError('FORBIDDEN', 'x-media-auth is not valid')
+    if (!this.mediaSecret.matches(secret)) throw new AppError('FORBIDDEN', 'x-media-auth is not valid', { credential: 'x-media-auth' })
   }
 
   /** The API key; x-media-auth is optional, but when sent (and MEDIA_SERVER_SECRET is set) it must be right. */
@@ -50,7 +50,7 @@ export class Authenticator {
     this.requireApiKey(headers)
     const secret = headers['x-media-auth']
     if (this.settings.skipAuth || this.mediaSecret === null || secret === undefined) return
-    if (!this.mediaSecret.matches(secret)) throw new AppError('FORBIDDEN', 'x-media-auth is not valid')
+    if (!this.mediaSecret.matches(secret)) throw new AppError('FORBIDDEN', 'x-media-auth is not valid', { credential: 'x-media-auth' })
   }
 
   /** A rate-limit key for a valid viewer session (its user and participant), else null. */

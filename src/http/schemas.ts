@@ -1,17 +1,14 @@
 import { t } from 'elysia'
 import { AppError } from '../errors'
 import { STAGE_ARN_PATTERN } from '../ivs/arn'
+import { describeLimits, PRINTABLE_TEXT_RULE, PrintableText } from '../web/printable-text'
 
 export const EXAMPLE_STAGE_ARN = 'arn:aws:ivs:us-east-1:123456789012:stage/AbCdEf123456'
 export const MAX_ATTRIBUTES_BYTES = 1024
 
-export const UserId = t.String({
-  minLength: 1,
-  maxLength: 128,
-  error: 'userId must be 1-128 characters',
-  description: 'your identifier for the user (1-128 characters)',
-  example: 'viewer-456',
-})
+export const USER_ID_LIMITS = { min: 1, max: 128 }
+
+export const UserId = PrintableText('userId', USER_ID_LIMITS, { description: 'your identifier for the user', example: 'viewer-456' })
 
 export const StageArn = t.String({
   pattern: STAGE_ARN_PATTERN.source,
@@ -20,14 +17,24 @@ export const StageArn = t.String({
   example: EXAMPLE_STAGE_ARN,
 })
 
-export const Attributes = t.Record(t.String({ maxLength: 128 }), t.String({ maxLength: MAX_ATTRIBUTES_BYTES }), {
-  maxProperties: 64,
-  error: 'attributes must be an object of string values, at most 1 KB in total',
-  description: 'string map attached to the participant (IVS limit: 1 KB in total)',
-  example: { displayName: 'Ada' },
-})
+const ATTRIBUTE_KEY_LIMITS = { min: 1, max: 128 }
+const ATTRIBUTE_VALUE_LIMITS = { min: 0, max: MAX_ATTRIBUTES_BYTES }
+const ATTRIBUTES_ERROR = `attributes must be an object of string values, at most 1 KB in total; keys ${describeLimits(ATTRIBUTE_KEY_LIMITS)} and values ${describeLimits(ATTRIBUTE_VALUE_LIMITS)} of printable text: ${PRINTABLE_TEXT_RULE}`
 
-export const ParticipantId = t.String({ minLength: 1, maxLength: 64, description: 'IVS participant id', example: 'p4rTiC1pAnT1' })
+// The key's pattern becomes the record's patternProperties; additionalProperties: false refuses the other keys.
+export const Attributes = t.Record(
+  PrintableText('attributes key', ATTRIBUTE_KEY_LIMITS, { error: ATTRIBUTES_ERROR }),
+  PrintableText('attributes value', ATTRIBUTE_VALUE_LIMITS, { error: ATTRIBUTES_ERROR }),
+  {
+    maxProperties: 64,
+    additionalProperties: false,
+    error: ATTRIBUTES_ERROR,
+    description: 'string map attached to the participant (IVS limit: 1 KB in total)',
+    example: { displayName: 'Ada' },
+  },
+)
+
+export const ParticipantId = PrintableText('participantId', { min: 1, max: 64 }, { description: 'IVS participant id', example: 'p4rTiC1pAnT1' })
 export const ServerId = t.String({
   minLength: 1,
   maxLength: 128,

@@ -72,13 +72,15 @@ export interface EnvelopeOptions {
   counters: Counters
   /** What a caller of this API should do for a domain error's `details.action` (e.g. which route to call). */
   actionHint?(action: ErrorAction): string | undefined
+  /** Sees every AppError answered (the guess budget charges credential failures here). */
+  observe?(error: AppError, request: Request): void
 }
 
 /**
  * Request ids, and the one error envelope for everything: our AppErrors, Elysia's own
  * validation/parse/not-found errors, and anything unexpected (500 without stack or secret).
  */
-export function envelope({ logger, counters, actionHint }: EnvelopeOptions) {
+export function envelope({ logger, counters, actionHint, observe }: EnvelopeOptions) {
   return new Elysia({ name: 'envelope' })
     .onRequest(({ request, set }) => {
       const incoming = request.headers.get('x-request-id')
@@ -88,6 +90,9 @@ export function envelope({ logger, counters, actionHint }: EnvelopeOptions) {
       set.headers['content-type'] = 'application/json'
       const { status, body } = toErrorResponse(code, error, request, set.headers['x-request-id'], logger, actionHint)
       set.status = status
+      const appError =
+        error instanceof AppError ? error : code === 'PARSE' && (error as Error).cause instanceof AppError ? ((error as Error).cause as AppError) : null
+      if (appError && observe) observe(appError, request)
       if (error instanceof AppError && error.retryAfterSeconds !== undefined) set.headers['retry-after'] = String(error.retryAfterSeconds)
       counters.add('Errors', 1, { code: body.error.code })
       return body

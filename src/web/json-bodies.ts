@@ -7,7 +7,26 @@ export const MAX_JSON_DEPTH = 32
 
 const tooLarge = () => new AppError('PAYLOAD_TOO_LARGE', `request body must be at most ${MAX_BODY_BYTES} bytes`)
 
-async function readText(request: Request): Promise<string> {
+export const DEFAULT_BODY_TIMEOUT_MS = 10_000
+
+/** A body still arriving after `ms` is refused: a slow upload must not hold a connection and a buffer open. */
+async function withDeadline<T>(reading: Promise<T>, ms: number): Promise<T> {
+  let timer: Timer | undefined
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new AppError('REQUEST_TIMEOUT', `the request body did not arrive within ${ms} ms; send it at once`)), ms)
+  })
+  try {
+    return await Promise.race([reading, deadline])
+  } finally {
+    clearTimeout(timer)
+  }
+}
+
+async function readText(request: Request, timeoutMs: number): Promise<string> {
+  return withDeadline(readAll(request), timeoutMs)
+}
+
+async function readAll(request: Request): Promise<string> {
   // A declared length was checked in onRequest; only chunked bodies need counting while read
   // (the stream reader costs ~30 % of the main thread under load).
   if (request.headers.has('content-length')) return request.text()
@@ -66,29 +85,48 @@ function parseJson(text: string): unknown {
   return parsed
 }
 
+export interface BodyOptions {
+  /** Content types read as plain text (the relay's application/sdp). */
+  textTypes?: string[]
+  /**
+   * Checks a request's credentials from its headers before any of its body is read (throws to
+   * refuse): an unauthenticated caller cannot make the server read, buffer or parse anything.
+   */
+  admit?(request: Request): void
+  /** How long a body may take to arrive (default 10 s). */
+  timeoutMs?: number
+}
+
+const hasBody = (request: Request) =>
+  request.headers.has('transfer-encoding') || (request.headers.has('content-length') && request.headers.get('content-length') !== '0')
+
 /**
- * Bodies are JSON objects of at most 64 KB. Declared lengths are refused before reading;
- * chunked bodies are counted while read. `extraTypes` lets the relay accept application/sdp as text.
+ * Bodies are JSON objects of at most 64 KB. Credentials are checked and declared lengths refused
+ * before reading; chunked bodies are counted while read, and every body must arrive in time.
  */
-export function jsonBodies(extraTextTypes: string[] = []) {
-  return new Elysia({ name: 'json-bodies', seed: extraTextTypes })
+export function jsonBodies(options: BodyOptions = {}) {
+  const textTypes = options.textTypes ?? []
+  const timeoutMs = options.timeoutMs ?? DEFAULT_BODY_TIMEOUT_MS
+  return new Elysia({ name: 'json-bodies', seed: textTypes })
     .onRequest(({ request }) => {
+      if (!hasBody(request)) return
+      options.admit?.(request)
       const length = Number(request.headers.get('content-length') ?? 0)
       if (length > MAX_BODY_BYTES) throw tooLarge()
     })
     .onParse({ as: 'global' }, async ({ request, contentType }) => {
       const type = (contentType ?? '').split(';')[0]!.trim().toLowerCase()
-      if (extraTextTypes.includes(type)) return readText(request)
+      if (textTypes.includes(type)) return readText(request, timeoutMs)
       if (type === 'application/json' || type.endsWith('+json')) {
-        const text = await readText(request)
+        const text = await readText(request, timeoutMs)
         if (text.trim() === '') return {}
         return parseJson(text)
       }
-      const text = await readText(request)
+      const text = await readText(request, timeoutMs)
       if (text === '') return {}
       throw new AppError(
         'VALIDATION_ERROR',
-        `Content-Type must be application/json${extraTextTypes.length ? ` or ${extraTextTypes.join(', ')}` : ''}, got "${type || 'none'}"`,
+        `Content-Type must be application/json${textTypes.length ? ` or ${textTypes.join(', ')}` : ''}, got "${type || 'none'}"`,
         { field: 'content-type' },
       )
     })

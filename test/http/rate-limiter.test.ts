@@ -1,5 +1,5 @@
 import { expect, test } from 'bun:test'
-import { RateLimiter } from '../../src/http/rate-limiter'
+import { RateLimiter } from '../../src/web/rate-limiter'
 import { ManualClock } from '../support/clock'
 
 test('fixed window: max requests, then refused until the window resets', () => {
@@ -45,4 +45,21 @@ test('fleet-wide limit: counted in the store; with the store unreachable, counte
   const local = [await a.hit('k'), await a.hit('k'), await a.hit('k'), await a.hit('k')].map((d) => d.allowed)
   expect(local).toEqual([true, true, true, false])
   expect(lines.filter((l) => l.includes('counted per instance')).length).toBe(1)
+})
+
+test('a flood of distinct keys is capped: 1.2 million keys in one window keep at most maxKeys windows and bounded memory', () => {
+  const clock = new ManualClock(0)
+  const cap = 100_000
+  const limiter = new RateLimiter({ windowMs: 60_000, max: 5 }, clock)
+  Bun.gc(true)
+  const before = process.memoryUsage().heapUsed
+  for (let i = 0; i < 1_200_000; i++) limiter.hit(`wrong-key-${i}:198.51.100.${i & 255}`)
+  Bun.gc(true)
+  const grownMb = (process.memoryUsage().heapUsed - before) / 1e6
+  expect(limiter.size).toBeLessThanOrEqual(cap)
+  expect(limiter.evicted).toBeGreaterThanOrEqual(1_100_000)
+  // 100,000 windows of ~100 bytes; 1.2 million kept would be well over 100 MB.
+  expect(grownMb).toBeLessThan(40)
+  // The most recent client still has its window; an active one is not evicted by the flood.
+  expect(limiter.hit('wrong-key-1199999:198.51.100.127').remaining).toBe(3)
 })

@@ -1,4 +1,5 @@
 import { describe, expect, test } from 'bun:test'
+import type { Clock } from '../../src/clock'
 import { ManualTicker } from '../support/clock'
 import { startTestServer, type TestServer } from '../support/serve'
 
@@ -23,6 +24,7 @@ async function connect(server: TestServer, query: string, headers?: Record<strin
   const messages: Message[] = []
   const waiters: { match: (m: Message) => boolean; resolve: (m: Message) => void }[] = []
   const ws = new WebSocket(`${server.url.replace('http', 'ws')}/ws?${query}`, { headers } as never)
+  const closed = new Promise<CloseEvent>((resolve) => ws.addEventListener('close', resolve))
   ws.onmessage = (e) => {
     const message = JSON.parse(String(e.data)) as Message
     messages.push(message)
@@ -50,7 +52,7 @@ async function connect(server: TestServer, query: string, headers?: Record<strin
     ws.send(JSON.stringify({ type: 'ping', n: ++pings }))
     await next('pong', () => messages.filter((m) => m.type === 'pong').length > before)
   }
-  return { ws, messages, next, settled, [Symbol.dispose]: () => ws.close() }
+  return { ws, messages, next, settled, closed, [Symbol.dispose]: () => ws.close() }
 }
 
 /** A WebSocket upgrade request by hand, to read the refusal's status and envelope. */
@@ -128,4 +130,59 @@ describe('/ws', () => {
     // Another user's session cannot listen as this viewer.
     await expect(connect(server, `type=viewer&userId=someone-else&viewerSession=${encodeURIComponent(target.viewerSession)}`)).rejects.toThrow()
   })
+
+  test('viewer (viewerSession): closed with 4401 when the session expires, not before; API-key sockets stay open', async () => {
+    // Real time, shifted: the session (a 1-minute minimum lifetime) is made to expire 1.5 s from now.
+    const clock = new ShiftedClock()
+    const ticker = new ManualTicker()
+    const started = await startTestServer({}, { ticker, clock })
+    await using server = Object.assign(started, { [Symbol.asyncDispose]: () => started.stop() })
+    const token = (await (await server.api('/api/token/viewer', { method: 'POST', json: { userId: 'e1' } })).json()).data
+    const expiresAt = Date.parse(token.expirationTime) // the session's expiry (whole seconds)
+    clock.offset = expiresAt - 1_500 - Date.now()
+    const openedAt = clock.now()
+    using viewer = await connect(server, `type=viewer&userId=e1&viewerSession=${encodeURIComponent(token.viewerSession)}`)
+    using byKey = await connect(server, `type=viewer&userId=e2&apiKey=${server.apiKey}`)
+    using dash = await connect(server, `type=dashboard&apiKey=${server.apiKey}`)
+    const timeout = Bun.sleep(4_000).then(() => null)
+    const event = await Promise.race([viewer.closed, timeout])
+    const closedAt = clock.now()
+    expect(event?.code).toBe(4401)
+    expect(event?.reason).toBe('session expired')
+    expect(closedAt).toBeGreaterThanOrEqual(expiresAt)
+    expect(closedAt).toBeLessThan(expiresAt + 1_000)
+    expect(closedAt - openedAt).toBeGreaterThan(1_000)
+    expect(server.hub.pendingExpiries).toBe(0)
+    // The other sockets are unaffected.
+    await byKey.settled()
+    await dash.settled()
+    expect(byKey.ws.readyState).toBe(WebSocket.OPEN)
+    expect(dash.ws.readyState).toBe(WebSocket.OPEN)
+    // The expired session cannot open a new socket.
+    await expect(connect(server, `type=viewer&userId=e1&viewerSession=${encodeURIComponent(token.viewerSession)}`)).rejects.toThrow()
+  })
+
+  test('viewer (viewerSession): the expiry timer is cleared when the socket closes first', async () => {
+    await using server = await freshServer()
+    const token = (await (await server.api('/api/token/viewer', { method: 'POST', json: { userId: 'c1' } })).json()).data
+    const viewer = await connect(server, `type=viewer&userId=c1&viewerSession=${encodeURIComponent(token.viewerSession)}`)
+    using byKey = await connect(server, `type=viewer&userId=c2&apiKey=${server.apiKey}`)
+    await byKey.settled()
+    expect(server.hub.count('viewer')).toBe(2)
+    expect(server.hub.pendingExpiries).toBe(1) // the API-key socket has no expiry
+    viewer.ws.close(1000, 'bye')
+    expect((await viewer.closed).code).toBe(1000)
+    const deadline = Date.now() + 3_000
+    while (server.hub.count('viewer') > 1 && Date.now() < deadline) await Bun.sleep(10)
+    expect(server.hub.count('viewer')).toBe(1)
+    expect(server.hub.pendingExpiries).toBe(0)
+  })
 })
+
+/** The system clock moved by `offset` ms (timers still run in real time). */
+class ShiftedClock implements Clock {
+  offset = 0
+  now(): number {
+    return Date.now() + this.offset
+  }
+}

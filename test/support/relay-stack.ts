@@ -29,6 +29,8 @@ export async function startRelayStack(
       SERVER_ID: 'relay-test',
       HEARTBEAT_INTERVAL: '1000',
       STAGE_SYNC_INTERVAL: '2000',
+      RATE_LIMIT_MAX_REQUESTS: '100000',
+      AUTH_FAILURE_LIMIT: '100000',
       ...options.relayEnv,
     },
     'test',

@@ -4,7 +4,7 @@ import { type ServeHandle, type ServeOptions, startServe } from '../../src/serve
 
 /** Serve-mode config from an env map, on a free port, failing loudly if the env is invalid. */
 export function testConfig(env: Record<string, string> = {}): ServeConfig {
-  const result = loadServeConfig({ API_PORT: '0', IVS_PROVIDER: 'local', RATE_LIMIT_MAX_REQUESTS: '100000', ...env })
+  const result = loadServeConfig({ API_PORT: '0', IVS_PROVIDER: 'local', RATE_LIMIT_MAX_REQUESTS: '100000', AUTH_FAILURE_LIMIT: '100000', ...env })
   if (!result.ok) throw new Error(`test config invalid: ${result.errors.join('; ')}`)
   return result.config
 }

@@ -1,5 +1,6 @@
 import { t } from 'elysia'
 import type { StageView } from '../../store/types'
+import { PRINTABLE_TEXT_RULE, PrintableText } from '../../web/printable-text'
 import { EXAMPLE_STAGE_ARN, IsoTime, iso, StageArn } from '../schemas'
 
 const StageName = t.String({
@@ -9,11 +10,18 @@ const StageName = t.String({
   error: 'name must be 1-128 letters, digits, "-" or "_"',
   example: 'fleet-3',
 })
-const Tags = t.Record(t.String({ minLength: 1, maxLength: 128 }), t.String({ maxLength: 256 }), {
-  maxProperties: 50,
-  error: 'tags must be an object of at most 50 string values (keys up to 128, values up to 256 characters)',
-  example: { team: 'live' },
-})
+const TAGS_ERROR = `tags must be an object of at most 50 string values; keys 1-128 and values at most 256 characters of printable text: ${PRINTABLE_TEXT_RULE}`
+// The key's pattern becomes the record's patternProperties; additionalProperties: false refuses the other keys.
+const Tags = t.Record(
+  PrintableText('tags key', { min: 1, max: 128 }, { error: TAGS_ERROR }),
+  PrintableText('tags value', { min: 0, max: 256 }, { error: TAGS_ERROR }),
+  {
+    maxProperties: 50,
+    additionalProperties: false,
+    error: TAGS_ERROR,
+    example: { team: 'live' },
+  },
+)
 
 export const Stage = t.Object(
   {

@@ -1,4 +1,5 @@
 import { t } from 'elysia'
+import { PrintableText } from '../../web/printable-text'
 import { EXAMPLE_STAGE_ARN, IsoTime, ParticipantId, StageArn, UserId } from '../schemas'
 
 export const RejoinBody = t.Object(
@@ -29,7 +30,9 @@ export const ListParams = t.Object({ stageArn: StageArn })
 export const ListQuery = t.Object(
   {
     limit: t.Optional(t.Integer({ minimum: 1, maximum: 1000, error: 'limit must be a whole number from 1 to 1000', example: 100 })),
-    cursor: t.Optional(t.String({ minLength: 1, maxLength: 256, error: 'cursor must be the nextCursor of a previous page' })),
+    cursor: t.Optional(
+      PrintableText('cursor', { min: 1, max: 256 }, { error: 'cursor must be the nextCursor of a previous page (1-256 characters of printable text)' }),
+    ),
   },
   { additionalProperties: false },
 )

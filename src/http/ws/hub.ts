@@ -23,17 +23,40 @@ const AUDIENCE: Record<string, ClientType[]> = {
 
 const message = (type: string, data: unknown) => JSON.stringify({ type, data })
 
+/** Close code for a socket whose viewer session has expired (like HTTP 401: authenticate again). */
+export const SESSION_EXPIRED = 4401
+/** setTimeout's longest delay (about 24.8 days); longer waits would fire at once. */
+const MAX_DELAY_MS = 2 ** 31 - 1
+
 /** The sockets of this instance, the frames they are sent (`{type, data}` JSON), and which client type gets which event. */
 export class SocketHub implements StatsAudience {
   private readonly clients = new Set<HubClient>()
+  private readonly expiries = new Map<HubClient, ReturnType<typeof setTimeout>>()
   private lastStats: string | null = null
 
-  add(client: HubClient): void {
+  /** `expiresInMs`: the socket's credential (a viewer session) runs out then, and the socket is closed with 4401. */
+  add(client: HubClient, expiresInMs?: number): void {
     this.clients.add(client)
+    if (expiresInMs === undefined) return
+    const timer = setTimeout(
+      () => {
+        this.expiries.delete(client)
+        client.close(SESSION_EXPIRED, 'session expired')
+      },
+      Math.min(Math.max(0, expiresInMs), MAX_DELAY_MS),
+    )
+    this.expiries.set(client, timer)
   }
 
   remove(client: HubClient): void {
     this.clients.delete(client)
+    clearTimeout(this.expiries.get(client))
+    this.expiries.delete(client)
+  }
+
+  /** Sockets waiting for their session to expire. */
+  get pendingExpiries(): number {
+    return this.expiries.size
   }
 
   count(type?: ClientType): number {
@@ -75,6 +98,8 @@ export class SocketHub implements StatsAudience {
   }
 
   closeAll(code: number, reason: string): void {
+    for (const timer of this.expiries.values()) clearTimeout(timer)
+    this.expiries.clear()
     for (const c of this.clients) c.close(code, reason)
     this.clients.clear()
   }

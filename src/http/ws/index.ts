@@ -1,8 +1,11 @@
 import { Elysia, t } from 'elysia'
+import type { Clock } from '../../clock'
 import { AppError } from '../../errors'
 import type { FleetStats } from '../../fleet/stats'
+import type { ViewerSessionClaims } from '../../fleet/viewer-session'
 import { bearerOf } from '../../web/credentials'
 import type { Authenticator } from '../auth'
+import { UserId } from '../schemas'
 import { CLIENT_TYPES, type ClientType, type HubClient, type SocketHub } from './hub'
 
 const Query = t.Object(
@@ -11,7 +14,7 @@ const Query = t.Object(
       CLIENT_TYPES.map((c) => t.Literal(c)),
       { error: 'type must be media-server, dashboard or viewer' },
     ),
-    userId: t.Optional(t.String({ minLength: 1, maxLength: 128, error: 'userId must be 1-128 characters' })),
+    userId: t.Optional(UserId),
     apiKey: t.Optional(t.String({ maxLength: 256 })),
     viewerSession: t.Optional(t.String({ maxLength: 2048 })),
   },
@@ -20,7 +23,7 @@ const Query = t.Object(
 
 interface Connection {
   id: string
-  data: { query: { type: ClientType; userId?: string } }
+  data: { query: { type: ClientType; userId?: string }; request: Request }
   send(message: string): unknown
   close(code?: number, reason?: string): unknown
 }
@@ -28,10 +31,13 @@ interface Connection {
 /**
  * `/ws?type=media-server|dashboard|viewer`. Media servers and dashboards authenticate with the API
  * key (header, or `apiKey` for browsers); viewers with their viewerSession (Bearer header or
- * `viewerSession`) or the API key, and must name their `userId`.
+ * `viewerSession`) or the API key, and must name their `userId`. A socket opened with a viewer
+ * session is closed with 4401 when that session expires (the client reconnects with a fresh one).
  */
-export function socketRoutes(deps: { hub: SocketHub; auth: Authenticator; currentStats: () => Promise<FleetStats> }) {
+export function socketRoutes(deps: { hub: SocketHub; auth: Authenticator; clock: Clock; currentStats: () => Promise<FleetStats> }) {
   const clients = new Map<string, HubClient>()
+  /** The viewer session an upgrade was authenticated with, from beforeHandle to open. */
+  const sessions = new WeakMap<Request, ViewerSessionClaims>()
   return new Elysia({ name: 'ws' }).ws('/ws', {
     query: Query,
     detail: {
@@ -39,7 +45,7 @@ export function socketRoutes(deps: { hub: SocketHub; auth: Authenticator; curren
       description: 'WebSocket: stage_created, stage_deleted, stats_update, publisher_state, rejoin_required.',
       tags: ['events'],
     },
-    beforeHandle({ query, headers }) {
+    beforeHandle({ query, headers, request }) {
       const apiKey = headers['x-api-key'] ?? query.apiKey
       if (query.type !== 'viewer') {
         if (!deps.auth.checkSocketKey(apiKey, undefined)) throw new AppError('UNAUTHORIZED', 'send the API key as x-api-key or the apiKey query parameter')
@@ -47,7 +53,8 @@ export function socketRoutes(deps: { hub: SocketHub; auth: Authenticator; curren
       }
       if (!query.userId) throw new AppError('VALIDATION_ERROR', 'userId is required for type=viewer', { field: 'userId' })
       const session = bearerOf(headers) ?? query.viewerSession
-      deps.auth.requireViewer(session ? { authorization: `Bearer ${session}` } : { 'x-api-key': apiKey ?? '' }, query.userId)
+      const claims = deps.auth.requireViewer(session ? { authorization: `Bearer ${session}` } : { 'x-api-key': apiKey ?? '' }, query.userId)
+      if (claims) sessions.set(request, claims)
     },
     async open(ws) {
       const conn = ws as unknown as Connection
@@ -58,7 +65,9 @@ export function socketRoutes(deps: { hub: SocketHub; auth: Authenticator; curren
         close: (code, reason) => void conn.close(code, reason),
       }
       clients.set(conn.id, client)
-      deps.hub.add(client)
+      const claims = sessions.get(conn.data.request)
+      sessions.delete(conn.data.request)
+      deps.hub.add(client, claims ? claims.exp * 1000 - deps.clock.now() : undefined)
       if (client.type === 'dashboard') {
         const stats = await deps.currentStats().catch(() => null)
         if (stats) deps.hub.sendStats(client, stats)

@@ -1,0 +1,87 @@
+import { BlockList, isIP } from 'node:net'
+
+/**
+ * Whose word to take for the client's address (TRUST_PROXY): nobody's (the peer is the client), the
+ * last `hops` proxies', or proxies at these addresses. X-Forwarded-For lists the addresses each proxy
+ * saw, appended left to right; a client can write anything at its left end, so the client is found
+ * from the right: the first address that is not a trusted proxy.
+ */
+export type ProxyTrust = { kind: 'none' } | { kind: 'hops'; hops: number } | { kind: 'addresses'; list: BlockList; entries: string[] }
+
+export const TRUST_NONE: ProxyTrust = { kind: 'none' }
+
+const MAX_HOPS = 10
+
+/** TRUST_PROXY: unset/false, a hop count, or a comma-separated list of addresses and CIDRs (`true` = one hop, with a warning). */
+export function parseProxyTrust(value: string | undefined): { trust: ProxyTrust; warning?: string } | { error: string } {
+  const text = value?.trim().toLowerCase() ?? ''
+  if (text === '' || text === 'false' || text === 'no' || text === '0') return { trust: TRUST_NONE }
+  if (text === 'true' || text === 'yes')
+    return {
+      trust: { kind: 'hops', hops: 1 },
+      warning:
+        'TRUST_PROXY=true is read as 1: the right-most X-Forwarded-For entry is the client. That is only safe behind exactly one proxy that appends it; name the proxy instead (TRUST_PROXY=10.0.0.0/8)',
+    }
+  if (/^\d+$/.test(text)) {
+    const hops = Number(text)
+    if (hops > MAX_HOPS) return { error: `TRUST_PROXY as a hop count must be 0-${MAX_HOPS}, got ${hops}` }
+    return { trust: { kind: 'hops', hops } }
+  }
+  const list = new BlockList()
+  const entries = text.split(',').map((e) => e.trim())
+  for (const entry of entries) {
+    const [address, prefixText, extra] = entry.split('/')
+    const family = isIP(address ?? '')
+    const prefix = prefixText === undefined ? null : /^\d{1,3}$/.test(prefixText) ? Number(prefixText) : Number.NaN
+    const maxPrefix = family === 6 ? 128 : 32
+    if (family === 0 || extra !== undefined || (prefix !== null && !(prefix >= 0 && prefix <= maxPrefix))) {
+      return {
+        error: `TRUST_PROXY must be false, a hop count (e.g. 1) or your proxies' addresses and CIDRs separated by commas (e.g. 10.0.0.0/8,192.168.1.5); "${entry}" is none of these`,
+      }
+    }
+    const type = family === 6 ? 'ipv6' : 'ipv4'
+    if (prefix === null) list.addAddress(address!, type)
+    else list.addSubnet(address!, prefix, type)
+  }
+  return { trust: { kind: 'addresses', list, entries } }
+}
+
+/** An address as X-Forwarded-For may carry it: IPv4 or IPv6, maybe with a port or brackets; null when it is not one. */
+function normalise(entry: string): string | null {
+  let text = entry.trim()
+  const bracketed = text.match(/^\[([^\]]+)\](?::\d+)?$/)
+  if (bracketed) text = bracketed[1]!
+  else if (/^[\d.]+:\d+$/.test(text)) text = text.slice(0, text.indexOf(':'))
+  return isIP(text) ? text : null
+}
+
+function trusted(list: BlockList, address: string): boolean {
+  return list.check(address, isIP(address) === 6 ? 'ipv6' : 'ipv4')
+}
+
+/** The function that names a request's client under `trust` (the peer from Bun's server). */
+export function clientOfRequest(trust: ProxyTrust) {
+  return (request: Request, server: { requestIP(request: Request): { address: string } | null } | null): string =>
+    clientAddress(server?.requestIP(request)?.address ?? 'unknown', request.headers.get('x-forwarded-for'), trust)
+}
+
+/** The client's address for this request under `trust`, from the peer's address and X-Forwarded-For. */
+export function clientAddress(peer: string, forwardedFor: string | null, trust: ProxyTrust): string {
+  if (trust.kind === 'none' || !forwardedFor) return peer
+  // Left to right as appended, the peer (the nearest hop) last.
+  const chain = [...forwardedFor.split(',').map(normalise), peer]
+  if (trust.kind === 'hops') {
+    for (let i = chain.length - 1 - trust.hops; i < chain.length; i++) {
+      const address = chain[Math.max(0, i)]
+      if (address) return address
+    }
+    return peer
+  }
+  for (let i = chain.length - 1; i >= 0; i--) {
+    const address = chain[i]
+    // Something that is not an address where a proxy would have written one: the last trusted hop it is.
+    if (!address) return chain[i + 1] ?? peer
+    if (!trusted(trust.list, address)) return address
+  }
+  return chain[0] ?? peer
+}

@@ -1,0 +1,102 @@
+import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
+import { connect } from 'node:net'
+import { PUBLISH_SECRET, type RelayStack, startRelayStack } from '../support/relay-stack'
+import { startTestServer, type TestServer } from '../support/serve'
+
+/**
+ * Sends a request's head (and maybe part of its body) over a raw socket and never the rest, the
+ * way a slow or stalled upload does; resolves with the status line and how long the answer took.
+ */
+function stalledUpload(url: string, path: string, headers: Record<string, string>, partialBody = ''): Promise<{ status: number; ms: number; text: string }> {
+  const { hostname, port } = new URL(url)
+  return new Promise((resolve, reject) => {
+    const started = performance.now()
+    const socket = connect(Number(port), hostname)
+    let received = ''
+    const done = () => {
+      const status = Number(received.match(/^HTTP\/1\.1 (\d{3})/)?.[1] ?? 0)
+      if (status) {
+        socket.destroy()
+        resolve({ status, ms: performance.now() - started, text: received })
+      }
+    }
+    socket.on('data', (chunk) => {
+      received += chunk.toString('utf8')
+      if (received.includes('\r\n\r\n') && received.includes('"timestamp"')) done()
+    })
+    socket.on('error', reject)
+    socket.on('close', () => (received ? done() : reject(new Error('closed without an answer'))))
+    const head = Object.entries({ host: `${hostname}:${port}`, 'content-length': '4096', ...headers })
+      .map(([k, v]) => `${k}: ${v}\r\n`)
+      .join('')
+    socket.write(`POST ${path} HTTP/1.1\r\n${head}\r\n${partialBody}`)
+  })
+}
+
+describe('serve: credentials before the body, and bodies on a deadline', () => {
+  let server: TestServer
+  beforeAll(async () => {
+    server = await startTestServer({ BODY_TIMEOUT_MS: '300' })
+  })
+  afterAll(() => server.stop())
+
+  test('an unauthenticated malformed body is 401, not 400: nothing is parsed for a caller without a key', async () => {
+    for (const headers of [{}, { 'x-api-key': 'wrong-key-0123456789abcdef' }, { authorization: 'Bearer not-a-session' }]) {
+      const response = await fetch(`${server.url}/api/token/viewer`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...headers },
+        body: '{"userId": ',
+      })
+      expect(response.status).toBe(401)
+      expect(((await response.json()) as { error: { code: string } }).error.code).toBe('UNAUTHORIZED')
+    }
+    // With the key, the same body is what is wrong.
+    const keyed = await server.api('/api/token/viewer', { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"userId": ' })
+    expect(keyed.status).toBe(400)
+  })
+
+  test('an unauthenticated upload is refused at its headers: 100 stalled ones are all answered 401 at once', async () => {
+    const answers = await Promise.all(
+      Array.from({ length: 100 }, () => stalledUpload(server.url, '/api/token/viewer', { 'content-type': 'application/json' }, '{"userId":')),
+    )
+    for (const answer of answers) {
+      expect(answer.status).toBe(401)
+      // Well before the body deadline: nobody waited for the body.
+      expect(answer.ms).toBeLessThan(300)
+    }
+  })
+
+  test('an authenticated body that does not arrive in BODY_TIMEOUT_MS gets 408 REQUEST_TIMEOUT with the envelope', async () => {
+    const answer = await stalledUpload(server.url, '/api/token/viewer', { 'content-type': 'application/json', 'x-api-key': server.apiKey }, '{"userId":')
+    expect(answer.status).toBe(408)
+    expect(answer.ms).toBeGreaterThanOrEqual(280)
+    expect(answer.text).toContain('"code":"REQUEST_TIMEOUT"')
+    expect(answer.text.toLowerCase()).toContain('x-request-id:')
+    // The server is fine afterwards.
+    expect((await server.api('/api/stats')).status).toBe(200)
+  })
+})
+
+describe('relay: the publish secret before the offer', () => {
+  let stack: RelayStack
+  beforeAll(async () => {
+    stack = await startRelayStack({ relayEnv: { BODY_TIMEOUT_MS: '300' } })
+  })
+  afterAll(() => stack.stop())
+
+  test('a WHIP offer without the secret is refused at its headers; with it, a stalled offer times out with 408', async () => {
+    const refused = await stalledUpload(stack.relay.url, '/whip', { 'content-type': 'application/sdp' }, 'v=0\r\n')
+    expect(refused.status).toBe(401)
+    expect(refused.ms).toBeLessThan(300)
+    const malformed = await fetch(`${stack.relay.url}/whip`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: 'Bearer wrong-secret-0123456789' },
+      body: '{',
+    })
+    expect(malformed.status).toBe(401)
+    const slow = await stalledUpload(stack.relay.url, '/whip', { 'content-type': 'application/sdp', authorization: `Bearer ${PUBLISH_SECRET}` }, 'v=0\r\n')
+    expect(slow.status).toBe(408)
+    expect(slow.text).toContain('"code":"REQUEST_TIMEOUT"')
+    expect(slow.text.toLowerCase()).toContain('access-control-allow-origin:')
+  })
+})

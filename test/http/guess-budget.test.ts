@@ -1,0 +1,100 @@
+import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
+import { readFileSync } from 'node:fs'
+import { startTestServer, type TestServer } from '../support/serve'
+
+const wrongKey = (i: number) => `wrong-key-${i}-0123456789abcdef`
+
+describe('API-key guessing is limited per client address, whatever key is tried', () => {
+  let server: TestServer
+  beforeAll(async () => {
+    // 127.0.0.1 is the trusted proxy here, so each test can act as its own client through X-Forwarded-For.
+    server = await startTestServer({ AUTH_FAILURE_LIMIT: '5', TRUST_PROXY: '127.0.0.1', MEDIA_SERVER_SECRET: 'media-secret-0123456789' })
+  })
+  afterAll(() => server.stop())
+
+  const asClient = (client: string, key: string) => server.api('/api/stats', { headers: { 'x-api-key': key, 'x-forwarded-for': client } })
+
+  test('past the budget every try is 429 with Retry-After, even with the right key, while other clients go on', async () => {
+    const statuses: number[] = []
+    for (let i = 0; i < 30; i++) statuses.push((await asClient('198.51.100.1', wrongKey(i))).status)
+    expect(statuses.slice(0, 5)).toEqual([401, 401, 401, 401, 401])
+    expect(new Set(statuses.slice(5))).toEqual(new Set([429]))
+
+    const locked = await asClient('198.51.100.1', server.apiKey)
+    expect(locked.status).toBe(429)
+    expect(Number(locked.headers.get('retry-after'))).toBeGreaterThanOrEqual(1)
+    expect(locked.headers.get('x-request-id')).toBeTruthy()
+    const body = (await locked.json()) as { error: { code: string; message: string; details: { reason: string } } }
+    expect(body.error.code).toBe('RATE_LIMITED')
+    expect(body.error.details.reason).toBe('authentication-failures')
+    expect(body.error.message).toContain('too many failed authentications')
+
+    expect((await asClient('198.51.100.2', server.apiKey)).status).toBe(200)
+  })
+
+  test('wrong viewer-session tokens and media secrets count against the same budget', async () => {
+    const client = '198.51.100.3'
+    const statuses: number[] = []
+    for (let i = 0; i < 3; i++) {
+      const response = await fetch(`${server.url}/api/viewer/heartbeat`, {
+        method: 'POST',
+        headers: { authorization: `Bearer not-a-session-${i}`, 'x-forwarded-for': client, 'content-type': 'application/json' },
+        body: '{}',
+      })
+      statuses.push(response.status)
+    }
+    statuses.push((await asClient(client, wrongKey(99))).status)
+    statuses.push(
+      (
+        await fetch(`${server.url}/api/media/stages`, {
+          headers: { 'x-media-auth': 'wrong-media-secret-000', 'x-api-key': server.apiKey, 'x-forwarded-for': client },
+        })
+      ).status,
+    )
+    expect(statuses).toEqual([401, 401, 401, 401, 403])
+    expect((await asClient(client, wrongKey(100))).status).toBe(429)
+  })
+
+  test('requests with the right key never use up the budget', async () => {
+    for (let i = 0; i < 20; i++) expect((await asClient('198.51.100.4', server.apiKey)).status).toBe(200)
+    expect((await asClient('198.51.100.4', wrongKey(1))).status).toBe(401)
+  })
+})
+
+describe('TRUST_PROXY: nobody picks their own bucket through X-Forwarded-For', () => {
+  test('with no trusted proxy, varied X-Forwarded-For headers share the peer address bucket', async () => {
+    const server = await startTestServer({ RATE_LIMIT_MAX_REQUESTS: '10' })
+    try {
+      const statuses: number[] = []
+      for (let i = 0; i < 30; i++) {
+        const response = await server.api('/api/stats', { headers: { 'x-forwarded-for': `203.0.113.${i}` } })
+        statuses.push(response.status)
+      }
+      expect(statuses.filter((s) => s === 200).length).toBe(10)
+      expect(statuses.filter((s) => s === 429).length).toBe(20)
+    } finally {
+      await server.stop()
+    }
+  })
+
+  test('behind a named proxy the client is the right-most untrusted entry: what the client writes to its left changes nothing', async () => {
+    const server = await startTestServer({ RATE_LIMIT_MAX_REQUESTS: '10', TRUST_PROXY: '127.0.0.0/8,10.0.0.0/8' })
+    try {
+      const statuses: number[] = []
+      for (let i = 0; i < 30; i++) {
+        const response = await server.api('/api/stats', { headers: { 'x-forwarded-for': `203.0.113.${i}, 198.51.100.9, 10.1.1.1` } })
+        statuses.push(response.status)
+      }
+      expect(statuses.filter((s) => s === 200).length).toBe(10)
+      // A different real client behind the proxy has its own bucket.
+      expect((await server.api('/api/stats', { headers: { 'x-forwarded-for': '198.51.100.10' } })).status).toBe(200)
+    } finally {
+      await server.stop()
+    }
+  })
+
+  test('the compose stack trusts no header: it sets no TRUST_PROXY (nothing in front of it strips X-Forwarded-For)', () => {
+    const compose = readFileSync(new URL('../../docker-compose.yml', import.meta.url), 'utf8')
+    expect(compose).not.toMatch(/TRUST_PROXY/)
+  })
+})
