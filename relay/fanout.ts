@@ -29,6 +29,8 @@ export interface FanoutOptions {
   feedbackTimeoutMs?: number
   /** A publisher silent this long is considered gone. */
   mediaTimeoutMs?: number
+  /** A publisher session not connected this long after its offer is closed (default 10 s). */
+  connectTimeoutMs?: number
   /** Per forwarded packet and stage: ms from its release by the pacer to handed to the stage's track (benchmarks). */
   onForwarded?(delayMs: number): void
   /** Per video packet: ms it waited in the pacer (benchmarks). */
@@ -57,6 +59,8 @@ export class Fanout implements MediaSink {
   readonly keyframes: KeyframeRequester
   private readonly clock: Clock
   private publishers = 0
+  /** An offer is being answered: the slot is taken until it is. */
+  private answering = false
 
   constructor(private readonly options: FanoutOptions) {
     this.clock = options.clock ?? monotonicClock
@@ -77,25 +81,36 @@ export class Fanout implements MediaSink {
     return this.publishers
   }
 
-  /** A new WHIP publisher; 409 while another one is connected. */
+  /**
+   * A new WHIP publisher; 409 while another one is connected (or its offer is being answered). A
+   * session that is not connected (still connecting, or disconnected) is stale: the new one replaces it.
+   */
   async acceptPublisher(offer: string): Promise<{ session: PublisherSession; answer: string }> {
-    if (this.publisher) throw new PublisherConflict('a publisher is already connected; DELETE its session first')
+    const current = this.publisher
+    if (current && this.answering) throw new PublisherConflict("another publisher's offer is being answered; try again")
+    if (current?.connected) throw new PublisherConflict('a publisher is already connected; DELETE its session first')
+    // An offer the relay cannot take (400) leaves the current session alone.
     const session = new PublisherSession(offer, this, this.options.logger, {
       bindAddress: this.options.bindAddress,
       mediaTimeoutMs: this.options.mediaTimeoutMs,
+      connectTimeoutMs: this.options.connectTimeoutMs,
       clock: this.clock,
       repair: this.options.repair,
     })
+    current?.close('replaced by a new publisher (it had not connected)')
     this.history.clear()
     this.pacer.clear()
     this.publisher = session
     let answer: string
+    this.answering = true
     try {
       answer = await session.answer()
     } catch (error) {
       this.publisher = null
       session.close()
       throw error
+    } finally {
+      this.answering = false
     }
     this.publishers++
     // Every stage waits for this publisher's first keyframe.

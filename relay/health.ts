@@ -1,6 +1,9 @@
 import { Elysia } from 'elysia'
 import type { Clock } from '../src/clock'
+import { AppError } from '../src/errors'
+import { bearerOf, SecretCheck } from '../src/web/credentials'
 import { errorBody, ok } from '../src/web/envelope'
+import type { GuessBudget } from '../src/web/guess-budget'
 import { type CheckResult, cachedChecks, type HealthCheck, uptimeSeconds } from '../src/web/health-checks'
 import type { Fanout } from './fanout'
 import type { StageState } from './stage-session'
@@ -51,7 +54,13 @@ export interface Assessment {
   reasons: string[]
   /** The subset that makes /health/ready answer 503 (empty = ready). */
   notReady: string[]
+  /** The same two without addresses or error texts: what a caller without a credential sees. */
+  publicReasons: string[]
+  publicNotReady: string[]
 }
+
+/** A reason in full (addresses, remote error texts) and as anyone may read it (the state alone). */
+type Reason = [full: string, open: string]
 
 /**
  * The relay's status, from its link to the API server, its checks and its stage sessions:
@@ -64,20 +73,76 @@ export function assess(
   checks: Record<string, CheckResult>,
   stages: readonly { stageArn: string; state: StageState; lastError?: string | null }[],
 ): Assessment {
-  const notReady: string[] = []
+  const notReady: Reason[] = []
   if (!link.registered)
-    notReady.push(`not registered with the API server at ${link.apiServerUrl}: ${link.lastRegistrationError ?? 'the first registration has not completed yet'}`)
-  if (!link.following) notReady.push(`not following the API server's events (its /ws?type=media-server socket at ${link.apiServerUrl} is not open)`)
+    notReady.push([
+      `not registered with the API server at ${link.apiServerUrl}: ${link.lastRegistrationError ?? 'the first registration has not completed yet'}`,
+      'not registered with the API server',
+    ])
+  if (!link.following)
+    notReady.push([
+      `not following the API server's events (its /ws?type=media-server socket at ${link.apiServerUrl} is not open)`,
+      "not following the API server's events",
+    ])
   const failedChecks = Object.entries(checks).filter(([, r]) => !r.ok)
-  for (const [name, r] of failedChecks) notReady.push(`the ${name} check failed: ${r.error ?? 'no reason given'}`)
+  for (const [name, r] of failedChecks) notReady.push([`the ${name} check failed: ${r.error ?? 'no reason given'}`, `the ${name} check failed`])
   // A session connecting again after a failure is still in its retry cycle (lastError is cleared once live).
   const troubled = stages.filter((s) => s.state === 'backoff' || s.state === 'failed' || (s.state === 'connecting' && s.lastError))
-  const reasons = [
+  const reasons: Reason[] = [
     ...notReady,
-    ...troubled.map((s) => `stage session ${s.stageArn} is ${s.state === 'connecting' ? 'reconnecting' : s.state}${s.lastError ? `: ${s.lastError}` : ''}`),
+    ...troubled.map((s): Reason => {
+      const open = `stage session ${s.stageArn} is ${s.state === 'connecting' ? 'reconnecting' : s.state}`
+      return [s.lastError ? `${open}: ${s.lastError}` : open, open]
+    }),
   ]
   const status: RelayStatus = !link.registered || failedChecks.length > 0 ? 'unhealthy' : reasons.length > 0 ? 'degraded' : 'healthy'
-  return { status, reasons, notReady }
+  return {
+    status,
+    reasons: reasons.map((r) => r[0]),
+    notReady: notReady.map((r) => r[0]),
+    publicReasons: reasons.map((r) => r[1]),
+    publicNotReady: notReady.map((r) => r[1]),
+  }
+}
+
+interface Peer {
+  requestIP(request: Request): { address: string } | null
+}
+
+/** Says whether a /health request may see the details; throws for a wrong credential or a locked-out address. */
+export type DetailsGate = (request: Request, server: Peer | null) => boolean
+
+/**
+ * Who sees /health's details: the API key (`x-api-key`) or METRICS_TOKEN (`Authorization: Bearer`),
+ * as for /metrics. No credential: the public view. A wrong one: 401, charged to the address's guess
+ * budget (the one /whip and /metrics share), and 429 while the address is locked out.
+ */
+export function detailsGate(options: {
+  isApiKey(key: string): boolean
+  metricsToken: string | null
+  guesses: GuessBudget
+  clientOf(request: Request, server: Peer | null): string
+}): DetailsGate {
+  const token = options.metricsToken ? new SecretCheck(options.metricsToken) : null
+  return (request, server) => {
+    const key = request.headers.get('x-api-key')
+    const authorization = request.headers.get('authorization')
+    if (key === null && authorization === null) return false
+    const client = options.clientOf(request, server)
+    const waitMs = options.guesses.lockedFor(client)
+    if (waitMs > 0) {
+      const seconds = Math.ceil(waitMs / 1000)
+      throw new AppError(
+        'RATE_LIMITED',
+        `too many failed authentications from this address; retry in ${seconds} s`,
+        { reason: 'authentication-failures' },
+        seconds,
+      )
+    }
+    if ((key !== null && options.isApiKey(key)) || token?.matches(bearerOf({ authorization: authorization ?? undefined }))) return true
+    void options.guesses.fail(client)
+    throw new AppError('UNAUTHORIZED', 'send x-api-key or Authorization: Bearer <METRICS_TOKEN> for the details, or no credential for the public report')
+  }
 }
 
 export interface RelayHealthDeps {
@@ -89,6 +154,8 @@ export interface RelayHealthDeps {
   link: LinkState
   checks: HealthCheck[]
   fanout: Fanout
+  /** Who sees the details (session id, error texts, the API server's address); everyone else gets counts and states. */
+  details: DetailsGate
 }
 
 /**
@@ -96,50 +163,68 @@ export interface RelayHealthDeps {
  * server's body at the top level (status, service, version, serverId, uptime, stats) and is also this
  * project's envelope (`success`, `data` with the same report plus detail, `timestamp`); it answers
  * 200 whatever the status. `/health/ready` is the gate: 503 UPSTREAM_UNAVAILABLE with the reasons.
+ * Without a credential both show counts and states (`view: 'public'`); the publisher's session id,
+ * error texts (stages', registration's, checks') and the API server's address need the API key or
+ * METRICS_TOKEN (`view: 'full'`).
  */
 export function relayHealthRoutes(deps: RelayHealthDeps) {
   const { fanout, link } = deps
   const uptime = () => uptimeSeconds(deps.clock.now(), deps.startedAt)
   const checkAll = cachedChecks(deps.checks)
-  const report = async () => {
+  const report = async (full: boolean) => {
     const checks = await checkAll()
     const stages = fanout.stageSnapshots()
-    const { status, reasons, notReady } = assess(link, checks, stages)
+    const assessment = assess(link, checks, stages)
     const liveStages = stages.filter((s) => s.state === 'live').length
     const publisher = fanout.publisherSession
     const summary = {
-      status,
+      status: assessment.status,
       service: SERVICE,
       version: deps.version,
       serverId: deps.serverId,
       uptime: uptime(),
       stats: { publisherActive: publisher !== null, connectedStages: liveStages, activeConnections: liveStages + (publisher ? 1 : 0) },
     }
-    const data = {
+    const count = (state: StageState) => stages.filter((s) => s.state === state).length
+    const { session, ...publisherFigures } = publisher?.stats() ?? { session: null }
+    const common = {
       ...summary,
       mode: 'relay' as const,
+      view: full ? ('full' as const) : ('public' as const),
       registered: link.registered,
       followingEvents: link.following,
-      apiServer: link.apiServerUrl,
-      lastRegistrationError: link.lastRegistrationError,
-      reasons,
-      checks,
-      publisher: publisher ? { active: true, ...publisher.stats() } : { active: false },
       keyframeRequestsSent: fanout.keyframes.sent,
       pacing: fanout.pacingStats(),
-      stages,
+      stageCounts: { total: stages.length, live: liveStages, connecting: count('connecting'), backoff: count('backoff'), failed: count('failed') },
     }
-    return { summary, data, notReady }
+    const data = full
+      ? {
+          ...common,
+          apiServer: link.apiServerUrl,
+          lastRegistrationError: link.lastRegistrationError,
+          reasons: assessment.reasons,
+          checks,
+          publisher: publisher ? { active: true, session, ...publisherFigures } : { active: false },
+          stages,
+        }
+      : {
+          ...common,
+          reasons: assessment.publicReasons,
+          checks: Object.fromEntries(Object.entries(checks).map(([name, { error: _, ...result }]) => [name, result])),
+          publisher: publisher ? { active: true, ...publisherFigures } : { active: false },
+          stages: stages.map(({ lastError: _, ...stage }) => stage),
+        }
+    return { summary, data, notReady: full ? assessment.notReady : assessment.publicNotReady }
   }
   return new Elysia({ prefix: '/health', tags: ['health'] })
-    .get('', async () => {
-      const { summary, data } = await report()
+    .get('', async ({ request, server }) => {
+      const { summary, data } = await report(deps.details(request, server))
       const { success, timestamp } = ok(data)
       return { success, ...summary, data, timestamp }
     })
     .get('/live', () => ok({ status: 'ok' as const, version: deps.version, mode: 'relay' as const, uptime: uptime() }))
-    .get('/ready', async ({ set }) => {
-      const { data, notReady } = await report()
+    .get('/ready', async ({ request, server, set }) => {
+      const { data, notReady } = await report(deps.details(request, server))
       if (notReady.length === 0) return ok(data)
       set.status = 503
       return errorBody('UPSTREAM_UNAVAILABLE', notReady.join('; '), { reasons: notReady, health: data })

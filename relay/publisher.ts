@@ -22,6 +22,8 @@ export interface MediaSink {
 export interface PublisherOptions {
   bindAddress?: string
   mediaTimeoutMs?: number
+  /** A session not connected (ICE + DTLS) this long after its offer is closed, freeing the slot (default 10 s). */
+  connectTimeoutMs?: number
   clock?: Clock
   /** NACK lost video packets (default on; off only to show in tests what loss does without it). */
   repair?: boolean
@@ -58,6 +60,7 @@ export class PublisherSession {
   private lastKeyframeTs: number | null = null
   private readonly keyframeIntervals: number[] = []
   private timers: Timer[] = []
+  private connectTimer: Timer | null = null
   private packets = 0
   private bytes = 0
   private connectedAt: number | null = null
@@ -88,6 +91,12 @@ export class PublisherSession {
       ),
       setInterval(() => this.tick(), NACK_TICK_MS),
     )
+    // An offer whose peer never completes ICE/DTLS would hold the single slot until libdatachannel
+    // gives up (~30 s): close it sooner.
+    const connectTimeoutMs = options.connectTimeoutMs ?? 10_000
+    this.connectTimer = setTimeout(() => {
+      if (this.connectedAt === null) this.end(`not connected within ${connectTimeoutMs} ms`)
+    }, connectTimeoutMs)
   }
 
   /** RTP packets received from the publisher. */
@@ -118,7 +127,11 @@ export class PublisherSession {
     const kinds = new Map(parseMedia(offer).map((m) => [m.mid, m.kind]))
     this.pc.onTrack((track) => this.attach(track, kinds.get(track.mid()) ?? 'unknown'))
     this.pc.onStateChange((state) => {
-      if (state === 'connected') this.connectedAt = this.clock.now()
+      if (state === 'connected') {
+        this.connectedAt = this.clock.now()
+        if (this.connectTimer) clearTimeout(this.connectTimer)
+        this.connectTimer = null
+      }
       // 'disconnected' is often transient; the media watchdog ends a publisher that is really gone.
       if (state === 'failed' || state === 'closed') this.end(`peer connection ${state}`)
     })
@@ -236,6 +249,11 @@ export class PublisherSession {
     return this.ended ? 'closed' : this.pc.state()
   }
 
+  /** Connected now (ICE + DTLS up): such a session keeps the slot; one that is not may be replaced. */
+  get connected(): boolean {
+    return this.state === 'connected'
+  }
+
   /** What /health and the publish page show about this session. */
   stats() {
     const repair = this.video.tracker
@@ -256,8 +274,8 @@ export class PublisherSession {
     }
   }
 
-  close(): void {
-    this.end('closed by the relay')
+  close(reason = 'closed by the relay'): void {
+    this.end(reason)
   }
 
   private end(reason: string): void {
@@ -265,6 +283,8 @@ export class PublisherSession {
     this.ended = true
     for (const timer of this.timers) clearInterval(timer)
     this.timers = []
+    if (this.connectTimer) clearTimeout(this.connectTimer)
+    this.connectTimer = null
     this.logger.info('publisher session ended', { session: this.id, reason })
     try {
       this.pc.close()

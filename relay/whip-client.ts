@@ -24,13 +24,22 @@ export interface WhipClientOptions {
 }
 
 /**
+ * Where the stage token may go: https anywhere (IVS's global endpoint redirects to a regional one),
+ * or the configured endpoint's own origin (a local or test endpoint on plain http).
+ */
+const trusted = (target: URL, endpoint: URL) => target.protocol === 'https:' || target.origin === endpoint.origin
+
+/**
  * POSTs an SDP offer to a WHIP endpoint. Redirects are followed by hand (IVS answers 307, maybe
- * more than once) so the Authorization header and body go to every hop; `Location` is resolved
- * against the URL that answered. Success is 201 with the answer and a Location.
+ * more than once) so the Authorization header and body go to every hop, but only to https or the
+ * endpoint's own origin (anything else is refused before a byte is sent there); `Location` is
+ * resolved against the URL that answered. Success is 201 with the answer and a Location (held to
+ * the same rule: the DELETE carries the token).
  */
 export async function whipPublish(url: string, token: string, offer: string, options: WhipClientOptions = {}): Promise<WhipResource> {
   const maxRedirects = options.maxRedirects ?? 5
   const signal = AbortSignal.timeout(options.timeoutMs ?? 10_000)
+  const endpoint = new URL(url)
   let target = url
   for (let hop = 0; ; hop++) {
     let response: Response
@@ -50,7 +59,13 @@ export async function whipPublish(url: string, token: string, offer: string, opt
       const location = response.headers.get('location')
       if (!location) throw new WhipError(`WHIP endpoint answered ${response.status} without a Location`, response.status)
       if (hop >= maxRedirects) throw new WhipError(`WHIP endpoint redirected more than ${maxRedirects} times`, response.status)
-      target = new URL(location, target).toString()
+      const next = new URL(location, target)
+      if (!trusted(next, endpoint))
+        throw new WhipError(
+          `WHIP endpoint ${new URL(target).origin} answered ${response.status}: refused a redirect to ${next.origin} (only https or ${endpoint.origin} get the stage token)`,
+          response.status,
+        )
+      target = next.toString()
       continue
     }
     if (response.status !== 201) {
@@ -59,7 +74,15 @@ export async function whipPublish(url: string, token: string, offer: string, opt
     }
     const location = response.headers.get('location')
     if (!location) throw new WhipError('WHIP endpoint answered 201 without a Location', 201)
-    return { resourceUrl: new URL(location, target).toString(), answer: await response.text(), etag: response.headers.get('etag') }
+    const resource = new URL(location, target)
+    if (!trusted(resource, endpoint)) {
+      await response.body?.cancel()
+      throw new WhipError(
+        `WHIP endpoint answered 201: refused a session resource on ${resource.origin} (only https or ${endpoint.origin} get the stage token)`,
+        201,
+      )
+    }
+    return { resourceUrl: resource.toString(), answer: await response.text(), etag: response.headers.get('etag') }
   }
 }
 

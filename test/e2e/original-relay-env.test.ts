@@ -54,7 +54,8 @@ test("the original media server's .env: the relay registers (SERVER_IP=localhost
     )
       await Bun.sleep(100)
     expect(ready).toBe(200)
-    const health = await (await fetch(`http://127.0.0.1:${port}/health`)).json()
+    // Error texts are for operators: the API key opens the detailed view.
+    const health = await (await fetch(`http://127.0.0.1:${port}/health`, { headers: { 'x-api-key': 'your-api-secret-key-0123456789' } })).json()
     // The documented fields at the top level. The document's WHIP_ENDPOINT (IVS's global endpoint) is
     // not reachable from here, so the master stage's session is in backoff: degraded, with the reason.
     expect([health.status, health.service, health.serverId, typeof health.uptime, typeof health.version]).toEqual([

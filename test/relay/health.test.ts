@@ -24,7 +24,13 @@ const stage = (state: 'connecting' | 'live' | 'backoff' | 'failed', lastError: s
 
 describe('status and readiness rules (pure)', () => {
   test('healthy: registered, following, checks pass, no stage in backoff/failed (a first connect is on its way)', () => {
-    expect(assess(link(), okCheck, [stage('live'), stage('connecting')])).toEqual({ status: 'healthy', reasons: [], notReady: [] })
+    expect(assess(link(), okCheck, [stage('live'), stage('connecting')])).toEqual({
+      status: 'healthy',
+      reasons: [],
+      notReady: [],
+      publicReasons: [],
+      publicNotReady: [],
+    })
     expect(assess(link(), {}, []).status).toBe('healthy')
   })
 
@@ -33,6 +39,8 @@ describe('status and readiness rules (pure)', () => {
     expect(backoff.status).toBe('degraded')
     expect(backoff.notReady).toEqual([])
     expect(backoff.reasons).toEqual(['stage session arn:backoff is backoff: WHIP POST answered 503'])
+    // Without the error text for callers with no credential.
+    expect(backoff.publicReasons).toEqual(['stage session arn:backoff is backoff'])
     expect(assess(link(), okCheck, [stage('failed')]).status).toBe('degraded')
     // Connecting again after a failure is part of the retry cycle, not a fresh start.
     const retrying = assess(link(), okCheck, [stage('connecting', 'peer connection closed')])
@@ -52,11 +60,14 @@ describe('status and readiness rules (pure)', () => {
     const checkDown = assess(link(), badCheck, [stage('live')])
     expect(checkDown.status).toBe('unhealthy')
     expect(checkDown.notReady).toEqual(['the api check failed: API server not reachable: refused'])
+    // The public versions name the state, never the API server's address or an error text.
+    expect(never.publicNotReady).toEqual(['not registered with the API server', "not following the API server's events", 'the api check failed'])
+    expect(never.publicReasons).toEqual(never.publicNotReady)
   })
 })
 
-const getJson = async (url: string) => {
-  const res = await fetch(url)
+const getJson = async (url: string, headers: Record<string, string> = {}) => {
+  const res = await fetch(url, { headers })
   return { status: res.status, body: await res.json() }
 }
 
@@ -112,7 +123,7 @@ describe('/health body (serve + relay + WHIP stage endpoint)', () => {
     try {
       await eventually('both stages live', () => [master, extra].every((a) => stack.relay.fanout.liveStages().includes(a)), 10_000)
       await eventually('packets forwarded to both stages', () => stack.relay.fanout.stageSnapshots().every((s) => s.packetsForwarded > 10), 10_000)
-      const { body } = await getJson(`${stack.relay.url}/health`)
+      const { body } = await getJson(`${stack.relay.url}/health`, { 'x-api-key': stack.serve.apiKey })
       expectDocumentedShape(body, 'relay-test')
       expect(body.status).toBe('healthy')
       expect(body.stats).toEqual({ publisherActive: true, connectedStages: 2, activeConnections: 3 })
@@ -140,7 +151,7 @@ describe('/health body (serve + relay + WHIP stage endpoint)', () => {
     await eventually(
       'degraded',
       async () => {
-        const { status, body } = await getJson(`${stack.relay.url}/health`)
+        const { status, body } = await getJson(`${stack.relay.url}/health`, { 'x-api-key': stack.serve.apiKey })
         expect(status).toBe(200)
         if (body.status === 'degraded') seen = body
         return seen !== null
@@ -165,7 +176,7 @@ describe('/health/ready follows registration and the event socket', () => {
   const MEDIA_SECRET = 'media-secret-0123456789'
   const startServeOnApiPort = () =>
     startTestServer({ LOCAL_WHIP_URL: whip.url, MEDIA_SERVER_SECRET: MEDIA_SECRET, API_SECRET_KEY: API_KEY, API_PORT: String(apiPort) })
-  const ready = () => getJson(`${relay.url}/health/ready`)
+  const ready = (headers: Record<string, string> = {}) => getJson(`${relay.url}/health/ready`, headers)
 
   beforeAll(async () => {
     whip = await startWhipEndpoint()
@@ -199,8 +210,16 @@ describe('/health/ready follows registration and the event socket', () => {
     await whip?.stop()
   })
 
-  test('503 UPSTREAM_UNAVAILABLE naming the API server and the registration error while it is unreachable; /health says unhealthy', async () => {
-    const { status, body } = await ready()
+  test('503 UPSTREAM_UNAVAILABLE naming the API server and the registration error (for the API key) while it is unreachable; /health says unhealthy', async () => {
+    // Without a credential: the state, not the API server's address nor its error text.
+    const open = await ready()
+    expect(open.status).toBe(503)
+    expect(open.body.error.code).toBe('UPSTREAM_UNAVAILABLE')
+    expect(open.body.error.message).toBe("not registered with the API server; not following the API server's events; the api check failed")
+    expect(open.body.error.details.health).toMatchObject({ registered: false, followingEvents: false, status: 'unhealthy', view: 'public' })
+    expect(JSON.stringify(open.body)).not.toContain(String(apiPort))
+    expect(JSON.stringify(open.body)).not.toContain('not reachable')
+    const { status, body } = await ready({ 'x-api-key': API_KEY })
     expect(status).toBe(503)
     expect(body.success).toBe(false)
     expect(body.error.code).toBe('UPSTREAM_UNAVAILABLE')
@@ -247,4 +266,94 @@ describe('/health/ready follows registration and the event socket', () => {
     )
     expect(relay.link).toMatchObject({ registered: true, following: true })
   }, 30_000)
+})
+
+describe('/health: counts and states for anyone, details for the API key or METRICS_TOKEN', () => {
+  const METRICS_TOKEN = 'metrics-token-0123456789abcdef'
+  let stack: RelayStack
+  let master: string
+  let publisher: TestPublisher
+  const health = (headers: Record<string, string> = {}) => getJson(`${stack.relay.url}/health`, headers)
+  beforeAll(async () => {
+    stack = await startRelayStack({ relayEnv: { METRICS_TOKEN, AUTH_FAILURE_LIMIT: '3' } })
+    master = (await stack.serve.stages.master()).arn
+    await eventually('master stage live', () => stack.relay.fanout.liveStages().includes(master), 10_000)
+    publisher = new TestPublisher(stack.relay.url, PUBLISH_SECRET)
+    await publisher.start()
+  }, 20_000)
+  afterAll(async () => {
+    await publisher?.stop()
+    await stack?.stop()
+  })
+
+  test('without a credential: no session id, no remote error text, no API server address; with the API key or METRICS_TOKEN: all of it', async () => {
+    const session = stack.relay.fanout.publisherSession!.id
+    // The stage endpoint refuses for a while: the stage session's lastError is the endpoint's own text.
+    stack.whip.kill(master, 4_000)
+    await eventually(
+      "the endpoint's refusal in lastError",
+      async () => ((await health({ 'x-api-key': stack.serve.apiKey })).body.data.stages[0]?.lastError ?? '').includes('stage endpoint unavailable'),
+      8_000,
+    )
+    const { status, body } = await health()
+    expect(status).toBe(200)
+    expectDocumentedShape(body, 'relay-test')
+    const text = JSON.stringify(body)
+    for (const secret of [session, 'stage endpoint unavailable', stack.serve.url, 'WHIP endpoint answered']) expect(text).not.toContain(secret)
+    const data = body.data
+    expect(data.view).toBe('public')
+    expect(data.status).toBe('degraded')
+    expect(data).toMatchObject({ mode: 'relay', registered: true, followingEvents: true, checks: { api: { ok: true } } })
+    expect(data.publisher).toMatchObject({ active: true, state: 'connected' })
+    expect(data.publisher.session).toBeUndefined()
+    expect(typeof data.publisher.packetsIn).toBe('number')
+    expect(data.stageCounts).toMatchObject({ total: 1, live: 0 })
+    expect(data.stageCounts.backoff + data.stageCounts.connecting + data.stageCounts.failed).toBe(1)
+    expect(data.stages).toEqual([expect.objectContaining({ stageArn: master })])
+    expect(data.stages[0].lastError).toBeUndefined()
+    expect(data.reasons).toEqual([expect.stringMatching(new RegExp(`^stage session ${master} is (backoff|reconnecting)$`))])
+    expect(typeof data.pacing.bitsPerSecond).toBe('number')
+    expect(data.apiServer).toBeUndefined()
+    expect(data.lastRegistrationError).toBeUndefined()
+    for (const headers of [{ 'x-api-key': stack.serve.apiKey }, { authorization: `Bearer ${METRICS_TOKEN}` }] as Record<string, string>[]) {
+      const full = await health(headers)
+      expect(full.status).toBe(200)
+      expect(full.body.data).toMatchObject({ view: 'full', apiServer: stack.serve.url, publisher: { active: true, session } })
+      const detail = JSON.stringify(full.body)
+      expect(detail).toContain(session)
+      expect(detail).toContain(stack.serve.url)
+    }
+    await eventually('live again', () => stack.relay.fanout.liveStages().includes(master), 10_000)
+  }, 25_000)
+
+  test('a wrong credential is 401 and counts against the guess budget shared with /whip and /metrics; no credential stays public', async () => {
+    const wrong: Record<string, string>[] = [
+      { 'x-api-key': 'not-the-api-key-0123456789' },
+      { authorization: 'Bearer not-the-metrics-token' },
+      { authorization: 'Basic Zm9vOmJhcg==' },
+    ]
+    for (const headers of wrong) {
+      const { status, body } = await health(headers)
+      expect(status).toBe(401)
+      expect(body.error.code).toBe('UNAUTHORIZED')
+    }
+    // AUTH_FAILURE_LIMIT is 3: by the fourth failure the address is locked out (429 once it is), on every guarded route.
+    expect([401, 429]).toContain((await health({ 'x-api-key': 'wrong-again-0123456789' })).status)
+    const locked = await fetch(`${stack.relay.url}/metrics`, { headers: { 'x-api-key': stack.serve.apiKey } })
+    expect(locked.status).toBe(429)
+    const whip = await fetch(`${stack.relay.url}/whip`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${PUBLISH_SECRET}`, 'content-type': 'application/sdp' },
+      body: 'v=0',
+    })
+    expect(whip.status).toBe(429)
+    const lockedHealth = await health({ 'x-api-key': stack.serve.apiKey })
+    expect([lockedHealth.status, lockedHealth.body.error.code]).toEqual([429, 'RATE_LIMITED'])
+    // Counts and states for a load balancer even meanwhile.
+    const open = await health()
+    expect(open.status).toBe(200)
+    expect(open.body.data.view).toBe('public')
+    await Bun.sleep(1_200) // the first lock-out lasts 1 s
+    expect((await health({ 'x-api-key': stack.serve.apiKey })).status).toBe(200)
+  }, 15_000)
 })

@@ -1,5 +1,9 @@
 import { describe, expect, test } from 'bun:test'
+import { PacketHistory } from '../../relay/packet-history'
+import { StageSession } from '../../relay/stage-session'
 import { WhipError, whipDelete, whipPublish } from '../../relay/whip-client'
+import { silentLogger } from '../../src/log'
+import { eventually } from '../support/relay-stack'
 
 interface Seen {
   method: string
@@ -29,6 +33,11 @@ async function fakeEndpoint() {
       if (url.pathname === '/no-location') return new Response('v=0', { status: 201 })
       if (url.pathname === '/denied') return new Response('bad token', { status: 403 })
       if (url.pathname === '/hang') return new Promise<Response>(() => {})
+      // Redirects to another origin: `?to=` is the target (an absolute URL).
+      if (url.pathname === '/away')
+        return new Response(null, { status: Number(url.searchParams.get('status') ?? 307), headers: { location: url.searchParams.get('to')! } })
+      if (url.pathname === '/resource-away') return new Response('v=0 answer', { status: 201, headers: { location: url.searchParams.get('to')! } })
+      if (url.pathname === '/same-absolute') return new Response(null, { status: 308, headers: { location: `${url.origin}/region/final` } })
       if (request.method === 'DELETE' && url.pathname === '/region/resource/abc') return new Response(null, { status: 200 })
       if (request.method === 'DELETE' && url.pathname === '/region/resource/broken') return new Response(null, { status: 500 })
       if (request.method === 'DELETE') return new Response(null, { status: 404 })
@@ -56,6 +65,73 @@ describe('WHIP client', () => {
     expect(denied).toBeInstanceOf(WhipError)
     expect((denied as WhipError).status).toBe(403)
   })
+
+  test('refuses a redirect to another origin that is not https: that server never sees the request, nor the token', async () => {
+    await using endpoint = await fakeEndpoint()
+    await using other = await fakeEndpoint() // another port on loopback: another origin, plain http
+    for (const status of [301, 302, 307, 308]) {
+      const away = `${endpoint.base}/away?status=${status}&to=${encodeURIComponent(`${other.base}/region/final`)}`
+      const refused = await whipPublish(away, 'tok-secret', 'v=0 offer').catch((e: unknown) => e)
+      expect(refused).toBeInstanceOf(WhipError)
+      expect((refused as WhipError).message).toContain(`refused a redirect to ${other.base}`)
+      expect((refused as WhipError).message).not.toContain('tok-secret')
+    }
+    expect(other.seen).toEqual([])
+    expect(endpoint.seen.every((s) => s.path.startsWith('/away'))).toBe(true)
+  })
+
+  test("follows a redirect within the endpoint's own origin (relative or absolute) and one to an https origin", async () => {
+    await using endpoint = await fakeEndpoint()
+    const result = await whipPublish(`${endpoint.base}/same-absolute`, 'tok-1', 'v=0 offer')
+    expect(result.resourceUrl).toBe(`${endpoint.base}/region/resource/abc`)
+    expect(endpoint.seen.map((s) => [s.path, s.auth])).toEqual([
+      ['/same-absolute', 'Bearer tok-1'],
+      ['/region/final', 'Bearer tok-1'],
+    ])
+    // https elsewhere is followed (as IVS's global endpoint redirects to a regional one): the POST is
+    // attempted there; a plain-HTTP listener cannot complete the TLS handshake, so it fails as a POST, not a refusal.
+    await using plain = await fakeEndpoint()
+    const https = plain.base.replace('http:', 'https:')
+    const attempted = await whipPublish(`${endpoint.base}/away?to=${encodeURIComponent(`${https}/region/final`)}`, 'tok-2', 'o', { timeoutMs: 3_000 }).catch(
+      (e: unknown) => e,
+    )
+    expect(attempted).toBeInstanceOf(WhipError)
+    expect((attempted as WhipError).message).toContain(`WHIP POST to ${https} failed`)
+    expect(plain.seen).toEqual([])
+  })
+
+  test("refuses a session resource (the 201's Location) on another origin that is not https: DELETE would carry the token there", async () => {
+    await using endpoint = await fakeEndpoint()
+    await using other = await fakeEndpoint()
+    const refused = await whipPublish(`${endpoint.base}/resource-away?to=${encodeURIComponent(`${other.base}/resource/x`)}`, 't', 'o').catch((e: unknown) => e)
+    expect(refused).toBeInstanceOf(WhipError)
+    expect((refused as WhipError).message).toContain(`refused a session resource on ${other.base}`)
+    expect(other.seen).toEqual([])
+  })
+
+  test('a refused redirect is a stage session failure: reported in lastError, retried with backoff, the token never leaves', async () => {
+    await using endpoint = await fakeEndpoint()
+    await using other = await fakeEndpoint()
+    const session = new StageSession('arn:aws:ivs:us-east-1:0:stage/redirected', {
+      grant: async () => ({ token: 'stage-token', whipUrl: `${endpoint.base}/away?to=${encodeURIComponent(`${other.base}/whip`)}` }),
+      logger: silentLogger,
+      history: new PacketHistory(64),
+      senderClock: () => null,
+      requestKeyframe: () => {},
+      bindAddress: '127.0.0.1',
+      backoff: { baseMs: 50, capMs: 100 },
+    })
+    session.start()
+    try {
+      await eventually('retried after the refusal', () => endpoint.seen.length >= 3, 5_000)
+      const snapshot = session.snapshot()
+      expect(['backoff', 'connecting']).toContain(snapshot.state)
+      expect(snapshot.lastError).toContain(`refused a redirect to ${other.base}`)
+      expect(other.seen).toEqual([])
+    } finally {
+      await session.stop()
+    }
+  }, 10_000)
 
   test('times out a hanging handshake', async () => {
     await using endpoint = await fakeEndpoint()
