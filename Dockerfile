@@ -26,7 +26,8 @@ ENV NODE_ENV=production BUN_TMPDIR=/tmp
 # serve listens on 3000, relay on 3001 (API_PORT overrides). The relay's WebRTC media uses UDP on
 # ephemeral ports: run it with host networking (see docker-compose.yml).
 EXPOSE 3000 3001
-# SIGTERM is what the graceful stop handles: stop accepting, finish requests, WHIP DELETE, exit 0.
+# SIGTERM is what the graceful stop handles: readiness 503, SHUTDOWN_GRACE_MS (5 s) of answers with
+# Connection: close, then finish in-flight requests, WHIP DELETE, exit 0 (inside the default 10 s stop timeout).
 STOPSIGNAL SIGTERM
 HEALTHCHECK --interval=10s --timeout=3s --start-period=5s --retries=3 CMD ["ivs-fanout", "healthcheck"]
 ENTRYPOINT ["ivs-fanout"]

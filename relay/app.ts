@@ -6,6 +6,7 @@ import type { Counters } from '../src/metrics/counters'
 import { VERSION } from '../src/version'
 import { clientOfRequest, type ProxyTrust } from '../src/web/client-address'
 import { bearerOf, SecretCheck } from '../src/web/credentials'
+import { drainable } from '../src/web/drain'
 import { envelope, ok } from '../src/web/envelope'
 import type { GuessBudget } from '../src/web/guess-budget'
 import { guessGuard } from '../src/web/guess-guard'
@@ -13,6 +14,7 @@ import type { HealthCheck } from '../src/web/health'
 import { jsonBodies } from '../src/web/json-bodies'
 import { counterFamilies, metricsRoute } from '../src/web/metrics'
 import { enforce, type RateLimiter } from '../src/web/rate-limiter'
+import { requestLimits } from '../src/web/request-limits'
 import { pageCsp, securityHeaders } from '../src/web/security-headers'
 import { type Fanout, PublisherConflict } from './fanout'
 import { detailsGate, type LinkState, relayHealthRoutes } from './health'
@@ -70,13 +72,15 @@ export function buildRelayApp(deps: RelayAppDeps) {
   const apiKey = new SecretCheck(deps.apiKey)
   const clientOf = clientOfRequest(deps.trustProxy)
   const guard = guessGuard(deps.guesses, { clientOf, guards: guarded })
-  return new Elysia({ name: 'ivs-fanout-relay', normalize: false, serve: { reusePort: false, maxRequestBodySize: 1024 * 1024 } })
+  return new Elysia({ name: 'ivs-fanout-relay', normalize: false, serve: { reusePort: false } })
     .use(envelope({ logger: deps.logger, counters: deps.counters, observe: guard.observe }))
+    .use(drainable())
     .use(securityHeaders({ pages: { '/publish': pageCsp() } }))
     .onRequest(({ request, set }) => {
       // CORS first, so a browser can read even a 429.
       if (new URL(request.url).pathname.startsWith('/whip')) Object.assign(set.headers, CORS)
     })
+    .use(requestLimits())
     .use(guard.plugin)
     .onRequest(({ request, server, set }) => {
       const path = request.url.slice(request.url.indexOf('/', 8))

@@ -4,8 +4,10 @@ import { describeError } from '../src/errors'
 import { randomSecret } from '../src/ids'
 import type { Logger } from '../src/log'
 import { Counters } from '../src/metrics/counters'
+import { DEFAULT_STOP_GRACE_MS, drainFor, type StopOptions, stopServer } from '../src/web/drain'
 import { DEFAULT_GUESS_POLICY, GuessBudget } from '../src/web/guess-budget'
 import { RateLimiter } from '../src/web/rate-limiter'
+import { listenOptions } from '../src/web/request-limits'
 import { buildRelayApp } from './app'
 import { backoffDelay } from './backoff'
 import type { RelayConfig } from './config'
@@ -21,7 +23,11 @@ export interface RelayHandle {
   fanout: Fanout
   /** Registered with the API server? Following its events? (What /health and /health/ready report.) */
   link: ControlLink
-  stop(): Promise<void>
+  /**
+   * Drains for `drainMs` (readiness 503, every response `Connection: close`; media keeps flowing),
+   * then WHIP DELETE on every stage, stops accepting and lets in-flight requests finish (up to `graceMs`).
+   */
+  stop(options?: StopOptions): Promise<void>
 }
 
 export interface RelayOptions {
@@ -88,7 +94,7 @@ export async function startRelay(options: RelayOptions): Promise<RelayHandle> {
     metricsToken: config.metricsToken,
     checks: [{ name: 'api', kind: 'http', check: async () => void (await api().stages()) }],
   })
-  app.listen({ port: config.port, hostname: '0.0.0.0' })
+  app.listen(listenOptions(config.port))
   const server = app.server!
   control = new ControlPlane({ ...config, port: server.port! }, logger, { backoff: controlBackoff })
 
@@ -168,8 +174,10 @@ export async function startRelay(options: RelayOptions): Promise<RelayHandle> {
     publishSecret,
     fanout,
     link,
-    stop() {
+    stop({ drainMs = 0, graceMs = DEFAULT_STOP_GRACE_MS } = {}) {
       stopping ??= (async () => {
+        if (drainMs > 0) logger.info('draining', { drainMs })
+        await drainFor(app.store.drain, drainMs)
         stopped = true
         for (const timer of timers) clearTimeout(timer)
         if (registerTimer) clearTimeout(registerTimer)
@@ -179,7 +187,7 @@ export async function startRelay(options: RelayOptions): Promise<RelayHandle> {
         await api()
           .heartbeat({ publisherActive: false, connectedStages: [] })
           .catch(() => {})
-        await server.stop(true)
+        await stopServer(server, graceMs)
         logger.info('relay stopped')
       })()
       return stopping

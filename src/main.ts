@@ -2,7 +2,9 @@
 import { hostname } from 'node:os'
 import { loadRelayConfig } from '../relay/config'
 import { startRelay } from '../relay/main'
+import type { ConfigResult } from './config/env'
 import { loadServeConfig } from './config/serve'
+import { loadShutdownConfig } from './config/shutdown'
 import { describeError } from './errors'
 import { generateKeyPair } from './ivs/signer'
 import { createLogger } from './log'
@@ -33,9 +35,16 @@ function fail(code: number, message: string): never {
   process.exit(code)
 }
 
+/** Both loaders' problems at once (exit 2), or the configs. */
+function configured<T>(result: ConfigResult<T>): { config: T; shutdownGraceMs: number } {
+  const shutdown = loadShutdownConfig(process.env)
+  const errors = [...(result.ok ? [] : result.errors), ...(shutdown.ok ? [] : shutdown.errors)]
+  if (!result.ok || !shutdown.ok) fail(EXIT_CONFIG, `bad configuration:\n${errors.map((e) => `  - ${e}`).join('\n')}`)
+  return { config: result.config, shutdownGraceMs: shutdown.config.shutdownGraceMs }
+}
+
 async function serve(): Promise<void> {
-  const result = loadServeConfig(process.env)
-  if (!result.ok) fail(EXIT_CONFIG, `bad configuration:\n${result.errors.map((e) => `  - ${e}`).join('\n')}`)
+  const result = configured(loadServeConfig(process.env))
   const logger = createLogger(result.config.logLevel)
   let handle: Awaited<ReturnType<typeof startServe>>
   try {
@@ -50,12 +59,11 @@ async function serve(): Promise<void> {
     logger.error('start failed', { error: describeError(error) })
     process.exit(EXIT_RUNTIME)
   }
-  onStopSignal(logger, () => handle.stop())
+  onStopSignal(logger, () => handle.stop({ drainMs: result.shutdownGraceMs }))
 }
 
 async function relay(): Promise<void> {
-  const result = loadRelayConfig(process.env, hostname())
-  if (!result.ok) fail(EXIT_CONFIG, `bad configuration:\n${result.errors.map((e) => `  - ${e}`).join('\n')}`)
+  const result = configured(loadRelayConfig(process.env, hostname()))
   const logger = createLogger(result.config.logLevel, { mode: 'relay' })
   let handle: Awaited<ReturnType<typeof startRelay>>
   try {
@@ -64,7 +72,7 @@ async function relay(): Promise<void> {
     logger.error('start failed', { error: describeError(error) })
     process.exit(EXIT_RUNTIME)
   }
-  onStopSignal(logger, () => handle.stop())
+  onStopSignal(logger, () => handle.stop({ drainMs: result.shutdownGraceMs }))
 }
 
 function onStopSignal(logger: ReturnType<typeof createLogger>, stop: () => Promise<void>): void {

@@ -29,8 +29,10 @@ import { Counters } from './metrics/counters'
 import { Histogram } from './metrics/prometheus'
 import type { Store } from './store/types'
 import { systemTicker, type Ticker } from './ticker'
+import { DEFAULT_STOP_GRACE_MS, drainFor, type StopOptions, stopServer } from './web/drain'
 import { DEFAULT_GUESS_POLICY, GuessBudget } from './web/guess-budget'
 import { RateLimiter } from './web/rate-limiter'
+import { listenOptions } from './web/request-limits'
 
 export interface ServeHandle {
   app: App
@@ -49,8 +51,11 @@ export interface ServeHandle {
   loop: FleetLoop
   feed: EventFeed
   lease: LeaderLease
-  /** Stops accepting, lets in-flight requests finish (up to `graceMs`), then closes the rest. */
-  stop(graceMs?: number): Promise<void>
+  /**
+   * Drains for `drainMs` (readiness 503, every response `Connection: close`), stops accepting, lets
+   * in-flight requests finish (up to `graceMs`), then closes the rest.
+   */
+  stop(options?: StopOptions): Promise<void>
 }
 
 export interface ServeOptions {
@@ -208,7 +213,7 @@ export async function startServe(options: ServeOptions): Promise<ServeHandle> {
       },
     },
   })
-  app.listen({ port: config.port, hostname: '0.0.0.0' })
+  app.listen(listenOptions(config.port))
   metrics.start()
   loop.start()
   broadcast.start()
@@ -233,20 +238,16 @@ export async function startServe(options: ServeOptions): Promise<ServeHandle> {
     loop,
     feed,
     lease,
-    stop(graceMs = 10_000) {
+    stop({ drainMs = 0, graceMs = DEFAULT_STOP_GRACE_MS } = {}) {
       stopping ??= (async () => {
+        if (drainMs > 0) logger.info('draining', { drainMs })
+        await drainFor(app.store.drain, drainMs)
         startup.stop()
         await broadcast.stop()
         await loop.stop()
         // Open sockets would hold server.stop(false) forever: close them first (1001 going away).
         hub.closeAll(1001, 'server stopping')
-        let timer: Timer | undefined
-        const grace = new Promise<void>((resolve) => {
-          timer = setTimeout(resolve, graceMs)
-        })
-        await Promise.race([server.stop(false), grace])
-        clearTimeout(timer)
-        await server.stop(true)
+        await stopServer(server, graceMs)
         await heartbeats.flush()
         await feed.stop()
         await metrics.stop()

@@ -12,12 +12,14 @@ import { Histogram } from '../metrics/prometheus'
 import { VERSION } from '../version'
 import { clientOfRequest, type ProxyTrust } from '../web/client-address'
 import { cors } from '../web/cors'
+import { drainable } from '../web/drain'
 import { envelope } from '../web/envelope'
 import type { GuessBudget } from '../web/guess-budget'
 import { guessGuard } from '../web/guess-guard'
 import { type HealthCheck, healthRoutes } from '../web/health'
 import { jsonBodies } from '../web/json-bodies'
 import { counterFamilies, metricsRoute } from '../web/metrics'
+import { requestLimits } from '../web/request-limits'
 import { pageCsp, securityHeaders } from '../web/security-headers'
 import type { Authenticator } from './auth'
 import { serveCorsPolicy } from './cors-policy'
@@ -83,14 +85,16 @@ export function buildApp(deps: AppDeps) {
   const durations = new Histogram('ivs_fanout_http_request_duration_seconds', 'HTTP request latency by route')
   const clientOf = clientOfRequest(settings.trustProxy)
   const guard = guessGuard(deps.guesses, { clientOf, guards: (path) => path.startsWith('/api/') || path.startsWith('/ws') || path.startsWith('/metrics') })
-  return new Elysia({ name: 'ivs-fanout', normalize: false, serve: { reusePort: false, maxRequestBodySize: 1024 * 1024 } })
+  return new Elysia({ name: 'ivs-fanout', normalize: false, serve: { reusePort: false } })
     .use(envelope({ logger: deps.logger, counters: deps.counters, actionHint: (action) => ACTION_HINTS[action], observe: guard.observe }))
+    .use(drainable())
     .use(securityHeaders({ pages: { '/': pageCsp({ styleAttributes: true }) }, noStore: TOKEN_ROUTES }))
     .use(
       cors(serveCorsPolicy(settings.corsOrigins), {
         exposeHeaders: ['x-request-id', 'ratelimit-limit', 'ratelimit-remaining', 'ratelimit-reset', 'retry-after'],
       }),
     )
+    .use(requestLimits())
     .onRequest(({ request }) => {
       started.set(request, performance.now())
     })

@@ -64,7 +64,11 @@ export function healthRoutes(deps: HealthDeps) {
       },
       {
         response: { 200: Envelope(Health), 503: ErrorEnvelope },
-        detail: { summary: 'Readiness', description: '503 UPSTREAM_UNAVAILABLE when the store or the stage provider does not answer.' },
+        detail: {
+          summary: 'Readiness',
+          description:
+            '503 UPSTREAM_UNAVAILABLE when the store or the stage provider does not answer, and from the moment a stop signal arrives (details.reason "draining").',
+        },
       },
     )
 }

@@ -84,7 +84,8 @@ describe('ivs-fanout serve as a process', () => {
     test(`${signal}: stops accepting, finishes the in-flight request, exits 0`, async () => {
       const port = await freePort()
       const key = 'k'.repeat(32)
-      const p = serve({ API_PORT: String(port), API_SECRET_KEY: key })
+      // No drain period (test/e2e/drain.test.ts covers it): the listener closes at the signal.
+      const p = serve({ API_PORT: String(port), API_SECRET_KEY: key, SHUTDOWN_GRACE_MS: '0' })
       await p.waitFor(/"msg":"serving"/)
 
       // An in-flight request: headers sent, body still on its way when the signal arrives.

@@ -41,7 +41,8 @@ describe('serve: credentials before the body, and bodies on a deadline', () => {
   afterAll(() => server.stop())
 
   test('an unauthenticated malformed body is 401, not 400: nothing is parsed for a caller without a key', async () => {
-    for (const headers of [{}, { 'x-api-key': 'wrong-key-0123456789abcdef' }, { authorization: 'Bearer not-a-session' }]) {
+    const attempts: Record<string, string>[] = [{}, { 'x-api-key': 'wrong-key-0123456789abcdef' }, { authorization: 'Bearer not-a-session' }]
+    for (const headers of attempts) {
       const response = await fetch(`${server.url}/api/token/viewer`, {
         method: 'POST',
         headers: { 'content-type': 'application/json', ...headers },

@@ -1,0 +1,221 @@
+import { afterAll, afterEach, beforeAll, describe, expect, test } from 'bun:test'
+import http from 'node:http'
+import { BUN, bareEnv, freePort, type Spawned, spawnProcess } from '../support/process'
+import { eventually } from '../support/relay-stack'
+import { startTestServer, type TestServer } from '../support/serve'
+import { startWhipEndpoint, type WhipEndpoint } from '../support/whip-endpoint'
+
+/**
+ * SIGTERM drains like a load balancer expects (issue #14, defect 7): /health/ready turns 503
+ * (reason "draining") at once, every request is still answered for SHUTDOWN_GRACE_MS with
+ * `Connection: close` so keep-alive clients move off, then the server stops and the process exits 0.
+ * Real processes, real keep-alive sockets: not one request may end in a reset.
+ */
+
+const running: Spawned[] = []
+afterEach(() => {
+  for (const p of running.splice(0)) if (p.proc.exitCode === null) p.kill('SIGKILL')
+})
+
+const GRACE_MS = 2_000
+/** How long the clients keep sending after readiness turned 503 (a load balancer's reaction time). */
+const LB_REACTION_MS = 500
+const CLIENTS = 8
+
+interface Load {
+  sent: number
+  answered: number
+  /** Requests started after SIGTERM and answered. */
+  answeredAfterSignal: number
+  statuses: Record<number, number>
+  errors: string[]
+  /** Responses that carried `Connection: close`. */
+  closing: number
+}
+
+/** CLIENTS loops, each on its own keep-alive agent (one socket), sending back to back until stopped. */
+function keepAliveLoad(port: number, request: { method: string; path: string; headers?: Record<string, string>; body?: (client: number) => string }) {
+  const load: Load = { sent: 0, answered: 0, answeredAfterSignal: 0, statuses: {}, errors: [], closing: 0 }
+  let running = true
+  let signalledAt = Infinity
+  const once = (agent: http.Agent, client: number) =>
+    new Promise<void>((resolve) => {
+      const startedAt = performance.now()
+      load.sent++
+      const body = request.body?.(client)
+      const headers = { ...request.headers, ...(body === undefined ? {} : { 'content-length': String(Buffer.byteLength(body)) }) }
+      const req = http.request({ host: '127.0.0.1', port, method: request.method, path: request.path, agent, headers }, (res) => {
+        res.resume()
+        res.on('end', () => {
+          load.answered++
+          if (startedAt > signalledAt) load.answeredAfterSignal++
+          load.statuses[res.statusCode!] = (load.statuses[res.statusCode!] ?? 0) + 1
+          if (res.headers.connection === 'close') load.closing++
+          resolve()
+        })
+        res.on('error', (error: NodeJS.ErrnoException) => {
+          load.errors.push(`response: ${error.code ?? error.message}`)
+          resolve()
+        })
+      })
+      req.on('error', (error: NodeJS.ErrnoException) => {
+        load.errors.push(error.code ?? error.message)
+        resolve()
+      })
+      req.end(body)
+    })
+  const loops = Array.from({ length: CLIENTS }, async (_, client) => {
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 })
+    while (running) {
+      await once(agent, client)
+      // A refused connection fails at once: do not spin on it.
+      if (load.errors.length > 0) await Bun.sleep(20)
+    }
+    agent.destroy()
+  })
+  return {
+    load,
+    signalled: () => void (signalledAt = performance.now()),
+    stop: async () => {
+      running = false
+      await Promise.all(loops)
+    },
+  }
+}
+
+interface Readiness {
+  statuses: number[]
+  /** The first 503's body. */
+  draining: { success: boolean; error: { code: string; details?: { reason?: string } } } | null
+  /** Resolves when readiness answered 503, or the process went away without ever doing so. */
+  done: Promise<void>
+}
+
+/** Polls /health/ready every 50 ms (a new connection each time, as a load balancer's health check does). */
+function watchReadiness(port: number, exited: Promise<unknown>): Readiness {
+  const readiness: Readiness = { statuses: [], draining: null, done: Promise.resolve() }
+  let gone = false
+  void exited.then(() => (gone = true))
+  readiness.done = (async () => {
+    while (!gone) {
+      const answer = await fetch(`http://127.0.0.1:${port}/health/ready`, { headers: { connection: 'close' }, keepalive: false }).then(
+        async (r) => ({ status: r.status, body: await r.json() }),
+        () => null,
+      )
+      if (answer) {
+        readiness.statuses.push(answer.status)
+        if (answer.status === 503) {
+          readiness.draining = answer.body
+          return
+        }
+      }
+      await Bun.sleep(50)
+    }
+  })()
+  return readiness
+}
+
+/** Starts the load, sends SIGTERM, lets the clients go on until the load balancer would have reacted, then waits for the exit. */
+async function drainUnderLoad(p: Spawned, port: number, load: ReturnType<typeof keepAliveLoad>) {
+  await Bun.sleep(300) // every client is on a kept-alive socket by now
+  expect(load.load.answered).toBeGreaterThan(CLIENTS)
+  expect(load.load.closing).toBe(0)
+  const answeredBefore = load.load.answered
+  const signalAt = performance.now()
+  load.signalled()
+  p.kill('SIGTERM')
+  const readiness = watchReadiness(port, p.proc.exited)
+  await Promise.race([readiness.done.then(() => Bun.sleep(LB_REACTION_MS)), p.proc.exited, Bun.sleep(GRACE_MS * 3)])
+  await load.stop()
+  const code = await p.proc.exited
+  const exitMs = performance.now() - signalAt
+  console.log(
+    `drain: ${answeredBefore} answered before SIGTERM, ${load.load.answeredAfterSignal} started after it and answered, ` +
+      `${load.load.sent - load.load.answered} unanswered, ${load.load.errors.length} socket errors, ${load.load.closing} with Connection: close, ` +
+      `readiness ${readiness.statuses.join(',')}, exit ${code} after ${exitMs.toFixed(0)} ms`,
+  )
+  return { code, exitMs, readiness }
+}
+
+describe('SIGTERM drains instead of resetting keep-alive connections', () => {
+  test('serve: readiness 503 "draining", every viewer-token POST answered with Connection: close, no reset, exit 0', async () => {
+    const port = await freePort()
+    const key = 'drain-test-api-key-0123456789'
+    const p = spawnProcess(
+      [BUN, 'run', 'src/main.ts', 'serve'],
+      bareEnv({ API_PORT: String(port), API_SECRET_KEY: key, SHUTDOWN_GRACE_MS: String(GRACE_MS), RATE_LIMIT_MAX_REQUESTS: '1000000' }),
+    )
+    running.push(p)
+    await p.waitFor(/"msg":"serving"/)
+    expect((await fetch(`http://127.0.0.1:${port}/health/ready`)).status).toBe(200)
+
+    const load = keepAliveLoad(port, {
+      method: 'POST',
+      path: '/api/token/viewer',
+      headers: { 'x-api-key': key, 'content-type': 'application/json' },
+      body: (client) => JSON.stringify({ userId: `drain-viewer-${client}` }),
+    })
+    const { code, exitMs, readiness } = await drainUnderLoad(p, port, load)
+
+    expect(load.load.errors).toEqual([])
+    expect(load.load.answered).toBe(load.load.sent)
+    expect(Object.keys(load.load.statuses)).toEqual(['200'])
+    expect(load.load.answeredAfterSignal).toBeGreaterThan(CLIENTS)
+    expect(load.load.closing).toBeGreaterThanOrEqual(CLIENTS)
+    expect(readiness.draining).toMatchObject({ success: false, error: { code: 'UPSTREAM_UNAVAILABLE', details: { reason: 'draining' } } })
+    expect(code).toBe(0)
+    expect(exitMs).toBeGreaterThanOrEqual(GRACE_MS - 100)
+    expect(p.stdout()).toContain('"msg":"draining"')
+    expect(p.stdout()).toContain('"msg":"stopped"')
+  }, 30_000)
+})
+
+describe('the relay drains the same way', () => {
+  let whip: WhipEndpoint
+  let serve: TestServer
+  beforeAll(async () => {
+    whip = await startWhipEndpoint()
+    serve = await startTestServer({ LOCAL_WHIP_URL: whip.url })
+  })
+  afterAll(async () => {
+    await serve.stop()
+    await whip.stop()
+  })
+
+  test('relay: readiness 503 "draining", every request answered with Connection: close, no reset, exit 0', async () => {
+    const port = await freePort()
+    const p = spawnProcess(
+      [BUN, 'run', 'src/main.ts', 'relay'],
+      bareEnv({
+        API_PORT: String(port),
+        API_SERVER_URL: serve.url,
+        API_SECRET_KEY: serve.apiKey,
+        SERVER_ID: 'relay-drain',
+        SHUTDOWN_GRACE_MS: String(GRACE_MS),
+      }),
+    )
+    running.push(p)
+    await eventually(
+      'relay ready',
+      () =>
+        fetch(`http://127.0.0.1:${port}/health/ready`).then(
+          (r) => r.status === 200,
+          () => false,
+        ),
+      10_000,
+    )
+
+    const load = keepAliveLoad(port, { method: 'GET', path: '/health/live' })
+    const { code, exitMs, readiness } = await drainUnderLoad(p, port, load)
+
+    expect(load.load.errors).toEqual([])
+    expect(load.load.answered).toBe(load.load.sent)
+    expect(Object.keys(load.load.statuses)).toEqual(['200'])
+    expect(load.load.answeredAfterSignal).toBeGreaterThan(CLIENTS)
+    expect(load.load.closing).toBeGreaterThanOrEqual(CLIENTS)
+    expect(readiness.draining).toMatchObject({ success: false, error: { code: 'UPSTREAM_UNAVAILABLE', details: { reason: 'draining' } } })
+    expect(code).toBe(0)
+    expect(exitMs).toBeGreaterThanOrEqual(GRACE_MS - 100)
+    expect(p.stdout()).toContain('"msg":"relay stopped"')
+  }, 30_000)
+})
