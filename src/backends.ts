@@ -19,9 +19,14 @@ import { UpstashStore } from './store/upstash'
 /** A configuration problem found while building the backends: serve exits 2 with its message. */
 export class StartupError extends Error {}
 
+/** How long start waits for a store that does not answer before serving without it (live 200, ready 503). */
+const STORE_START_WAIT_MS = 2_000
+
 /**
- * The store the configuration names. A store that is down at start is not fatal: /health/ready says
- * so, requests answer 503, and the client reconnects. A store that refuses the configuration is.
+ * The store the configuration names. A store that is down at start (refused, silent, or accepted
+ * and dropped by a proxy in front of it) is not fatal: the server listens, /health/ready says why,
+ * requests answer 503, and the client reconnects with backoff. A store that refuses the
+ * configuration (credentials, TLS) is: exit 2.
  */
 export async function openStore(config: ServeConfig, logger: Logger, fatal: (error: Error) => void): Promise<Store> {
   if (config.redis) {
@@ -33,7 +38,8 @@ export async function openStore(config: ServeConfig, logger: Logger, fatal: (err
       onConfigError: fatal,
     })
     try {
-      if ((await store.open()) === 'unreachable') logger.warn('store not reachable at start; answering 503 until it is', { store: store.describe() })
+      if ((await store.open(STORE_START_WAIT_MS)) === 'unreachable')
+        logger.warn('store not reachable at start; answering 503 until it is', { store: store.describe() })
       else await store.loadScripts().catch(() => {})
     } catch (error) {
       if (error instanceof RedisConfigError) throw new StartupError(error.message)

@@ -12,7 +12,7 @@ import type { StageService } from './stages'
 import type { ViewerService } from './viewers'
 
 export interface FleetLoopDeps {
-  stages: Pick<StageService, 'retire' | 'drain' | 'createAhead'>
+  stages: Pick<StageService, 'retire' | 'drain' | 'createAhead' | 'restoreIfLost'>
   viewers: Pick<ViewerService, 'sweepSilent'>
   relays: Pick<RelayService, 'expireSilent' | 'probePublisher'>
   lease: LeaderLease
@@ -23,9 +23,9 @@ export interface FleetLoopDeps {
 }
 
 /**
- * The leader's work, once per tick: sweep silent viewers, then apply the scaling plan
- * (delete drained stages, start draining, create ahead of demand). Every instance ticks; only the
- * lease holder acts. Ticks never overlap.
+ * The leader's work, once per tick: sweep silent viewers, put back the fleet's stage records if
+ * the store lost them, then apply the scaling plan (delete drained stages, start draining, create
+ * ahead of demand). Every instance ticks; only the lease holder acts. Ticks never overlap.
  */
 export class FleetLoop {
   private readonly periodic: Periodic
@@ -58,7 +58,10 @@ export class FleetLoop {
       await viewers.sweepSilent(this.options.heartbeatTimeoutMs)
       await relays.expireSilent()
       await relays.probePublisher()
-      const plan = planScaling(await store.listStages(), this.options.policy, clock.now())
+      let listed = await store.listStages()
+      // A store that lost its data (flushed, an empty replica promoted) has no master: put it back.
+      if (await stages.restoreIfLost(listed)) listed = await store.listStages()
+      const plan = planScaling(listed, this.options.policy, clock.now())
       // Renewed before each action: a slow round (paced IVS calls) must not act on a lapsed lease
       // while another instance has taken over.
       for (const arn of plan.remove) if (await lease.renew()) await stages.retire(arn)

@@ -4,21 +4,20 @@ import type { ProviderStage, StageProvider } from '../ivs/types'
 import type { Logger } from '../log'
 import type { Counters } from '../metrics/counters'
 import { hasFreeSeat } from '../store/fill-first'
-import type { StageRecord, StageView, Store } from '../store/types'
+import type { StageView, Store } from '../store/types'
 import type { CreateLock } from './create-lock'
 import type { EventPublisher } from './events'
+import { FLEET_TAG, FleetRecords, type Restored, stageRecord } from './records'
 import type { StageSettings } from './settings'
 
-export const FLEET_TAG = 'ivs-fanout:fleet'
+export { FLEET_TAG, MasterStageMissing, type Restored } from './records'
+
 /** The store notice that says the account cannot take another stage, and for how long nobody tries. */
 export const CAPACITY_NOTICE = 'capacity'
 const CAPACITY_NOTICE_MS = 60_000
 
 /** Whether room can be made, and if not why and when to ask again. */
 export type RoomOutcome = { ok: true } | { ok: false; reason: string; retryAfterSeconds: number; kind: 'max-stages' | 'stage-quota' }
-
-/** The configured master stage does not exist: a configuration error, not an outage. */
-export class MasterStageMissing extends Error {}
 
 export interface StageServiceDeps {
   store: Store
@@ -36,84 +35,35 @@ export interface StageServiceDeps {
  * fleet-wide create lock.
  */
 export class StageService {
-  private masterArn: string | null = null
+  private readonly records: FleetRecords
   private roomWait: Promise<RoomOutcome> | null = null
 
   constructor(
     private readonly deps: StageServiceDeps,
     private readonly settings: StageSettings,
-  ) {}
+  ) {
+    this.records = new FleetRecords(deps, settings)
+  }
 
   /**
    * Makes sure the master stage exists (the configured one, the one the store remembers, or a new
-   * one) and re-adopts this fleet's stages from the provider. Under the creation lock: instances
-   * starting together must agree on one master.
+   * one) and re-adopts this fleet's stages from the provider.
    */
   start(): Promise<StageView> {
-    return this.deps.lock.run(async () => {
-      const master = await this.ensureMaster()
-      await this.adoptFleetStages()
-      return master
-    })
+    return this.records.start()
   }
 
-  private async ensureMaster(): Promise<StageView> {
-    const { store, provider, clock, logger } = this.deps
-    const known = (await store.listStages()).find((s) => s.isMaster)
-    const wanted = this.settings.masterStageArn ?? known?.arn ?? null
-    if (wanted !== null) {
-      const stage = await provider.getStage(wanted)
-      if (stage) {
-        if (known && known.arn !== wanted) await store.removeStage(known.arn, clock.now())
-        await store.addStage(this.record(stage, { isMaster: true, seq: 0 }), Number.MAX_SAFE_INTEGER)
-        this.masterArn = wanted
-        return (await store.getStage(wanted))!
-      }
-      if (this.settings.masterStageArn !== null) {
-        throw new MasterStageMissing(`MASTER_STAGE_ARN ${wanted} does not exist at the stage provider (${provider.kind})`)
-      }
-      await store.removeStage(wanted, clock.now())
-    }
-    const created = await provider.createStage({ name: `${this.settings.fleetId}-master`, tags: this.fleetTags() })
-    await store.addStage(this.record(created, { isMaster: true, seq: 0 }), Number.MAX_SAFE_INTEGER)
-    this.masterArn = created.arn
-    logger.info('master stage created', { stageArn: created.arn })
-    return (await store.getStage(created.arn))!
+  /** The leader, each tick: puts back the master and the fleet's stages when the store lost them. */
+  restoreIfLost(listed: readonly StageView[]): Promise<Restored | null> {
+    return this.records.restoreIfLost(listed)
   }
 
-  /**
-   * After a restart the provider is the truth: stages carrying this fleet's tag that the store
-   * lost are added back, records of stages the provider no longer has are dropped. Stages without
-   * the tag are never touched.
-   */
-  async adoptFleetStages(): Promise<{ adopted: string[]; dropped: string[] }> {
-    const { store, provider, clock, logger } = this.deps
-    // The store first: a stage created between the two reads is then at the provider too (adopted,
-    // harmlessly, as its creator records it), never dropped for being missing there.
-    const known = await store.listStages()
-    const atProvider = await provider.listStages({ tags: this.fleetTags() })
-    const present = new Set(atProvider.map((s) => s.arn))
-    const knownArns = new Set(known.map((s) => s.arn))
-    const dropped: string[] = []
-    for (const stage of known) {
-      if (stage.isMaster || present.has(stage.arn)) continue
-      await store.removeStage(stage.arn, clock.now())
-      dropped.push(stage.arn)
-    }
-    const adopted: string[] = []
-    for (const stage of atProvider) {
-      if (knownArns.has(stage.arn)) continue
-      const added = await store.addStage(this.record(stage, { isMaster: false, seq: await store.nextStageSeq() }), Number.MAX_SAFE_INTEGER)
-      if (added) adopted.push(stage.arn)
-    }
-    if (adopted.length || dropped.length) logger.info('fleet stages reconciled', { adopted, dropped })
-    return { adopted, dropped }
+  adoptFleetStages(): Promise<{ adopted: string[]; dropped: string[] }> {
+    return this.records.adoptFleetStages()
   }
 
-  async master(): Promise<StageView> {
-    const master = this.masterArn ? await this.deps.store.getStage(this.masterArn) : null
-    if (!master) throw new AppError('UPSTREAM_UNAVAILABLE', 'the master stage is not available yet')
-    return master
+  master(): Promise<StageView> {
+    return this.records.master()
   }
 
   list(): Promise<StageView[]> {
@@ -251,7 +201,7 @@ export class StageService {
     const seq = await store.nextStageSeq()
     let created: ProviderStage
     try {
-      created = await provider.createStage({ name: name ?? `${this.settings.fleetId}-${seq}`, tags: { ...tags, ...this.fleetTags() } })
+      created = await provider.createStage({ name: name ?? `${this.settings.fleetId}-${seq}`, tags: { ...tags, ...this.records.tags() } })
     } catch (error) {
       // ServiceQuotaExceededException: the account holds all the stages it may. Every instance stops
       // trying for a while, and new viewers hear so at once instead of a retry storm.
@@ -262,7 +212,7 @@ export class StageService {
       }
       throw error
     }
-    if (!(await store.addStage(this.record(created, { isMaster: false, seq }), this.settings.maxStages))) {
+    if (!(await store.addStage(stageRecord(created, { isMaster: false, seq }, clock.now()), this.settings.maxStages))) {
       await provider.deleteStage(created.arn)
       return null
     }
@@ -270,23 +220,5 @@ export class StageService {
     await events.publish('stage_created', { stageArn: created.arn, timestamp: new Date(clock.now()).toISOString() })
     logger.info('stage created', { stageArn: created.arn, seq })
     return store.getStage(created.arn)
-  }
-
-  private fleetTags(): Record<string, string> {
-    return { [FLEET_TAG]: this.settings.fleetId }
-  }
-
-  private record(stage: ProviderStage, extra: { isMaster: boolean; seq: number }): StageRecord {
-    return {
-      arn: stage.arn,
-      name: stage.name,
-      isMaster: extra.isMaster,
-      status: 'active',
-      seq: extra.seq,
-      createdAt: this.deps.clock.now(),
-      drainingSince: null,
-      tags: stage.tags,
-      endpoints: stage.endpoints,
-    }
   }
 }

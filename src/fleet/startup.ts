@@ -58,7 +58,8 @@ export class FleetStartup {
 
   private async retry(): Promise<void> {
     for (let failures = 0; !this.stopped; failures++) {
-      await this.deps.sleep(Math.min(10_000, 250 * 2 ** Math.min(failures, 6)))
+      // Capped at 2 s, as the store's own reconnects: ready soon after the store answers again.
+      await this.deps.sleep(Math.min(2_000, 250 * 2 ** Math.min(failures, 3)))
       if (this.stopped) return
       try {
         if (await this.attempt()) {

@@ -70,8 +70,12 @@ export async function probeProtocol(host: string, port: number, timeoutMs = 1_00
         ...(tls ? { tls: { rejectUnauthorized: false } } : {}),
         socket: {
           open(socket) {
-            if (tls) finish(true, socket)
-            else socket.write('PING\r\n')
+            if (!tls) socket.write('PING\r\n')
+          },
+          // A completed handshake, not a TCP connect: a port that accepts and drops (a proxy or
+          // load balancer whose Redis is not up yet) is an outage, not a TLS server.
+          handshake(socket, success) {
+            finish(success, socket)
           },
           data(socket, data) {
             finish(!tls && /^[+\-$]/.test(String.fromCharCode(data[0] ?? 0)), socket)
@@ -176,8 +180,8 @@ export function connectClient(client: RedisClient, c: RedisConnection, timeoutMs
         if (mismatch) done(() => reject(new RedisConfigError(mismatch)))
       })
     }
-    // An answer about the protocol that is on its way is waited for.
-    const timer = setTimeout(() => void (probe ?? Promise.resolve()).then(() => done(() => resolve('unreachable'))), timeoutMs)
+    // An answer about the protocol that is on its way is waited for. (setTimeout fires at once past 2^31-1 ms.)
+    const timer = setTimeout(() => void (probe ?? Promise.resolve()).then(() => done(() => resolve('unreachable'))), Math.min(timeoutMs, 2 ** 31 - 1))
     client.on('ready', onReady)
     client.on('error', onError)
     client.connect().catch(onError)
