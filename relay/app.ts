@@ -12,9 +12,10 @@ import type { GuessBudget } from '../src/web/guess-budget'
 import { guessGuard } from '../src/web/guess-guard'
 import type { HealthCheck } from '../src/web/health'
 import { jsonBodies } from '../src/web/json-bodies'
-import { counterFamilies, metricsRoute } from '../src/web/metrics'
+import { counterFamilies, metricsAccess, metricsRoute } from '../src/web/metrics'
 import { enforce, type RateLimiter } from '../src/web/rate-limiter'
 import { requestLimits } from '../src/web/request-limits'
+import { pathOf } from '../src/web/request-path'
 import { pageCsp, securityHeaders } from '../src/web/security-headers'
 import { type Fanout, PublisherConflict } from './fanout'
 import { detailsGate, type LinkState, relayHealthRoutes } from './health'
@@ -71,31 +72,32 @@ export function buildRelayApp(deps: RelayAppDeps) {
   const { fanout } = deps
   const apiKey = new SecretCheck(deps.apiKey)
   const clientOf = clientOfRequest(deps.trustProxy)
-  const guard = guessGuard(deps.guesses, { clientOf, guards: guarded })
+  const requireMetricsAccess = metricsAccess({ isApiKey: (key) => apiKey.matches(key), metricsToken: deps.metricsToken })
+  const guard = guessGuard(deps.guesses, {
+    clientOf,
+    guards: guarded,
+    // From the headers, before any body (the offer) is read.
+    check: (request, path) => {
+      if (path === '/metrics') requireMetricsAccess(request.headers.toJSON())
+      else if (request.method !== 'PATCH') requirePublisher(request.headers.toJSON())
+    },
+  })
   return new Elysia({ name: 'ivs-fanout-relay', normalize: false, serve: { reusePort: false } })
     .use(envelope({ logger: deps.logger, counters: deps.counters, observe: guard.observe }))
     .use(drainable())
     .use(securityHeaders({ pages: { '/publish': pageCsp() } }))
     .onRequest(({ request, set }) => {
       // CORS first, so a browser can read even a 429.
-      if (new URL(request.url).pathname.startsWith('/whip')) Object.assign(set.headers, CORS)
+      if (pathOf(request.url).startsWith('/whip')) Object.assign(set.headers, CORS)
     })
     .use(requestLimits())
-    .use(guard.plugin)
+    .use(guard.gate)
     .onRequest(({ request, server, set }) => {
-      const path = request.url.slice(request.url.indexOf('/', 8))
+      const path = pathOf(request.url)
       if (guarded(path) && request.method !== 'OPTIONS') enforce(deps.rateLimiter.hit(clientOf(request, server)), set)
     })
-    .use(
-      jsonBodies({
-        textTypes: ['application/sdp', 'application/trickle-ice-sdpfrag'],
-        // The publish secret is checked before a byte of the offer is read.
-        admit: (request) => {
-          if (request.method === 'POST' && new URL(request.url).pathname === '/whip') requirePublisher(request.headers.toJSON())
-        },
-        timeoutMs: deps.bodyTimeoutMs,
-      }),
-    )
+    .use(guard.verify)
+    .use(jsonBodies({ textTypes: ['application/sdp', 'application/trickle-ice-sdpfrag'], timeoutMs: deps.bodyTimeoutMs }))
     .get('/', ({ redirect }) => redirect('/publish'))
     .use(publishPage())
     .use(

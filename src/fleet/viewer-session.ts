@@ -26,19 +26,26 @@ export class ViewerSessions {
 
   /** null when the token is malformed, forged or expired. */
   verify(token: string, nowMs: number): ViewerSessionClaims | null {
+    const checked = this.check(token, nowMs)
+    return 'claims' in checked ? checked.claims : null
+  }
+
+  /** The claims of a valid session, or why it is not one: never ours (malformed, forged) or ours but expired. */
+  check(token: string, nowMs: number): { claims: ViewerSessionClaims } | { problem: 'invalid' | 'expired' } {
+    const invalid = { problem: 'invalid' } as const
     const parts = token.split('.')
-    if (parts.length !== 3 || parts[0] !== 'v1') return null
+    if (parts.length !== 3 || parts[0] !== 'v1') return invalid
     const [, payload, mac] = parts as [string, string, string]
     const expected = Buffer.from(this.mac(payload))
     const given = Buffer.from(mac)
-    if (given.length !== expected.length || !timingSafeEqual(given, expected)) return null
+    if (given.length !== expected.length || !timingSafeEqual(given, expected)) return invalid
     try {
       const [userId, participantId, stageArn, exp] = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8'))
-      if (typeof userId !== 'string' || typeof participantId !== 'string' || typeof stageArn !== 'string' || typeof exp !== 'number') return null
-      if (exp * 1000 <= nowMs) return null
-      return { userId, participantId, stageArn, exp }
+      if (typeof userId !== 'string' || typeof participantId !== 'string' || typeof stageArn !== 'string' || typeof exp !== 'number') return invalid
+      if (exp * 1000 <= nowMs) return { problem: 'expired' }
+      return { claims: { userId, participantId, stageArn, exp } }
     } catch {
-      return null
+      return invalid
     }
   }
 

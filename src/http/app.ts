@@ -18,8 +18,9 @@ import type { GuessBudget } from '../web/guess-budget'
 import { guessGuard } from '../web/guess-guard'
 import { type HealthCheck, healthRoutes } from '../web/health'
 import { jsonBodies } from '../web/json-bodies'
-import { counterFamilies, metricsRoute } from '../web/metrics'
+import { counterFamilies, metricsAccess, metricsRoute } from '../web/metrics'
 import { requestLimits } from '../web/request-limits'
+import { pathOf } from '../web/request-path'
 import { pageCsp, securityHeaders } from '../web/security-headers'
 import type { Authenticator } from './auth'
 import { serveCorsPolicy } from './cors-policy'
@@ -84,7 +85,17 @@ export function buildApp(deps: AppDeps) {
   const started = new WeakMap<Request, number>()
   const durations = new Histogram('ivs_fanout_http_request_duration_seconds', 'HTTP request latency by route')
   const clientOf = clientOfRequest(settings.trustProxy)
-  const guard = guessGuard(deps.guesses, { clientOf, guards: (path) => path.startsWith('/api/') || path.startsWith('/ws') || path.startsWith('/metrics') })
+  const requireMetricsAccess = metricsAccess({ isApiKey: (key) => auth.isApiKey(key), metricsToken: settings.metricsToken })
+  const guard = guessGuard(deps.guesses, {
+    clientOf,
+    guards: (path) => path.startsWith('/api/') || path.startsWith('/ws') || path.startsWith('/metrics'),
+    // From the headers, before any body is read: everything under /api takes the API key or a viewer
+    // session (routes check which one they need); /ws reads its credentials from the query, in its route.
+    check: (request, path) => {
+      if (path.startsWith('/api/')) auth.requireViewerCredential(request.headers.toJSON())
+      else if (path === '/metrics') requireMetricsAccess(request.headers.toJSON())
+    },
+  })
   return new Elysia({ name: 'ivs-fanout', normalize: false, serve: { reusePort: false } })
     .use(envelope({ logger: deps.logger, counters: deps.counters, actionHint: (action) => ACTION_HINTS[action], observe: guard.observe }))
     .use(drainable())
@@ -105,23 +116,16 @@ export function buildApp(deps: AppDeps) {
       }
       deps.logger.debug('request', {
         method: request.method,
-        path: new URL(request.url).pathname,
+        path: pathOf(request.url),
         status: set.status,
         ms: begun === undefined ? undefined : Math.round((performance.now() - begun) * 100) / 100,
         requestId: set.headers['x-request-id'],
       })
     })
-    .use(guard.plugin)
+    .use(guard.gate)
     .use(rateLimit(deps.rateLimiter, { clientOf, sessionOf: (token) => auth.sessionKey(token) }))
-    .use(
-      jsonBodies({
-        // Everything under /api takes a credential: it is checked before a byte of the body is read.
-        admit: (request) => {
-          if (request.url.startsWith('/api/', request.url.indexOf('/', 8))) auth.requireViewerCredential(request.headers.toJSON())
-        },
-        timeoutMs: settings.bodyTimeoutMs,
-      }),
-    )
+    .use(guard.verify)
+    .use(jsonBodies({ timeoutMs: settings.bodyTimeoutMs }))
     .use(docs(VERSION))
     .use(dashboardRoutes())
     .use(viewerClientRoutes())

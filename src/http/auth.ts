@@ -65,9 +65,7 @@ export class Authenticator {
       this.requireApiKey(headers)
       return
     }
-    const token = bearerOf(headers)
-    if (!token) throw new AppError('UNAUTHORIZED', 'send x-api-key or Authorization: Bearer <viewerSession>')
-    if (!this.sessions.verify(token, this.clock.now())) throw new AppError('UNAUTHORIZED', 'viewerSession is invalid or expired; request a new viewer token')
+    this.session(headers)
   }
 
   /**
@@ -79,12 +77,23 @@ export class Authenticator {
       this.requireApiKey(headers)
       return null
     }
-    const token = bearerOf(headers)
-    if (!token) throw new AppError('UNAUTHORIZED', 'send x-api-key or Authorization: Bearer <viewerSession>')
-    const claims = this.sessions.verify(token, this.clock.now())
-    if (!claims) throw new AppError('UNAUTHORIZED', 'viewerSession is invalid or expired; request a new viewer token')
+    const claims = this.session(headers)
     if (claims.userId !== userId) throw new AppError('FORBIDDEN', 'viewerSession belongs to another userId')
     return claims
+  }
+
+  /**
+   * The bearer viewer session's claims. An expired one is refused as such (details.reason
+   * "session-expired"): its signature is ours, so it is not charged as a guess.
+   */
+  private session(headers: Headers): ViewerSessionClaims {
+    const token = bearerOf(headers)
+    if (!token) throw new AppError('UNAUTHORIZED', 'x-api-key header is required (a viewer app sends Authorization: Bearer <viewerSession> instead)')
+    const checked = this.sessions.check(token, this.clock.now())
+    if ('claims' in checked) return checked.claims
+    if (checked.problem === 'expired')
+      throw new AppError('UNAUTHORIZED', 'viewerSession has expired; request a new viewer token', { reason: 'session-expired' })
+    throw new AppError('UNAUTHORIZED', 'viewerSession is not valid; request a new viewer token')
   }
 
   /** For sockets: the API key in a header or `apiKey` query parameter. */

@@ -1,6 +1,7 @@
 import { Elysia } from 'elysia'
 import { bearerOf, secretLabel } from '../web/credentials'
 import { enforce } from '../web/rate-limiter'
+import { pathOf } from '../web/request-path'
 import type { RateCounter } from './fleet-rate-limiter'
 
 /**
@@ -16,7 +17,7 @@ export function rateLimit(
   },
 ) {
   return new Elysia({ name: 'rate-limit' }).onRequest(async ({ request, server, set }) => {
-    const path = request.url.slice(request.url.indexOf('/', 8))
+    const path = pathOf(request.url)
     if (!path.startsWith('/api/') && !path.startsWith('/ws') && !path.startsWith('/metrics')) return
     const headers = request.headers
     const apiKey = headers.get('x-api-key')

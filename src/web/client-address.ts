@@ -59,10 +59,43 @@ function trusted(list: BlockList, address: string): boolean {
   return list.check(address, isIP(address) === 6 ? 'ipv6' : 'ipv4')
 }
 
-/** The function that names a request's client under `trust` (the peer from Bun's server). */
+/** The function that names a request's client under `trust` (the peer from Bun's server), as a limit key. */
 export function clientOfRequest(trust: ProxyTrust) {
   return (request: Request, server: { requestIP(request: Request): { address: string } | null } | null): string =>
-    clientAddress(server?.requestIP(request)?.address ?? 'unknown', request.headers.get('x-forwarded-for'), trust)
+    clientKey(clientAddress(server?.requestIP(request)?.address ?? 'unknown', request.headers.get('x-forwarded-for'), trust))
+}
+
+/** The eight 16-bit groups of an IPv6 address (null when it is not one). */
+function ipv6Groups(address: string): number[] | null {
+  if (isIP(address) !== 6) return null
+  let text = address.toLowerCase()
+  const v4 = text.match(/^(.*:)(\d+\.\d+\.\d+\.\d+)$/)
+  if (v4) {
+    const [a, b, c, d] = v4[2]!.split('.').map(Number) as [number, number, number, number]
+    text = `${v4[1]}${((a << 8) | b).toString(16)}:${((c << 8) | d).toString(16)}`
+  }
+  const [head, tail] = text.includes('::') ? text.split('::') : [text, null]
+  const left = head ? head.split(':') : []
+  const right = tail ? tail.split(':') : []
+  const groups = [...left, ...Array(tail === null ? 0 : 8 - left.length - right.length).fill('0'), ...right]
+  return groups.map((group) => Number.parseInt(group, 16))
+}
+
+/**
+ * One key per client for limits: an IPv4-mapped IPv6 address is its IPv4 address, and IPv6 is
+ * counted per /64 (one subscriber's network: a single host can use any of its 2^64 addresses, so
+ * counting per address would give it a fresh budget with every one of them).
+ */
+export function clientKey(address: string): string {
+  const groups = ipv6Groups(address)
+  if (!groups) return address
+  if (groups.slice(0, 5).every((g) => g === 0) && groups[5] === 0xffff) {
+    return `${groups[6]! >> 8}.${groups[6]! & 255}.${groups[7]! >> 8}.${groups[7]! & 255}`
+  }
+  return `${groups
+    .slice(0, 4)
+    .map((g) => g.toString(16))
+    .join(':')}::/64`
 }
 
 /** The client's address for this request under `trust`, from the peer's address and X-Forwarded-For. */

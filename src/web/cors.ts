@@ -1,4 +1,5 @@
 import { Elysia } from 'elysia'
+import { pathOf } from './request-path'
 
 /** What one origin may do on one path. */
 export interface CorsGrant {
@@ -10,12 +11,6 @@ export interface CorsGrant {
 
 /** Decides per origin and path; null gives no allow headers at all (the browser then blocks the call). */
 export type CorsPolicy = (origin: string, path: string) => CorsGrant | null
-
-const pathOf = (url: string) => {
-  const start = url.indexOf('/', url.indexOf('//') + 2)
-  const end = url.indexOf('?', start)
-  return url.slice(start, end === -1 ? undefined : end)
-}
 
 /**
  * CORS for browsers on other origins: preflights are answered here (204, before rate limits and

@@ -1,6 +1,7 @@
 import type { Server } from 'bun'
 import { Elysia } from 'elysia'
 import { errorBody } from './envelope'
+import { pathOf } from './request-path'
 
 /**
  * A graceful stop as load balancers expect it (both modes): readiness turns 503 at once, requests
@@ -35,12 +36,6 @@ export interface StopOptions {
 }
 
 export const DEFAULT_STOP_GRACE_MS = 10_000
-
-const pathOf = (url: string) => {
-  const start = url.indexOf('/', url.indexOf('//') + 2)
-  const end = url.indexOf('?', start)
-  return url.slice(start, end === -1 ? undefined : end)
-}
 
 /**
  * The app side of the drain: `app.store.drain` is the switch. While draining, every response

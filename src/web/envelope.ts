@@ -3,6 +3,7 @@ import { AppError, type ErrorAction, type ErrorCode } from '../errors'
 import type { Logger } from '../log'
 import type { Counters } from '../metrics/counters'
 import { statusOf } from './error-status'
+import { pathOf } from './request-path'
 
 export const ok = <T>(data: T) => ({ success: true as const, data, timestamp: new Date().toISOString() })
 
@@ -93,6 +94,8 @@ export function envelope({ logger, counters, actionHint, observe }: EnvelopeOpti
       const appError =
         error instanceof AppError ? error : code === 'PARSE' && (error as Error).cause instanceof AppError ? ((error as Error).cause as AppError) : null
       if (appError && observe) observe(appError, request)
+      // A body that did not arrive in time is still arriving: end the connection rather than keep reading it.
+      if (appError?.code === 'REQUEST_TIMEOUT') set.headers.connection = 'close'
       if (error instanceof AppError && error.retryAfterSeconds !== undefined) set.headers['retry-after'] = String(error.retryAfterSeconds)
       counters.add('Errors', 1, { code: body.error.code })
       return body
@@ -115,12 +118,12 @@ function toErrorResponse(code: unknown, error: unknown, request: Request, reques
     case 'PARSE':
       return { status: 400, body: errorBody('VALIDATION_ERROR', 'request body could not be parsed; send a JSON object with Content-Type: application/json') }
     case 'NOT_FOUND':
-      return { status: 404, body: errorBody('NOT_FOUND', `no route for ${request.method} ${new URL(request.url).pathname}`) }
+      return { status: 404, body: errorBody('NOT_FOUND', `no route for ${request.method} ${pathOf(request.url)}`) }
     case 'INVALID_COOKIE_SIGNATURE':
     case 'INVALID_FILE_TYPE':
       return { status: 400, body: errorBody('VALIDATION_ERROR', 'request is invalid') }
   }
-  logger.error('unhandled error', { requestId, method: request.method, path: new URL(request.url).pathname, error })
+  logger.error('unhandled error', { requestId, method: request.method, path: pathOf(request.url), error })
   return {
     status: statusOf('INTERNAL_ERROR'),
     body: errorBody('INTERNAL_ERROR', `internal error; quote request id ${requestId} to the operator`, { requestId }),

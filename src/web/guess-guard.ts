@@ -1,26 +1,40 @@
 import { Elysia } from 'elysia'
 import { AppError } from '../errors'
 import type { GuessBudget } from './guess-budget'
+import { pathOf } from './request-path'
 
 interface Peer {
   requestIP(request: Request): { address: string } | null
 }
 
-/** Did this error come from a wrong or missing secret (not, say, a valid session acting for someone else)? */
-export const isCredentialFailure = (error: AppError) => error.code === 'UNAUTHORIZED' || error.details?.credential !== undefined
+/**
+ * Did this error come from a wrong or missing secret? Not a valid session acting for someone else,
+ * and not an honest session that merely expired (its signature is right: nobody guessed anything).
+ */
+export const isCredentialFailure = (error: AppError) =>
+  error.details?.credential !== undefined || (error.code === 'UNAUTHORIZED' && error.details?.reason !== 'session-expired')
+
+export interface GuessGuardOptions {
+  clientOf(request: Request, peer: Peer | null): string
+  /** Paths whose requests take a secret. */
+  guards(path: string): boolean
+  /** The request's credentials, from its headers only (throws AppError to refuse); routes may check more. */
+  check?(request: Request, path: string): void
+}
 
 /**
- * Guards every route that takes a secret with a GuessBudget: a locked-out address gets 429 before
- * its credentials are even looked at, and every credential failure is charged to its address. The
- * plugin does the first; `observe` (given to the envelope, which sees every error) does the second.
+ * Guards every route that takes a secret with a GuessBudget, in three places:
+ * - `gate`, first: a locked-out address gets 429 before anything else is done for it (no store call);
+ * - `verify`, after the (possibly awaited, fleet-wide) rate limit: the lock is checked again and the
+ *   credentials are checked and a failure charged in one synchronous step, so requests that waited
+ *   together on the store cannot all get past a budget that the first of them used up;
+ * - `observe` (given to the envelope, which sees every error): failures found later, by a route's
+ *   own checks, are charged too.
  */
-export function guessGuard(budget: GuessBudget, options: { clientOf(request: Request, peer: Peer | null): string; guards(path: string): boolean }) {
+export function guessGuard(budget: GuessBudget, options: GuessGuardOptions) {
   const clients = new WeakMap<Request, string>()
-  const plugin = new Elysia({ name: 'guess-guard' }).onRequest(({ request, server }) => {
-    const path = request.url.slice(request.url.indexOf('/', 8))
-    if (!options.guards(path)) return
-    const client = options.clientOf(request, server)
-    clients.set(request, client)
+  const charged = new WeakSet<Request>()
+  const refuseIfLocked = (client: string) => {
     const waitMs = budget.lockedFor(client)
     if (waitMs > 0) {
       const seconds = Math.ceil(waitMs / 1000)
@@ -31,10 +45,30 @@ export function guessGuard(budget: GuessBudget, options: { clientOf(request: Req
         seconds,
       )
     }
+  }
+  const gate = new Elysia().onRequest(({ request, server }) => {
+    if (request.method === 'OPTIONS' || !options.guards(pathOf(request.url))) return
+    const client = options.clientOf(request, server)
+    clients.set(request, client)
+    refuseIfLocked(client)
+  })
+  const verify = new Elysia().onRequest(({ request }) => {
+    const client = clients.get(request)
+    if (client === undefined || !options.check) return
+    refuseIfLocked(client)
+    try {
+      options.check(request, pathOf(request.url))
+    } catch (error) {
+      if (error instanceof AppError && isCredentialFailure(error)) {
+        charged.add(request)
+        void budget.fail(client)
+      }
+      throw error
+    }
   })
   const observe = (error: AppError, request: Request) => {
     const client = clients.get(request)
-    if (client !== undefined && isCredentialFailure(error)) void budget.fail(client)
+    if (client !== undefined && !charged.has(request) && isCredentialFailure(error)) void budget.fail(client)
   }
-  return { plugin, observe }
+  return { gate, verify, observe }
 }

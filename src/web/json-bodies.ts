@@ -88,11 +88,6 @@ function parseJson(text: string): unknown {
 export interface BodyOptions {
   /** Content types read as plain text (the relay's application/sdp). */
   textTypes?: string[]
-  /**
-   * Checks a request's credentials from its headers before any of its body is read (throws to
-   * refuse): an unauthenticated caller cannot make the server read, buffer or parse anything.
-   */
-  admit?(request: Request): void
   /** How long a body may take to arrive (default 10 s). */
   timeoutMs?: number
 }
@@ -101,8 +96,8 @@ const hasBody = (request: Request) =>
   request.headers.has('transfer-encoding') || (request.headers.has('content-length') && request.headers.get('content-length') !== '0')
 
 /**
- * Bodies are JSON objects of at most 64 KB. Credentials are checked and declared lengths refused
- * before reading; chunked bodies are counted while read, and every body must arrive in time.
+ * Bodies are JSON objects of at most 64 KB. Declared lengths are refused before reading (and the
+ * guess guard has checked the credentials by then, so nobody unauthenticated gets a byte read); chunked bodies are counted while read, and every body must arrive in time.
  */
 export function jsonBodies(options: BodyOptions = {}) {
   const textTypes = options.textTypes ?? []
@@ -110,7 +105,6 @@ export function jsonBodies(options: BodyOptions = {}) {
   return new Elysia({ name: 'json-bodies', seed: textTypes })
     .onRequest(({ request }) => {
       if (!hasBody(request)) return
-      options.admit?.(request)
       const length = Number(request.headers.get('content-length') ?? 0)
       if (length > MAX_BODY_BYTES) throw tooLarge()
     })

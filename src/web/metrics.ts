@@ -21,6 +21,15 @@ export function counterFamilies(samples: CounterSample[]): MetricFamily[] {
   return [...families.values()]
 }
 
+/** Throws 401 unless the headers carry the API key (x-api-key) or METRICS_TOKEN (Authorization: Bearer). */
+export function metricsAccess(deps: { isApiKey(key: string | undefined): boolean; metricsToken: string | null }) {
+  const token = deps.metricsToken ? new SecretCheck(deps.metricsToken) : null
+  return (headers: Record<string, string | undefined>): void => {
+    if (deps.isApiKey(headers['x-api-key']) || token?.matches(bearerOf(headers))) return
+    throw new AppError('UNAUTHORIZED', 'send x-api-key or Authorization: Bearer <METRICS_TOKEN>')
+  }
+}
+
 /**
  * GET /metrics in Prometheus text format, for the API key (x-api-key) or the separate
  * METRICS_TOKEN (Authorization: Bearer), so a scraper need not hold the API key.
@@ -31,13 +40,11 @@ export function metricsRoute(deps: {
   families(): Promise<MetricFamily[]>
   histograms?: Histogram[]
 }) {
-  const token = deps.metricsToken ? new SecretCheck(deps.metricsToken) : null
+  const requireAccess = metricsAccess(deps)
   return new Elysia({ name: 'metrics' }).get(
     '/metrics',
     async ({ headers }) => {
-      const bearer = bearerOf(headers)
-      const allowed = deps.isApiKey(headers['x-api-key']) || token?.matches(bearer)
-      if (!allowed) throw new AppError('UNAUTHORIZED', 'send x-api-key or Authorization: Bearer <METRICS_TOKEN>')
+      requireAccess(headers)
       return new Response(renderFamilies(await deps.families(), deps.histograms), { headers: { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' } })
     },
     {

@@ -30,7 +30,7 @@ export function listenOptions(port: number) {
 export function headerBytes(request: Request): number {
   const url = request.url
   // "GET /path?query HTTP/1.1\r\n"
-  let size = request.method.length + (url.length - url.indexOf('/', url.indexOf('//') + 2)) + 11
+  let size = request.method.length + (url.length - (url.startsWith('/') ? 0 : url.indexOf('/', url.indexOf('//') + 2))) + 11
   request.headers.forEach((value, name) => {
     size += name.length + value.length + 4 // "name: value\r\n"
   })

@@ -1,4 +1,5 @@
 import { Elysia } from 'elysia'
+import { pathOf } from './request-path'
 
 /**
  * The Content-Security-Policy of our own HTML pages (serve's dashboard, the relay's publish page):
@@ -31,12 +32,6 @@ export interface SecurityHeaderOptions {
   pages: Record<string, string>
   /** Paths whose responses carry a secret (participant tokens, viewer sessions): `Cache-Control: no-store`. */
   noStore?: readonly string[]
-}
-
-const pathOf = (url: string) => {
-  const start = url.indexOf('/', url.indexOf('//') + 2)
-  const end = url.indexOf('?', start)
-  return url.slice(start, end === -1 ? undefined : end)
 }
 
 /**

@@ -1,5 +1,9 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { readFileSync } from 'node:fs'
+import { MemoryStore } from '../../src/store/memory'
+import type { Store } from '../../src/store/types'
+import { ManualClock, ManualTicker } from '../support/clock'
+import { rawRequest } from '../support/raw-http'
 import { startTestServer, type TestServer } from '../support/serve'
 
 const wrongKey = (i: number) => `wrong-key-${i}-0123456789abcdef`
@@ -55,6 +59,16 @@ describe('API-key guessing is limited per client address, whatever key is tried'
     expect((await asClient(client, wrongKey(100))).status).toBe(429)
   })
 
+  test('a malformed Host (Bun then gives the bare path as the URL) changes nothing: still counted, still locked', async () => {
+    const statuses: number[] = []
+    for (let i = 0; i < 7; i++) {
+      const answer = await rawRequest(server.url, `GET /api/stats HTTP/1.1\r\nHost: a/b\r\nx-api-key: ${wrongKey(i)}\r\nX-Forwarded-For: 198.51.100.5`)
+      expect(answer.text).toContain('"success":false')
+      statuses.push(answer.status)
+    }
+    expect(statuses).toEqual([401, 401, 401, 401, 401, 429, 429])
+  })
+
   test('requests with the right key never use up the budget', async () => {
     for (let i = 0; i < 20; i++) expect((await asClient('198.51.100.4', server.apiKey)).status).toBe(200)
     expect((await asClient('198.51.100.4', wrongKey(1))).status).toBe(401)
@@ -96,5 +110,69 @@ describe('TRUST_PROXY: nobody picks their own bucket through X-Forwarded-For', (
   test('the compose stack trusts no header: it sets no TRUST_PROXY (nothing in front of it strips X-Forwarded-For)', () => {
     const compose = readFileSync(new URL('../../docker-compose.yml', import.meta.url), 'utf8')
     expect(compose).not.toMatch(/TRUST_PROXY/)
+  })
+})
+
+/** A memory store that answers the limit counters slowly and calls itself shared, as Redis would be. */
+function slowSharedStore(delayMs: number): Store {
+  const memory = new MemoryStore()
+  const limits = Object.create(memory.limits) as Store['limits']
+  limits.countHits = async (...args) => {
+    await Bun.sleep(delayMs)
+    return memory.limits.countHits(...args)
+  }
+  limits.countHit = async (...args) => {
+    await Bun.sleep(delayMs)
+    return memory.limits.countHit(...args)
+  }
+  return new Proxy(memory, {
+    get(target, property) {
+      if (property === 'kind') return 'redis'
+      if (property === 'limits') return limits
+      const value = Reflect.get(target, property, target)
+      return typeof value === 'function' ? value.bind(target) : value
+    },
+  })
+}
+
+describe('the budget holds for requests that arrive together', () => {
+  test('with a shared store (the rate limit awaits it), 200 wrong keys at once get at most the budget of 401s', async () => {
+    const server = await startTestServer({ AUTH_FAILURE_LIMIT: '5' }, { store: slowSharedStore(5) })
+    try {
+      const statuses = await Promise.all(
+        Array.from({ length: 200 }, (_, i) => server.api('/api/stats', { headers: { 'x-api-key': wrongKey(i) } }).then((r) => r.status)),
+      )
+      expect(statuses.filter((s) => s === 401).length).toBeLessThanOrEqual(5)
+      expect(statuses.filter((s) => s === 429).length).toBeGreaterThanOrEqual(195)
+    } finally {
+      await server.stop()
+    }
+  })
+
+  test('an expired viewer session is not a guess: it is refused as expired and not charged', async () => {
+    const clock = new ManualClock(Date.UTC(2026, 11, 1, 12))
+    const server = await startTestServer({ AUTH_FAILURE_LIMIT: '3', VIEWER_TOKEN_TTL_MIN: '1' }, { clock, ticker: new ManualTicker() })
+    try {
+      const token = (await (await server.api('/api/token/viewer', { method: 'POST', json: { userId: 'sleepy' } })).json()).data
+      clock.advance(3 * 60_000)
+      for (let i = 0; i < 10; i++) {
+        const response = await fetch(`${server.url}/api/viewer/heartbeat`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${token.viewerSession}`, 'content-type': 'application/json' },
+          body: JSON.stringify({ userId: 'sleepy', stageArn: token.stageArn }),
+        })
+        expect(response.status).toBe(401)
+        expect((await response.json()).error).toMatchObject({ code: 'UNAUTHORIZED', details: { reason: 'session-expired' } })
+      }
+      expect((await server.api('/api/stats')).status).toBe(200)
+      // A forged one is a guess.
+      for (let i = 0; i < 3; i++) {
+        const forged = `${token.viewerSession.slice(0, -4)}AAAA`
+        expect((await fetch(`${server.url}/api/viewer/heartbeat`, { method: 'POST', headers: { authorization: `Bearer ${forged}` } })).status).toBe(401)
+      }
+      expect((await server.api('/api/stats')).status).toBe(429)
+    } finally {
+      await server.stop()
+    }
   })
 })

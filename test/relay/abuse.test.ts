@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
+import { rawRequest } from '../support/raw-http'
 import { PUBLISH_SECRET, type RelayStack, startRelayStack } from '../support/relay-stack'
 
 const OFFER = 'v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n'
@@ -35,6 +36,21 @@ describe('relay: the same guess budget and rate limit as serve', () => {
     for (let i = 0; i < 6; i++) {
       const response = await fetch(`${stack.relay.url}/metrics`, { headers: { authorization: `Bearer wrong-${i}`, 'x-forwarded-for': '198.51.100.2' } })
       statuses.push(response.status)
+    }
+    expect(statuses).toEqual([401, 401, 401, 401, 401, 429])
+  })
+
+  test('a malformed Host still gets the envelope with CORS, counted against the budget (not a bare 500)', async () => {
+    const statuses: number[] = []
+    for (let i = 0; i < 6; i++) {
+      const answer = await rawRequest(
+        stack.relay.url,
+        `POST /whip HTTP/1.1\r\nHost: a/b\r\nAuthorization: Bearer wrong-${i}-0123456789\r\nContent-Type: application/sdp\r\nContent-Length: 4\r\nX-Forwarded-For: 198.51.100.6`,
+        'v=0\n',
+      )
+      expect(answer.text).toContain('"success":false')
+      expect(answer.text.toLowerCase()).toContain('access-control-allow-origin: *')
+      statuses.push(answer.status)
     }
     expect(statuses).toEqual([401, 401, 401, 401, 401, 429])
   })

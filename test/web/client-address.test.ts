@@ -46,3 +46,16 @@ test('a proxy list: the client is the right-most address that is not a trusted p
   // Every hop trusted: the left-most.
   expect(clientAddress('10.0.0.2', '10.0.0.5, 10.0.0.6', proxies)).toBe('10.0.0.5')
 })
+
+test('limit keys: IPv4-mapped IPv6 is its IPv4 address, IPv6 counts per /64 whatever the spelling', async () => {
+  const { clientKey } = await import('../../src/web/client-address')
+  expect(clientKey('198.51.100.7')).toBe('198.51.100.7')
+  expect(clientKey('::ffff:198.51.100.7')).toBe('198.51.100.7')
+  expect(clientKey('::FFFF:c633:6407')).toBe('198.51.100.7')
+  expect(clientKey('2001:db8:1:2::1')).toBe('2001:db8:1:2::/64')
+  expect(clientKey('2001:DB8:1:2:ffff:ffff:ffff:ffff')).toBe('2001:db8:1:2::/64')
+  expect(clientKey('2001:0db8:0001:0002:0:0:0:9')).toBe('2001:db8:1:2::/64')
+  expect(clientKey('2001:db8:1:3::1')).toBe('2001:db8:1:3::/64')
+  expect(clientKey('::1')).toBe('0:0:0:0::/64')
+  expect(clientKey('unknown')).toBe('unknown')
+})
