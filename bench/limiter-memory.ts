@@ -63,7 +63,7 @@ async function child(kind: string): Promise<Sample> {
   if ((await proc.exited) !== 0) throw new Error(`${kind} child failed`)
   return JSON.parse(text) as Sample
 }
-const samples: Record<string, Sample[]> = { capped: [], uncapped: [] }
+const samples: Record<'capped' | 'uncapped', Sample[]> = { capped: [], uncapped: [] }
 for (let round = 0; round < Number(args.rounds); round++) {
   for (const kind of ['capped', 'uncapped'] as const) samples[kind].push(await child(kind))
 }
