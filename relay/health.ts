@@ -4,6 +4,7 @@ import { AppError } from '../src/errors'
 import { bearerOf, SecretCheck } from '../src/web/credentials'
 import { errorBody, ok } from '../src/web/envelope'
 import type { GuessBudget } from '../src/web/guess-budget'
+import { refuseIfLocked } from '../src/web/guess-guard'
 import { type CheckResult, cachedChecks, type HealthCheck, uptimeSeconds } from '../src/web/health-checks'
 import type { Fanout } from './fanout'
 import type { StageState } from './stage-session'
@@ -129,16 +130,7 @@ export function detailsGate(options: {
     const authorization = request.headers.get('authorization')
     if (key === null && authorization === null) return false
     const client = options.clientOf(request, server)
-    const waitMs = options.guesses.lockedFor(client)
-    if (waitMs > 0) {
-      const seconds = Math.ceil(waitMs / 1000)
-      throw new AppError(
-        'RATE_LIMITED',
-        `too many failed authentications from this address; retry in ${seconds} s`,
-        { reason: 'authentication-failures' },
-        seconds,
-      )
-    }
+    refuseIfLocked(options.guesses, client)
     if ((key !== null && options.isApiKey(key)) || token?.matches(bearerOf({ authorization: authorization ?? undefined }))) return true
     void options.guesses.fail(client)
     throw new AppError('UNAUTHORIZED', 'send x-api-key or Authorization: Bearer <METRICS_TOKEN> for the details, or no credential for the public report')

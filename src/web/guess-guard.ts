@@ -14,6 +14,20 @@ interface Peer {
 export const isCredentialFailure = (error: AppError) =>
   error.details?.credential !== undefined || (error.code === 'UNAUTHORIZED' && error.details?.reason !== 'session-expired')
 
+/** Throws 429 (reason "authentication-failures", with Retry-After) while `client` is locked out. */
+export function refuseIfLocked(budget: GuessBudget, client: string): void {
+  const waitMs = budget.lockedFor(client)
+  if (waitMs > 0) {
+    const seconds = Math.ceil(waitMs / 1000)
+    throw new AppError(
+      'RATE_LIMITED',
+      `too many failed authentications from this address; retry in ${seconds} s`,
+      { reason: 'authentication-failures' },
+      seconds,
+    )
+  }
+}
+
 export interface GuessGuardOptions {
   clientOf(request: Request, peer: Peer | null): string
   /** Paths whose requests take a secret. */
@@ -34,28 +48,16 @@ export interface GuessGuardOptions {
 export function guessGuard(budget: GuessBudget, options: GuessGuardOptions) {
   const clients = new WeakMap<Request, string>()
   const charged = new WeakSet<Request>()
-  const refuseIfLocked = (client: string) => {
-    const waitMs = budget.lockedFor(client)
-    if (waitMs > 0) {
-      const seconds = Math.ceil(waitMs / 1000)
-      throw new AppError(
-        'RATE_LIMITED',
-        `too many failed authentications from this address; retry in ${seconds} s`,
-        { reason: 'authentication-failures' },
-        seconds,
-      )
-    }
-  }
   const gate = new Elysia().onRequest(({ request, server }) => {
     if (request.method === 'OPTIONS' || !options.guards(pathOf(request.url))) return
     const client = options.clientOf(request, server)
     clients.set(request, client)
-    refuseIfLocked(client)
+    refuseIfLocked(budget, client)
   })
   const verify = new Elysia().onRequest(({ request }) => {
     const client = clients.get(request)
     if (client === undefined || !options.check) return
-    refuseIfLocked(client)
+    refuseIfLocked(budget, client)
     try {
       options.check(request, pathOf(request.url))
     } catch (error) {

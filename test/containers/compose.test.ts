@@ -52,7 +52,7 @@ async function startHostNetworkService(service: string): Promise<void> {
   type Service = { image: string; command?: string[]; environment?: Record<string, string | null>; network_mode?: string; restart?: string }
   const file = Bun.YAML.parse(await Bun.file('docker-compose.yml').text()) as { services: Record<string, Service> }
   const definition = file.services[service]
-  if (!definition || definition.network_mode !== 'host') throw new Error(`docker-compose.yml has no host-network service ${service}`)
+  if (definition?.network_mode !== 'host') throw new Error(`docker-compose.yml has no host-network service ${service}`)
   const vars = { ...process.env, ...env }
   const environment = Object.entries(definition.environment ?? {}).flatMap(([name, value]) => ['-e', `${name}=${interpolate(value ?? '', vars)}`])
   await must([

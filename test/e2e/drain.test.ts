@@ -116,6 +116,18 @@ function watchReadiness(port: number, exited: Promise<unknown>): Readiness {
 }
 
 /** Starts the load, sends SIGTERM, lets the clients go on until the load balancer would have reacted, then waits for the exit. */
+/** What a drain under load must look like: every request answered (200), none reset, keep-alive clients told to close, readiness 503 "draining", exit 0 after the grace. */
+function expectCleanDrain(load: ReturnType<typeof keepAliveLoad>, result: Awaited<ReturnType<typeof drainUnderLoad>>) {
+  expect(load.load.errors).toEqual([])
+  expect(load.load.answered).toBe(load.load.sent)
+  expect(Object.keys(load.load.statuses)).toEqual(['200'])
+  expect(load.load.answeredAfterSignal).toBeGreaterThan(CLIENTS)
+  expect(load.load.closing).toBeGreaterThanOrEqual(CLIENTS)
+  expect(result.readiness.draining).toMatchObject({ success: false, error: { code: 'UPSTREAM_UNAVAILABLE', details: { reason: 'draining' } } })
+  expect(result.code).toBe(0)
+  expect(result.exitMs).toBeGreaterThanOrEqual(GRACE_MS - 100)
+}
+
 async function drainUnderLoad(p: Spawned, port: number, load: ReturnType<typeof keepAliveLoad>) {
   await Bun.sleep(300) // every client is on a kept-alive socket by now
   expect(load.load.answered).toBeGreaterThan(CLIENTS)
@@ -155,16 +167,8 @@ describe('SIGTERM drains instead of resetting keep-alive connections', () => {
       headers: { 'x-api-key': key, 'content-type': 'application/json' },
       body: (client) => JSON.stringify({ userId: `drain-viewer-${client}` }),
     })
-    const { code, exitMs, readiness } = await drainUnderLoad(p, port, load)
 
-    expect(load.load.errors).toEqual([])
-    expect(load.load.answered).toBe(load.load.sent)
-    expect(Object.keys(load.load.statuses)).toEqual(['200'])
-    expect(load.load.answeredAfterSignal).toBeGreaterThan(CLIENTS)
-    expect(load.load.closing).toBeGreaterThanOrEqual(CLIENTS)
-    expect(readiness.draining).toMatchObject({ success: false, error: { code: 'UPSTREAM_UNAVAILABLE', details: { reason: 'draining' } } })
-    expect(code).toBe(0)
-    expect(exitMs).toBeGreaterThanOrEqual(GRACE_MS - 100)
+    expectCleanDrain(load, await drainUnderLoad(p, port, load))
     expect(p.stdout()).toContain('"msg":"draining"')
     expect(p.stdout()).toContain('"msg":"stopped"')
   }, 30_000)
@@ -206,16 +210,8 @@ describe('the relay drains the same way', () => {
     )
 
     const load = keepAliveLoad(port, { method: 'GET', path: '/health/live' })
-    const { code, exitMs, readiness } = await drainUnderLoad(p, port, load)
 
-    expect(load.load.errors).toEqual([])
-    expect(load.load.answered).toBe(load.load.sent)
-    expect(Object.keys(load.load.statuses)).toEqual(['200'])
-    expect(load.load.answeredAfterSignal).toBeGreaterThan(CLIENTS)
-    expect(load.load.closing).toBeGreaterThanOrEqual(CLIENTS)
-    expect(readiness.draining).toMatchObject({ success: false, error: { code: 'UPSTREAM_UNAVAILABLE', details: { reason: 'draining' } } })
-    expect(code).toBe(0)
-    expect(exitMs).toBeGreaterThanOrEqual(GRACE_MS - 100)
+    expectCleanDrain(load, await drainUnderLoad(p, port, load))
     expect(p.stdout()).toContain('"msg":"relay stopped"')
   }, 30_000)
 })
