@@ -71,6 +71,18 @@ const BENCHES: Record<string, { script: string; rows(s: Summary): Row[] }> = {
       { bench: 'presence', figure: 'sweep of all / of none', value: `${s.fullSweepMs} ms / ${s.emptySweepMs} ms`, against: '', verdict: '' },
     ],
   },
+  limiter: {
+    script: 'bench/limiter-memory.ts',
+    rows: (s) => [
+      {
+        bench: 'limiter',
+        figure: `heap after ${n(s.keys)} distinct keys`,
+        value: `${s.capped.heapMb.toFixed(1)} MB (${n(s.capped.kept)} kept)`,
+        against: `uncapped Map: ${s.uncapped.heapMb.toFixed(1)} MB; ${(s.heapRatio * 100).toFixed(1)} %`,
+        verdict: verdict(s.capped.kept <= 100_000),
+      },
+    ],
+  },
   stores: {
     script: 'bench/stores.ts',
     rows: (s) => [
