@@ -70,6 +70,9 @@ async function main(): Promise<void> {
       RATE_LIMIT_MAX_REQUESTS: '1000000000',
       STAGE_CAPACITY: '10000',
       MAX_STAGES: '1000',
+      // Seats for every token the rounds issue (the default subscription quota, 20,000, would start
+      // refusing viewers after a few rounds: those rounds measured 503s).
+      IVS_MAX_SUBSCRIPTIONS: String(10_000 * 1000),
       LOG_LEVEL: 'warn',
       IVS_PROVIDER: 'local',
     },

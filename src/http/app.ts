@@ -78,6 +78,12 @@ const ACTION_HINTS: Record<ErrorAction, string> = {
   register: 'call POST /api/media/register first',
 }
 
+/** The only headers requireViewerCredential reads, without copying every header of the request. */
+const credentialHeaders = (headers: Headers) => ({
+  'x-api-key': headers.get('x-api-key') ?? undefined,
+  authorization: headers.get('authorization') ?? undefined,
+})
+
 /** Serve mode's HTTP app. Tests build it with their own deps and listen on port 0. */
 export function buildApp(deps: AppDeps) {
   const { stages, viewers, relays, tokens, auth, settings } = deps
@@ -92,7 +98,7 @@ export function buildApp(deps: AppDeps) {
     // From the headers, before any body is read: everything under /api takes the API key or a viewer
     // session (routes check which one they need); /ws reads its credentials from the query, in its route.
     check: (request, path) => {
-      if (path.startsWith('/api/')) auth.requireViewerCredential(request.headers.toJSON())
+      if (path.startsWith('/api/')) auth.requireViewerCredential(credentialHeaders(request.headers))
       else if (path === '/metrics') requireMetricsAccess(request.headers.toJSON())
     },
   })

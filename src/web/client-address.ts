@@ -59,10 +59,20 @@ function trusted(list: BlockList, address: string): boolean {
   return list.check(address, isIP(address) === 6 ? 'ipv6' : 'ipv4')
 }
 
-/** The function that names a request's client under `trust` (the peer from Bun's server), as a limit key. */
+/**
+ * The function that names a request's client under `trust` (the peer from Bun's server), as a limit key.
+ * Worked out once per request (several hooks ask; `requestIP` is a native call and the key is parsed).
+ */
 export function clientOfRequest(trust: ProxyTrust) {
-  return (request: Request, server: { requestIP(request: Request): { address: string } | null } | null): string =>
-    clientKey(clientAddress(server?.requestIP(request)?.address ?? 'unknown', request.headers.get('x-forwarded-for'), trust))
+  const known = new WeakMap<Request, string>()
+  return (request: Request, server: { requestIP(request: Request): { address: string } | null } | null): string => {
+    let client = known.get(request)
+    if (client === undefined) {
+      client = clientKey(clientAddress(server?.requestIP(request)?.address ?? 'unknown', request.headers.get('x-forwarded-for'), trust))
+      known.set(request, client)
+    }
+    return client
+  }
 }
 
 /** The eight 16-bit groups of an IPv6 address (null when it is not one). */

@@ -74,6 +74,8 @@ function parseJson(text: string): unknown {
   }
   let parsed: unknown
   try {
+    // A "__proto__" key can only be spelt out or written with escapes: without either, no reviver is needed.
+    if (!text.includes('__proto__') && !text.includes('\\')) return JSON.parse(text)
     parsed = JSON.parse(text, (key, value) => {
       if (key === '__proto__') throw new AppError('VALIDATION_ERROR', '__proto__ is not an allowed field', { field: '__proto__' })
       return value
