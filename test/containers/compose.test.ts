@@ -1,5 +1,8 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
+import { copyFileSync, mkdtempSync, rmSync } from 'node:fs'
 import { createConnection } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { IMAGE, must, prepareBaseImages, requirePodman, run } from '../support/containers'
 
 /**
@@ -24,12 +27,25 @@ async function eventually(what: string, check: () => boolean | Promise<boolean>,
   }
 }
 
-const compose = (...args: string[]) => ['podman-compose', '-p', PROJECT, '-f', 'docker-compose.yml', ...args]
-/** podman-compose reads the secrets from the environment, as docker compose reads them from .env. */
-const composeRun = (args: string[], timeoutMs = 300_000) => {
-  Object.assign(process.env, env)
-  return run(compose(...args), { timeoutMs })
+/**
+ * podman-compose runs the real file from a scratch folder (so no .env of this checkout is read)
+ * with the secrets in its environment, as docker compose reads them from .env; AWS settings of
+ * the machine running the tests are blanked, so the stack is the local-provider one.
+ */
+const workdir = mkdtempSync(join(tmpdir(), 'ivsf-compose-'))
+copyFileSync('docker-compose.yml', join(workdir, 'docker-compose.yml'))
+const composeEnv = {
+  ...env,
+  AWS_ACCESS_KEY_ID: '',
+  AWS_SECRET_ACCESS_KEY: '',
+  AWS_SESSION_TOKEN: '',
+  AWS_PROFILE: '',
+  MASTER_STAGE_ARN: '',
+  IVS_PUBLIC_KEY_ARN: '',
+  IVS_PRIVATE_KEY: '',
 }
+const composeRun = (args: string[], timeoutMs = 300_000) =>
+  run(['podman-compose', '-p', PROJECT, '-f', join(workdir, 'docker-compose.yml'), ...args], { timeoutMs, cwd: workdir, env: composeEnv })
 
 /** Compose-style interpolation: ${VAR}, ${VAR:-default}, ${VAR:?error} (what docker-compose.yml uses). */
 function interpolate(value: string, vars: Record<string, string | undefined>): string {
@@ -53,7 +69,7 @@ async function startHostNetworkService(service: string): Promise<void> {
   const file = Bun.YAML.parse(await Bun.file('docker-compose.yml').text()) as { services: Record<string, Service> }
   const definition = file.services[service]
   if (definition?.network_mode !== 'host') throw new Error(`docker-compose.yml has no host-network service ${service}`)
-  const vars = { ...process.env, ...env }
+  const vars: Record<string, string | undefined> = { ...process.env, ...composeEnv }
   const environment = Object.entries(definition.environment ?? {}).flatMap(([name, value]) => ['-e', `${name}=${interpolate(value ?? '', vars)}`])
   await must([
     'podman',
@@ -121,6 +137,7 @@ describe('the compose stack (podman-compose, the real docker-compose.yml)', () =
   afterAll(async () => {
     await composeRun(['down', '-v'])
     await run(['podman', 'network', 'rm', '-f', `${PROJECT}_default`])
+    rmSync(workdir, { recursive: true, force: true })
   }, 120_000)
 
   test('tokens through both replicas share one fleet: stats agree, one leader, the relay registered', async () => {
@@ -149,15 +166,17 @@ describe('the compose stack (podman-compose, the real docker-compose.yml)', () =
     )
   }, 60_000)
 
-  test('one replica killed: the other keeps serving and leads', async () => {
-    const [first] = (await projectContainers()).filter((name) => name.includes('serve-1'))
-    expect(first).toBeDefined()
-    await must(['podman', 'kill', first!])
-    const survivor = REPLICAS['serve-2']
+  test('the leader killed: the other replica keeps serving and takes over the lead', async () => {
+    const [leading, other] = (await leader(REPLICAS['serve-1'])) === 1 ? (['serve-1', 'serve-2'] as const) : (['serve-2', 'serve-1'] as const)
+    const survivor = REPLICAS[other]
+    expect(await leader(survivor)).toBe(0)
+    const [victim] = (await projectContainers()).filter((name) => name.includes(leading))
+    expect(victim).toBeDefined()
+    await must(['podman', 'kill', victim!])
     const token = await api(survivor, '/api/token/viewer', { method: 'POST', body: JSON.stringify({ userId: 'after-the-kill' }) })
     expect(token.status).toBe(200)
     // The lease (LEADER_LEASE_MS, 10 s by default) passes to the survivor.
-    await eventually('serve-2 leads', async () => (await leader(survivor)) === 1, 30_000)
+    await eventually(`${other} leads`, async () => (await leader(survivor)) === 1, 30_000)
     const stats = ((await (await api(survivor, '/api/stats')).json()) as { data: { totalViewers: number } }).data
     expect(stats.totalViewers).toBe(21)
   }, 60_000)

@@ -45,14 +45,16 @@ describe('the systemd unit (docs/ivs-fanout@.service)', () => {
       'NoNewPrivileges=yes',
       'ProtectSystem=strict',
       'PrivateTmp=yes',
-      'RuntimeDirectory=ivs-fanout-%i',
-      'Environment=BUN_TMPDIR=/run/ivs-fanout-%i NODE_ENV=production',
+      'CacheDirectory=ivs-fanout-%i',
+      'Environment=BUN_TMPDIR=/var/cache/ivs-fanout-%i NODE_ENV=production',
       'KillSignal=SIGTERM',
       'RestartPreventExitStatus=2',
       'CapabilityBoundingSet=',
     ]) {
       expect(unit.split('\n')).toContain(line)
     }
+    // The addon must be unpacked where exec is allowed: not /run or /dev/shm (noexec on Debian and Ubuntu).
+    expect(unit).not.toMatch(/BUN_TMPDIR=\/(run|dev\/shm)\//)
     const security = await run(['systemd-analyze', 'security', '--offline=true', `--root=${root}`, 'ivs-fanout@serve.service'])
     const exposure = Number(security.stdout.match(/Overall exposure level for \S+: ([\d.]+)/)?.[1])
     console.log(`systemd-analyze security: exposure ${exposure} (0 = locked down, 10 = exposed; the unit before the hardening set scored 8.3)`)

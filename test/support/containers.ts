@@ -21,7 +21,10 @@ export const REDIS_IMAGE = 'docker.io/library/redis:7-bookworm'
 export const bunImage = () => `docker.io/oven/bun:${lockedBunVersion()}`
 const MIRROR = 'http://deb.debian.org/debian'
 
-export const podmanEnv = () => ({ ...process.env, CONTAINERS_CONF })
+const SBIN_PATH = () => `${process.env.PATH ?? '/usr/bin:/bin'}:/usr/sbin:/sbin`
+
+/** The environment podman and friends run with: ours, plus sbin (runc, debootstrap) and our containers.conf. */
+export const podmanEnv = (extra: Record<string, string> = {}) => ({ ...process.env, PATH: SBIN_PATH(), CONTAINERS_CONF, ...extra })
 
 export interface Run {
   code: number
@@ -30,8 +33,8 @@ export interface Run {
 }
 
 /** Runs a command to its end (podman with our containers.conf), capturing its output. */
-export async function run(cmd: string[], options: { cwd?: string; stdin?: Blob; timeoutMs?: number } = {}): Promise<Run> {
-  const child = Bun.spawn(cmd, { cwd: options.cwd ?? ROOT, env: podmanEnv(), stdin: options.stdin ?? 'ignore', stdout: 'pipe', stderr: 'pipe' })
+export async function run(cmd: string[], options: { cwd?: string; stdin?: Blob; timeoutMs?: number; env?: Record<string, string> } = {}): Promise<Run> {
+  const child = Bun.spawn(cmd, { cwd: options.cwd ?? ROOT, env: podmanEnv(options.env), stdin: options.stdin ?? 'ignore', stdout: 'pipe', stderr: 'pipe' })
   const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 600_000)
   const [stdout, stderr, code] = await Promise.all([new Response(child.stdout).text(), new Response(child.stderr).text(), child.exited])
   clearTimeout(timer)
@@ -58,7 +61,10 @@ export function lockedBunVersion(): string {
  * Rootful podman is what this was verified with; rootless needs subuid/subgid set up.
  */
 export async function requirePodman(): Promise<void> {
-  const missing = ['podman', 'runc', 'debootstrap', 'podman-compose'].filter((tool) => !Bun.which(tool, { PATH: `${process.env.PATH}:/usr/sbin:/sbin` }))
+  if (process.getuid?.() !== 0) {
+    throw new Error('the container tests need root: debootstrap and rootful podman (as verified here) do; run the suite as root (CI does)')
+  }
+  const missing = ['podman', 'runc', 'debootstrap', 'podman-compose'].filter((tool) => !Bun.which(tool, { PATH: SBIN_PATH() }))
   if (missing.length) {
     throw new Error(
       `the container tests need ${missing.join(', ')}: apt-get update && apt-get install -y podman runc debootstrap podman-compose (.ci/run does this)`,
@@ -125,6 +131,10 @@ async function makeDebian(): Promise<void> {
       stderr: 'pipe',
     })
     if ((await imported.exited) !== 0) throw new Error(`podman import failed: ${await new Response(imported.stderr).text()}`)
+    if ((await tar.exited) !== 0) {
+      await run(['podman', 'rmi', '-f', DEBIAN_IMAGE])
+      throw new Error('tar of the debootstrap root failed: the imported image was removed')
+    }
   } finally {
     rmSync(rootfs, { recursive: true, force: true })
   }
@@ -164,9 +174,20 @@ async function makeRedis(): Promise<void> {
   )
 }
 
+/** The Bun image the Dockerfile builds with must be the locked Bun: that is the stand-in made here. */
+function checkDockerfileBun(): void {
+  const from = readFileSync(join(ROOT, 'Dockerfile'), 'utf8').match(/^FROM (oven\/bun:\S+)/m)?.[1]
+  const locked = `oven/bun:${lockedBunVersion()}`
+  if (from !== locked)
+    throw new Error(
+      `the Dockerfile builds FROM ${from ?? '(no oven/bun stage)'} but package-lock.json pins Bun ${lockedBunVersion()}: change the Dockerfile to FROM ${locked}`,
+    )
+}
+
 /** Makes whichever base image is missing; returns what it made. */
 export async function prepareBaseImages(log: (line: string) => void = () => {}): Promise<string[]> {
   await requirePodman()
+  checkDockerfileBun()
   const made: string[] = []
   const steps: [string, () => Promise<void>][] = [
     [DEBIAN_IMAGE, makeDebian],
