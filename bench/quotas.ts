@@ -15,7 +15,7 @@
  */
 import { parseArgs } from 'node:util'
 import { Cluster, type Instance } from '../test/support/fleet-cluster'
-import { startIvsServer } from '../test/support/ivs-server'
+import { awsModeEnv, startIvsServer } from '../test/support/ivs-server'
 import { startRedis } from '../test/support/redis'
 import { machineInfo, runBench } from './support/child'
 import { median } from './support/common'
@@ -60,12 +60,7 @@ async function main(): Promise<void> {
       for (const n of counts) {
         const cluster = new Cluster(
           {
-            IVS_PROVIDER: 'aws',
-            AWS_REGION: 'eu-west-1',
-            IVS_ENDPOINT: ivs.url,
-            AWS_ACCESS_KEY_ID: 'AKIDLOCALTEST',
-            AWS_SECRET_ACCESS_KEY: 'local-test-secret',
-            AWS_EC2_METADATA_DISABLED: 'true',
+            ...awsModeEnv(ivs),
             API_SECRET_KEY: API_KEY,
             REDIS_HOST: '127.0.0.1',
             REDIS_PORT: String(redis.port),

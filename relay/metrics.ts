@@ -14,72 +14,45 @@ export function relayFamilies(fanout: Fanout): MetricFamily[] {
       return v === null ? [] : [{ labels: { stage: s.stageArn }, value: v }]
     }),
   })
+  /** A family of one sample (none when `value` is null). */
+  const single = (name: string, help: string, type: 'counter' | 'gauge', value: number | null): MetricFamily => ({
+    name,
+    help,
+    type,
+    samples: value === null ? [] : [{ value }],
+  })
   const session = fanout.publisherSession?.stats() ?? null
   const pacing = fanout.pacingStats()
   type Ingest = NonNullable<typeof session>['ingest']
-  const ingest = (name: string, help: string, value: (i: Ingest) => number): MetricFamily => ({
-    name: `ivs_fanout_relay_ingest_${name}`,
-    help: `${help} (this publisher session)`,
-    type: 'counter',
-    samples: session ? [{ value: value(session.ingest) }] : [],
-  })
+  const ingest = (name: string, help: string, value: (i: Ingest) => number): MetricFamily =>
+    single(`ivs_fanout_relay_ingest_${name}`, `${help} (this publisher session)`, 'counter', session ? value(session.ingest) : null)
   const states = ['connecting', 'live', 'backoff', 'failed'] as const
   return [
-    {
-      name: 'ivs_fanout_relay_publisher_active',
-      help: '1 while a publisher is connected',
-      type: 'gauge',
-      samples: [{ value: fanout.publisherActive ? 1 : 0 }],
-    },
-    {
-      name: 'ivs_fanout_relay_publisher_packets_total',
-      help: 'RTP packets received from the publisher',
-      type: 'counter',
-      samples: [{ value: session?.packetsIn ?? 0 }],
-    },
-    {
-      name: 'ivs_fanout_relay_publisher_keyframe_interval_seconds',
-      help: "the publisher's keyframe interval, measured (median of the last few)",
-      type: 'gauge',
-      samples: session?.keyframeIntervalMs ? [{ value: session.keyframeIntervalMs / 1000 }] : [],
-    },
+    single('ivs_fanout_relay_publisher_active', '1 while a publisher is connected', 'gauge', fanout.publisherActive ? 1 : 0),
+    single('ivs_fanout_relay_publisher_packets_total', 'RTP packets received from the publisher', 'counter', session?.packetsIn ?? 0),
+    single(
+      'ivs_fanout_relay_publisher_keyframe_interval_seconds',
+      "the publisher's keyframe interval, measured (median of the last few)",
+      'gauge',
+      session?.keyframeIntervalMs ? session.keyframeIntervalMs / 1000 : null,
+    ),
     ingest('gaps_total', 'gaps in the publisher video sequence numbers', (i) => i.gaps),
     ingest('missing_packets_total', 'publisher video packets found missing', (i) => i.missing),
     ingest('nacks_sent_total', 'sequence numbers NACKed to the publisher (each retry counts)', (i) => i.nacked),
     ingest('repaired_total', 'missing packets that arrived while still wanted', (i) => i.repaired),
     ingest('unrepaired_total', 'missing packets given up on', (i) => i.unrepaired),
     ingest('rtx_packets_total', 'RTX retransmissions received', (i) => i.rtxPackets),
-    { name: 'ivs_fanout_relay_keyframe_requests_sent_total', help: 'PLIs sent to the publisher', type: 'counter', samples: [{ value: fanout.keyframes.sent }] },
-    {
-      name: 'ivs_fanout_relay_pacing_queue_bytes',
-      help: "video bytes waiting in the fan-out's pacer",
-      type: 'gauge',
-      samples: [{ value: pacing.queuedBytes }],
-    },
-    {
-      name: 'ivs_fanout_relay_pacing_peak_queue_bytes',
-      help: 'the most video bytes the pacer ever held',
-      type: 'gauge',
-      samples: [{ value: pacing.peakQueuedBytes }],
-    },
-    {
-      name: 'ivs_fanout_relay_pacing_max_wait_seconds',
-      help: 'the longest a video packet waited in the pacer',
-      type: 'gauge',
-      samples: [{ value: pacing.maxWaitMs / 1000 }],
-    },
-    {
-      name: 'ivs_fanout_relay_pacing_paced_packets_total',
-      help: 'video packets that waited in the pacer',
-      type: 'counter',
-      samples: [{ value: pacing.pacedPackets }],
-    },
-    {
-      name: 'ivs_fanout_relay_pacing_overflow_packets_total',
-      help: 'video packets sent unpaced because the queue was over its limit',
-      type: 'counter',
-      samples: [{ value: pacing.overflowPackets }],
-    },
+    single('ivs_fanout_relay_keyframe_requests_sent_total', 'PLIs sent to the publisher', 'counter', fanout.keyframes.sent),
+    single('ivs_fanout_relay_pacing_queue_bytes', "video bytes waiting in the fan-out's pacer", 'gauge', pacing.queuedBytes),
+    single('ivs_fanout_relay_pacing_peak_queue_bytes', 'the most video bytes the pacer ever held', 'gauge', pacing.peakQueuedBytes),
+    single('ivs_fanout_relay_pacing_max_wait_seconds', 'the longest a video packet waited in the pacer', 'gauge', pacing.maxWaitMs / 1000),
+    single('ivs_fanout_relay_pacing_paced_packets_total', 'video packets that waited in the pacer', 'counter', pacing.pacedPackets),
+    single(
+      'ivs_fanout_relay_pacing_overflow_packets_total',
+      'video packets sent unpaced because the queue was over its limit',
+      'counter',
+      pacing.overflowPackets,
+    ),
     {
       name: 'ivs_fanout_relay_stage_state',
       help: '1 for the state each stage session is in',

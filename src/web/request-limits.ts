@@ -1,6 +1,7 @@
 import http from 'node:http'
 import { Elysia } from 'elysia'
 import { AppError } from '../errors'
+import { pathStart } from './request-path'
 
 /** The documented limit on a request's line (method, path, query) plus its headers. */
 export const MAX_HEADER_BYTES = 16 * 1024
@@ -30,7 +31,7 @@ export function listenOptions(port: number) {
 export function headerBytes(request: Request): number {
   const url = request.url
   // "GET /path?query HTTP/1.1\r\n"
-  let size = request.method.length + (url.length - (url.startsWith('/') ? 0 : url.indexOf('/', url.indexOf('//') + 2))) + 11
+  let size = request.method.length + (url.length - pathStart(url)) + 11
   request.headers.forEach((value, name) => {
     size += name.length + value.length + 4 // "name: value\r\n"
   })

@@ -2,7 +2,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, test } from 'bun:test
 import { FLEET_TAG } from '../../src/fleet/stages'
 import { generateKeyPair } from '../../src/ivs/signer'
 import { Cluster, type Instance, peakReceived, SocketClient, StoreProbe } from '../support/fleet-cluster'
-import { type IvsServer, startIvsServer } from '../support/ivs-server'
+import { awsModeEnv, type IvsServer, startIvsServer } from '../support/ivs-server'
 import { startUpstashStack, type UpstashStack } from '../support/upstash-server'
 
 /**
@@ -56,12 +56,7 @@ async function fleet(kind: StoreKind, env: Record<string, string>): Promise<{ cl
       : { REDIS_HOST: '127.0.0.1', REDIS_PORT: String(stack.redis.port) }
   cluster = new Cluster(
     {
-      IVS_PROVIDER: 'aws',
-      AWS_REGION: REGION,
-      IVS_ENDPOINT: ivs.url,
-      AWS_ACCESS_KEY_ID: 'AKIDLOCALTEST',
-      AWS_SECRET_ACCESS_KEY: 'local-test-secret',
-      AWS_EC2_METADATA_DISABLED: 'true',
+      ...awsModeEnv(ivs, REGION),
       API_SECRET_KEY: API_KEY,
       IVS_PUBLIC_KEY_ARN: KEY_ARN,
       IVS_PRIVATE_KEY: privateKeyPem,

@@ -9,7 +9,7 @@ import { Redis } from 'ioredis'
 import { generateKeyPair } from '../../src/ivs/signer'
 import { ManualTicker } from '../support/clock'
 import { Cluster, type Instance } from '../support/fleet-cluster'
-import { type IvsServer, startIvsServer } from '../support/ivs-server'
+import { awsModeEnv, type IvsServer, startIvsServer } from '../support/ivs-server'
 import { type RedisServer, startRedis } from '../support/redis'
 import { startTestServer } from '../support/serve'
 
@@ -90,12 +90,7 @@ describe('FLUSHALL under a running fleet', () => {
     const { privateKeyPem } = await generateKeyPair()
     cluster = new Cluster(
       {
-        IVS_PROVIDER: 'aws',
-        AWS_REGION: 'eu-west-1',
-        IVS_ENDPOINT: ivs.url,
-        AWS_ACCESS_KEY_ID: 'AKIDLOCALTEST',
-        AWS_SECRET_ACCESS_KEY: 'local-test-secret',
-        AWS_EC2_METADATA_DISABLED: 'true',
+        ...awsModeEnv(ivs),
         API_SECRET_KEY: API_KEY,
         IVS_PUBLIC_KEY_ARN: 'arn:aws:ivs:eu-west-1:123456789012:public-key/StoreLoss001',
         IVS_PRIVATE_KEY: privateKeyPem,

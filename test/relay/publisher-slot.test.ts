@@ -1,56 +1,26 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import nodeDataChannel from 'node-datachannel'
-import { loadRelayConfig } from '../../relay/config'
-import { type RelayHandle, startRelay } from '../../relay/main'
+import type { RelayHandle } from '../../relay/main'
 import { gatheredDescription, type PeerConnection } from '../../relay/peer'
-import { createLogger, silentLogger } from '../../src/log'
 import { TestPublisher } from '../support/publisher'
-import { eventually, PUBLISH_SECRET } from '../support/relay-stack'
-import { startTestServer, type TestServer } from '../support/serve'
-import { startWhipEndpoint, type WhipEndpoint } from '../support/whip-endpoint'
+import { eventually, PUBLISH_SECRET, type RelayStack, startRelayStack } from '../support/relay-stack'
 
 /** The relay's publisher connect timeout in these tests (the default is 10 s). */
 const CONNECT_TIMEOUT_MS = 3_000
 const auth = { authorization: `Bearer ${PUBLISH_SECRET}` }
 
-let whip: WhipEndpoint
-let serve: TestServer
+let stack: RelayStack
 let relay: RelayHandle
 const stalePeers: PeerConnection[] = []
 
 beforeAll(async () => {
-  whip = await startWhipEndpoint()
-  serve = await startTestServer({ LOCAL_WHIP_URL: whip.url, MEDIA_SERVER_SECRET: 'media-secret-0123456789' })
-  const config = loadRelayConfig(
-    {
-      API_PORT: '0',
-      API_SERVER_URL: serve.url,
-      API_SECRET_KEY: serve.apiKey,
-      MEDIA_SERVER_SECRET: 'media-secret-0123456789',
-      PUBLISH_SECRET,
-      SERVER_ID: 'relay-slot',
-      RATE_LIMIT_MAX_REQUESTS: '100000',
-      AUTH_FAILURE_LIMIT: '100000',
-    },
-    'test',
-  )
-  if (!config.ok) throw new Error(config.errors.join('; '))
-  relay = await startRelay({
-    config: config.config,
-    logger: process.env.TEST_LOG ? createLogger('debug', { mode: 'relay' }) : silentLogger,
-    bindAddress: '127.0.0.1',
-    backoff: { baseMs: 100, capMs: 1_000 },
-    controlBackoff: { baseMs: 100, capMs: 1_000 },
-    mediaTimeoutMs: 1_500,
-    publisherConnectTimeoutMs: CONNECT_TIMEOUT_MS,
-  })
+  stack = await startRelayStack({ relayEnv: { SERVER_ID: 'relay-slot' }, relay: { publisherConnectTimeoutMs: CONNECT_TIMEOUT_MS } })
+  relay = stack.relay
 }, 20_000)
 
 afterAll(async () => {
   for (const pc of stalePeers) pc.close()
-  await relay?.stop()
-  await serve?.stop()
-  await whip?.stop()
+  await stack?.stop()
 })
 
 /**

@@ -205,6 +205,21 @@ export function peakCount(times: readonly number[], windowMs: number): number {
   return peak
 }
 
+/**
+ * The environment that points `serve` in AWS mode at `server`: its endpoint, a region and
+ * credentials the SDK signs with (the local server accepts any signature), no instance metadata.
+ */
+export function awsModeEnv(server: { url: string }, region = 'eu-west-1'): Record<string, string> {
+  return {
+    IVS_PROVIDER: 'aws',
+    AWS_REGION: region,
+    IVS_ENDPOINT: server.url,
+    AWS_ACCESS_KEY_ID: 'AKIDLOCALTEST',
+    AWS_SECRET_ACCESS_KEY: 'local-test-secret',
+    AWS_EC2_METADATA_DISABLED: 'true',
+  }
+}
+
 export async function startIvsServer(options: IvsServerOptions = {}): Promise<IvsServer> {
   const region = options.region ?? 'eu-west-1'
   const accountId = options.accountId ?? '123456789012'

@@ -1,5 +1,5 @@
 import { loadRelayConfig } from '../../relay/config'
-import { type RelayHandle, startRelay } from '../../relay/main'
+import { type RelayHandle, type RelayOptions, startRelay } from '../../relay/main'
 import { createLogger, silentLogger } from '../../src/log'
 import { startTestServer, type TestServer } from './serve'
 import { startWhipEndpoint, type WhipEndpoint, type WhipEndpointOptions } from './whip-endpoint'
@@ -15,7 +15,14 @@ export const PUBLISH_SECRET = 'publish-secret-0123456789'
 
 /** serve (local provider, stages' WHIP URL = the test endpoint) + relay, both in this process, on loopback. */
 export async function startRelayStack(
-  options: { serveEnv?: Record<string, string>; relayEnv?: Record<string, string>; whip?: WhipEndpointOptions; repair?: boolean } = {},
+  options: {
+    serveEnv?: Record<string, string>
+    relayEnv?: Record<string, string>
+    whip?: WhipEndpointOptions
+    repair?: boolean
+    /** More of startRelay's options (e.g. a shorter publisher connect timeout). */
+    relay?: Partial<RelayOptions>
+  } = {},
 ): Promise<RelayStack> {
   const whip = await startWhipEndpoint(options.whip)
   const serve = await startTestServer({ LOCAL_WHIP_URL: whip.url, MEDIA_SERVER_SECRET: 'media-secret-0123456789', ...options.serveEnv })
@@ -46,6 +53,7 @@ export async function startRelayStack(
     feedbackTimeoutMs: 2_000,
     mediaTimeoutMs: 1_500,
     repair: options.repair,
+    ...options.relay,
   })
   return {
     serve,
