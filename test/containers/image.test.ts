@@ -47,7 +47,19 @@ describe('the container image (podman, unchanged Dockerfile)', () => {
     servePort = await freePort()
     relayPort = await freePort()
     // The test's own polling and load must not meet the API rate limit (100 a minute by default).
-    await start('ivsf-test-serve', ['-e', `API_PORT=${servePort}`, '-e', `API_SECRET_KEY=${API_KEY}`, '-e', 'RATE_LIMIT_MAX_REQUESTS=1000000', IMAGE, 'serve'])
+    await start('ivsf-test-serve', [
+      '-e',
+      `API_PORT=${servePort}`,
+      '-e',
+      `API_SECRET_KEY=${API_KEY}`,
+      '-e',
+      'RATE_LIMIT_MAX_REQUESTS=1000000',
+      // Seats for every token the SIGTERM test asks for (20 × 50 filled up on a fast run: 503 CAPACITY_EXHAUSTED).
+      '-e',
+      'STAGE_CAPACITY=10000',
+      IMAGE,
+      'serve',
+    ])
     await eventually('serve in the image answers /health/live', () => alive(`${serveUrl()}/health/live`), 20_000)
   }, 1_800_000)
 
