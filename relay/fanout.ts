@@ -1,12 +1,12 @@
 import { type Clock, monotonicClock } from '../src/clock'
 import type { Logger } from '../src/log'
-import { KeyframeRequester } from './keyframes'
-import type { Arrival } from './loss-repair'
-import { DEFAULT_PACING, Pacer, type PacingConfig } from './pacing'
-import { PacketHistory } from './packet-history'
-import { type MediaSink, PublisherSession } from './publisher'
-import type { RtpHeader } from './rtp'
-import { type PublishGrant, StageSession } from './stage-session'
+import { DEFAULT_PACING, Pacer, type PacingConfig } from './egress/pacing'
+import { type PublishGrant, StageSession } from './egress/stage-session'
+import { KeyframeRequester } from './ingest/keyframes'
+import type { Arrival } from './ingest/loss-repair'
+import { type MediaSink, PublisherSession } from './ingest/publisher'
+import { PacketHistory } from './rtp/packet-history'
+import type { RtpHeader } from './rtp/rtp'
 
 export class PublisherConflict extends Error {}
 
@@ -37,6 +37,8 @@ export interface FanoutOptions {
   onPaced?(waitMs: number): void
   /** Monotonic time for the sessions' timeouts and delays. */
   clock?: Clock
+  /** Wall-clock time (the stages' sender reports); default the system's. */
+  wallClock?: Clock
   /** NACK the publisher's lost video (default on; tests turn it off to show the damage). */
   repair?: boolean
   /** Egress pacing (default DEFAULT_PACING), one pacer in front of every stage. */
@@ -175,6 +177,7 @@ export class Fanout implements MediaSink {
       onForwarded: this.options.onForwarded,
       logger: this.options.logger,
       clock: this.clock,
+      wallClock: this.options.wallClock,
       bindAddress: this.options.bindAddress,
       handshakeTimeoutMs: this.options.handshakeTimeoutMs,
       backoff: this.options.backoff,

@@ -1,19 +1,19 @@
 import { hostname } from 'node:os'
-import { systemClock } from '../src/clock'
-import { describeError } from '../src/errors'
+import { type Clock, systemClock } from '../src/clock'
 import { randomSecret } from '../src/ids'
 import type { Logger } from '../src/log'
 import { Counters } from '../src/metrics/counters'
+import { systemTicker, type Ticker } from '../src/ticker'
 import { DEFAULT_STOP_GRACE_MS, drainFor, type StopOptions, stopServer } from '../src/web/drain'
 import { DEFAULT_GUESS_POLICY, GuessBudget } from '../src/web/guess-budget'
 import { RateLimiter } from '../src/web/rate-limiter'
 import { listenOptions } from '../src/web/request-limits'
-import { buildRelayApp } from './app'
-import { backoffDelay } from './backoff'
 import type { RelayConfig } from './config'
-import { CONTROL_BACKOFF, ControlPlane, ControlPlaneError } from './control-plane'
+import { CONTROL_BACKOFF, ControlPlane } from './control/control-plane'
+import { ControlLink } from './control/link'
+import { RelayRegistration } from './control/registration'
 import { Fanout } from './fanout'
-import { ControlLink } from './health'
+import { buildRelayApp } from './http/app'
 
 export interface RelayHandle {
   app: ReturnType<typeof buildRelayApp>
@@ -49,11 +49,16 @@ export interface RelayOptions {
   onPaced?(waitMs: number): void
   /** NACK the publisher's lost video (default on; tests and the loss benchmark turn it off to show the damage). */
   repair?: boolean
+  /** Wall-clock time (uptime, rate limits, guess budget, sender reports); default the system's. */
+  clock?: Clock
+  /** Heartbeats and stage syncs (default real intervals). */
+  ticker?: Ticker
 }
 
 /** Composition root of relay mode. */
 export async function startRelay(options: RelayOptions): Promise<RelayHandle> {
   const { config, logger } = options
+  const clock = options.clock ?? systemClock
   let publishSecret = config.publishSecret
   if (publishSecret === null) {
     publishSecret = randomSecret(24)
@@ -73,6 +78,7 @@ export async function startRelay(options: RelayOptions): Promise<RelayHandle> {
     onForwarded: options.onForwarded,
     onPaced: options.onPaced,
     repair: options.repair,
+    wallClock: clock,
   })
   const counters = new Counters()
   const link = new ControlLink(config.apiServerUrl)
@@ -80,14 +86,15 @@ export async function startRelay(options: RelayOptions): Promise<RelayHandle> {
   for (const warning of config.warnings) logger.warn(warning)
   const app = buildRelayApp({
     fanout,
-    rateLimiter: new RateLimiter(config.rateLimit, systemClock),
-    guesses: new GuessBudget({ ...DEFAULT_GUESS_POLICY, budget: config.authFailureLimit }, systemClock),
+    rateLimiter: new RateLimiter(config.rateLimit, clock),
+    guesses: new GuessBudget({ ...DEFAULT_GUESS_POLICY, budget: config.authFailureLimit }, clock),
     trustProxy: config.trustProxy,
     bodyTimeoutMs: config.bodyTimeoutMs,
     publishSecret,
     logger,
     counters,
-    startedAt: Date.now(),
+    startedAt: clock.now(),
+    clock,
     serverId: config.serverId,
     link,
     apiKey: config.apiSecretKey,
@@ -98,72 +105,18 @@ export async function startRelay(options: RelayOptions): Promise<RelayHandle> {
   const server = app.server!
   control = new ControlPlane({ ...config, port: server.port! }, logger, { backoff: controlBackoff })
 
-  const timers: Timer[] = []
-  let stopped = false
-  const sync = async () => {
-    try {
-      await fanout.syncStages(await api().stages())
-    } catch (error) {
-      logger.warn('stage sync failed', { error: describeError(error) })
-    }
-  }
-  const beat = async () => {
-    if (!link.registered || stopped) return
-    try {
-      await api().heartbeat({ publisherActive: fanout.publisherActive, connectedStages: fanout.liveStages() })
-    } catch (error) {
-      if (error instanceof ControlPlaneError && error.status === 404 && !stopped) {
-        // The API server restarted or timed this relay out: register again (and heartbeat then).
-        link.markUnregistered(`the API server no longer knows this relay (${describeError(error)}); registering again`)
-        logger.warn('the API server no longer knows this relay; registering again', { serverId: config.serverId })
-        ensureRegistered()
-      } else logger.warn('heartbeat failed', { error: describeError(error) })
-    }
-  }
-  // Register until the API server answers; then the event socket and timers keep us in step.
-  let registering = false
-  let registerTimer: Timer | null = null
-  const register = async (attempt: number): Promise<void> => {
-    registerTimer = null
-    if (stopped) return
-    registering = true
-    let arns: string[]
-    try {
-      arns = await api().register()
-    } catch (error) {
-      if (stopped) return
-      const delay = backoffDelay(attempt, controlBackoff)
-      link.markUnregistered(describeError(error))
-      logger.warn('registration failed', { error: describeError(error), retryInMs: delay })
-      registerTimer = setTimeout(() => void register(attempt + 1), delay)
-      return
-    }
-    registering = false
-    link.markRegistered()
-    logger.info('registered with the API server', { serverId: config.serverId, api: config.apiServerUrl })
-    void beat()
-    await fanout.syncStages(arns)
-  }
-  const ensureRegistered = () => {
-    if (!registering) void register(0)
-  }
-  await register(0)
-  const events = api().follow({
-    onOpen: () => {
-      link.markFollowing(true)
-      void sync()
-      // Also finds out at once whether the API server still knows us (it may have restarted).
-      void beat()
+  const registration = new RelayRegistration(
+    { api: control, stages: fanout, link, ticker: options.ticker ?? systemTicker, logger },
+    {
+      serverId: config.serverId,
+      apiServerUrl: config.apiServerUrl,
+      heartbeatIntervalMs: config.heartbeatIntervalMs,
+      stageSyncIntervalMs: config.stageSyncIntervalMs,
+      enableAutoSync: config.enableAutoSync,
+      backoff: controlBackoff,
     },
-    onClose: () => link.markFollowing(false),
-    onEvent: (type, data) => {
-      const arn = typeof data.stageArn === 'string' ? data.stageArn : null
-      if (type === 'stage_created' && arn) fanout.addStage(arn)
-      if (type === 'stage_deleted' && arn) void fanout.removeStage(arn)
-    },
-  })
-  timers.push(setInterval(() => void beat(), config.heartbeatIntervalMs))
-  if (config.enableAutoSync) timers.push(setInterval(() => void sync(), config.stageSyncIntervalMs))
+  )
+  await registration.start()
   logger.info('relay serving', { port: server.port, serverId: config.serverId, host: hostname() })
 
   let stopping: Promise<void> | null = null
@@ -178,15 +131,10 @@ export async function startRelay(options: RelayOptions): Promise<RelayHandle> {
       stopping ??= (async () => {
         if (drainMs > 0) logger.info('draining', { drainMs })
         await drainFor(app.store.drain, drainMs)
-        stopped = true
-        for (const timer of timers) clearTimeout(timer)
-        if (registerTimer) clearTimeout(registerTimer)
-        events.close()
+        registration.stop()
         // WHIP DELETE on every stage session, then the publisher.
         await fanout.stop()
-        await api()
-          .heartbeat({ publisherActive: false, connectedStages: [] })
-          .catch(() => {})
+        await registration.farewell()
         await stopServer(server, graceMs)
         logger.info('relay stopped')
       })()

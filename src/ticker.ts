@@ -12,3 +12,11 @@ export const systemTicker: Ticker = {
     return () => clearInterval(timer)
   },
 }
+
+/** Runs `fn` once after `ms`; returns how to cancel it (tests pass a manual one). */
+export type Schedule = (fn: () => void, ms: number) => () => void
+
+export const realSchedule: Schedule = (fn, ms) => {
+  const timer = setTimeout(fn, ms)
+  return () => clearTimeout(timer)
+}

@@ -1,5 +1,5 @@
 import nodeDataChannel from 'node-datachannel'
-import { isRtcp } from '../../relay/rtp'
+import { isRtcp } from '../../relay/rtp/rtp'
 import { startTestServer } from '../../test/support/serve'
 import { startWhipEndpoint } from '../../test/support/whip-endpoint'
 import { serveCalls } from './child'

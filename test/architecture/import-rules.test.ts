@@ -9,25 +9,35 @@ import { Glob } from 'bun'
 
 const ROOT = resolve(import.meta.dir, '../..')
 
-interface Rule {
-  /** Files the rule applies to (repo-relative prefix). */
-  from: string
-  /** What they must not import: repo-relative folder prefixes, or package names (prefix match). */
+export interface Rule {
+  /** Files the rule applies to (repo-relative prefixes: folders end in "/", files in ".ts"). */
+  from: string[]
+  /** What they must not import: folders ("/"), files (".ts"), or package names (prefix match). */
   forbidden: string[]
   why: string
 }
 
-export const RULES: Rule[] = [
-  {
-    from: 'src/fleet/',
-    forbidden: ['src/web/', 'src/http/', 'src/config/', 'elysia', '@elysiajs/', '@aws-sdk/', '@upstash/redis', 'ioredis', 'bun'],
-    why: 'the domain gets a Store, a StageProvider, a Clock and its own settings passed in; no HTTP, SDK or Redis client',
-  },
-  { from: 'src/store/', forbidden: ['src/fleet/', 'src/http/', 'src/web/'], why: 'the store holds the contract and its fixed rules, not the domain' },
-  { from: 'src/ivs/', forbidden: ['src/fleet/', 'src/http/', 'src/web/'], why: 'providers and token issuers know nothing of the fleet' },
-  { from: 'src/web/', forbidden: ['src/fleet/', 'src/http/', 'src/store/'], why: 'shared HTTP plumbing for both modes' },
-  { from: 'relay/', forbidden: ['src/fleet/', 'src/store/', 'src/http/'], why: 'the relay reaches serve over HTTP/WS only' },
-]
+const ARCHITECTURE_DOC = 'docs/architecture.md'
+
+/** The rules, read from the table under "## Rules (checked)" in docs/architecture.md: one source for the doc and the check. */
+export function documentedRules(markdown: string): Rule[] {
+  const section = markdown.split('## Rules (checked)')[1]?.split(/\n## /)[0] ?? ''
+  const cells = (row: string) =>
+    row
+      .trim()
+      .replace(/^\||\|$/g, '')
+      .split('|')
+      .map((cell) => cell.trim())
+  const ticked = (cell: string) => [...cell.matchAll(/`([^`]+)`/g)].map((m) => m[1]!)
+  return section
+    .split('\n')
+    .filter((line) => line.trim().startsWith('|'))
+    .map(cells)
+    .filter((row) => row.length === 3 && ticked(row[0]!).length > 0)
+    .map(([from, forbidden, why]) => ({ from: ticked(from!), forbidden: ticked(forbidden!), why: why! }))
+}
+
+export const RULES: Rule[] = documentedRules(readFileSync(join(ROOT, ARCHITECTURE_DOC), 'utf8'))
 
 /** Import specifiers of a TypeScript source: static imports and re-exports, dynamic imports. */
 export function importsOf(source: string): string[] {
@@ -43,19 +53,23 @@ function target(file: string, specifier: string): string {
   return relative(ROOT, join(dirname(join(ROOT, file)), specifier))
 }
 
-const matches = (to: string, forbidden: string) =>
-  forbidden.endsWith('/') ? `${to}/`.startsWith(forbidden) : to === forbidden || to.startsWith(`${forbidden}/`)
+const matches = (to: string, forbidden: string) => {
+  if (forbidden.endsWith('/')) return `${to}/`.startsWith(forbidden)
+  if (forbidden.endsWith('.ts')) return to === forbidden || to === forbidden.slice(0, -3)
+  return to === forbidden || to.startsWith(`${forbidden}/`)
+}
 
 /** Every broken rule in the given files (repo-relative path → source). */
 export function violations(files: Record<string, string>, rules: Rule[] = RULES): string[] {
   const out: string[] = []
   for (const [file, source] of Object.entries(files)) {
     for (const rule of rules) {
-      if (!file.startsWith(rule.from)) continue
+      const from = rule.from.find((prefix) => (prefix.endsWith('/') ? file.startsWith(prefix) : file === prefix))
+      if (!from) continue
       for (const specifier of importsOf(source)) {
         const to = target(file, specifier)
         const broken = rule.forbidden.find((f) => matches(to, f))
-        if (broken) out.push(`${file} imports ${specifier} (${rule.from} must not import ${broken}: ${rule.why})`)
+        if (broken) out.push(`${file} imports ${specifier} (${from} must not import ${broken}: ${rule.why})`)
       }
     }
   }
@@ -71,6 +85,23 @@ function sourceFiles(): Record<string, string> {
 }
 
 describe('import rules', () => {
+  test('the rules are the table in docs/architecture.md, every row read', () => {
+    const doc = readFileSync(join(ROOT, ARCHITECTURE_DOC), 'utf8')
+    const rows = doc
+      .split('## Rules (checked)')[1]!
+      .split(/\n## /)[0]!
+      .split('\n')
+      .filter((line) => /^\|\s*`/.test(line))
+    expect(RULES.length).toBe(rows.length)
+    expect(RULES.length).toBeGreaterThanOrEqual(8)
+    expect(RULES.find((r) => r.from.includes('src/http/') && r.forbidden.includes('relay/'))).toBeDefined()
+    expect(RULES.find((r) => r.from.includes('src/fleet/') && r.forbidden.includes('src/serve.ts'))).toBeDefined()
+    for (const rule of RULES) {
+      expect(rule.forbidden.length).toBeGreaterThan(0)
+      expect(rule.why.length).toBeGreaterThan(10)
+    }
+  })
+
   test('the checker finds imports of every form and catches each kind of violation', () => {
     expect(
       importsOf(
@@ -82,6 +113,9 @@ describe('import rules', () => {
       'src/store/y.ts': `import { StageService } from '../fleet/stages'`,
       'src/ivs/z.ts': `import { FLEET_TAG } from '../fleet/stages'`,
       'relay/w.ts': `import { MemoryStore } from '../src/store/memory'\nimport { ok } from '../src/web/envelope'`,
+      'src/fleet/v.ts': `import { startServe } from '../serve'`,
+      'src/http/u.ts': `import { Fanout } from '../../relay/fanout'\nimport { startRelay } from '../../relay/main'`,
+      'relay/rtp/t.ts': `import { StageSession } from '../egress/stage-session'\nimport nodeDataChannel from 'node-datachannel'\nimport { parseRtp } from './rtp'`,
     })
     expect(broken.map((v) => v.split(' (')[0])).toEqual([
       'src/fleet/x.ts imports elysia',
@@ -91,6 +125,13 @@ describe('import rules', () => {
       'src/store/y.ts imports ../fleet/stages',
       'src/ivs/z.ts imports ../fleet/stages',
       'relay/w.ts imports ../src/store/memory',
+      'src/fleet/v.ts imports ../serve',
+      // Both a composition root and the relay.
+      'src/http/u.ts imports ../../relay/main',
+      'src/http/u.ts imports ../../relay/fanout',
+      'src/http/u.ts imports ../../relay/main',
+      'relay/rtp/t.ts imports ../egress/stage-session',
+      'relay/rtp/t.ts imports node-datachannel',
     ])
   })
 
@@ -98,6 +139,11 @@ describe('import rules', () => {
     const files = sourceFiles()
     expect(Object.keys(files).length).toBeGreaterThan(60)
     expect(violations(files)).toEqual([])
+  })
+
+  test('the relay keeps at most 6 modules at its top level (the rest in rooms by concern)', () => {
+    const top = Object.keys(sourceFiles()).filter((file) => /^relay\/[^/]+\.ts$/.test(file))
+    expect(top.length).toBeLessThanOrEqual(6)
   })
 
   test('no module is over 300 lines', () => {

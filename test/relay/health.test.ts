@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { loadRelayConfig } from '../../relay/config'
-import { assess, type LinkState, SERVICE } from '../../relay/health'
+import type { LinkState } from '../../relay/control/link'
+import { assess, SERVICE } from '../../relay/http/health'
 import { type RelayHandle, startRelay } from '../../relay/main'
 import { createLogger, silentLogger } from '../../src/log'
 import { VERSION } from '../../src/version'

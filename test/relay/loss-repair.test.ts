@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'bun:test'
-import { DEFAULT_REPAIR_POLICY, SequenceTracker } from '../../relay/loss-repair'
+import { DEFAULT_REPAIR_POLICY, SequenceTracker } from '../../relay/ingest/loss-repair'
 
 const collect = (tracker: SequenceTracker, now: number, max?: number) => {
   const list: number[] = []

@@ -5,7 +5,7 @@
  * node-datachannel peers; each stage's video is judged as a decoder would (test/support/video-receiver.ts).
  */
 import { afterEach, describe, expect, test } from 'bun:test'
-import { DEFAULT_REPAIR_POLICY } from '../../relay/loss-repair'
+import { DEFAULT_REPAIR_POLICY } from '../../relay/ingest/loss-repair'
 import { candidatesAt, hostCandidate, type LossyPath, type PathDirection, startLossyPath, withoutCandidates } from '../support/lossy-path'
 import { TestPublisher, type TestPublisherOptions } from '../support/publisher'
 import { eventually, PUBLISH_SECRET, type RelayStack, startRelayStack } from '../support/relay-stack'

@@ -1,10 +1,10 @@
 import { describe, expect, test } from 'bun:test'
-import { IngestStream } from '../../relay/ingest-stream'
-import { Pacer } from '../../relay/pacing'
-import { PacketHistory } from '../../relay/packet-history'
-import { buildNack, buildPli, buildReceiverReport, buildSenderReport, ntpFromMs, ntpMiddle, parseRtcp, roundTripMs } from '../../relay/rtcp'
-import { newRtpHeader, parseRtp } from '../../relay/rtp'
-import { unwrapRtx } from '../../relay/rtx'
+import { Pacer } from '../../relay/egress/pacing'
+import { IngestStream } from '../../relay/ingest/ingest-stream'
+import { PacketHistory } from '../../relay/rtp/packet-history'
+import { buildNack, buildPli, buildReceiverReport, buildSenderReport, ntpFromMs, ntpMiddle, parseRtcp, roundTripMs } from '../../relay/rtp/rtcp'
+import { newRtpHeader, parseRtp } from '../../relay/rtp/rtp'
+import { unwrapRtx } from '../../relay/rtp/rtx'
 import { ManualClock } from '../support/clock'
 
 function rtp(fields: { pt: number; seq: number; ts: number; ssrc: number; payload: number[]; padding?: number }) {

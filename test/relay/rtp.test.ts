@@ -1,7 +1,7 @@
 import { describe, expect, test } from 'bun:test'
-import { StreamRewriter } from '../../relay/rewriter'
-import { buildPli, findKeyframeRequest } from '../../relay/rtcp'
-import { h264NalTypes, isRtcp, parseRtp, startsH264Keyframe, startsH264KeyframeAt } from '../../relay/rtp'
+import { StreamRewriter } from '../../relay/rtp/rewriter'
+import { buildPli, findKeyframeRequest } from '../../relay/rtp/rtcp'
+import { h264NalTypes, isRtcp, parseRtp, startsH264Keyframe, startsH264KeyframeAt } from '../../relay/rtp/rtp'
 
 /** The rewriter patches in place: a copy to patch, parsed back. */
 const through = (rw: StreamRewriter, packet: Uint8Array) => {
@@ -136,7 +136,7 @@ test('a reconnect that negotiates another payload type is honoured without a jum
 test("before the publisher's first sender report, reports map the relay's wall clock onto the stream RTP clock", () => {
   let now = 1_000
   const rw = new StreamRewriter({ ssrc: 77, payloadType: 96, clockRate: 90_000 }, { now: () => now }, () => 0)
-  expect(rw.senderReport(null)).toBeNull()
+  expect(rw.senderReport(null, Date.UTC(2026, 0, 1))).toBeNull()
   const out = through(rw, rtp({ seq: 1, ts: 0, ssrc: 5, payload: [1, 2, 3, 4] }))!
   now += 100 // 100 ms after the last packet: 9,000 ticks on a 90 kHz clock
   const sr = rw.senderReport(null, Date.UTC(2026, 0, 1, 0, 0, 0, 500))!.packet

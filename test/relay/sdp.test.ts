@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'bun:test'
-import { chooseIngestCodecs, negotiatedPayloadTypes, parseMedia, restrictOffer, SdpError } from '../../relay/sdp'
+import { chooseIngestCodecs, negotiatedPayloadTypes, parseMedia, restrictOffer, SdpError } from '../../relay/rtp/sdp'
 
 // Shaped like Chromium's offer: VP8 first, several H.264 profiles, RTX, red/ulpfec.
 const BROWSER_OFFER = [

@@ -1,6 +1,6 @@
 import { describe, expect, test } from 'bun:test'
 import { backoffDelay } from '../../relay/backoff'
-import { KeyframeRequester } from '../../relay/keyframes'
+import { KeyframeRequester } from '../../relay/ingest/keyframes'
 
 describe('backoff with full jitter', () => {
   test('uniform in [0, min(cap, base·2^attempt)]', () => {

@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'bun:test'
-import { parseRtp } from '../../relay/rtp'
+import { parseRtp } from '../../relay/rtp/rtp'
 import { decodedShareOfSent, VideoReceiver } from '../support/video-receiver'
 
 /** A synthetic stream: `frames` frames of `perFrame` packets, 3000 ticks apart, a keyframe every `gop`. */

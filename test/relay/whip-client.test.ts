@@ -1,7 +1,7 @@
 import { describe, expect, test } from 'bun:test'
-import { PacketHistory } from '../../relay/packet-history'
-import { StageSession } from '../../relay/stage-session'
-import { WhipError, whipDelete, whipPublish } from '../../relay/whip-client'
+import { StageSession } from '../../relay/egress/stage-session'
+import { WhipError, whipDelete, whipPublish } from '../../relay/egress/whip-client'
+import { PacketHistory } from '../../relay/rtp/packet-history'
 import { silentLogger } from '../../src/log'
 import { eventually } from '../support/relay-stack'
 

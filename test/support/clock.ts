@@ -1,5 +1,5 @@
 import type { Clock } from '../../src/clock'
-import type { Ticker } from '../../src/ticker'
+import type { Schedule, Ticker } from '../../src/ticker'
 
 /** A clock tests advance by hand. */
 export class ManualClock implements Clock {
@@ -35,5 +35,30 @@ export class ManualTicker implements Ticker {
   /** Intervals of the tasks still registered. */
   get intervals(): number[] {
     return [...this.tasks].map((task) => task.intervalMs)
+  }
+}
+
+/** A Schedule tests run by hand: `runDue` fires what was scheduled, in order of its delay. */
+export class ManualSchedule {
+  private readonly waiting = new Set<{ fn: () => void; ms: number }>()
+
+  readonly schedule: Schedule = (fn, ms) => {
+    const entry = { fn, ms }
+    this.waiting.add(entry)
+    return () => {
+      this.waiting.delete(entry)
+    }
+  }
+
+  /** Delays of what is waiting. */
+  get delays(): number[] {
+    return [...this.waiting].map((entry) => entry.ms)
+  }
+
+  /** Runs everything waiting now (not what those runs schedule). */
+  runAll(): void {
+    const due = [...this.waiting].sort((a, b) => a.ms - b.ms)
+    this.waiting.clear()
+    for (const entry of due) entry.fn()
   }
 }

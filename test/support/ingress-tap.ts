@@ -1,6 +1,6 @@
 import type { Fanout } from '../../relay/fanout'
-import type { Arrival } from '../../relay/loss-repair'
-import { h264NalTypes, type RtpHeader, startsH264Keyframe } from '../../relay/rtp'
+import type { Arrival } from '../../relay/ingest/loss-repair'
+import { h264NalTypes, type RtpHeader, startsH264Keyframe } from '../../relay/rtp/rtp'
 
 /** What the relay received as the publisher's video, seen before the fan-out (read only). */
 export interface IngressTap {

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs'
 import nodeDataChannel from 'node-datachannel'
 import { gatheredDescription, type PeerConnection, type Track } from '../../relay/peer'
-import { buildSenderReport, findKeyframeRequest, parseRtcp } from '../../relay/rtcp'
+import { buildSenderReport, findKeyframeRequest, parseRtcp } from '../../relay/rtp/rtcp'
 
 const CLIP = new URL('./fixtures/clip-baseline.h264', import.meta.url).pathname
 

@@ -5,8 +5,8 @@
  * timestamp and the marker bit; a frame is decodable when all its packets arrived, it starts right
  * after the previous frame's marker, and it is a keyframe or follows a decodable frame.
  */
-import { SequenceTracker } from '../../relay/loss-repair'
-import { type RtpHeader, startsH264KeyframeAt } from '../../relay/rtp'
+import { SequenceTracker } from '../../relay/ingest/loss-repair'
+import { type RtpHeader, startsH264KeyframeAt } from '../../relay/rtp/rtp'
 
 interface Packet {
   timestamp: number

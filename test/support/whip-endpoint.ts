@@ -1,9 +1,9 @@
 import { decodeJwt, UnsecuredJWT } from 'jose'
 import nodeDataChannel from 'node-datachannel'
 import { gatheredDescription, type PeerConnection, type Track } from '../../relay/peer'
-import { buildNack, buildPli, buildReceiverReport, parseRtcp, type ReportBlock, type SenderReport } from '../../relay/rtcp'
-import { h264NalTypes, isRtcp, parseRtp } from '../../relay/rtp'
-import { parseMedia } from '../../relay/sdp'
+import { buildNack, buildPli, buildReceiverReport, parseRtcp, type ReportBlock, type SenderReport } from '../../relay/rtp/rtcp'
+import { h264NalTypes, isRtcp, parseRtp } from '../../relay/rtp/rtp'
+import { parseMedia } from '../../relay/rtp/sdp'
 import { VideoReceiver } from './video-receiver'
 
 /** What one stage received from the relay, checked packet by packet. */

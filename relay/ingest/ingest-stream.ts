@@ -1,6 +1,6 @@
+import type { SenderClock } from '../rtp/rewriter'
+import type { ReportBlock, SenderReport } from '../rtp/rtcp'
 import { type Arrival, type RepairPolicy, SequenceTracker } from './loss-repair'
-import type { SenderClock } from './rewriter'
-import type { ReportBlock, SenderReport } from './rtcp'
 
 /**
  * One of the publisher's streams (video or audio) as the relay receives it: its current SSRC, loss

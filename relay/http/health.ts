@@ -1,53 +1,19 @@
 import { Elysia } from 'elysia'
-import type { Clock } from '../src/clock'
-import { AppError } from '../src/errors'
-import { bearerOf, SecretCheck } from '../src/web/credentials'
-import { errorBody, ok } from '../src/web/envelope'
-import type { GuessBudget } from '../src/web/guess-budget'
-import { refuseIfLocked } from '../src/web/guess-guard'
-import { type CheckResult, cachedChecks, type HealthCheck, uptimeSeconds } from '../src/web/health-checks'
-import type { Fanout } from './fanout'
-import type { StageState } from './stage-session'
+import type { Clock } from '../../src/clock'
+import { AppError } from '../../src/errors'
+import { bearerOf, SecretCheck } from '../../src/web/credentials'
+import { errorBody, ok } from '../../src/web/envelope'
+import type { GuessBudget } from '../../src/web/guess-budget'
+import { refuseIfLocked } from '../../src/web/guess-guard'
+import { type CheckResult, cachedChecks, type HealthCheck, uptimeSeconds } from '../../src/web/health-checks'
+import type { LinkState } from '../control/link'
+import type { StageState } from '../egress/stage-session'
+import type { Fanout } from '../fanout'
 
 /** `service` in the original media server's /health body. */
 export const SERVICE = 'ivs-fanout-relay'
 
 export type RelayStatus = 'healthy' | 'degraded' | 'unhealthy'
-
-/** What the composition root knows about its link to the API server. */
-export interface LinkState {
-  readonly apiServerUrl: string
-  /** The API server accepted POST /api/media/register (and has not since answered 404 to a heartbeat). */
-  readonly registered: boolean
-  /** The `/ws?type=media-server` event socket is open. */
-  readonly following: boolean
-  /** Why the last registration attempt failed (null once registered). */
-  readonly lastRegistrationError: string | null
-}
-
-/** The mutable side of LinkState, written by relay/main.ts as registration and the event socket change. */
-export class ControlLink implements LinkState {
-  registered = false
-  following = false
-  lastRegistrationError: string | null = null
-
-  constructor(readonly apiServerUrl: string) {}
-
-  markRegistered(): void {
-    this.registered = true
-    this.lastRegistrationError = null
-  }
-
-  /** A registration attempt failed, or the API server no longer knows this relay. */
-  markUnregistered(reason: string): void {
-    this.registered = false
-    this.lastRegistrationError = reason
-  }
-
-  markFollowing(open: boolean): void {
-    this.following = open
-  }
-}
 
 export interface Assessment {
   status: RelayStatus

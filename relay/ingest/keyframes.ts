@@ -1,4 +1,4 @@
-import { type Clock, monotonicClock } from '../src/clock'
+import { type Clock, monotonicClock } from '../../src/clock'
 
 /**
  * Asks the publisher for a keyframe at most once per `minIntervalMs` over all stages: a stage that

@@ -1,5 +1,5 @@
-import type { OutgoingReport } from './rewriter'
-import { parseRtcp, type RtcpSummary, roundTripMs } from './rtcp'
+import type { OutgoingReport } from '../rtp/rewriter'
+import { parseRtcp, type RtcpSummary, roundTripMs } from '../rtp/rtcp'
 
 export interface StageFeedbackCounts {
   /** Sequence numbers the stage asked for (generic NACK), the ones resent, the ones no longer held. */

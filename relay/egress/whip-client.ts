@@ -1,4 +1,4 @@
-import { describeError } from '../src/errors'
+import { describeError } from '../../src/errors'
 
 export class WhipError extends Error {
   constructor(

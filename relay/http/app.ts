@@ -1,27 +1,28 @@
 import { Elysia, t } from 'elysia'
-import { systemClock } from '../src/clock'
-import { AppError } from '../src/errors'
-import type { Logger } from '../src/log'
-import type { Counters } from '../src/metrics/counters'
-import { VERSION } from '../src/version'
-import { clientOfRequest, type ProxyTrust } from '../src/web/client-address'
-import { bearerOf, SecretCheck } from '../src/web/credentials'
-import { drainable } from '../src/web/drain'
-import { envelope, ok } from '../src/web/envelope'
-import type { GuessBudget } from '../src/web/guess-budget'
-import { guessGuard } from '../src/web/guess-guard'
-import type { HealthCheck } from '../src/web/health'
-import { jsonBodies } from '../src/web/json-bodies'
-import { counterFamilies, metricsAccess, metricsRoute } from '../src/web/metrics'
-import { enforce, type RateLimiter } from '../src/web/rate-limiter'
-import { requestLimits } from '../src/web/request-limits'
-import { pathOf } from '../src/web/request-path'
-import { pageCsp, securityHeaders } from '../src/web/security-headers'
-import { type Fanout, PublisherConflict } from './fanout'
-import { detailsGate, type LinkState, relayHealthRoutes } from './health'
+import type { Clock } from '../../src/clock'
+import { AppError } from '../../src/errors'
+import type { Logger } from '../../src/log'
+import type { Counters } from '../../src/metrics/counters'
+import { VERSION } from '../../src/version'
+import { clientOfRequest, type ProxyTrust } from '../../src/web/client-address'
+import { bearerOf, SecretCheck } from '../../src/web/credentials'
+import { drainable } from '../../src/web/drain'
+import { envelope, ok } from '../../src/web/envelope'
+import type { GuessBudget } from '../../src/web/guess-budget'
+import { guessGuard } from '../../src/web/guess-guard'
+import type { HealthCheck } from '../../src/web/health'
+import { jsonBodies } from '../../src/web/json-bodies'
+import { counterFamilies, metricsAccess, metricsRoute } from '../../src/web/metrics'
+import { enforce, type RateLimiter } from '../../src/web/rate-limiter'
+import { requestLimits } from '../../src/web/request-limits'
+import { pathOf } from '../../src/web/request-path'
+import { pageCsp, securityHeaders } from '../../src/web/security-headers'
+import type { LinkState } from '../control/link'
+import { type Fanout, PublisherConflict } from '../fanout'
+import { SdpError } from '../rtp/sdp'
+import { detailsGate, relayHealthRoutes } from './health'
 import { relayFamilies } from './metrics'
 import { publishPage } from './publish'
-import { SdpError } from './sdp'
 
 export interface RelayAppDeps {
   fanout: Fanout
@@ -29,6 +30,7 @@ export interface RelayAppDeps {
   logger: Logger
   counters: Counters
   startedAt: number
+  clock: Clock
   serverId: string
   /** Registration and event-socket state, kept by relay/main.ts (drives /health and /health/ready). */
   link: LinkState
@@ -105,7 +107,7 @@ export function buildRelayApp(deps: RelayAppDeps) {
         version: VERSION,
         serverId: deps.serverId,
         startedAt: deps.startedAt,
-        clock: systemClock,
+        clock: deps.clock,
         link: deps.link,
         checks: deps.checks,
         fanout,

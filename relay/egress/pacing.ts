@@ -1,4 +1,5 @@
-import type { Clock } from '../src/clock'
+import type { Clock } from '../../src/clock'
+import { realSchedule, type Schedule } from '../../src/ticker'
 
 /** Egress pacing: the pace the publisher's video leaves for every stage. */
 export interface PacingConfig {
@@ -23,14 +24,6 @@ export interface PacingStats {
   maxWaitMs: number
   /** Packets sent unpaced because the queue was over maxQueueMs. */
   overflowPackets: number
-}
-
-/** Runs `fn` after `ms`; returns how to cancel it (tests pass a manual one). */
-export type Schedule = (fn: () => void, ms: number) => () => void
-
-const realSchedule: Schedule = (fn, ms) => {
-  const timer = setTimeout(fn, ms)
-  return () => clearTimeout(timer)
 }
 
 interface Waiting<T> {

@@ -1,10 +1,10 @@
-import { type Clock, monotonicClock } from '../src/clock'
-import { describeError } from '../src/errors'
-import type { Logger } from '../src/log'
-import { backoffDelay } from './backoff'
-import { gatheredDescription, newPeer, type PeerConnection, rtc } from './peer'
-import type { RtpHeader } from './rtp'
-import { negotiatedPayloadTypes } from './sdp'
+import { type Clock, monotonicClock, systemClock } from '../../src/clock'
+import { describeError } from '../../src/errors'
+import type { Logger } from '../../src/log'
+import { backoffDelay } from '../backoff'
+import { gatheredDescription, newPeer, type PeerConnection, rtc } from '../peer'
+import type { RtpHeader } from '../rtp/rtp'
+import { negotiatedPayloadTypes } from '../rtp/sdp'
 import { STAGE_CODECS, StageEgress, type StageEgressDeps } from './stage-egress'
 import { WhipError, whipDelete, whipPublish } from './whip-client'
 
@@ -15,12 +15,14 @@ export interface PublishGrant {
   whipUrl: string
 }
 
-export interface StageSessionDeps extends Omit<StageEgressDeps, 'clock'> {
+export interface StageSessionDeps extends Omit<StageEgressDeps, 'clock' | 'wallClock'> {
   /** A fresh publish token (and the stage's WHIP URL) from the API server. */
   grant(stageArn: string): Promise<PublishGrant>
   logger: Logger
   /** Monotonic time for timeouts and the forwarding delay. */
   clock?: Clock
+  /** Wall-clock time for the sender reports (default the system's). */
+  wallClock?: Clock
   bindAddress?: string
   handshakeTimeoutMs?: number
   backoff?: { baseMs: number; capMs: number }
@@ -55,7 +57,7 @@ export class StageSession {
     private readonly deps: StageSessionDeps,
   ) {
     this.clock = deps.clock ?? monotonicClock
-    this.egress = new StageEgress({ ...deps, clock: this.clock })
+    this.egress = new StageEgress({ ...deps, clock: this.clock, wallClock: deps.wallClock ?? systemClock })
   }
 
   get videoSsrc(): number {

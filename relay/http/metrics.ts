@@ -1,5 +1,5 @@
-import type { MetricFamily } from '../src/metrics/prometheus'
-import type { Fanout } from './fanout'
+import type { MetricFamily } from '../../src/metrics/prometheus'
+import type { Fanout } from '../fanout'
 
 /** The relay's /metrics families: the publisher's ingest (loss, repair), the pacer, and per stage forwarding and feedback. */
 export function relayFamilies(fanout: Fanout): MetricFamily[] {

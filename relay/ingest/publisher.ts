@@ -1,14 +1,14 @@
-import { type Clock, monotonicClock } from '../src/clock'
-import { randomAlphanumeric } from '../src/ids'
-import type { Logger } from '../src/log'
+import { type Clock, monotonicClock } from '../../src/clock'
+import { randomAlphanumeric } from '../../src/ids'
+import type { Logger } from '../../src/log'
+import { gatheredDescription, newPeer, type PeerConnection, type Track } from '../peer'
+import type { SenderClock } from '../rtp/rewriter'
+import { buildNack, buildPli, buildReceiverReport, parseRtcp, type ReportBlock } from '../rtp/rtcp'
+import { isRtcp, newRtpHeader, parseRtp, type RtpHeader, startsH264KeyframeAt } from '../rtp/rtp'
+import { unwrapRtx } from '../rtp/rtx'
+import { chooseIngestCodecs, type IngestCodecs, parseMedia, restrictOffer } from '../rtp/sdp'
 import { IngestStream } from './ingest-stream'
 import type { Arrival, RepairPolicy } from './loss-repair'
-import { gatheredDescription, newPeer, type PeerConnection, type Track } from './peer'
-import type { SenderClock } from './rewriter'
-import { buildNack, buildPli, buildReceiverReport, parseRtcp, type ReportBlock } from './rtcp'
-import { isRtcp, newRtpHeader, parseRtp, type RtpHeader, startsH264KeyframeAt } from './rtp'
-import { unwrapRtx } from './rtx'
-import { chooseIngestCodecs, type IngestCodecs, parseMedia, restrictOffer } from './sdp'
 
 export interface MediaSink {
   /** A video packet (a retransmission already unwrapped): `keyframe` when it starts one. Duplicates never come here. */

@@ -1,4 +1,4 @@
-import { type Clock, monotonicClock } from '../src/clock'
+import { type Clock, monotonicClock } from '../../src/clock'
 import { buildSenderReport, ntpFromMs, ntpMiddle } from './rtcp'
 import { type RtpHeader, rewriteRtp } from './rtp'
 
@@ -106,7 +106,7 @@ export class StreamRewriter {
    * timestamp offset, so the stage lines audio up with video exactly as the publisher timed them;
    * before the publisher's first report, the relay's wall clock against the last packet's timestamp.
    */
-  senderReport(publisher: SenderClock | null, wallClockMs: number = Date.now()): OutgoingReport | null {
+  senderReport(publisher: SenderClock | null, wallClockMs: number): OutgoingReport | null {
     if (this.lastOutAt === null) return null
     const now = this.clock.now()
     let ntpMs: number

@@ -1,4 +1,4 @@
-import { staticFiles } from '../../src/web/static-files'
+import { staticFiles } from '../../../src/web/static-files'
 import css from './publish.css' with { type: 'text' }
 import html from './publish.html' with { type: 'text' }
 import js from './publish.js' with { type: 'text' }

@@ -1,14 +1,29 @@
-import { describeError } from '../src/errors'
-import type { Logger } from '../src/log'
-import { backoffDelay } from './backoff'
-import type { RelayConfig } from './config'
-import type { PublishGrant } from './stage-session'
+import { describeError } from '../../src/errors'
+import type { Logger } from '../../src/log'
+import { backoffDelay } from '../backoff'
+import type { RelayConfig } from '../config'
+import type { PublishGrant } from '../egress/stage-session'
 
 interface StageInfo {
   stageArn: string
 }
 
 type Config = Pick<RelayConfig, 'apiServerUrl' | 'apiSecretKey' | 'mediaServerSecret' | 'serverId' | 'serverIp' | 'port' | 'whipEndpoint'>
+
+/** What a heartbeat reports. */
+export interface RelayReport {
+  publisherActive: boolean
+  connectedStages: string[]
+}
+
+/** Handlers of the API server's event feed. */
+export interface StageEvents {
+  onEvent(type: string, data: Record<string, unknown>): void
+  /** Every (re)connect, so the caller can re-sync what it may have missed. */
+  onOpen(): void
+  /** Every close or failed connection attempt (including the final close). */
+  onClose?(info: { code: number; reason: string }): void
+}
 
 export class ControlPlaneError extends Error {
   constructor(
@@ -87,7 +102,7 @@ export class ControlPlane {
    * Reports state. A ControlPlaneError with status 404 means the API server no longer knows this relay
    * (it restarted, or timed the relay out): the caller registers again.
    */
-  async heartbeat(state: { publisherActive: boolean; connectedStages: string[] }): Promise<void> {
+  async heartbeat(state: RelayReport): Promise<void> {
     await this.call('POST', '/api/media/heartbeat', { serverId: this.config.serverId, ...state })
   }
 
@@ -96,9 +111,7 @@ export class ControlPlane {
    * every (re)connect so the caller can re-sync what it may have missed; `onClose` every time the
    * socket closes or a connection attempt fails (including the final close).
    */
-  follow(handlers: { onEvent(type: string, data: Record<string, unknown>): void; onOpen(): void; onClose?(info: { code: number; reason: string }): void }): {
-    close(): void
-  } {
+  follow(handlers: StageEvents): { close(): void } {
     let closed = false
     let attempt = 0
     let socket: WebSocket | null = null

@@ -1,8 +1,8 @@
-import type { Clock } from '../src/clock'
-import type { PacketHistory } from './packet-history'
-import type { Track } from './peer'
-import { type SenderClock, StreamRewriter } from './rewriter'
-import { newRtpHeader, type RtpHeader } from './rtp'
+import type { Clock } from '../../src/clock'
+import type { Track } from '../peer'
+import type { PacketHistory } from '../rtp/packet-history'
+import { type SenderClock, StreamRewriter } from '../rtp/rewriter'
+import { newRtpHeader, type RtpHeader } from '../rtp/rtp'
 import { StageFeedback } from './stage-feedback'
 
 export interface StageEgressDeps {
@@ -14,7 +14,10 @@ export interface StageEgressDeps {
   requestKeyframe(): void
   /** Called per forwarded packet with the delay (ms) from its release by the pacer to handed to the stage's track (benchmarks). */
   onForwarded?(delayMs: number): void
+  /** Monotonic time (delays, timeouts). */
   clock: Clock
+  /** Wall-clock time: the NTP timestamps of the sender reports to the stages. */
+  wallClock: Clock
 }
 
 /** What the relay offers every stage (DESIGN §12: H.264 baseline packetization-mode 1, Opus). */
@@ -115,7 +118,7 @@ export class StageEgress {
       ['video', this.video, this.videoOut, this.videoSsrc],
       ['audio', this.audio, this.audioOut, this.audioSsrc],
     ] as const) {
-      const report = rewriter.senderReport(this.deps.senderClock(kind))
+      const report = rewriter.senderReport(this.deps.senderClock(kind), this.deps.wallClock.now())
       if (!track || !report) continue
       try {
         track.sendMessageBinary(report.packet)
