@@ -160,7 +160,7 @@ export async function startServe(options: ServeOptions): Promise<ServeHandle> {
   const broadcast = new StatsBroadcast({ read: () => stats.read(), audience: hub, ticker, logger }, settings.statsIntervalMs)
 
   const auth = new Authenticator({ apiKey, mediaSecret: config.mediaServerSecret, skipAuth: config.skipAuth }, sessions, clock)
-  const rateWindow = { windowMs: config.rateLimitWindowMs, max: config.rateLimitMaxRequests }
+  const rateWindow = config.rateLimit
   const localLimiter = new RateLimiter(rateWindow, clock)
   // With a shared store the limit is one for the fleet; the memory store is this process anyway.
   const rateLimiter = store.kind === 'memory' ? localLimiter : new FleetRateLimiter({ limits: store.limits, local: localLimiter, clock, logger }, rateWindow)

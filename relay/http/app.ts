@@ -5,18 +5,15 @@ import type { Logger } from '../../src/log'
 import type { Counters } from '../../src/metrics/counters'
 import { VERSION } from '../../src/version'
 import { clientOfRequest, type ProxyTrust } from '../../src/web/client-address'
+import type { CorsPolicy } from '../../src/web/cors'
 import { bearerOf, SecretCheck } from '../../src/web/credentials'
-import { drainable } from '../../src/web/drain'
-import { envelope, ok } from '../../src/web/envelope'
+import { ok } from '../../src/web/envelope'
 import type { GuessBudget } from '../../src/web/guess-budget'
-import { guessGuard } from '../../src/web/guess-guard'
 import type { HealthCheck } from '../../src/web/health'
-import { jsonBodies } from '../../src/web/json-bodies'
 import { counterFamilies, metricsAccess, metricsRoute } from '../../src/web/metrics'
-import { enforce, type RateLimiter } from '../../src/web/rate-limiter'
-import { requestLimits } from '../../src/web/request-limits'
-import { pathOf } from '../../src/web/request-path'
-import { pageCsp, securityHeaders } from '../../src/web/security-headers'
+import { httpPipeline } from '../../src/web/pipeline'
+import type { RateCounter } from '../../src/web/rate-limiter'
+import { pageCsp } from '../../src/web/security-headers'
 import type { LinkState } from '../control/link'
 import { type Fanout, PublisherConflict } from '../fanout'
 import { SdpError } from '../rtp/sdp'
@@ -39,7 +36,7 @@ export interface RelayAppDeps {
   apiKey: string
   metricsToken: string | null
   /** Requests per client address on the routes that take a secret (/whip, /metrics), and the guess budget on those secrets. */
-  rateLimiter: RateLimiter
+  rateLimiter: RateCounter
   guesses: GuessBudget
   trustProxy: ProxyTrust
   /** How long a WHIP offer may take to arrive. */
@@ -47,18 +44,19 @@ export interface RelayAppDeps {
 }
 
 /** The relay's routes that take a secret: WHIP (the publish secret) and /metrics (the API key or METRICS_TOKEN). */
-const guarded = (path: string) => path.startsWith('/whip') || path.startsWith('/metrics')
+const credentialed = (path: string) => path.startsWith('/whip') || path.startsWith('/metrics')
 
-const CORS = {
-  'access-control-allow-origin': '*',
-  'access-control-expose-headers': 'Location, ETag, Link',
-  'access-control-allow-headers': 'Authorization, Content-Type, If-Match',
+/** Browsers publishing from another origin (the WHIP routes take a bearer, never cookies). */
+const relayCorsPolicy: CorsPolicy = (_origin, path) => {
+  const allowHeaders = ['Authorization', 'Content-Type', 'If-Match']
+  if (path === '/whip') return { allowOrigin: '*', allowHeaders, allowMethods: ['POST'] }
+  if (path.startsWith('/whip/')) return { allowOrigin: '*', allowHeaders, allowMethods: ['GET', 'DELETE'] }
+  return null
 }
 
-/** CORS preflight answer for browsers publishing from another origin. */
-function preflight(set: { status?: unknown; headers: Record<string, unknown> }, methods: string) {
+/** OPTIONS without a CORS preflight's headers (a WHIP client asking what it may do). */
+function allowed(set: { status?: unknown; headers: Record<string, unknown> }, methods: string) {
   set.status = 204
-  set.headers['access-control-allow-methods'] = methods
   set.headers.allow = methods
   return ''
 }
@@ -75,31 +73,28 @@ export function buildRelayApp(deps: RelayAppDeps) {
   const apiKey = new SecretCheck(deps.apiKey)
   const clientOf = clientOfRequest(deps.trustProxy)
   const requireMetricsAccess = metricsAccess({ isApiKey: (key) => apiKey.matches(key), metricsToken: deps.metricsToken })
-  const guard = guessGuard(deps.guesses, {
-    clientOf,
-    guards: guarded,
-    // From the headers, before any body (the offer) is read.
-    check: (request, path) => {
-      if (path === '/metrics') requireMetricsAccess(request.headers.toJSON())
-      else if (request.method !== 'PATCH') requirePublisher(request.headers.toJSON())
-    },
-  })
   return new Elysia({ name: 'ivs-fanout-relay', normalize: false, serve: { reusePort: false } })
-    .use(envelope({ logger: deps.logger, counters: deps.counters, observe: guard.observe }))
-    .use(drainable())
-    .use(securityHeaders({ pages: { '/publish': pageCsp() } }))
-    .onRequest(({ request, set }) => {
-      // CORS first, so a browser can read even a 429.
-      if (pathOf(request.url).startsWith('/whip')) Object.assign(set.headers, CORS)
-    })
-    .use(requestLimits())
-    .use(guard.gate)
-    .onRequest(({ request, server, set }) => {
-      const path = pathOf(request.url)
-      if (guarded(path) && request.method !== 'OPTIONS') enforce(deps.rateLimiter.hit(clientOf(request, server)), set)
-    })
-    .use(guard.verify)
-    .use(jsonBodies({ textTypes: ['application/sdp', 'application/trickle-ice-sdpfrag'], timeoutMs: deps.bodyTimeoutMs }))
+    .use(
+      httpPipeline({
+        logger: deps.logger,
+        counters: deps.counters,
+        pages: { '/publish': pageCsp() },
+        cors: {
+          policy: relayCorsPolicy,
+          exposeHeaders: ['Location', 'ETag', 'Link', 'x-request-id', 'ratelimit-limit', 'ratelimit-remaining', 'ratelimit-reset', 'retry-after'],
+        },
+        clientOf,
+        credentialed,
+        // From the headers, before any body (the offer) is read.
+        checkCredentials: (request, path) => {
+          if (path === '/metrics') requireMetricsAccess(request.headers.toJSON())
+          else if (request.method !== 'PATCH') requirePublisher(request.headers.toJSON())
+        },
+        guesses: deps.guesses,
+        rateLimit: { counter: deps.rateLimiter },
+        body: { textTypes: ['application/sdp', 'application/trickle-ice-sdpfrag'], timeoutMs: deps.bodyTimeoutMs },
+      }),
+    )
     .get('/', ({ redirect }) => redirect('/publish'))
     .use(publishPage())
     .use(
@@ -122,7 +117,7 @@ export function buildRelayApp(deps: RelayAppDeps) {
         families: async () => [...relayFamilies(fanout), ...counterFamilies(deps.counters.snapshot())],
       }),
     )
-    .options('/whip', ({ set }) => preflight(set, 'POST, OPTIONS'))
+    .options('/whip', ({ set }) => allowed(set, 'POST, OPTIONS'))
     .post(
       '/whip',
       async ({ body, headers, set, request }) => {
@@ -150,7 +145,7 @@ export function buildRelayApp(deps: RelayAppDeps) {
       },
       { detail: { summary: 'WHIP ingest', description: 'POST an SDP offer (H.264 baseline + Opus) with Authorization: Bearer <PUBLISH_SECRET>.' } },
     )
-    .options('/whip/:id', ({ set }) => preflight(set, 'GET, DELETE, OPTIONS'))
+    .options('/whip/:id', ({ set }) => allowed(set, 'GET, DELETE, OPTIONS'))
     .get(
       '/whip/:id',
       ({ params, headers }) => {

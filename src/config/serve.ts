@@ -3,21 +3,18 @@ import { IVS_GLOBAL_WHIP_URL } from '../ivs/endpoints'
 import type { LogLevel } from '../log'
 import type { RedisConnection } from '../store/redis-connection'
 import { DEFAULT_WATCH_HISTORY_TTL_MS } from '../store/types'
-import type { ProxyTrust } from '../web/client-address'
 import { type ConfigResult, type Env, EnvReader, hasAwsCredentials, readPem } from './env'
+import { type HardeningConfig, readHardening, readSecret } from './hardening'
 import { readRedisConnection } from './redis'
 
 export type ProviderKind = 'aws' | 'local'
 
-export interface ServeConfig {
+export interface ServeConfig extends HardeningConfig {
   port: number
   nodeEnv: string
   logLevel: LogLevel
   apiSecretKey: string | null
-  mediaServerSecret: string | null
   skipAuth: boolean
-  /** Whose X-Forwarded-For to believe for the client address (TRUST_PROXY). */
-  trustProxy: ProxyTrust
   /** Accepted settings worth a warning at start. */
   warnings: string[]
   awsRegion: string
@@ -43,15 +40,8 @@ export interface ServeConfig {
   heartbeatTimeoutMs: number
   publisherTokenTtlMin: number
   viewerTokenTtlMin: number
-  rateLimitWindowMs: number
-  rateLimitMaxRequests: number
-  /** Failed authentications per minute per client address before it is locked out (AUTH_FAILURE_LIMIT). */
-  authFailureLimit: number
-  /** A request body must arrive within this (BODY_TIMEOUT_MS), or 408. */
-  bodyTimeoutMs: number
   cloudwatchEnabled: boolean
   cloudwatchNamespace: string
-  metricsToken: string | null
   /** Origins allowed to call API-key routes from a browser (exact `scheme://host[:port]`). */
   corsOrigins: string[]
   /** A relay silent this long is offline and no longer counts for the publisher state. */
@@ -71,17 +61,11 @@ export function loadServeConfig(env: Env): ConfigResult<ServeConfig> {
   }
 
   const provider = r.oneOf<ProviderKind>('IVS_PROVIDER', ['aws', 'local'], hasAwsCredentials(env) ? 'aws' : 'local')
-  const apiSecretKey = r.optional('API_SECRET_KEY')
-  if (apiSecretKey !== null && apiSecretKey.length < 16) {
-    r.errors.push('API_SECRET_KEY must be at least 16 characters')
-  }
+  const apiSecretKey = readSecret(r, 'API_SECRET_KEY')
   if (provider === 'aws' && apiSecretKey === null && !skipAuth) {
     r.errors.push('API_SECRET_KEY is required when IVS_PROVIDER is aws')
   }
-  const mediaServerSecret = r.optional('MEDIA_SERVER_SECRET')
-  if (mediaServerSecret !== null && mediaServerSecret.length < 16) {
-    r.errors.push('MEDIA_SERVER_SECRET must be at least 16 characters')
-  }
+  const hardening = readHardening(r)
 
   const upstashUrl = r.url('UPSTASH_REDIS_REST_URL', null)
   const upstashToken = r.optional('UPSTASH_REDIS_REST_TOKEN')
@@ -117,9 +101,8 @@ export function loadServeConfig(env: Env): ConfigResult<ServeConfig> {
     nodeEnv,
     logLevel: r.logLevel(),
     apiSecretKey,
-    mediaServerSecret,
     skipAuth,
-    trustProxy: r.proxyTrust(),
+    ...hardening,
     warnings: r.warnings,
     awsRegion: r.string('AWS_REGION', r.string('AWS_DEFAULT_REGION', 'us-east-1')),
     provider,
@@ -143,13 +126,8 @@ export function loadServeConfig(env: Env): ConfigResult<ServeConfig> {
     heartbeatTimeoutMs,
     publisherTokenTtlMin: r.int('PUBLISHER_TOKEN_TTL_MIN', 240, 1, MAX_TOKEN_TTL_MIN),
     viewerTokenTtlMin: r.int('VIEWER_TOKEN_TTL_MIN', 60, 1, MAX_TOKEN_TTL_MIN),
-    rateLimitWindowMs: r.int('RATE_LIMIT_WINDOW_MS', 60_000, 100),
-    rateLimitMaxRequests: r.int('RATE_LIMIT_MAX_REQUESTS', 100, 1),
-    authFailureLimit: r.int('AUTH_FAILURE_LIMIT', 10, 1, 1_000_000),
-    bodyTimeoutMs: r.int('BODY_TIMEOUT_MS', 10_000, 100, 120_000),
     cloudwatchEnabled: r.bool('CLOUDWATCH_ENABLED', false),
     cloudwatchNamespace: r.string('CLOUDWATCH_NAMESPACE', 'IVS/Production'),
-    metricsToken: r.optional('METRICS_TOKEN'),
     corsOrigins: readOrigins(r),
     mediaServerTimeoutMs: r.int('MEDIA_SERVER_TIMEOUT_MS', 90_000, 1_000),
     ivsMaxSubscriptions: r.int('IVS_MAX_SUBSCRIPTIONS', 20_000, 1),

@@ -11,25 +11,20 @@ import type { Counters } from '../metrics/counters'
 import { Histogram } from '../metrics/prometheus'
 import { VERSION } from '../version'
 import { clientOfRequest, type ProxyTrust } from '../web/client-address'
-import { cors } from '../web/cors'
-import { drainable } from '../web/drain'
-import { envelope } from '../web/envelope'
 import type { GuessBudget } from '../web/guess-budget'
-import { guessGuard } from '../web/guess-guard'
 import { type HealthCheck, healthRoutes } from '../web/health'
-import { jsonBodies } from '../web/json-bodies'
 import { counterFamilies, metricsAccess, metricsRoute } from '../web/metrics'
-import { requestLimits } from '../web/request-limits'
+import { httpPipeline } from '../web/pipeline'
+import type { RateCounter } from '../web/rate-limiter'
 import { pathOf } from '../web/request-path'
-import { pageCsp, securityHeaders } from '../web/security-headers'
+import { pageCsp } from '../web/security-headers'
 import type { Authenticator } from './auth'
 import { serveCorsPolicy } from './cors-policy'
 import { dashboardRoutes } from './dashboard'
 import { docs } from './docs'
 import { fleetFamilies, quotaFamilies } from './fleet-metrics'
-import type { RateCounter } from './fleet-rate-limiter'
 import { mediaRoutes } from './media'
-import { rateLimit } from './rate-limit'
+import { serveRateKey } from './rate-limit'
 import { TOKEN_ROUTES } from './security'
 import { stageRoutes } from './stages'
 import { statsRoutes } from './stats'
@@ -90,28 +85,8 @@ export function buildApp(deps: AppDeps) {
   const { stageCapacity, maxStages } = settings
   const started = new WeakMap<Request, number>()
   const durations = new Histogram('ivs_fanout_http_request_duration_seconds', 'HTTP request latency by route')
-  const clientOf = clientOfRequest(settings.trustProxy)
   const requireMetricsAccess = metricsAccess({ isApiKey: (key) => auth.isApiKey(key), metricsToken: settings.metricsToken })
-  const guard = guessGuard(deps.guesses, {
-    clientOf,
-    guards: (path) => path.startsWith('/api/') || path.startsWith('/ws') || path.startsWith('/metrics'),
-    // From the headers, before any body is read: everything under /api takes the API key or a viewer
-    // session (routes check which one they need); /ws reads its credentials from the query, in its route.
-    check: (request, path) => {
-      if (path.startsWith('/api/')) auth.requireViewerCredential(credentialHeaders(request.headers))
-      else if (path === '/metrics') requireMetricsAccess(request.headers.toJSON())
-    },
-  })
   return new Elysia({ name: 'ivs-fanout', normalize: false, serve: { reusePort: false } })
-    .use(envelope({ logger: deps.logger, counters: deps.counters, actionHint: (action) => ACTION_HINTS[action], observe: guard.observe }))
-    .use(drainable())
-    .use(securityHeaders({ pages: { '/': pageCsp({ styleAttributes: true }) }, noStore: TOKEN_ROUTES }))
-    .use(
-      cors(serveCorsPolicy(settings.corsOrigins), {
-        exposeHeaders: ['x-request-id', 'ratelimit-limit', 'ratelimit-remaining', 'ratelimit-reset', 'retry-after'],
-      }),
-    )
-    .use(requestLimits())
     .onRequest(({ request }) => {
       started.set(request, performance.now())
     })
@@ -128,10 +103,30 @@ export function buildApp(deps: AppDeps) {
         requestId: set.headers['x-request-id'],
       })
     })
-    .use(guard.gate)
-    .use(rateLimit(deps.rateLimiter, { clientOf, sessionOf: (token) => auth.sessionKey(token) }))
-    .use(guard.verify)
-    .use(jsonBodies({ timeoutMs: settings.bodyTimeoutMs }))
+    .use(
+      httpPipeline({
+        logger: deps.logger,
+        counters: deps.counters,
+        actionHint: (action) => ACTION_HINTS[action],
+        pages: { '/': pageCsp({ styleAttributes: true }) },
+        noStore: TOKEN_ROUTES,
+        cors: {
+          policy: serveCorsPolicy(settings.corsOrigins),
+          exposeHeaders: ['x-request-id', 'ratelimit-limit', 'ratelimit-remaining', 'ratelimit-reset', 'retry-after'],
+        },
+        clientOf: clientOfRequest(settings.trustProxy),
+        credentialed: (path) => path.startsWith('/api/') || path.startsWith('/ws') || path.startsWith('/metrics'),
+        // Everything under /api takes the API key or a viewer session (routes check which one they
+        // need); /ws reads its credentials from the query, in its route.
+        checkCredentials: (request, path) => {
+          if (path.startsWith('/api/')) auth.requireViewerCredential(credentialHeaders(request.headers))
+          else if (path === '/metrics') requireMetricsAccess(request.headers.toJSON())
+        },
+        guesses: deps.guesses,
+        rateLimit: { counter: deps.rateLimiter, keyOf: serveRateKey((token) => auth.sessionKey(token)) },
+        body: { timeoutMs: settings.bodyTimeoutMs },
+      }),
+    )
     .use(docs(VERSION))
     .use(dashboardRoutes())
     .use(viewerClientRoutes())

@@ -1,12 +1,7 @@
 import type { Clock } from '../clock'
 import type { Logger } from '../log'
 import type { Limits } from '../store/limits'
-import type { RateDecision, RateLimiter } from '../web/rate-limiter'
-
-/** Anything that answers "may this key make one more request?". */
-export interface RateCounter {
-  hit(key: string): RateDecision | Promise<RateDecision>
-}
+import type { RateCounter, RateDecision, RateLimiter } from '../web/rate-limiter'
 
 interface Pending {
   key: string

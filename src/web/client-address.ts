@@ -63,9 +63,14 @@ function trusted(list: BlockList, address: string): boolean {
  * The function that names a request's client under `trust` (the peer from Bun's server), as a limit key.
  * Worked out once per request (several hooks ask; `requestIP` is a native call and the key is parsed).
  */
+/** What Bun's server tells of a request's peer. */
+export interface Peer {
+  requestIP(request: Request): { address: string } | null
+}
+
 export function clientOfRequest(trust: ProxyTrust) {
   const known = new WeakMap<Request, string>()
-  return (request: Request, server: { requestIP(request: Request): { address: string } | null } | null): string => {
+  return (request: Request, server: Peer | null): string => {
     let client = known.get(request)
     if (client === undefined) {
       client = clientKey(clientAddress(server?.requestIP(request)?.address ?? 'unknown', request.headers.get('x-forwarded-for'), trust))

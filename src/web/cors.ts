@@ -30,6 +30,7 @@ export function cors(policy: CorsPolicy, options: { exposeHeaders: string[]; max
         headers['access-control-allow-origin'] = grant.allowOrigin
         headers['access-control-allow-methods'] = [...grant.allowMethods, 'OPTIONS'].join(', ')
         if (grant.allowHeaders.length > 0) headers['access-control-allow-headers'] = grant.allowHeaders.join(', ')
+        headers['access-control-expose-headers'] = options.exposeHeaders.join(', ')
         headers['access-control-max-age'] = String(options.maxAgeSeconds ?? 7200)
       }
       return new Response(null, { status: 204, headers })

@@ -1,11 +1,8 @@
 import { Elysia } from 'elysia'
 import { AppError } from '../errors'
+import type { Peer } from './client-address'
 import type { GuessBudget } from './guess-budget'
 import { pathOf } from './request-path'
-
-interface Peer {
-  requestIP(request: Request): { address: string } | null
-}
 
 /**
  * Did this error come from a wrong or missing secret? Not a valid session acting for someone else,

@@ -10,6 +10,11 @@ export interface RateDecision {
   resetInMs: number
 }
 
+/** Anything that answers "may this key make one more request?" (this process's limiter, or one counted in the shared store). */
+export interface RateCounter {
+  hit(key: string): RateDecision | Promise<RateDecision>
+}
+
 /** Keys counted at once by default: ~100 bytes each, so the limiter stays around 10 MB whatever the flood. */
 export const MAX_RATE_KEYS = 100_000
 

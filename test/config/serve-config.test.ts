@@ -22,7 +22,7 @@ describe('serve config', () => {
     expect([c.stageCapacity, c.scaleUpThreshold, c.scaleDownThreshold, c.maxStages]).toEqual([50, 45, 5, 20])
     expect([c.stageWarmupMs, c.heartbeatIntervalMs, c.heartbeatTimeoutMs]).toEqual([300_000, 15_000, 60_000])
     expect([c.publisherTokenTtlMin, c.viewerTokenTtlMin]).toEqual([240, 60])
-    expect([c.rateLimitWindowMs, c.rateLimitMaxRequests]).toEqual([60_000, 100])
+    expect(c.rateLimit).toEqual({ windowMs: 60_000, max: 100 })
     expect(c.redisKeyPrefix).toBe('ivsf:')
     expect(c.localWhipUrl).toBe('https://global.whip.live-video.net')
     expect(c.cloudwatchEnabled).toBe(false)

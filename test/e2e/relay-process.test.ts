@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
+import { eventually } from '../support/eventually'
 import { BUN, bareEnv, freePort, spawnProcess } from '../support/process'
-import { eventually } from '../support/relay-stack'
 import { startTestServer, type TestServer } from '../support/serve'
 import { startWhipEndpoint, type WhipEndpoint } from '../support/whip-endpoint'
 
@@ -20,6 +20,16 @@ describe('ivs-fanout relay as a process', () => {
     const p = spawnProcess([BUN, 'run', 'src/main.ts', 'relay'], bareEnv({ API_PORT: String(await freePort()) }))
     expect(await p.proc.exited).toBe(2)
     expect(p.stderr()).toContain('API_SECRET_KEY')
+  })
+
+  test('the relay refuses what serve refuses: a 5-character MEDIA_SERVER_SECRET exits 2 in both modes, naming it', async () => {
+    for (const mode of ['serve', 'relay']) {
+      const env = { API_PORT: String(await freePort()), API_SECRET_KEY: 'k'.repeat(24), MEDIA_SERVER_SECRET: 'short' }
+      const p = spawnProcess([BUN, 'run', 'src/main.ts', mode], bareEnv(env))
+      expect({ mode, code: await p.proc.exited }).toEqual({ mode, code: 2 })
+      expect(p.stderr()).toContain('MEDIA_SERVER_SECRET must be at least 16 characters')
+      expect(p.stderr()).not.toContain('short')
+    }
   })
 
   test('registers, publishes into the master stage, and on SIGTERM sends WHIP DELETE and exits 0', async () => {

@@ -118,7 +118,13 @@ describe('relay: the publish secret before the offer', () => {
       body: '{',
     })
     expect(malformed.status).toBe(401)
-    const slow = await stalledUpload(stack.relay.url, '/whip', { 'content-type': 'application/sdp', authorization: `Bearer ${PUBLISH_SECRET}` }, 'v=0\r\n')
+    // A browser's offer (with its Origin): the 408 still lets the page read the answer.
+    const slow = await stalledUpload(
+      stack.relay.url,
+      '/whip',
+      { 'content-type': 'application/sdp', authorization: `Bearer ${PUBLISH_SECRET}`, origin: 'https://publisher.example' },
+      'v=0\r\n',
+    )
     expect(slow.status).toBe(408)
     expect(slow.text).toContain('"code":"REQUEST_TIMEOUT"')
     expect(slow.text.toLowerCase()).toContain('access-control-allow-origin:')

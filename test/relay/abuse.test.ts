@@ -45,7 +45,7 @@ describe('relay: the same guess budget and rate limit as serve', () => {
     for (let i = 0; i < 6; i++) {
       const answer = await rawRequest(
         stack.relay.url,
-        `POST /whip HTTP/1.1\r\nHost: a/b\r\nAuthorization: Bearer wrong-${i}-0123456789\r\nContent-Type: application/sdp\r\nContent-Length: 4\r\nX-Forwarded-For: 198.51.100.6`,
+        `POST /whip HTTP/1.1\r\nHost: a/b\r\nOrigin: https://publisher.example\r\nAuthorization: Bearer wrong-${i}-0123456789\r\nContent-Type: application/sdp\r\nContent-Length: 4\r\nX-Forwarded-For: 198.51.100.6`,
         'v=0\n',
       )
       expect(answer.text).toContain('"success":false')

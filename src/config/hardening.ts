@@ -1,0 +1,43 @@
+import type { ProxyTrust } from '../web/client-address'
+import type { EnvReader } from './env'
+
+/** The shortest secret either mode accepts (API key, media secret, publish secret): 16 characters. */
+export const MIN_SECRET_LENGTH = 16
+
+/**
+ * What both modes read alike to defend their HTTP side: whom to believe for the client address,
+ * the rate limit, the guess budget, the body deadline and the shared secrets. One reader, so a
+ * security setting means the same in `serve` and `relay` and a fix to it lands once.
+ */
+export interface HardeningConfig {
+  /** Whose X-Forwarded-For to believe for the client address (TRUST_PROXY). */
+  trustProxy: ProxyTrust
+  /** Requests per window per client (RATE_LIMIT_WINDOW_MS / RATE_LIMIT_MAX_REQUESTS). */
+  rateLimit: { windowMs: number; max: number }
+  /** Failed authentications per minute per client address before it is locked out (AUTH_FAILURE_LIMIT). */
+  authFailureLimit: number
+  /** A request body must arrive within this (BODY_TIMEOUT_MS), or 408. */
+  bodyTimeoutMs: number
+  /** A second credential for /metrics (and the relay's /health details), so a scraper need not hold the API key. */
+  metricsToken: string | null
+  /** The relay's second secret (x-media-auth), where the API server asks for it. */
+  mediaServerSecret: string | null
+}
+
+export function readHardening(r: EnvReader): HardeningConfig {
+  return {
+    trustProxy: r.proxyTrust(),
+    rateLimit: { windowMs: r.int('RATE_LIMIT_WINDOW_MS', 60_000, 100), max: r.int('RATE_LIMIT_MAX_REQUESTS', 100, 1) },
+    authFailureLimit: r.int('AUTH_FAILURE_LIMIT', 10, 1, 1_000_000),
+    bodyTimeoutMs: r.int('BODY_TIMEOUT_MS', 10_000, 100, 120_000),
+    metricsToken: r.optional('METRICS_TOKEN'),
+    mediaServerSecret: readSecret(r, 'MEDIA_SERVER_SECRET'),
+  }
+}
+
+/** An optional secret: at least MIN_SECRET_LENGTH characters when set (never echoed in the error). */
+export function readSecret(r: EnvReader, name: string): string | null {
+  const value = r.optional(name)
+  if (value !== null && value.length < MIN_SECRET_LENGTH) r.errors.push(`${name} must be at least ${MIN_SECRET_LENGTH} characters`)
+  return value
+}
