@@ -4,6 +4,7 @@ import { createConnection } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { IMAGE, must, prepareBaseImages, requirePodman, run } from '../support/containers'
+import { eventually } from '../support/eventually'
 
 /**
  * `podman-compose up` of the real docker-compose.yml: two serve replicas on one Redis, the relay
@@ -19,13 +20,7 @@ const RELAY = 'http://127.0.0.1:8080'
  * Polls once a second: the stack's API rate limit (100 a minute per key and address, counted
  * fleet-wide in Redis) is the real one, and the test's own requests must stay under it.
  */
-async function eventually(what: string, check: () => boolean | Promise<boolean>, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out: ${what}`)
-    await Bun.sleep(1_000)
-  }
-}
+const POLL_MS = 1_000
 
 /**
  * podman-compose runs the real file from a scratch folder (so no .env of this checkout is read)
@@ -130,8 +125,8 @@ describe('the compose stack (podman-compose, the real docker-compose.yml)', () =
     const up = await composeRun(['up', '-d', 'redis', 'serve-1', 'serve-2'])
     if (up.code !== 0) throw new Error(`podman-compose up failed:\n${(up.stderr + up.stdout).slice(-3000)}`)
     await startHostNetworkService('relay')
-    for (const [name, base] of Object.entries(REPLICAS)) await eventually(`${name} ready`, () => ready(base), 60_000)
-    await eventually('the relay answers', () => ready(RELAY), 60_000)
+    for (const [name, base] of Object.entries(REPLICAS)) await eventually(`${name} ready`, () => ready(base), 60_000, POLL_MS)
+    await eventually('the relay answers', () => ready(RELAY), 60_000, POLL_MS)
   }, 1_800_000)
 
   afterAll(async () => {
@@ -163,6 +158,7 @@ describe('the compose stack (podman-compose, the real docker-compose.yml)', () =
         return views.every((relays) => relays.some((relay) => relay.state === 'online'))
       },
       30_000,
+      POLL_MS,
     )
   }, 60_000)
 
@@ -176,7 +172,7 @@ describe('the compose stack (podman-compose, the real docker-compose.yml)', () =
     const token = await api(survivor, '/api/token/viewer', { method: 'POST', body: JSON.stringify({ userId: 'after-the-kill' }) })
     expect(token.status).toBe(200)
     // The lease (LEADER_LEASE_MS, 10 s by default) passes to the survivor.
-    await eventually(`${other} leads`, async () => (await leader(survivor)) === 1, 30_000)
+    await eventually(`${other} leads`, async () => (await leader(survivor)) === 1, 30_000, POLL_MS)
     const stats = ((await (await api(survivor, '/api/stats')).json()) as { data: { totalViewers: number } }).data
     expect(stats.totalViewers).toBe(21)
   }, 60_000)

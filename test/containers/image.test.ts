@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { DEBIAN_IMAGE, IMAGE, must, prepareBaseImages, requirePodman, run } from '../support/containers'
+import { eventually } from '../support/eventually'
 import { freePort } from '../support/process'
-import { eventually } from '../support/relay-stack'
 
 /**
  * The unchanged Dockerfile, built with podman from locally made base images, and both modes run

@@ -2,10 +2,10 @@ import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { copyFileSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { eventually } from '../support/eventually'
 import { BUN, bareEnv, freePort, ROOT, type Spawned, spawnProcess } from '../support/process'
 import { TestPublisher } from '../support/publisher'
 import { startRedis } from '../support/redis'
-import { eventually } from '../support/relay-stack'
 import { startWhipEndpoint, type WhipEndpoint } from '../support/whip-endpoint'
 
 // The executable `bun run build` produces (and the Dockerfile copies), run alone from an empty folder.

@@ -1,7 +1,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'bun:test'
 import http from 'node:http'
+import { eventually } from '../support/eventually'
 import { BUN, bareEnv, freePort, type Spawned, spawnProcess } from '../support/process'
-import { eventually } from '../support/relay-stack'
 import { startTestServer, type TestServer } from '../support/serve'
 import { startWhipEndpoint, type WhipEndpoint } from '../support/whip-endpoint'
 

@@ -1,6 +1,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'bun:test'
 import { FLEET_TAG } from '../../src/fleet/stages'
 import { generateKeyPair } from '../../src/ivs/signer'
+import { until } from '../support/eventually'
 import { Cluster, type Instance, peakReceived, SocketClient, StoreProbe } from '../support/fleet-cluster'
 import { awsModeEnv, type IvsServer, startIvsServer } from '../support/ivs-server'
 import { startUpstashStack, type UpstashStack } from '../support/upstash-server'
@@ -93,16 +94,6 @@ async function viewer(instance: Instance, userId: string): Promise<{ stageArn: s
   const res = await viewerToken(instance, userId)
   if (res.status !== 200) throw new Error(`viewer token for ${userId} on ${instance.name}: ${res.status} ${await res.text()}`)
   return ((await res.json()) as { data: { stageArn: string; viewerSession: string; participantId: string } }).data
-}
-
-async function until<T>(what: string, probeFn: () => Promise<T | null | undefined | false>, timeoutMs = 5_000, everyMs = 50): Promise<T> {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    const value = await probeFn()
-    if (value) return value
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
-    await Bun.sleep(everyMs)
-  }
 }
 
 for (const kind of ['upstash', 'redis'] as const)
@@ -251,6 +242,7 @@ for (const kind of ['upstash', 'redis'] as const)
           return stages.length === 2 ? stages.find((s) => !s.isMaster)! : null
         },
         3 * TICK_MS + 1_000,
+        50,
       )
       expect(ivs.acceptedAt('CreateStage').length).toBe(before + 1)
       expect(ivs.stages.get(created.stageArn)?.tags[FLEET_TAG]).toBe(fleetId)
@@ -340,7 +332,7 @@ for (const kind of ['upstash', 'redis'] as const)
       // and the next two land on the second stage.
       const seats = new Map<string, { stageArn: string; viewerSession: string }>()
       for (let i = 0; i < 3; i++) seats.set(`d-${i}`, await viewer(i % 2 ? a : b, `d-${i}`))
-      const second = await until('the second stage', async () => (await stageList(b)).find((s) => !s.isMaster), 3_000)
+      const second = await until('the second stage', async () => (await stageList(b)).find((s) => !s.isMaster), 3_000, 50)
       for (let i = 3; i < 6; i++) seats.set(`d-${i}`, await viewer(i % 2 ? a : b, `d-${i}`))
       expect([...seats.values()].map((s) => s.stageArn)).toEqual([master, master, master, master, second.stageArn, second.stageArn])
 
@@ -369,6 +361,7 @@ for (const kind of ['upstash', 'redis'] as const)
           return s?.status === 'draining' ? s : null
         },
         3_000,
+        50,
       )
       const drainedAt = Date.now()
       expect(drained.viewerCount).toBe(1)

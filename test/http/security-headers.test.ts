@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import type { Browser, Page } from 'playwright-core'
 import { launchChromium } from '../support/chromium'
-import { eventually, PUBLISH_SECRET, type RelayStack, startRelayStack } from '../support/relay-stack'
+import { eventually } from '../support/eventually'
+import { PUBLISH_SECRET, type RelayStack, startRelayStack } from '../support/relay-stack'
 
 // Security headers of both modes over real sockets: serve and a relay in this process.
 

@@ -2,9 +2,10 @@ import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { mkdirSync } from 'node:fs'
 import type { Browser, Page } from 'playwright-core'
 import { launchChromium } from '../support/chromium'
+import { eventually } from '../support/eventually'
 import { type IngressTap, tapIngressVideo } from '../support/ingress-tap'
 import { candidatesAt, hostCandidate, type LossyPath, startLossyPath, withoutCandidates } from '../support/lossy-path'
-import { eventually, PUBLISH_SECRET, startRelayStack } from '../support/relay-stack'
+import { PUBLISH_SECRET, startRelayStack } from '../support/relay-stack'
 import { decodedShareOfSent } from '../support/video-receiver'
 
 // A real browser publishes: headless Debian Chromium opens the relay's GET /publish page, takes its

@@ -6,9 +6,10 @@
  */
 import { afterEach, describe, expect, test } from 'bun:test'
 import { DEFAULT_REPAIR_POLICY } from '../../relay/ingest/loss-repair'
+import { eventually } from '../support/eventually'
 import { candidatesAt, hostCandidate, type LossyPath, type PathDirection, startLossyPath, withoutCandidates } from '../support/lossy-path'
 import { TestPublisher, type TestPublisherOptions } from '../support/publisher'
-import { eventually, PUBLISH_SECRET, type RelayStack, startRelayStack } from '../support/relay-stack'
+import { PUBLISH_SECRET, type RelayStack, startRelayStack } from '../support/relay-stack'
 import type { WhipEndpointOptions } from '../support/whip-endpoint'
 
 const MEDIA_SECONDS = 8

@@ -2,8 +2,9 @@ import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import nodeDataChannel from 'node-datachannel'
 import type { RelayHandle } from '../../relay/main'
 import { gatheredDescription, type PeerConnection } from '../../relay/peer'
+import { eventually } from '../support/eventually'
 import { TestPublisher } from '../support/publisher'
-import { eventually, PUBLISH_SECRET, type RelayStack, startRelayStack } from '../support/relay-stack'
+import { PUBLISH_SECRET, type RelayStack, startRelayStack } from '../support/relay-stack'
 
 /** The relay's publisher connect timeout in these tests (the default is 10 s). */
 const CONNECT_TIMEOUT_MS = 3_000

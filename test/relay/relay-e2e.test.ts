@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
+import { eventually } from '../support/eventually'
 import { TestPublisher } from '../support/publisher'
-import { eventually, PUBLISH_SECRET, type RelayStack, startRelayStack } from '../support/relay-stack'
+import { PUBLISH_SECRET, type RelayStack, startRelayStack } from '../support/relay-stack'
 
 // The fixture: three live stages and a publisher, from beforeAll. Tests only look at it, or put back
 // what they change (a stage they add is deleted again; a republish leaves a publisher publishing).

@@ -3,7 +3,7 @@ import { StageSession } from '../../relay/egress/stage-session'
 import { WhipError, whipDelete, whipPublish } from '../../relay/egress/whip-client'
 import { PacketHistory } from '../../relay/rtp/packet-history'
 import { silentLogger } from '../../src/log'
-import { eventually } from '../support/relay-stack'
+import { eventually } from '../support/eventually'
 
 interface Seen {
   method: string

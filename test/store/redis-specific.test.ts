@@ -6,6 +6,7 @@ import { silentLogger } from '../../src/log'
 import { hashTagged, RedisStore } from '../../src/store/redis'
 import { RedisConfigError } from '../../src/store/redis-client'
 import type { RedisConnection } from '../../src/store/redis-connection'
+import { eventually } from '../support/eventually'
 import { freePort } from '../support/process'
 import { makeTlsFiles, type RedisCluster, type RedisServer, startRedis, startRedisCluster, type TlsFiles } from '../support/redis'
 import { startTcpProxy } from '../support/tcp-proxy'
@@ -171,7 +172,7 @@ describe('native redis store specifics', () => {
     await expect(s.ping()).rejects.toThrow(/Redis at 127\.0\.0\.1:\d+/)
 
     proxy.restore()
-    await until(async () => (await s.listStages().catch(() => null))?.length === 1, 10_000)
+    await eventually('the store answers again', async () => (await s.listStages().catch(() => null))?.length === 1, 10_000, 50)
     expect((await s.findViewer('kept'))?.stageArn).toBe(stage.arn)
 
     plain.pause() // SIGSTOP: the connection stays open, nothing answers
@@ -186,7 +187,7 @@ describe('native redis store specifics', () => {
     } finally {
       plain.resume()
     }
-    await until(async () => (await s.listStages().catch(() => null))?.length === 1, 10_000)
+    await eventually('the store answers again', async () => (await s.listStages().catch(() => null))?.length === 1, 10_000, 50)
     expect((await s.findViewer('kept'))?.stageArn).toBe(stage.arn)
     proxy.stop()
   }, 30_000)
@@ -200,13 +201,15 @@ describe('native redis store specifics', () => {
     await expect(s.ping()).rejects.toThrow(/not reachable|not connected/)
     const late = await startRedis({ port })
     try {
-      await until(
+      await eventually(
+        'the store answers once Redis is up',
         async () =>
           await s.ping().then(
             () => true,
             () => false,
           ),
         10_000,
+        50,
       )
       expect(await s.addStage(stageRecord(0), 10)).toBe(true)
     } finally {
@@ -241,11 +244,3 @@ describe('native redis store specifics', () => {
     }
   }, 30_000)
 })
-
-async function until(check: () => Promise<boolean>, timeoutMs: number): Promise<void> {
-  const deadline = performance.now() + timeoutMs
-  while (!(await check())) {
-    if (performance.now() > deadline) throw new Error(`not within ${timeoutMs} ms`)
-    await Bun.sleep(50)
-  }
-}

@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { Subprocess } from 'bun'
+import { eventually } from './eventually'
 import { freePort } from './process'
 
 /**
@@ -55,16 +56,19 @@ export function tempDir(prefix: string): string {
 }
 
 async function waitForPort(port: number, proc: Subprocess, timeoutMs = 5_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    const ok = await Bun.connect({ hostname: '127.0.0.1', port, socket: { data() {} } }).then(
-      (s) => (s.end(), true),
-      () => false,
-    )
-    if (ok) return
-    if (Date.now() > deadline || proc.exitCode !== null) throw new Error(`redis-server did not start on port ${port}`)
-    await Bun.sleep(20)
-  }
+  await eventually(
+    `redis-server to start on port ${port}`,
+    async () => {
+      const ok = await Bun.connect({ hostname: '127.0.0.1', port, socket: { data() {} } }).then(
+        (s) => (s.end(), true),
+        () => false,
+      )
+      if (!ok && proc.exitCode !== null) throw new Error(`redis-server did not start on port ${port}: it exited (${proc.exitCode})`)
+      return ok
+    },
+    timeoutMs,
+    20,
+  )
 }
 
 export async function startRedis(options: RedisOptions = {}): Promise<RedisServer> {
@@ -171,15 +175,11 @@ export async function startRedisCluster(count = 3): Promise<RedisCluster> {
   )
   if ((await create.exited) !== 0)
     throw new Error(`redis-cli --cluster create failed: ${await new Response(create.stdout).text()}${await new Response(create.stderr).text()}`)
-  const deadline = Date.now() + 15_000
-  for (const node of nodes) {
-    for (;;) {
-      const info = Bun.spawnSync([redisBinary('redis-cli'), '-p', String(node.port), 'cluster', 'info']).stdout.toString()
-      if (info.includes('cluster_state:ok')) break
-      if (Date.now() > deadline) throw new Error(`cluster node ${node.port} never reached cluster_state:ok:\n${info}`)
-      await Bun.sleep(50)
-    }
-  }
+  const clusterOk = (port: number) =>
+    Bun.spawnSync([redisBinary('redis-cli'), '-p', String(port), 'cluster', 'info'])
+      .stdout.toString()
+      .includes('cluster_state:ok')
+  await eventually('every cluster node at cluster_state:ok', () => nodes.every((node) => clusterOk(node.port)), 15_000, 50)
   return {
     nodes,
     host: '127.0.0.1',

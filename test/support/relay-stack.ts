@@ -66,12 +66,3 @@ export async function startRelayStack(
     },
   }
 }
-
-/** Polls `check` until it holds (or throws with `what` after `timeoutMs`). */
-export async function eventually(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 5_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out: ${what}`)
-    await Bun.sleep(25)
-  }
-}

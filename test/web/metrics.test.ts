@@ -1,8 +1,9 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 // An independent parser of the Prometheus text format.
 import parsePrometheusTextFormat from 'parse-prometheus-text-format'
+import { eventually } from '../support/eventually'
 import { TestPublisher } from '../support/publisher'
-import { eventually, PUBLISH_SECRET, type RelayStack, startRelayStack } from '../support/relay-stack'
+import { PUBLISH_SECRET, type RelayStack, startRelayStack } from '../support/relay-stack'
 import { startTestServer } from '../support/serve'
 
 // For the relay's /metrics: serve + relay + stage endpoints.
