@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, test } from 'bun:test'
 import { createPrivateKey } from 'node:crypto'
+import { eventually } from '../support/eventually'
 import { BUN, bareEnv, freePort, type Spawned, spawnProcess } from '../support/process'
 
 const running: Spawned[] = []
@@ -110,7 +111,7 @@ describe('ivs-fanout serve as a process', () => {
       expect(refused).toBe(true)
       socket.write(body.slice(5))
       const code = await p.proc.exited
-      for (let i = 0; i < 20 && !response.includes('}'); i++) await Bun.sleep(25)
+      await eventually('the whole response', () => response.includes('}'), 500, 25)
       expect(response).toStartWith('HTTP/1.1 200')
       expect(response).toContain('"success":true')
       expect(code).toBe(0)

@@ -6,6 +6,7 @@
  */
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'bun:test'
 import { Redis } from 'ioredis'
+import { eventually } from '../support/eventually'
 import { BUN, bareEnv, freePort, type Spawned, spawnProcess } from '../support/process'
 import { makeTlsFiles, type RedisCluster, type RedisServer, startRedis, startRedisCluster, type TlsFiles } from '../support/redis'
 import { startTestServer } from '../support/serve'
@@ -128,8 +129,7 @@ describe('configuration errors exit 2 naming Redis; an absent Redis does not', (
     try {
       await p.waitFor(/"msg":"fleet started"/, 20_000)
       // The readiness answer is reused for 2 s: allow for one stale answer.
-      const deadline = Date.now() + 5_000
-      while ((await api('/health/ready')).status !== 200 && Date.now() < deadline) await Bun.sleep(250)
+      await eventually('ready', async () => (await api('/health/ready')).status === 200, 5_000, 250)
       expect((await api('/health/ready')).status).toBe(200)
       expect((await api('/api/token/viewer', { method: 'POST', body: JSON.stringify({ userId: 'late' }) })).status).toBe(200)
       expect((await api('/api/token/publisher', { method: 'POST', body: JSON.stringify({ userId: 'pub' }) })).status).toBe(200)
@@ -158,9 +158,8 @@ describe('configuration errors exit 2 naming Redis; an absent Redis does not', (
           if (outage === 'refused') proxy.restore()
           else plain.resume()
         }
-        const deadline = Date.now() + 10_000
         let status = 0
-        while (Date.now() < deadline && (status = (await token({ userId: `after-${outage}` })).status) !== 200) await Bun.sleep(100)
+        await eventually(`a token after the ${outage} outage`, async () => (status = (await token({ userId: `after-${outage}` })).status) === 200, 10_000, 100)
         expect([outage, status]).toEqual([outage, 200])
       }
       const seated = async (userId: string) =>

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { luaScripts, type ScriptName } from '../../src/store/lua'
 import { DEFAULT_WATCH_HISTORY_TTL_MS } from '../../src/store/types'
+import { until } from '../support/eventually'
 import { startTestServer } from '../support/serve'
 import { startUpstashStack, type UpstashServer, type UpstashStack } from '../support/upstash-server'
 
@@ -74,11 +75,15 @@ describe('serve on the Upstash store', () => {
         console.log(`store outage (${mode}) answered in ${elapsed.toFixed(0)} ms`)
 
         // Health results are reused for up to 2 s (so probes cannot be turned into upstream calls).
-        let ready = await fetch(`${server.url}/health/ready`)
-        for (let i = 0; i < 30 && ready.status !== 503; i++) {
-          await Bun.sleep(100)
-          ready = await fetch(`${server.url}/health/ready`)
-        }
+        const ready = await until(
+          'readiness 503',
+          async () => {
+            const answer = await fetch(`${server.url}/health/ready`)
+            return answer.status === 503 && answer
+          },
+          3_000,
+          100,
+        )
         expect(ready.status).toBe(503)
         const readyBody = await ready.json()
         expect(readyBody.error.code).toBe('UPSTREAM_UNAVAILABLE')
@@ -89,11 +94,15 @@ describe('serve on the Upstash store', () => {
       }
       const again = await server.api('/api/token/viewer', { method: 'POST', json: { userId: `viewer-after-${mode}` } })
       expect(again.status).toBe(200)
-      let back = await fetch(`${server.url}/health/ready`)
-      for (let i = 0; i < 30 && back.status !== 200; i++) {
-        await Bun.sleep(100)
-        back = await fetch(`${server.url}/health/ready`)
-      }
+      const back = await until(
+        'readiness 200 again',
+        async () => {
+          const answer = await fetch(`${server.url}/health/ready`)
+          return answer.status === 200 && answer
+        },
+        3_000,
+        100,
+      )
       expect(back.status).toBe(200)
     })
 })

@@ -8,6 +8,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, test } from 'bun:test
 import { Redis } from 'ioredis'
 import { generateKeyPair } from '../../src/ivs/signer'
 import { ManualTicker } from '../support/clock'
+import { eventually } from '../support/eventually'
 import { Cluster, type Instance } from '../support/fleet-cluster'
 import { awsModeEnv, type IvsServer, startIvsServer } from '../support/ivs-server'
 import { type RedisServer, startRedis } from '../support/redis'
@@ -77,8 +78,7 @@ describe('FLUSHALL under a running fleet', () => {
       expect(stages.filter((s) => s.isMaster).map((s) => s.stageArn)).toEqual([master])
       expect(stages.map((s) => s.stageArn).sort()).toEqual([master, second, newcomerStage].sort())
       // Readiness answers are reused for 2 s: allow for the cached 503.
-      const deadline = Date.now() + 5_000
-      while ((await ready(server.url)).status !== 200 && Date.now() < deadline) await Bun.sleep(200)
+      await eventually('ready again', async () => (await ready(server.url)).status === 200, 5_000, 200)
       expect((await ready(server.url)).status).toBe(200)
     } finally {
       await server.stop()
@@ -135,8 +135,7 @@ describe('FLUSHALL under a running fleet', () => {
     await Promise.any([a, b].map((i) => i.waitForLog((l) => l.msg === 'fleet records restored: the store had lost the master stage', 5_000)))
     expect([a, b].filter(restored).length).toBe(1)
     for (const i of [a, b]) {
-      const deadline = Date.now() + 5_000
-      while ((await ready(i.url)).status !== 200 && Date.now() < deadline) await Bun.sleep(200)
+      await eventually(`${i.name} ready again`, async () => (await ready(i.url)).status === 200, 5_000, 200)
       expect((await ready(i.url)).status).toBe(200)
     }
   }, 60_000)

@@ -6,6 +6,7 @@
  * answers. Configuration errors still exit 2.
  */
 import { afterEach, describe, expect, test } from 'bun:test'
+import { eventually } from '../support/eventually'
 import { BUN, bareEnv, freePort, spawnProcess } from '../support/process'
 import { makeTlsFiles, type RedisServer, startRedis } from '../support/redis'
 import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy'
@@ -56,8 +57,7 @@ async function expectWaitingForStore(s: Served, reason: RegExp): Promise<void> {
 async function expectServing(s: Served): Promise<void> {
   const storeUpAt = performance.now()
   await s.p.waitFor(/"msg":"fleet started"/, 20_000)
-  const deadline = Date.now() + 6_000
-  while ((await s.api('/health/ready')).status !== 200 && Date.now() < deadline) await Bun.sleep(200)
+  await eventually('ready', async () => (await s.api('/health/ready')).status === 200, 6_000, 200)
   expect((await s.api('/health/ready')).status).toBe(200)
   console.log(`ready ${((performance.now() - storeUpAt) / 1000).toFixed(1)} s after the store came up`)
   expect((await s.api('/api/token/viewer', { userId: 'late' })).status).toBe(200)

@@ -7,6 +7,7 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import type { Browser, Page } from 'playwright-core'
 import { launchChromium } from '../support/chromium'
+import { eventually } from '../support/eventually'
 import { startTestServer, type TestServer } from '../support/serve'
 
 const API_KEY = 'viewer-client-api-key-0123456789'
@@ -101,8 +102,7 @@ describe('the viewer presence module in a real browser on another origin', () =>
 
     // Navigating away: pagehide → leave (keepalive). The seat is freed.
     await page.goto('about:blank')
-    const deadline = Date.now() + 5_000
-    while ((await server.store.findViewer('browser-viewer')) && Date.now() < deadline) await Bun.sleep(50)
+    await eventually('the seat is freed', async () => !(await server.store.findViewer('browser-viewer')), 5_000, 50)
     expect(await server.store.findViewer('browser-viewer')).toBeNull()
     const duration = (await (await server.api('/api/viewer/duration?userId=browser-viewer')).json()).data
     expect(duration.sessions.every((s: { active: boolean }) => !s.active)).toBe(true)

@@ -1,6 +1,7 @@
 import { describe, expect, test } from 'bun:test'
 import type { Clock } from '../../src/clock'
 import { ManualTicker } from '../support/clock'
+import { eventually } from '../support/eventually'
 import { startTestServer, type TestServer } from '../support/serve'
 
 interface Message {
@@ -172,8 +173,7 @@ describe('/ws', () => {
     expect(server.hub.pendingExpiries).toBe(1) // the API-key socket has no expiry
     viewer.ws.close(1000, 'bye')
     expect((await viewer.closed).code).toBe(1000)
-    const deadline = Date.now() + 3_000
-    while (server.hub.count('viewer') > 1 && Date.now() < deadline) await Bun.sleep(10)
+    await eventually('the closed socket leaves the hub', () => server.hub.count('viewer') <= 1, 3_000, 10)
     expect(server.hub.count('viewer')).toBe(1)
     expect(server.hub.pendingExpiries).toBe(0)
   })
