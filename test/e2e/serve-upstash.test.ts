@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { luaScripts, type ScriptName } from '../../src/store/lua'
 import { DEFAULT_WATCH_HISTORY_TTL_MS } from '../../src/store/types'
 import { until } from '../support/eventually'
-import { startTestServer } from '../support/serve'
+import { freshServer } from '../support/serve'
 import { startUpstashStack, type UpstashServer, type UpstashStack } from '../support/upstash-server'
 
 let stack: UpstashStack
@@ -17,14 +17,11 @@ afterAll(async () => {
 })
 
 /** A server of its own for each test, on its own key prefix: an empty store on the shared Redis. */
-async function freshServer() {
-  const server = await startTestServer({ UPSTASH_REDIS_REST_URL: rest.url, UPSTASH_REDIS_REST_TOKEN: rest.token, REDIS_KEY_PREFIX: `api${++n}:` })
-  return Object.assign(server, { [Symbol.asyncDispose]: () => server.stop() })
-}
+const upstashServer = () => freshServer({ UPSTASH_REDIS_REST_URL: rest.url, UPSTASH_REDIS_REST_TOKEN: rest.token, REDIS_KEY_PREFIX: `api${++n}:` })
 
 describe('serve on the Upstash store', () => {
   test('tokens, presence and stats go through the shared store', async () => {
-    await using server = await freshServer()
+    await using server = await upstashServer()
     expect(server.store.kind).toBe('upstash')
     const res = await server.api('/api/token/viewer', { method: 'POST', json: { userId: 'viewer-456' } })
     expect(res.status).toBe(200)
@@ -38,7 +35,7 @@ describe('serve on the Upstash store', () => {
   })
 
   test('heartbeats arriving together are written in one pipeline, not one REST call each', async () => {
-    await using server = await freshServer()
+    await using server = await upstashServer()
     const seated = []
     for (let i = 0; i < 200; i++) seated.push((await (await server.api('/api/token/viewer', { method: 'POST', json: { userId: `hb-${i}` } })).json()).data)
     rest.resetCounts()
@@ -61,7 +58,7 @@ describe('serve on the Upstash store', () => {
 
   for (const mode of ['refuse', 'hang'] as const)
     test(`store down (${mode}): 503 UPSTREAM_UNAVAILABLE within 2 s, ready reports it; back: works again without a restart`, async () => {
-      await using server = await freshServer()
+      await using server = await upstashServer()
       await rest.pause(mode)
       try {
         const started = performance.now()

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { mkdirSync } from 'node:fs'
 import type { Browser } from 'playwright-core'
 import { launchChromium } from '../support/chromium'
-import { startTestServer } from '../support/serve'
+import { freshServer } from '../support/serve'
 
 let browser: Browser
 beforeAll(async () => {
@@ -12,15 +12,12 @@ afterAll(async () => {
   await browser?.close()
 })
 
-/** A server of its own for each test (the browser is shared; each test opens its own page). */
-async function freshServer() {
-  const server = await startTestServer({ STAGE_CAPACITY: '4', SCALE_UP_THRESHOLD: '4', SCALE_DOWN_THRESHOLD: '1' })
-  return Object.assign(server, { [Symbol.asyncDispose]: () => server.stop() })
-}
+/** Each test's own server (the browser is shared; each test opens its own page). */
+const FOUR_SEATS = { STAGE_CAPACITY: '4', SCALE_UP_THRESHOLD: '4', SCALE_DOWN_THRESHOLD: '1' }
 
 describe('the live dashboard in headless Chromium', () => {
   test('connects with the key from the URL fragment, shows the right numbers, updates when a stage is created', async () => {
-    await using server = await freshServer()
+    await using server = await freshServer(FOUR_SEATS)
     const page = await browser.newPage({ viewport: { width: 1100, height: 800 } })
     const requests: string[] = []
     page.on('request', (r) => requests.push(r.url()))
@@ -54,7 +51,7 @@ describe('the live dashboard in headless Chromium', () => {
   }, 40_000)
 
   test('a wrong key does not connect', async () => {
-    await using server = await freshServer()
+    await using server = await freshServer(FOUR_SEATS)
     const page = await browser.newPage()
     // The page's socket attempt, followed from its start: it must end (refused or closed), never open.
     let url = ''

@@ -3,15 +3,15 @@
  * to those documents sends them (bodies and headers as printed there), against `serve`.
  */
 import { describe, expect, test } from 'bun:test'
-import { startTestServer } from '../support/serve'
+import { freshServer } from '../support/serve'
 
 const API_KEY = 'your-api-secret-key-0123456789'
 const MEDIA_SECRET = 'your-media-server-secret-0123'
 
 async function original() {
-  const server = await startTestServer({ API_SECRET_KEY: API_KEY, MEDIA_SERVER_SECRET: MEDIA_SECRET })
+  const server = await freshServer({ API_SECRET_KEY: API_KEY, MEDIA_SERVER_SECRET: MEDIA_SECRET })
   const call = (method: string, path: string, headers: Record<string, string>, body?: string) => fetch(`${server.url}${path}`, { method, headers, body })
-  return Object.assign(server, { call, [Symbol.asyncDispose]: () => server.stop() })
+  return Object.assign(server, { call })
 }
 
 describe("the original documents' examples, verbatim", () => {
@@ -71,10 +71,7 @@ describe("the original documents' examples, verbatim", () => {
 })
 
 describe('CORS', () => {
-  const withOrigins = async () => {
-    const server = await startTestServer({ API_SECRET_KEY: API_KEY, CORS_ORIGINS: 'https://admin.example.com' })
-    return Object.assign(server, { [Symbol.asyncDispose]: () => server.stop() })
-  }
+  const withOrigins = () => freshServer({ API_SECRET_KEY: API_KEY, CORS_ORIGINS: 'https://admin.example.com' })
   const preflight = (url: string, origin: string, headers = 'authorization, content-type') =>
     fetch(url, { method: 'OPTIONS', headers: { origin, 'access-control-request-method': 'POST', 'access-control-request-headers': headers } })
 
@@ -117,9 +114,7 @@ describe('CORS', () => {
   })
 
   test('preflights are cheap and unlimited by design: no auth, no store, not rate-limited, and they never reach a route', async () => {
-    await using s = await startTestServer({ API_SECRET_KEY: API_KEY, RATE_LIMIT_MAX_REQUESTS: '5' }).then((server) =>
-      Object.assign(server, { [Symbol.asyncDispose]: () => server.stop() }),
-    )
+    await using s = await freshServer({ API_SECRET_KEY: API_KEY, RATE_LIMIT_MAX_REQUESTS: '5' })
     const answers = await Promise.all(Array.from({ length: 50 }, () => preflight(`${s.url}/api/viewer/heartbeat`, 'https://x.example').then((r) => r.status)))
     expect(new Set(answers)).toEqual(new Set([204]))
     // The rate limit still counts real requests.

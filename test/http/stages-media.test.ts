@@ -1,21 +1,18 @@
 import { describe, expect, test } from 'bun:test'
 import { ManualClock, ManualTicker } from '../support/clock'
-import { enc, startTestServer } from '../support/serve'
+import { enc, freshServer, startTestServer } from '../support/serve'
 
 const MEDIA_SECRET = 'media-secret-0123456789'
 
-/** A server of its own for each test: at most 3 stages, an empty memory store holding only the master. */
-async function freshServer() {
-  const server = await startTestServer({ MAX_STAGES: '3', MEDIA_SERVER_SECRET: MEDIA_SECRET })
-  return Object.assign(server, { [Symbol.asyncDispose]: () => server.stop() })
-}
+/** Each test's own server: at most 3 stages, an empty memory store holding only the master. */
+const THREE_STAGES = { MAX_STAGES: '3', MEDIA_SERVER_SECRET: MEDIA_SECRET }
 
 const body = async (res: Response) => res.json() as Promise<{ success: boolean; data: any; error: { code: string; message: string; details?: any } }>
 const media = { 'x-media-auth': MEDIA_SECRET }
 
 describe('stages', () => {
   test('list holds the master first', async () => {
-    await using server = await freshServer()
+    await using server = await freshServer(THREE_STAGES)
     const { data } = await body(await server.api('/api/stage/list'))
     expect(data.stages.length).toBe(1)
     expect(data.stages[0]).toMatchObject({ isMaster: true, status: 'active', viewerCount: 0, capacity: 50 })
@@ -25,7 +22,7 @@ describe('stages', () => {
   })
 
   test('master info carries the publisher state', async () => {
-    await using server = await freshServer()
+    await using server = await freshServer(THREE_STAGES)
     const masterArn = (await server.stages.master()).arn
     const { data } = await body(await server.api('/api/stage/master/info'))
     expect(data.stage.stageArn).toBe(masterArn)
@@ -33,7 +30,7 @@ describe('stages', () => {
   })
 
   test('create, get, rename, delete a stage; the provider sees each change', async () => {
-    await using server = await freshServer()
+    await using server = await freshServer(THREE_STAGES)
     const res = await server.api('/api/stage', { method: 'POST', json: { name: 'overflow-1', tags: { team: 'live' } } })
     expect(res.status).toBe(200)
     const { data } = await body(res)
@@ -56,7 +53,7 @@ describe('stages', () => {
   })
 
   test('a stage created without a body gets a generated name', async () => {
-    await using server = await freshServer()
+    await using server = await freshServer(THREE_STAGES)
     const res = await server.api('/api/stage', { method: 'POST' })
     expect(res.status).toBe(200)
     const { data } = await body(res)
@@ -64,7 +61,7 @@ describe('stages', () => {
   })
 
   test('MAX_STAGES is enforced with 409', async () => {
-    await using server = await freshServer()
+    await using server = await freshServer(THREE_STAGES)
     // The master and two more make 3, the maximum.
     expect((await server.api('/api/stage', { method: 'POST', json: {} })).status).toBe(200)
     expect((await server.api('/api/stage', { method: 'POST', json: {} })).status).toBe(200)
@@ -75,7 +72,7 @@ describe('stages', () => {
   })
 
   test('deleting the master → 409; malformed ARN → 400; unknown ARN → 404', async () => {
-    await using server = await freshServer()
+    await using server = await freshServer(THREE_STAGES)
     const masterArn = (await server.stages.master()).arn
     const master = await server.api(`/api/stage/${enc(masterArn)}`, { method: 'DELETE' })
     expect(master.status).toBe(409)
@@ -94,7 +91,7 @@ describe('stages', () => {
   })
 
   test('the fleet tag cannot be set by callers', async () => {
-    await using server = await freshServer()
+    await using server = await freshServer(THREE_STAGES)
     const res = await server.api('/api/stage', { method: 'POST', json: { tags: { 'ivs-fanout:fleet': 'other' } } })
     expect(res.status).toBe(400)
     expect((await body(res)).error.message).toContain('tags')
@@ -103,7 +100,7 @@ describe('stages', () => {
 
 describe('relay control plane', () => {
   test('x-media-auth where a relay obtains credentials or identity (missing → 401, wrong → 403); the API key alone on stages and heartbeat, a wrong secret still 403', async () => {
-    await using server = await freshServer()
+    await using server = await freshServer(THREE_STAGES)
     for (const [path, json] of [
       ['/api/media/register', { serverId: 'relay-1', ipAddress: '127.0.0.1', port: 3001 }],
       ['/api/media/token', { serverId: 'relay-1', stageArn: 'arn:aws:ivs:us-east-1:000000000000:stage/AAAAAAAAAAAA' }],
@@ -134,7 +131,7 @@ describe('relay control plane', () => {
   })
 
   test('register, stages, tokens, heartbeat → publisher state', async () => {
-    await using server = await freshServer()
+    await using server = await freshServer(THREE_STAGES)
     // Two stages besides the master: the relay is told about all three.
     for (let i = 0; i < 2; i++) expect((await server.api('/api/stage', { method: 'POST', json: {} })).status).toBe(200)
     const heartbeatFirst = await server.api('/api/media/heartbeat', {

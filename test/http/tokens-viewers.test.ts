@@ -1,12 +1,9 @@
 import { describe, expect, test } from 'bun:test'
 import { decodeJwt } from 'jose'
-import { enc, startTestServer, type TestServer } from '../support/serve'
+import { enc, freshServer, type TestServer } from '../support/serve'
 
-/** A server of its own for each test: capacity 3, at most 2 stages, an empty memory store. */
-async function freshServer() {
-  const server = await startTestServer({ STAGE_CAPACITY: '3', SCALE_UP_THRESHOLD: '2', SCALE_DOWN_THRESHOLD: '1', MAX_STAGES: '2' })
-  return Object.assign(server, { [Symbol.asyncDispose]: () => server.stop() })
-}
+/** Each test's own server: capacity 3, at most 2 stages, an empty memory store. */
+const SMALL_FLEET = { STAGE_CAPACITY: '3', SCALE_UP_THRESHOLD: '2', SCALE_DOWN_THRESHOLD: '1', MAX_STAGES: '2' }
 
 const post = (server: TestServer, path: string, json: unknown, headers?: Record<string, string>) => server.api(path, { method: 'POST', json, headers })
 const data = async (res: Response) => {
@@ -26,7 +23,7 @@ async function seat(server: TestServer, count: number): Promise<{ stageArn: stri
 
 describe('tokens and viewers on real state', () => {
   test('publisher token for the master stage (the README curl)', async () => {
-    await using server = await freshServer()
+    await using server = await freshServer(SMALL_FLEET)
     const res = await post(server, '/api/token/publisher', { userId: 'publisher-123' })
     expect(res.status).toBe(200)
     expect(res.headers.get('x-request-id')).toBeTruthy()
@@ -44,7 +41,7 @@ describe('tokens and viewers on real state', () => {
   })
 
   test('durationMinutes sets the publisher token lifetime', async () => {
-    await using server = await freshServer()
+    await using server = await freshServer(SMALL_FLEET)
     const d = await data(await post(server, '/api/token/publisher', { userId: 'publisher-123', durationMinutes: 30, attributes: { role: 'host' } }))
     const claims = decodeJwt(d.token)
     expect((claims.exp! - claims.iat!) / 60).toBe(30)
@@ -52,7 +49,7 @@ describe('tokens and viewers on real state', () => {
   })
 
   test('viewer tokens fill the master first, then a new stage, then 503 CAPACITY_EXHAUSTED', async () => {
-    await using server = await freshServer()
+    await using server = await freshServer(SMALL_FLEET)
     const master = await masterOf(server)
     const placed: string[] = []
     for (let i = 0; i < 6; i++) {
@@ -77,7 +74,7 @@ describe('tokens and viewers on real state', () => {
   })
 
   test('a viewer asking again keeps its seat (no seat leaks on page reloads)', async () => {
-    await using server = await freshServer()
+    await using server = await freshServer(SMALL_FLEET)
     const master = await masterOf(server)
     await seat(server, 6) // every seat taken
     const again = await data(await post(server, '/api/token/viewer', { userId: 'viewer-0' }))
@@ -86,7 +83,7 @@ describe('tokens and viewers on real state', () => {
   })
 
   test('heartbeat with the viewer session, with the API key, and refused for another user', async () => {
-    await using server = await freshServer()
+    await using server = await freshServer(SMALL_FLEET)
     const master = await masterOf(server)
     const [first] = await seat(server, 2) // viewer-0 and viewer-1 on the master
     const viewerSession = first!.viewerSession
@@ -115,7 +112,7 @@ describe('tokens and viewers on real state', () => {
   })
 
   test('heartbeat for an unknown viewer → 404 REJOIN_REQUIRED', async () => {
-    await using server = await freshServer()
+    await using server = await freshServer(SMALL_FLEET)
     await seat(server, 1) // someone else is seated: the stranger still is not
     const res = await post(server, '/api/viewer/heartbeat', { userId: 'stranger', stageArn: await masterOf(server) })
     expect(res.status).toBe(404)
@@ -125,7 +122,7 @@ describe('tokens and viewers on real state', () => {
   })
 
   test('viewer list is paginated', async () => {
-    await using server = await freshServer()
+    await using server = await freshServer(SMALL_FLEET)
     const master = await masterOf(server)
     await seat(server, 6) // viewer-0 … viewer-2 on the master, the rest on the second stage
     const first = await data(await server.api(`/api/viewer/list/${enc(master)}?limit=2`))
@@ -143,7 +140,7 @@ describe('tokens and viewers on real state', () => {
   })
 
   test('leave returns watch time and frees the seat; leaving twice → 404', async () => {
-    await using server = await freshServer()
+    await using server = await freshServer(SMALL_FLEET)
     const master = await masterOf(server)
     await seat(server, 6) // every seat taken
     expect((await post(server, '/api/token/viewer', { userId: 'viewer-late' })).status).toBe(503)
@@ -155,7 +152,7 @@ describe('tokens and viewers on real state', () => {
   })
 
   test('duration: total and per session, filtered by stage', async () => {
-    await using server = await freshServer()
+    await using server = await freshServer(SMALL_FLEET)
     const master = await masterOf(server)
     await seat(server, 3)
     await data(await post(server, '/api/viewer/leave', { userId: 'viewer-2', stageArn: master }))
@@ -172,7 +169,7 @@ describe('tokens and viewers on real state', () => {
   })
 
   test('rejoin naming the stage being left: the new seat is elsewhere and the old one is freed in the same step; no room → 503 and the old seat kept', async () => {
-    await using server = await freshServer()
+    await using server = await freshServer(SMALL_FLEET)
     const master = await masterOf(server)
     const [first] = await seat(server, 1)
     expect(first!.stageArn).toBe(master)
@@ -193,7 +190,7 @@ describe('tokens and viewers on real state', () => {
   })
 
   test('rejoin: a seated viewer keeps its stage; after its stage is deleted it gets a new one', async () => {
-    await using server = await freshServer()
+    await using server = await freshServer(SMALL_FLEET)
     const master = await masterOf(server)
     await seat(server, 6) // viewer-0 … viewer-2 on the master, viewer-3 … viewer-5 on the other stage
     const stay = await data(await post(server, '/api/viewer/rejoin', { userId: 'viewer-0' }))
@@ -212,7 +209,7 @@ describe('tokens and viewers on real state', () => {
   })
 
   test('the four stats endpoints agree with the state', async () => {
-    await using server = await freshServer()
+    await using server = await freshServer(SMALL_FLEET)
     await seat(server, 4) // three on the master, one on the second stage
     const stats = await data(await server.api('/api/stats'))
     const viewers = await data(await server.api('/api/stats/viewers'))

@@ -1,15 +1,15 @@
 import { expect, test } from 'bun:test'
 import { ManualClock, ManualTicker } from '../support/clock'
-import { startTestServer, type TestServer } from '../support/serve'
+import { freshServer, type TestServer } from '../support/serve'
 
 /** A server of its own for each test, on a clock the test advances (a fresh rate-limit window too). */
-async function freshServer() {
+async function clockedServer() {
   const clock = new ManualClock(Date.UTC(2026, 10, 23, 12))
-  const server = await startTestServer(
+  const server = await freshServer(
     { VIEWER_TOKEN_TTL_MIN: '1', HEARTBEAT_INTERVAL_MS: '15000', HEARTBEAT_TIMEOUT_MS: '60000', RATE_LIMIT_MAX_REQUESTS: '5' },
     { clock, ticker: new ManualTicker() },
   )
-  return Object.assign(server, { clock, [Symbol.asyncDispose]: () => server.stop() })
+  return Object.assign(server, { clock })
 }
 
 const asViewer = (server: TestServer, path: string, session: string, json: unknown) =>
@@ -20,7 +20,7 @@ const asViewer = (server: TestServer, path: string, session: string, json: unkno
   })
 
 test('viewer sessions slide with heartbeats: a viewer watching past the token lifetime keeps working', async () => {
-  await using server = await freshServer()
+  await using server = await clockedServer()
   const token = (await (await server.api('/api/token/viewer', { method: 'POST', json: { userId: 'long-watcher' } })).json()).data
   let session: string = token.viewerSession
   // Three minutes of heartbeats every 15 s with a one-minute lifetime: each answer carries the next session.
@@ -36,7 +36,7 @@ test('viewer sessions slide with heartbeats: a viewer watching past the token li
 }, 20_000)
 
 test('random bearer values do not escape the rate limit (they count against the client address)', async () => {
-  await using server = await freshServer()
+  await using server = await clockedServer()
   const statuses = []
   for (let i = 0; i < 8; i++) statuses.push((await asViewer(server, '/api/viewer/heartbeat', `v1.random-${i}.x`, { userId: 'x', stageArn: 'y' })).status)
   expect(statuses).toEqual([401, 401, 401, 401, 401, 429, 429, 429])

@@ -2,7 +2,7 @@ import { describe, expect, test } from 'bun:test'
 import type { Clock } from '../../src/clock'
 import { ManualTicker } from '../support/clock'
 import { eventually } from '../support/eventually'
-import { startTestServer, type TestServer } from '../support/serve'
+import { freshServer, type TestServer } from '../support/serve'
 
 interface Message {
   type: string
@@ -10,10 +10,9 @@ interface Message {
 }
 
 /** A server of its own for each test, its periodic work (event feed, stats) fired by hand. */
-async function freshServer() {
+async function hubServer() {
   const ticker = new ManualTicker()
-  const server = await startTestServer({ STAGE_CAPACITY: '2', SCALE_UP_THRESHOLD: '2', SCALE_DOWN_THRESHOLD: '1' }, { ticker })
-  return Object.assign(server, { ticker, [Symbol.asyncDispose]: () => server.stop() })
+  return Object.assign(await freshServer({ STAGE_CAPACITY: '2', SCALE_UP_THRESHOLD: '2', SCALE_DOWN_THRESHOLD: '1' }, { ticker }), { ticker })
 }
 
 /**
@@ -64,7 +63,7 @@ const upgrade = (server: TestServer, query: string) =>
 
 describe('/ws', () => {
   test('refused without the API key, or with a bad type', async () => {
-    await using server = await freshServer()
+    await using server = await hubServer()
     const noKey = await upgrade(server, 'type=dashboard')
     expect(noKey.status).toBe(401)
     expect((await noKey.json()).error.code).toBe('UNAUTHORIZED')
@@ -76,7 +75,7 @@ describe('/ws', () => {
   })
 
   test('dashboard: stats on connect, then stats_update only when something changed', async () => {
-    await using server = await freshServer()
+    await using server = await hubServer()
     using dash = await connect(server, `type=dashboard&apiKey=${server.apiKey}`)
     const first = await dash.next('stats_update')
     expect(first.data.totalViewers).toBe(0)
@@ -94,7 +93,7 @@ describe('/ws', () => {
   })
 
   test('media server (API key in a header): stage_created, stage_deleted and publisher_state, in order, once each', async () => {
-    await using server = await freshServer()
+    await using server = await hubServer()
     using relay = await connect(server, 'type=media-server', { 'x-api-key': server.apiKey })
     const created = (await (await server.api('/api/stage', { method: 'POST', json: {} })).json()).data
     await server.ticker.fire()
@@ -114,7 +113,7 @@ describe('/ws', () => {
   })
 
   test('viewer (viewerSession): rejoin_required reaches the viewers of a draining stage only', async () => {
-    await using server = await freshServer()
+    await using server = await hubServer()
     const tokens: { stageArn: string; viewerSession: string }[] = []
     for (const u of ['w1', 'w2', 'w3']) tokens.push((await (await server.api('/api/token/viewer', { method: 'POST', json: { userId: u } })).json()).data)
     // Capacity 2: w3 sits on a later stage than w1.
@@ -136,8 +135,7 @@ describe('/ws', () => {
     // Real time, shifted: the session (a 1-minute minimum lifetime) is made to expire 1.5 s from now.
     const clock = new ShiftedClock()
     const ticker = new ManualTicker()
-    const started = await startTestServer({}, { ticker, clock })
-    await using server = Object.assign(started, { [Symbol.asyncDispose]: () => started.stop() })
+    await using server = await freshServer({}, { ticker, clock })
     const token = (await (await server.api('/api/token/viewer', { method: 'POST', json: { userId: 'e1' } })).json()).data
     const expiresAt = Date.parse(token.expirationTime) // the session's expiry (whole seconds)
     clock.offset = expiresAt - 1_500 - Date.now()
@@ -164,7 +162,7 @@ describe('/ws', () => {
   })
 
   test('viewer (viewerSession): the expiry timer is cleared when the socket closes first', async () => {
-    await using server = await freshServer()
+    await using server = await hubServer()
     const token = (await (await server.api('/api/token/viewer', { method: 'POST', json: { userId: 'c1' } })).json()).data
     const viewer = await connect(server, `type=viewer&userId=c1&viewerSession=${encodeURIComponent(token.viewerSession)}`)
     using byKey = await connect(server, `type=viewer&userId=c2&apiKey=${server.apiKey}`)

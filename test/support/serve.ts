@@ -32,4 +32,13 @@ export async function startTestServer(env: Record<string, string> = {}, options:
   })
 }
 
+/** A test server that stops itself at the end of the block: `await using server = await freshServer(env)`. */
+export type FreshServer = TestServer & AsyncDisposable
+
+/** startTestServer, disposable: a server of its own for one test, on an empty store unless the env names a shared one. */
+export async function freshServer(env: Record<string, string> = {}, options: Partial<ServeOptions> = {}): Promise<FreshServer> {
+  const server = await startTestServer(env, options)
+  return Object.assign(server, { [Symbol.asyncDispose]: () => server.stop() })
+}
+
 export const enc = encodeURIComponent

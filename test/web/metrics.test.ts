@@ -4,7 +4,7 @@ import parsePrometheusTextFormat from 'parse-prometheus-text-format'
 import { eventually } from '../support/eventually'
 import { TestPublisher } from '../support/publisher'
 import { PUBLISH_SECRET, type RelayStack, startRelayStack } from '../support/relay-stack'
-import { startTestServer } from '../support/serve'
+import { freshServer } from '../support/serve'
 
 // For the relay's /metrics: serve + relay + stage endpoints.
 let stack: RelayStack
@@ -23,8 +23,7 @@ const parse = (text: string) => new Map((parsePrometheusTextFormat(text) as Fami
 describe('GET /metrics', () => {
   test('serve: refused without credentials; API key or METRICS_TOKEN; valid Prometheus text with the fleet figures', async () => {
     // A server of its own: the figures below are exactly what this test did.
-    const started = await startTestServer({ METRICS_TOKEN: 'scraper-token-0123456789' })
-    await using serve = Object.assign(started, { [Symbol.asyncDispose]: () => started.stop() })
+    await using serve = await freshServer({ METRICS_TOKEN: 'scraper-token-0123456789' })
     expect((await fetch(`${serve.url}/metrics`)).status).toBe(401)
     expect((await fetch(`${serve.url}/metrics`, { headers: { authorization: 'Bearer wrong' } })).status).toBe(401)
     for (let i = 0; i < 3; i++) await serve.api('/api/token/viewer', { method: 'POST', json: { userId: `m${i}` } })
