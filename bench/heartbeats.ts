@@ -75,7 +75,7 @@ async function main(): Promise<void> {
   }
   const { url, token } = await stack.call<{ url: string; token: string }>({ op: 'info' } satisfies StackCall)
   const logger = createLogger('warn', { component: 'store' }, (line) => process.stderr.write(`${line}\n`))
-  const store = new UpstashStore({ url, token, prefix: `bench-hb-${process.pid}:`, logger })
+  const store = new UpstashStore({ url, token, prefix: `bench-hb-${process.pid}:`, logger, stageCapacity: CAPACITY })
   await store.loadScripts()
 
   // Seat the viewers: enough stages of CAPACITY, then assignViewer for each (SEAT_IN_FLIGHT at a time).
@@ -89,7 +89,7 @@ async function main(): Promise<void> {
   for (let from = 0; from < viewers; from += SEAT_IN_FLIGHT) {
     await Promise.all(
       users.slice(from, from + SEAT_IN_FLIGHT).map(async (userId, k) => {
-        const seat = await store.assignViewer({ userId, participantId: `p-${userId}`, capacity: CAPACITY, now: Date.now() })
+        const seat = await store.assignViewer({ userId, participantId: `p-${userId}`, now: Date.now() })
         if (!seat.ok) throw new Error(`assignViewer ${userId}: no seat`)
         arns[from + k] = seat.stage.arn
       }),

@@ -95,11 +95,11 @@ async function main(): Promise<void> {
     return store
   }
   const kinds: Kind[] = [
-    { name: 'memory', make: async () => new MemoryStore(), roundTrips: async () => 0 },
+    { name: 'memory', make: async () => new MemoryStore({ stageCapacity: CAPACITY }), roundTrips: async () => 0 },
     {
       name: 'upstash REST',
       make: async (prefix) => {
-        const store = new UpstashStore({ url, token, prefix, logger })
+        const store = new UpstashStore({ url, token, prefix, logger, stageCapacity: CAPACITY })
         await store.loadScripts()
         return store
       },
@@ -107,12 +107,12 @@ async function main(): Promise<void> {
     },
     {
       name: 'redis standalone',
-      make: (prefix) => open(new RedisStore({ connection: native(plain.port, false), prefix, logger })),
+      make: (prefix) => open(new RedisStore({ connection: native(plain.port, false), prefix, logger, stageCapacity: CAPACITY })),
       roundTrips: () => scriptCalls([plain.port]),
     },
     {
       name: 'redis cluster',
-      make: (prefix) => open(new RedisStore({ connection: native(cluster.port, true), prefix, logger })),
+      make: (prefix) => open(new RedisStore({ connection: native(cluster.port, true), prefix, logger, stageCapacity: CAPACITY })),
       roundTrips: () => scriptCalls(cluster.nodes.map((n) => n.port)),
     },
   ]
@@ -176,7 +176,7 @@ async function main(): Promise<void> {
     await Promise.all(
       Array.from({ length: inFlight }, async () => {
         for (let i = next++; i < viewers; i = next++) {
-          const seat = await store.assignViewer({ userId: users[i]!, participantId: `p${i}`, capacity: CAPACITY, now: Date.now() })
+          const seat = await store.assignViewer({ userId: users[i]!, participantId: `p${i}`, now: Date.now() })
           if (!seat.ok) throw new Error(`${kind.name}: no seat for ${users[i]}`)
           arns[i] = seat.stage.arn
         }

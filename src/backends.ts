@@ -29,14 +29,10 @@ const STORE_START_WAIT_MS = 2_000
  * configuration (credentials, TLS) is: exit 2.
  */
 export async function openStore(config: ServeConfig, logger: Logger, fatal: (error: Error) => void): Promise<Store> {
+  // STAGE_CAPACITY enters here: the store seats by it and every stage it reads carries it.
+  const options = { stageCapacity: config.stageCapacity, historyRetentionMs: config.watchHistoryTtlMs }
   if (config.redis) {
-    const store = new RedisStore({
-      connection: config.redis,
-      prefix: config.redisKeyPrefix,
-      logger,
-      historyRetentionMs: config.watchHistoryTtlMs,
-      onConfigError: fatal,
-    })
+    const store = new RedisStore({ ...options, connection: config.redis, prefix: config.redisKeyPrefix, logger, onConfigError: fatal })
     try {
       if ((await store.open(STORE_START_WAIT_MS)) === 'unreachable')
         logger.warn('store not reachable at start; answering 503 until it is', { store: store.describe() })
@@ -47,8 +43,8 @@ export async function openStore(config: ServeConfig, logger: Logger, fatal: (err
     }
     return store
   }
-  if (!config.upstash) return new MemoryStore(config.watchHistoryTtlMs)
-  const store = new UpstashStore({ ...config.upstash, prefix: config.redisKeyPrefix, logger, historyRetentionMs: config.watchHistoryTtlMs })
+  if (!config.upstash) return new MemoryStore(options)
+  const store = new UpstashStore({ ...config.upstash, ...options, prefix: config.redisKeyPrefix, logger })
   await store.loadScripts().catch(() => logger.warn('store not reachable at start; answering 503 until it is', { store: store.describe() }))
   return store
 }

@@ -135,10 +135,7 @@ export async function startServe(options: ServeOptions): Promise<ServeHandle> {
   }
   const relays = new RelayService({ store, events, clock, logger, probe }, settings.relays)
   const tokens = new TokenService({ stages, issuer, counters }, settings.tokens)
-  const stats = new StatsReader(
-    { store, clock },
-    { stageCapacity: config.stageCapacity, maxStages: config.maxStages, maxSubscriptions: config.ivsMaxSubscriptions },
-  )
+  const stats = new StatsReader({ store, clock }, settings.admission)
 
   if (config.maxStages * config.stageCapacity > config.ivsMaxSubscriptions) {
     logger.warn("MAX_STAGES × STAGE_CAPACITY exceeds the account's concurrent-subscription quota: new viewers are refused past IVS_MAX_SUBSCRIPTIONS", {
@@ -191,8 +188,6 @@ export async function startServe(options: ServeOptions): Promise<ServeHandle> {
     histograms: [gateWaits],
     quotaUsage: api ? () => api.quotaUsage() : undefined,
     settings: {
-      stageCapacity: config.stageCapacity,
-      maxStages: config.maxStages,
       trustProxy: config.trustProxy,
       bodyTimeoutMs: config.bodyTimeoutMs,
       metricsToken: config.metricsToken,

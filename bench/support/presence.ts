@@ -27,7 +27,7 @@ export interface PresenceResult {
  */
 serveCalls(async ({ viewers, stages, rounds, sweepBatch }: PresenceJob): Promise<PresenceResult> => {
   const capacity = Math.ceil(viewers / stages)
-  const store = new MemoryStore()
+  const store = new MemoryStore({ stageCapacity: capacity })
   for (let seq = 0; seq < stages; seq++) await store.addStage(benchStageRecord(seq), stages)
   const memory = () => {
     Bun.gc(true)
@@ -39,7 +39,7 @@ serveCalls(async ({ viewers, stages, rounds, sweepBatch }: PresenceJob): Promise
   const seat = async (now: number) => {
     for (let i = 0; i < viewers; i++) {
       const userId = `viewer-${i}`
-      const r = await store.assignViewer({ userId, participantId: `p-${userId}-${now}`, capacity, now })
+      const r = await store.assignViewer({ userId, participantId: `p-${userId}-${now}`, now })
       if (!r.ok) throw new Error(`assignViewer ${userId}: no seat`)
     }
   }

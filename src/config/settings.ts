@@ -20,11 +20,13 @@ const HEARTBEAT_MAX_BATCH = 5_000
  * derived values (tick length, heartbeat window, create spacing) are chosen.
  */
 export function fleetSettings(config: ServeConfig, facts: RuntimeFacts): FleetSettings {
+  // STAGE_CAPACITY is not among them: the store is opened with it and every stage it reads carries it.
+  const admission = { maxStages: config.maxStages, maxSubscriptions: config.ivsMaxSubscriptions }
   return {
+    admission,
     stages: {
       // The fleet tag's value: the key prefix without what a tag value cannot hold.
       fleetId: config.redisKeyPrefix.replace(/[^A-Za-z0-9-]/g, '') || 'ivsf',
-      stageCapacity: config.stageCapacity,
       maxStages: config.maxStages,
       masterStageArn: config.masterStageArn,
     },
@@ -36,12 +38,10 @@ export function fleetSettings(config: ServeConfig, facts: RuntimeFacts): FleetSe
       maxWaitMs: 15_000,
     },
     viewers: {
-      stageCapacity: config.stageCapacity,
-      maxStages: config.maxStages,
+      ...admission,
       heartbeatIntervalMs: config.heartbeatIntervalMs,
       viewerTokenTtlMin: config.viewerTokenTtlMin,
       seatWaitMs: 20_000,
-      maxSubscriptions: config.ivsMaxSubscriptions,
     },
     tokens: { publisherTokenTtlMin: config.publisherTokenTtlMin },
     relays: { offlineAfterMs: config.mediaServerTimeoutMs, probeIntervalMs: 5_000 },

@@ -3,10 +3,19 @@
  * once from the environment's configuration, so policy is decided in one tested place.
  */
 
+/**
+ * The fleet's ceilings for new viewers (fleet/admission.ts). A stage's capacity is not here: it
+ * comes with each stage the store reads (StageView.capacity).
+ */
+export interface AdmissionLimits {
+  maxStages: number
+  /** New viewers are refused once the fleet holds this many (IVS_MAX_SUBSCRIPTIONS). */
+  maxSubscriptions: number
+}
+
 export interface StageSettings {
   /** Names the fleet: its stages carry the `ivs-fanout:fleet` tag with this value. */
   fleetId: string
-  stageCapacity: number
   maxStages: number
   /** The configured master stage, or null to use the remembered one (or create it). */
   masterStageArn: string | null
@@ -25,16 +34,12 @@ export interface CreateLockSettings {
   maxWaitMs: number
 }
 
-export interface ViewerSettings {
-  stageCapacity: number
-  /** Named in the CAPACITY_EXHAUSTED message. */
-  maxStages: number
+/** The admission limits are named in the CAPACITY_EXHAUSTED messages; the store holds new viewers to maxSubscriptions. */
+export interface ViewerSettings extends AdmissionLimits {
   heartbeatIntervalMs: number
   viewerTokenTtlMin: number
   /** A request that found no seat waits at most this long for new stages before 503. */
   seatWaitMs: number
-  /** New viewers are refused once the fleet holds this many (IVS_MAX_SUBSCRIPTIONS). */
-  maxSubscriptions: number
 }
 
 export interface RelaySettings {
@@ -71,6 +76,8 @@ export interface HeartbeatBatchSettings {
 }
 
 export interface FleetSettings {
+  /** What the stats report as the reason new viewers are refused (the viewers' settings hold the same). */
+  admission: AdmissionLimits
   stages: StageSettings
   createLock: CreateLockSettings
   viewers: ViewerSettings

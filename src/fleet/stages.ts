@@ -3,8 +3,8 @@ import { AppError, notFound } from '../errors'
 import type { ProviderStage, StageProvider } from '../ivs/types'
 import type { Logger } from '../log'
 import type { Counters } from '../metrics/counters'
-import { hasFreeSeat } from '../store/fill-first'
 import type { StageView, Store } from '../store/types'
+import { findRoom, fleetFull, type Refusal, STAGE_QUOTA_NOTICE, type StageQuotaNotice, stageQuotaReached } from './admission'
 import type { CreateLock } from './create-lock'
 import type { EventPublisher } from './events'
 import { FLEET_TAG, FleetRecords, type Restored, stageRecord } from './records'
@@ -12,12 +12,11 @@ import type { StageSettings } from './settings'
 
 export { FLEET_TAG, MasterStageMissing, type Restored } from './records'
 
-/** The store notice that says the account cannot take another stage, and for how long nobody tries. */
-export const CAPACITY_NOTICE = 'capacity'
-const CAPACITY_NOTICE_MS = 60_000
+/** After IVS refused a stage, nobody in the fleet asks it for one for this long. */
+const STAGE_QUOTA_NOTICE_MS = 60_000
 
 /** Whether room can be made, and if not why and when to ask again. */
-export type RoomOutcome = { ok: true } | { ok: false; reason: string; retryAfterSeconds: number; kind: 'max-stages' | 'stage-quota' }
+export type RoomOutcome = { ok: true } | { ok: false; refusal: Refusal }
 
 export interface StageServiceDeps {
   store: Store
@@ -127,7 +126,7 @@ export class StageService {
 
   /** Scale-up ahead of demand; false when another holder of the create lock is creating right now. */
   async createAhead(): Promise<boolean> {
-    if (await this.capacityNotice()) return false
+    if (await this.stageQuota()) return false
     return this.deps.lock.tryRun(async () => {
       if ((await this.deps.store.listStages()).length < this.settings.maxStages) await this.addStage(undefined, {})
     })
@@ -146,44 +145,35 @@ export class StageService {
     return this.roomWait
   }
 
-  /** Why the fleet cannot grow right now (the account's stage quota), or null. */
-  async capacityNotice(): Promise<{ reason: string; retryAfterSeconds: number } | null> {
-    const notice = await this.deps.store.limits.getNotice(CAPACITY_NOTICE, this.deps.clock.now())
-    return notice ? { reason: notice.value, retryAfterSeconds: Math.max(1, Math.ceil(notice.expiresInMs / 1000)) } : null
+  /** The account's stage quota, while IVS's refusal of a stage is fresh (nobody asks again meanwhile), or null. */
+  private stageQuota(): Promise<StageQuotaNotice | null> {
+    return this.deps.store.limits.getNotice(STAGE_QUOTA_NOTICE, this.deps.clock.now())
   }
 
   private async waitForRoom(exclude: readonly string[]): Promise<RoomOutcome> {
     const { store, lock } = this.deps
-    const { stageCapacity, maxStages } = this.settings
-    const full = {
-      ok: false as const,
-      reason: `every stage is full and MAX_STAGES (${maxStages}) is reached`,
-      retryAfterSeconds: 5,
-      kind: 'max-stages' as const,
-    }
-    const hasRoom = (stages: StageView[]) => stages.some((s) => hasFreeSeat(s, stageCapacity) && !exclude.includes(s.arn))
+    const { maxStages } = this.settings
     for (let attempt = 0; attempt < lock.maxAttempts; attempt++) {
-      const stages = await store.listStages()
-      if (hasRoom(stages)) return { ok: true }
-      if (stages.length >= maxStages) return full
       // IVS said the account holds all the stages it may: ask again when the notice runs out, not now.
-      const notice = await this.capacityNotice()
-      if (notice) return { ok: false, ...notice, kind: 'stage-quota' }
+      const [stages, stageQuota] = await Promise.all([store.listStages(), this.stageQuota()])
+      const room = findRoom({ stages, stageQuota, exclude }, maxStages)
+      if (!room.ok) return room
+      if (!room.grow) return { ok: true }
       let ran: boolean
       try {
         ran = await lock.tryRun(async () => {
           // Re-check under the lock: the previous holder may just have added the stage we need.
-          const current = await store.listStages()
-          if (!hasRoom(current) && current.length < maxStages) await this.addStage(undefined, {})
+          const again = findRoom({ stages: await store.listStages(), stageQuota: null, exclude }, maxStages)
+          if (again.ok && again.grow) await this.addStage(undefined, {})
         })
       } catch (error) {
-        const quota = error instanceof AppError && error.code === 'CAPACITY_EXHAUSTED' ? await this.capacityNotice() : null
-        if (quota) return { ok: false, ...quota, kind: 'stage-quota' }
+        const quota = error instanceof AppError && error.code === 'CAPACITY_EXHAUSTED' ? await this.stageQuota() : null
+        if (quota) return { ok: false, refusal: stageQuotaReached(quota) }
         throw error
       }
       if (!ran) await lock.pause()
     }
-    return full
+    return { ok: false, refusal: fleetFull(maxStages) }
   }
 
   private async destroy(arn: string): Promise<{ stageArn: string; removedViewers: number }> {
@@ -206,9 +196,9 @@ export class StageService {
       // ServiceQuotaExceededException: the account holds all the stages it may. Every instance stops
       // trying for a while, and new viewers hear so at once instead of a retry storm.
       if (error instanceof AppError && error.code === 'CAPACITY_EXHAUSTED') {
-        await store.limits.putNotice(CAPACITY_NOTICE, `IVS refused a new stage: ${error.message}`, CAPACITY_NOTICE_MS, clock.now())
+        await store.limits.putNotice(STAGE_QUOTA_NOTICE, `IVS refused a new stage: ${error.message}`, STAGE_QUOTA_NOTICE_MS, clock.now())
         counters.add('StageQuotaExceeded', 1)
-        logger.warn('IVS stage quota reached: no new stage for a while', { error: error.message, retryInMs: CAPACITY_NOTICE_MS })
+        logger.warn('IVS stage quota reached: no new stage for a while', { error: error.message, retryInMs: STAGE_QUOTA_NOTICE_MS })
       }
       throw error
     }

@@ -5,12 +5,11 @@ import type { IssuedToken, TokenIssuer } from '../ivs/types'
 import type { Logger } from '../log'
 import type { Counters } from '../metrics/counters'
 import type { Store, ViewerDuration, ViewerPage, WatchSession } from '../store/types'
+import { fleetFull, type Refusal, refusalError, subscriptionQuotaReached } from './admission'
 import type { HeartbeatBatcher } from './heartbeats'
 import type { ViewerSettings } from './settings'
 import type { RoomOutcome } from './stages'
 import type { ViewerSessions } from './viewer-session'
-
-const CAPACITY_RETRY_AFTER_S = 5
 
 export interface ViewerToken extends IssuedToken {
   stageArn: string
@@ -47,11 +46,10 @@ export class ViewerService {
   /** Seats the viewer (fill-first, atomic) and signs a subscribe-only token for that stage. */
   async issueToken(input: { userId: string; attributes?: Record<string, string>; leaving?: string }): Promise<ViewerToken> {
     const { store, clock, tokens, sessions } = this.deps
-    const { stageCapacity: capacity } = this.settings
     const exclude = input.leaving ? [input.leaving] : []
     const participantId = randomAlphanumeric(12)
     const maxViewers = this.settings.maxSubscriptions
-    const assign = () => store.assignViewer({ userId: input.userId, participantId, capacity, now: clock.now(), exclude, maxViewers })
+    const assign = () => store.assignViewer({ userId: input.userId, participantId, now: clock.now(), exclude, maxViewers })
     let result = await assign()
     // No seat anywhere: wait for a new stage (ours or another instance's), then try again.
     // Many waiters compete for each new stage in a burst, so the wait is bounded by time, not rounds.
@@ -63,20 +61,11 @@ export class ViewerService {
       result = await assign()
     }
     if (!result.ok) {
-      if (result.reason === 'quota') {
-        this.deps.counters.add('CapacityRefusals', 1, { reason: 'subscription-quota' })
-        const message = `the fleet holds ${maxViewers} viewers, the account's concurrent-subscription quota (IVS_MAX_SUBSCRIPTIONS)`
-        throw new AppError('CAPACITY_EXHAUSTED', message, { reason: 'subscription-quota' }, CAPACITY_RETRY_AFTER_S)
-      }
-      const why = room.ok
-        ? {
-            reason: `every stage is full and MAX_STAGES (${this.settings.maxStages}) is reached`,
-            retryAfterSeconds: CAPACITY_RETRY_AFTER_S,
-            kind: 'max-stages',
-          }
-        : room
-      this.deps.counters.add('CapacityRefusals', 1, { reason: why.kind })
-      throw new AppError('CAPACITY_EXHAUSTED', why.reason, { reason: why.kind }, why.retryAfterSeconds)
+      // The store refused at the quota: the fleet holds at least maxViewers.
+      const refusal: Refusal =
+        result.reason === 'quota' ? subscriptionQuotaReached(maxViewers, maxViewers) : room.ok ? fleetFull(this.settings.maxStages) : room.refusal
+      this.deps.counters.add('CapacityRefusals', 1, { reason: refusal.kind })
+      throw refusalError(refusal)
     }
     const { stage } = result
     let issued: IssuedToken
@@ -96,7 +85,7 @@ export class ViewerService {
     }
     if (issued.participantId !== result.presence.participantId) {
       // CreateParticipantToken picks its own id: record it so presence matches the token.
-      await store.assignViewer({ userId: input.userId, participantId: issued.participantId, capacity, now: clock.now(), exclude })
+      await store.assignViewer({ userId: input.userId, participantId: issued.participantId, now: clock.now(), exclude })
     }
     this.deps.counters.add('TokensIssued', 1, { kind: 'viewer' })
     const expSeconds = Math.floor(Date.parse(issued.expirationTime) / 1000)

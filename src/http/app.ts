@@ -52,8 +52,6 @@ export interface AppDeps {
   clock: Clock
   startedAt: number
   settings: {
-    stageCapacity: number
-    maxStages: number
     trustProxy: ProxyTrust
     metricsToken: string | null
     corsOrigins: readonly string[]
@@ -82,7 +80,6 @@ const credentialHeaders = (headers: Headers) => ({
 /** Serve mode's HTTP app. Tests build it with their own deps and listen on port 0. */
 export function buildApp(deps: AppDeps) {
   const { stages, viewers, relays, tokens, auth, settings } = deps
-  const { stageCapacity, maxStages } = settings
   const started = new WeakMap<Request, number>()
   const durations = new Histogram('ivs_fanout_http_request_duration_seconds', 'HTTP request latency by route')
   const requireMetricsAccess = metricsAccess({ isApiKey: (key) => auth.isApiKey(key), metricsToken: settings.metricsToken })
@@ -133,9 +130,9 @@ export function buildApp(deps: AppDeps) {
     .use(healthRoutes({ version: VERSION, mode: 'serve', startedAt: deps.startedAt, clock: deps.clock, checks: deps.healthChecks, extra: deps.healthInfo }))
     .use(tokenRoutes({ tokens, viewers, auth }))
     .use(viewerRoutes({ viewers, auth }))
-    .use(stageRoutes({ stages, relays, auth, stageCapacity }))
-    .use(statsRoutes({ reader: deps.stats, relays, auth, stageCapacity, maxStages }))
-    .use(mediaRoutes({ relays, stages, tokens, auth, stageCapacity }))
+    .use(stageRoutes({ stages, relays, auth }))
+    .use(statsRoutes({ reader: deps.stats, relays, auth }))
+    .use(mediaRoutes({ relays, stages, tokens, auth }))
     .use(
       metricsRoute({
         isApiKey: (key) => auth.isApiKey(key),

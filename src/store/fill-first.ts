@@ -5,23 +5,26 @@
  * (store/lua.ts) is their mirror for Redis, and the shared store contract suite pins both.
  */
 
+import type { StageStatus } from './types'
+
 export interface SeatCandidate {
   arn: string
   seq: number
-  status: 'active' | 'draining'
+  status: StageStatus
   viewerCount: number
+  capacity: number
 }
 
-/** Whether the stage takes a new viewer: active (not draining) and below capacity. */
-export function hasFreeSeat(stage: SeatCandidate, capacity: number): boolean {
-  return stage.status === 'active' && stage.viewerCount < capacity
+/** Whether the stage takes a new viewer: active (not draining) and below its capacity. */
+export function hasFreeSeat(stage: SeatCandidate): boolean {
+  return stage.status === 'active' && stage.viewerCount < stage.capacity
 }
 
 /** The lowest-seq stage with a free seat that is not excluded, or null when there is none. */
-export function pickStage<T extends SeatCandidate>(stages: readonly T[], capacity: number, exclude: readonly string[] = []): T | null {
+export function pickStage<T extends SeatCandidate>(stages: readonly T[], exclude: readonly string[] = []): T | null {
   let best: T | null = null
   for (const stage of stages) {
-    if (!hasFreeSeat(stage, capacity) || exclude.includes(stage.arn)) continue
+    if (!hasFreeSeat(stage) || exclude.includes(stage.arn)) continue
     if (best === null || stage.seq < best.seq) best = stage
   }
   return best

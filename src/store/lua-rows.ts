@@ -25,8 +25,9 @@ export function pairs(flat: string[] | null | undefined): Record<string, string>
   return out
 }
 
-export function toView([raw, count]: [string, number]): StageView {
-  return { ...(JSON.parse(raw) as StageRecord), viewerCount: Number(count) }
+/** A stored record and its viewer count as a view with the store's capacity (not stored: the store's setting). */
+export function toView([raw, count]: [string, number], capacity: number): StageView {
+  return { ...(JSON.parse(raw) as StageRecord), viewerCount: Number(count), capacity }
 }
 
 export function toPresence(userId: string, raw: string, seen: string): Presence {

@@ -7,6 +7,7 @@ import { NO_RELAY_BEAT, readBeat, toPresence, toView } from './lua-rows'
 import {
   type AssignRequest,
   type AssignResult,
+  DEFAULT_STAGE_CAPACITY,
   DEFAULT_WATCH_HISTORY_TTL_MS,
   type FleetEvent,
   type HeartbeatEntry,
@@ -19,6 +20,7 @@ import {
   type StageView,
   type Store,
   type StoredEvent,
+  type StoreOptions,
   type ViewerDuration,
   type ViewerPage,
   type WatchSession,
@@ -54,13 +56,11 @@ export interface RedisDriver {
   close(): Promise<void>
 }
 
-export interface LuaStoreOptions {
+export interface LuaStoreOptions extends StoreOptions {
   kind: 'upstash' | 'redis'
   /** Every key starts with this; the native store makes it a `{…}` hash tag so a fleet lives in one cluster slot. */
   prefix: string
   logger: Logger
-  /** How long a viewer's finished sessions and watch total are kept after their last session. */
-  historyRetentionMs?: number
   describe?: () => string
 }
 
@@ -75,6 +75,7 @@ export class LuaStore implements Store {
   readonly limits: LuaLimits
   private readonly lua: Record<ScriptName, string>
   private readonly p: string
+  private readonly capacity: number
 
   constructor(
     private readonly driver: RedisDriver,
@@ -82,6 +83,7 @@ export class LuaStore implements Store {
   ) {
     this.kind = options.kind
     this.p = options.prefix
+    this.capacity = options.stageCapacity ?? DEFAULT_STAGE_CAPACITY
     this.lua = luaScripts(options.historyRetentionMs ?? DEFAULT_WATCH_HISTORY_TTL_MS)
     this.blockingReads = driver.xreadBlocking !== undefined
     this.limits = new LuaLimits((name, args) => this.run(name, args))
@@ -127,17 +129,17 @@ export class LuaStore implements Store {
 
   async getStage(arn: string): Promise<StageView | null> {
     const [row] = await this.run<[string, number][]>('stageViews', [arn])
-    return row ? toView(row) : null
+    return row ? toView(row, this.capacity) : null
   }
 
   async listStages(): Promise<StageView[]> {
     const rows = await this.run<[string, number][]>('stageViews', [''])
-    return rows.map(toView).sort((a, b) => a.seq - b.seq)
+    return rows.map((row) => toView(row, this.capacity)).sort((a, b) => a.seq - b.seq)
   }
 
   async updateStage(arn: string, patch: Partial<Pick<StageRecord, 'name' | 'status' | 'drainingSince' | 'endpoints'>>): Promise<StageView | null> {
     const row = await this.run<[string, number] | null>('updateStage', [arn, JSON.stringify(patch)])
-    return row ? toView(row) : null
+    return row ? toView(row, this.capacity) : null
   }
 
   async removeStage(arn: string, now: number): Promise<Presence[] | null> {
@@ -150,11 +152,11 @@ export class LuaStore implements Store {
   }
 
   async assignViewer(request: AssignRequest): Promise<AssignResult> {
-    const { userId, participantId, capacity, now } = request
+    const { userId, participantId, now } = request
     const raw = await this.run<string | null>('assignViewer', [
       userId,
       participantId,
-      capacity,
+      this.capacity,
       now,
       JSON.stringify(request.exclude ?? []),
       request.maxViewers ?? 0,
@@ -164,7 +166,7 @@ export class LuaStore implements Store {
     const [stageJson, count, stageArn, joinedAt, kept] = JSON.parse(raw) as [string, number, string, number, number]
     return {
       ok: true,
-      stage: { ...(JSON.parse(stageJson) as StageRecord), viewerCount: count },
+      stage: toView([stageJson, count], this.capacity),
       presence: { userId, participantId, stageArn, joinedAt, lastHeartbeatAt: now },
       kept: kept === 1,
     }

@@ -3,6 +3,7 @@ import { LocalLimits } from './limits'
 import {
   type AssignRequest,
   type AssignResult,
+  DEFAULT_STAGE_CAPACITY,
   DEFAULT_WATCH_HISTORY_TTL_MS,
   type FleetEvent,
   type HeartbeatEntry,
@@ -15,6 +16,7 @@ import {
   type StageView,
   type Store,
   type StoredEvent,
+  type StoreOptions,
   type ViewerDuration,
   type ViewerPage,
   type WatchSession,
@@ -34,8 +36,14 @@ export class MemoryStore implements Store {
   readonly blockingReads = false
   readonly limits = new LocalLimits()
 
-  /** `historyRetentionMs`: finished sessions and watch totals are forgotten this long after a viewer's last session. */
-  constructor(private readonly historyRetentionMs = DEFAULT_WATCH_HISTORY_TTL_MS) {}
+  private readonly stageCapacity: number
+  /** Finished sessions and watch totals are forgotten this long after a viewer's last session. */
+  private readonly historyRetentionMs: number
+
+  constructor(options: StoreOptions = {}) {
+    this.stageCapacity = options.stageCapacity ?? DEFAULT_STAGE_CAPACITY
+    this.historyRetentionMs = options.historyRetentionMs ?? DEFAULT_WATCH_HISTORY_TTL_MS
+  }
   private readonly stages = new Map<string, StageEntry>()
   private readonly presenceByUser = new Map<string, Presence>()
   private readonly history = new Map<string, { totalMs: number; sessions: WatchSession[]; lastAt: number }>()
@@ -65,18 +73,18 @@ export class MemoryStore implements Store {
 
   async getStage(arn: string): Promise<StageView | null> {
     const entry = this.stages.get(arn)
-    return entry ? view(entry) : null
+    return entry ? this.view(entry) : null
   }
 
   async listStages(): Promise<StageView[]> {
-    return [...this.stages.values()].map(view).sort((a, b) => a.seq - b.seq)
+    return [...this.stages.values()].map((entry) => this.view(entry)).sort((a, b) => a.seq - b.seq)
   }
 
   async updateStage(arn: string, patch: Partial<Pick<StageRecord, 'name' | 'status' | 'drainingSince' | 'endpoints'>>): Promise<StageView | null> {
     const entry = this.stages.get(arn)
     if (!entry) return null
     entry.record = { ...entry.record, ...patch }
-    return view(entry)
+    return this.view(entry)
   }
 
   async removeStage(arn: string, now: number): Promise<Presence[] | null> {
@@ -93,7 +101,7 @@ export class MemoryStore implements Store {
   }
 
   async assignViewer(request: AssignRequest): Promise<AssignResult> {
-    const { userId, participantId, capacity, now } = request
+    const { userId, participantId, now } = request
     const exclude = request.exclude ?? []
     const current = this.presenceByUser.get(userId)
     if (current) {
@@ -101,20 +109,20 @@ export class MemoryStore implements Store {
       if (entry && entry.record.status === 'active' && !exclude.includes(current.stageArn)) {
         current.participantId = participantId
         current.lastHeartbeatAt = now
-        return { ok: true, stage: view(entry), presence: { ...current }, kept: true }
+        return { ok: true, stage: this.view(entry), presence: { ...current }, kept: true }
       }
     }
-    const candidates = [...this.stages.values()].map(view)
+    const candidates = [...this.stages.values()].map((entry) => this.view(entry))
     if (!current && request.maxViewers !== undefined && candidates.reduce((sum, s) => sum + s.viewerCount, 0) >= request.maxViewers)
       return { ok: false, reason: 'quota' }
-    const target = pickStage(candidates, capacity, exclude)
+    const target = pickStage(candidates, exclude)
     if (!target) return { ok: false, reason: 'full' }
     if (current) this.closeSession(current, now)
     const presence: Presence = { userId, participantId, stageArn: target.arn, joinedAt: now, lastHeartbeatAt: now }
     const entry = this.stages.get(target.arn)!
     entry.viewers.set(userId, presence)
     this.presenceByUser.set(userId, presence)
-    return { ok: true, stage: view(entry), presence: { ...presence }, kept: false }
+    return { ok: true, stage: this.view(entry), presence: { ...presence }, kept: false }
   }
 
   async heartbeat(entries: HeartbeatEntry[], now: number): Promise<HeartbeatOutcome[]> {
@@ -238,6 +246,10 @@ export class MemoryStore implements Store {
     return this.eventSeq === 0 ? null : String(this.eventSeq)
   }
 
+  private view(entry: StageEntry): StageView {
+    return { ...entry.record, viewerCount: entry.viewers.size, capacity: this.stageCapacity }
+  }
+
   private pruneHistory(now: number): void {
     for (const [userId, record] of this.history) if (record.lastAt < now - this.historyRetentionMs) this.history.delete(userId)
     this.nextHistoryPrune = now + 60_000
@@ -255,10 +267,6 @@ export class MemoryStore implements Store {
     this.history.set(presence.userId, record)
     return session
   }
-}
-
-function view(entry: StageEntry): StageView {
-  return { ...entry.record, viewerCount: entry.viewers.size }
 }
 
 function openSession(presence: Presence, now: number): WatchSession {

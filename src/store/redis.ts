@@ -6,13 +6,13 @@ import { pairs } from './lua-rows'
 import { LuaStore, type RedisDriver } from './lua-store'
 import { connectClient, createClient, isClusterNode, protocolMismatch, type RedisClient, RedisConfigError, reconnectDelay } from './redis-client'
 import { describeConnection, type RedisConnection } from './redis-connection'
+import type { StoreOptions } from './types'
 
-export interface RedisStoreOptions {
+export interface RedisStoreOptions extends StoreOptions {
   connection: RedisConnection
   /** REDIS_KEY_PREFIX; made a `{…}` hash tag so every key of the fleet is in one cluster slot. */
   prefix: string
   logger: Logger
-  historyRetentionMs?: number
   /** A command without an answer this long fails with 503 (default 800 ms: a hanging Redis answers 503 within 2 s). */
   commandTimeoutMs?: number
   connectTimeoutMs?: number
@@ -150,6 +150,7 @@ export class RedisStore extends LuaStore {
       kind: 'redis',
       prefix: hashTagged(settings.prefix),
       logger: settings.logger,
+      stageCapacity: settings.stageCapacity,
       historyRetentionMs: settings.historyRetentionMs,
       describe: () => `redis ${describeConnection(settings.connection, this.cluster ?? false)}${this.cluster === null ? ' (cluster mode not known yet)' : ''}`,
     })

@@ -1,9 +1,21 @@
 import type { Limits } from './limits'
 
-export type StageStatus = 'active' | 'draining'
+/** A stage takes new viewers while active; a draining one keeps its viewers until they rejoin elsewhere. */
+export const STAGE_STATUSES = ['active', 'draining'] as const
+export type StageStatus = (typeof STAGE_STATUSES)[number]
 
 /** How long finished sessions and watch totals are kept after a viewer's last session (WATCH_HISTORY_TTL_MS). */
 export const DEFAULT_WATCH_HISTORY_TTL_MS = 7 * 24 * 3600_000
+/** Viewers per stage (STAGE_CAPACITY) when a store is opened without one. */
+export const DEFAULT_STAGE_CAPACITY = 50
+
+/** What every store is opened with besides its connection. */
+export interface StoreOptions {
+  /** Viewers per stage (STAGE_CAPACITY): the store seats no more on a stage, and each StageView says so. */
+  stageCapacity?: number
+  /** How long a viewer's finished sessions and watch total are kept after their last session. */
+  historyRetentionMs?: number
+}
 
 export interface StageEndpoints {
   whip: string
@@ -24,8 +36,14 @@ export interface StageRecord {
   endpoints: StageEndpoints
 }
 
+/**
+ * A stage as the store reads it: the record, its present viewers, and its seats. The capacity is the
+ * store's (it is opened with STAGE_CAPACITY), not stored with the record, so a changed
+ * STAGE_CAPACITY applies to every stage at the next start.
+ */
 export interface StageView extends StageRecord {
   viewerCount: number
+  capacity: number
 }
 
 export interface Presence {
@@ -53,7 +71,6 @@ export type AssignResult =
 export interface AssignRequest {
   userId: string
   participantId: string
-  capacity: number
   now: number
   /** Stages the viewer must not be placed on (e.g. the one it is rejoining from). */
   exclude?: string[]
@@ -143,7 +160,8 @@ export interface Store {
   nextStageSeq(): Promise<number>
 
   /**
-   * Places the viewer by the fill-first rule (store/fill-first.ts) and registers presence.
+   * Places the viewer by the fill-first rule (store/fill-first.ts), never beyond the stage's
+   * capacity, and registers presence.
    * A viewer already present on an active, non-excluded stage keeps its seat (new participant id).
    * A viewer present elsewhere is moved: the old session is closed.
    */

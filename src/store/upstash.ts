@@ -3,8 +3,9 @@ import type { Logger } from '../log'
 import type { ScriptName } from './lua'
 import { pairs } from './lua-rows'
 import { LuaStore, type RedisDriver } from './lua-store'
+import type { StoreOptions } from './types'
 
-export interface UpstashStoreOptions {
+export interface UpstashStoreOptions extends StoreOptions {
   url: string
   token: string
   prefix: string
@@ -12,8 +13,6 @@ export interface UpstashStoreOptions {
   /** Per REST call; with the retries below a dead store fails a request well within 2 s. */
   requestTimeoutMs?: number
   retries?: number
-  /** How long a viewer's finished sessions and watch total are kept after their last session. */
-  historyRetentionMs?: number
 }
 
 type Script = ReturnType<Redis['createScript']>
@@ -104,6 +103,7 @@ export class UpstashStore extends LuaStore {
       kind: 'upstash',
       prefix: options.prefix,
       logger: options.logger,
+      stageCapacity: options.stageCapacity,
       historyRetentionMs: options.historyRetentionMs,
       describe: () => `upstash ${new URL(options.url).host}`,
     })

@@ -28,8 +28,11 @@ describe('fleetSettings: every policy number, decided once from the configuratio
       }),
       facts,
     )
-    expect(s.stages).toEqual({ fleetId: 'ivsf', stageCapacity: 80, maxStages: 9, masterStageArn: 'arn:aws:ivs:us-east-1:123456789012:stage/AbCdEf123456' })
-    expect(s.viewers).toMatchObject({ stageCapacity: 80, maxStages: 9, heartbeatIntervalMs: 5000, viewerTokenTtlMin: 30 })
+    expect(s.admission).toEqual({ maxStages: 9, maxSubscriptions: 20_000 })
+    expect(s.stages).toEqual({ fleetId: 'ivsf', maxStages: 9, masterStageArn: 'arn:aws:ivs:us-east-1:123456789012:stage/AbCdEf123456' })
+    expect(s.viewers).toMatchObject({ maxStages: 9, maxSubscriptions: 20_000, heartbeatIntervalMs: 5000, viewerTokenTtlMin: 30 })
+    // STAGE_CAPACITY has one door, the store (src/backends.ts): every stage the store reads carries it.
+    expect(JSON.stringify(s)).not.toContain('apacity')
     expect(s.tokens).toEqual({ publisherTokenTtlMin: 90 })
     expect(s.loop.heartbeatTimeoutMs).toBe(20_000)
     expect(s.loop.policy).toEqual({ scaleUpThreshold: 70, scaleDownThreshold: 4, maxStages: 9, stageWarmupMs: 1000, drainGraceMs: 2000 })

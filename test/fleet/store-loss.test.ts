@@ -18,14 +18,14 @@ import { ManualClock, ManualTicker } from '../support/clock'
 
 /** A store whose contents can be lost at once, the way FLUSHALL loses a Redis's. */
 function losableStore(): { store: Store; lose(): void } {
-  let current = new MemoryStore()
+  let current = new MemoryStore({ stageCapacity: 10 })
   const store = new Proxy({} as Store, {
     get(_, key) {
       const value = (current as unknown as Record<PropertyKey, unknown>)[key]
       return typeof value === 'function' ? value.bind(current) : value
     },
   })
-  return { store, lose: () => void (current = new MemoryStore()) }
+  return { store, lose: () => void (current = new MemoryStore({ stageCapacity: 10 })) }
 }
 
 interface Logged {
@@ -48,7 +48,7 @@ function fleet(options: { masterStageArn?: string; provider?: LocalStageProvider
   const lock = new CreateLock({ store, clock, sleep }, { instanceId: instance, spacingMs: 0, leaseMs: 30_000, pollMs: 10, maxWaitMs: 100 })
   const stages = new StageService(
     { store, provider, lock, events: { publish: async () => {} }, counters: new Counters(), clock, logger },
-    { fleetId: 'fl', stageCapacity: 10, maxStages: 5, masterStageArn: options.masterStageArn ?? null },
+    { fleetId: 'fl', maxStages: 5, masterStageArn: options.masterStageArn ?? null },
   )
   const lease = new LeaderLease({ store, clock, logger }, instance, 10_000)
   const loop = new FleetLoop(

@@ -1,4 +1,4 @@
 import { MemoryStore } from '../../src/store/memory'
 import { describeStore } from './suite'
 
-describeStore('memory', { create: async () => new MemoryStore() })
+describeStore('memory', { create: async (options) => new MemoryStore(options) })

@@ -50,11 +50,11 @@ describe('native redis store specifics', () => {
   test('several instances assigning in parallel never exceed capacity (standalone and cluster)', async () => {
     for (const c of [connection(plain.port), connection(cluster.port, { cluster: true })]) {
       const prefix = `multi${++n}:`
-      const instances = [store(c, prefix), store(c, prefix), store(c, prefix)]
+      const instances = [0, 1, 2].map(() => store(c, prefix, { stageCapacity: 50 }))
       for (const i of instances) expect(await i.open()).toBe('ready')
       for (let seq = 0; seq < 4; seq++) await instances[0]!.addStage(stageRecord(seq), 10)
       const results = await Promise.all(
-        Array.from({ length: 300 }, (_, i) => instances[i % 3]!.assignViewer({ userId: `v${i}`, participantId: `p${i}`, capacity: 50, now: T0 })),
+        Array.from({ length: 300 }, (_, i) => instances[i % 3]!.assignViewer({ userId: `v${i}`, participantId: `p${i}`, now: T0 })),
       )
       expect(results.filter((r) => r.ok).length).toBe(200)
       expect((await instances[1]!.listStages()).map((s) => s.viewerCount)).toEqual([50, 50, 50, 50])
@@ -68,7 +68,7 @@ describe('native redis store specifics', () => {
     const s = store(connection(cluster.port, { cluster: true }), prefix)
     await s.open()
     await s.addStage(stageRecord(0), 10)
-    await s.assignViewer({ userId: 'u', participantId: 'p', capacity: 10, now: T0 })
+    await s.assignViewer({ userId: 'u', participantId: 'p', now: T0 })
     await s.leaveViewer('u', (await s.listStages())[0]!.arn, T0 + 10)
     await s.appendEvent({ type: 'stage_created', data: {} })
     await s.putRelay({
@@ -158,7 +158,7 @@ describe('native redis store specifics', () => {
     expect(await s.open()).toBe('ready')
     const stage = stageRecord(0)
     await s.addStage(stage, 10)
-    await s.assignViewer({ userId: 'kept', participantId: 'p', capacity: 10, now: T0 })
+    await s.assignViewer({ userId: 'kept', participantId: 'p', now: T0 })
 
     proxy.refuse()
     let started = performance.now()

@@ -66,8 +66,8 @@ for (const [name, connection] of variants) shapes.push({ name, connection })
 for (const shape of shapes) {
   // Each test gets its own key prefix: an empty store without restarting Redis.
   describeStore(shape.name, {
-    create: async () => {
-      const store = new RedisStore({ connection: shape.connection(), prefix: `c${++n}:`, logger: silentLogger })
+    create: async (options) => {
+      const store = new RedisStore({ ...options, connection: shape.connection(), prefix: `c${++n}:`, logger: silentLogger })
       stores.push(store)
       if ((await store.open()) !== 'ready') throw new Error(`${shape.name}: not ready`)
       return store

@@ -2,8 +2,8 @@ import { afterAll, beforeEach, describe, expect, test } from 'bun:test'
 import type { StageRecord, Store } from '../../src/store/types'
 
 export interface StoreFactory {
-  /** A fresh, empty store for each test. */
-  create(): Promise<Store>
+  /** A fresh, empty store for each test, seating `stageCapacity` viewers per stage. */
+  create(options: { stageCapacity: number }): Promise<Store>
   close?(): Promise<void>
 }
 
@@ -31,15 +31,16 @@ const keptOf = (r: Awaited<ReturnType<Store['assignViewer']>>) => (r.ok ? r.kept
 export function describeStore(name: string, factory: StoreFactory) {
   describe(`store contract: ${name}`, () => {
     let store: Store
-    beforeEach(async () => {
-      store = await factory.create()
-    })
+    /** A fresh store whose stages seat `capacity` viewers each (2 unless a test opens another). */
+    const open = async (capacity = 2) => {
+      store = await factory.create({ stageCapacity: capacity })
+    }
+    beforeEach(() => open())
     afterAll(async () => {
       await factory.close?.()
     })
 
-    const assign = (userId: string, capacity = 2, now = T0, exclude?: string[]) =>
-      store.assignViewer({ userId, participantId: `p-${userId}`, capacity, now, exclude })
+    const assign = (userId: string, now = T0, exclude?: string[]) => store.assignViewer({ userId, participantId: `p-${userId}`, now, exclude })
 
     test('ping answers', async () => {
       await store.ping()
@@ -55,7 +56,7 @@ export function describeStore(name: string, factory: StoreFactory) {
       expect(await store.addStage(stageRecord(3), 3)).toBe(false)
       expect(await store.addStage(a, 3)).toBe(true) // idempotent for a known stage
       expect((await store.listStages()).map((s) => s.arn)).toEqual([master.arn, b.arn, a.arn])
-      expect(await store.getStage(a.arn)).toEqual({ ...a, viewerCount: 0 })
+      expect(await store.getStage(a.arn)).toEqual({ ...a, viewerCount: 0, capacity: 2 })
       expect(await store.getStage('arn:aws:ivs:us-east-1:000000000000:stage/Missing00000')).toBeNull()
       const updated = await store.updateStage(a.arn, { status: 'draining', drainingSince: T0 + 5, name: 'renamed' })
       expect(updated).toMatchObject({ status: 'draining', drainingSince: T0 + 5, name: 'renamed', seq: 2 })
@@ -84,15 +85,17 @@ export function describeStore(name: string, factory: StoreFactory) {
       const r = results[2]!
       expect(r.ok && r.presence).toEqual({ userId: 'u3', participantId: 'p-u3', stageArn: one.arn, joinedAt: T0, lastHeartbeatAt: T0 })
       expect(r.ok && r.stage.viewerCount).toBe(1)
+      expect(r.ok && r.stage.capacity).toBe(2) // the store's capacity, on every stage it reads
       expect(await assign('u5')).toEqual({ ok: false, reason: 'full' })
       expect((await store.getStage(master.arn))!.viewerCount).toBe(2)
     })
 
     test('maxViewers: a new viewer is refused once the fleet holds that many; a seated one keeps its seat', async () => {
+      await open(5)
       const master = stageRecord(0)
       await store.addStage(master, 10)
       await store.addStage(stageRecord(1), 10)
-      const withQuota = (userId: string) => store.assignViewer({ userId, participantId: `p-${userId}`, capacity: 5, now: T0, maxViewers: 3 })
+      const withQuota = (userId: string) => store.assignViewer({ userId, participantId: `p-${userId}`, now: T0, maxViewers: 3 })
       for (const u of ['q1', 'q2', 'q3']) expect((await withQuota(u)).ok).toBe(true)
       expect(await withQuota('q4')).toEqual({ ok: false, reason: 'quota' })
       expect(keptOf(await withQuota('q1'))).toBe(true)
@@ -105,23 +108,24 @@ export function describeStore(name: string, factory: StoreFactory) {
       const one = stageRecord(1, { status: 'draining' })
       const two = stageRecord(2)
       for (const s of [master, one, two]) await store.addStage(s, 10)
-      const r = await assign('u1', 2, T0, [master.arn])
+      const r = await assign('u1', T0, [master.arn])
       expect(r.ok && r.stage.arn).toBe(two.arn)
     })
 
     test('a viewer already seated keeps its seat; one on a draining stage is moved and its old session closed', async () => {
+      await open(5)
       const master = stageRecord(0)
       const one = stageRecord(1)
       await store.addStage(master, 10)
       await store.addStage(one, 10)
-      expect(keptOf(await assign('u1', 5, T0))).toBe(false)
-      const again = await store.assignViewer({ userId: 'u1', participantId: 'p-new', capacity: 5, now: T0 + 10 })
+      expect(keptOf(await assign('u1', T0))).toBe(false)
+      const again = await store.assignViewer({ userId: 'u1', participantId: 'p-new', now: T0 + 10 })
       expect(again.ok && again.stage.arn).toBe(master.arn)
       expect(again.ok && again.stage.viewerCount).toBe(1)
       expect(again.ok && again.presence.participantId).toBe('p-new')
       expect(again.ok && again.kept).toBe(true)
       await store.updateStage(master.arn, { status: 'draining', drainingSince: T0 })
-      const moved = await store.assignViewer({ userId: 'u1', participantId: 'p-3', capacity: 5, now: T0 + 1000 })
+      const moved = await store.assignViewer({ userId: 'u1', participantId: 'p-3', now: T0 + 1000 })
       expect(moved.ok && moved.stage.arn).toBe(one.arn)
       expect(moved.ok && moved.kept).toBe(false)
       expect((await store.getStage(master.arn))!.viewerCount).toBe(0)
@@ -134,12 +138,13 @@ export function describeStore(name: string, factory: StoreFactory) {
     })
 
     test('heartbeats refresh known viewers and report unknown and draining ones', async () => {
+      await open(1)
       const master = stageRecord(0)
       const one = stageRecord(1)
       await store.addStage(master, 10)
       await store.addStage(one, 10)
-      await assign('u1', 1)
-      await assign('u2', 1)
+      await assign('u1')
+      await assign('u2')
       await store.updateStage(one.arn, { status: 'draining', drainingSince: T0 })
       const outcomes = await store.heartbeat(
         [
@@ -158,21 +163,23 @@ export function describeStore(name: string, factory: StoreFactory) {
     })
 
     test('leave closes the session and frees the seat', async () => {
+      await open(1)
       const master = stageRecord(0)
       await store.addStage(master, 10)
-      await assign('u1', 1, T0)
+      await assign('u1', T0)
       expect(await store.leaveViewer('u1', master.arn, T0 + 42_000)).toMatchObject({ stageArn: master.arn, durationMs: 42_000, leftAt: T0 + 42_000 })
       expect(await store.leaveViewer('u1', master.arn, T0 + 43_000)).toBeNull()
       expect(await store.findViewer('u1')).toBeNull()
       expect((await store.getStage(master.arn))!.viewerCount).toBe(0)
-      expect((await assign('u2', 1)).ok).toBe(true)
+      expect((await assign('u2')).ok).toBe(true)
     })
 
     test('sweep removes silent viewers only, ending their watch time at their last heartbeat', async () => {
+      await open(10)
       const master = stageRecord(0)
       await store.addStage(master, 10)
-      await assign('quiet', 10, T0)
-      await assign('chatty', 10, T0)
+      await assign('quiet', T0)
+      await assign('chatty', T0)
       await store.heartbeat([{ userId: 'quiet', stageArn: master.arn }], T0 + 10_000)
       await store.heartbeat([{ userId: 'chatty', stageArn: master.arn }], T0 + 70_000)
       const removed = await store.sweepViewers(T0 + 60_000, T0 + 80_000, 100)
@@ -183,20 +190,22 @@ export function describeStore(name: string, factory: StoreFactory) {
     })
 
     test('sweep honours its limit', async () => {
+      await open(10)
       const master = stageRecord(0)
       await store.addStage(master, 10)
-      for (let i = 0; i < 5; i++) await assign(`u${i}`, 10, T0)
+      for (let i = 0; i < 5; i++) await assign(`u${i}`, T0)
       expect((await store.sweepViewers(T0 + 1, T0 + 1, 2)).length).toBe(2)
       expect((await store.sweepViewers(T0 + 1, T0 + 1, 10)).length).toBe(3)
     })
 
     test('removing a stage closes the sessions of its viewers', async () => {
+      await open(1)
       const master = stageRecord(0)
       const one = stageRecord(1)
       await store.addStage(master, 10)
       await store.addStage(one, 10)
-      await assign('u1', 1, T0)
-      await assign('u2', 1, T0)
+      await assign('u1', T0)
+      await assign('u2', T0)
       const removed = await store.removeStage(one.arn, T0 + 7000)
       expect(removed!.map((p) => p.userId)).toEqual(['u2'])
       expect(await store.findViewer('u2')).toBeNull()
@@ -204,10 +213,11 @@ export function describeStore(name: string, factory: StoreFactory) {
     })
 
     test('viewer list is paginated by cursor without gaps or repeats', async () => {
+      await open(100)
       const master = stageRecord(0)
       await store.addStage(master, 10)
       const users = Array.from({ length: 25 }, (_, i) => `user-${String(i).padStart(2, '0')}`)
-      for (const u of users) await assign(u, 100)
+      for (const u of users) await assign(u)
       const seen: string[] = []
       let cursor: string | null = null
       let pages = 0
@@ -223,14 +233,15 @@ export function describeStore(name: string, factory: StoreFactory) {
     })
 
     test('duration per stage and in total', async () => {
+      await open(1)
       const master = stageRecord(0)
       const one = stageRecord(1)
       await store.addStage(master, 10)
       await store.addStage(one, 10)
-      await assign('u1', 1, T0)
+      await assign('u1', T0)
       await store.leaveViewer('u1', master.arn, T0 + 1000)
       await store.updateStage(master.arn, { status: 'draining', drainingSince: T0 })
-      await assign('u1', 1, T0 + 2000)
+      await assign('u1', T0 + 2000)
       const all = await store.viewerDuration('u1', null, T0 + 5000)
       expect(all.totalMs).toBe(4000)
       expect(all.sessions.length).toBe(2)
@@ -240,9 +251,10 @@ export function describeStore(name: string, factory: StoreFactory) {
     })
 
     test('many parallel assignments never exceed capacity', async () => {
+      await open(10)
       const stages = [stageRecord(0), stageRecord(1), stageRecord(2)]
       for (const s of stages) await store.addStage(s, 10)
-      const results = await Promise.all(Array.from({ length: 40 }, (_, i) => assign(`p${i}`, 10)))
+      const results = await Promise.all(Array.from({ length: 40 }, (_, i) => assign(`p${i}`)))
       expect(results.filter((r) => r.ok).length).toBe(30)
       expect(results.filter((r) => !r.ok).length).toBe(10)
       for (const s of await store.listStages()) expect(s.viewerCount).toBe(10)

@@ -17,7 +17,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await stack.stop()
 })
-const newStore = (prefix = `u${++n}:`) => new UpstashStore({ url: rest.url, token: rest.token, prefix, logger: silentLogger })
+const newStore = (prefix = `u${++n}:`) => new UpstashStore({ url: rest.url, token: rest.token, prefix, logger: silentLogger, stageCapacity: 50 })
 
 describe('upstash store specifics', () => {
   test('several instances assigning in parallel never exceed capacity', async () => {
@@ -25,7 +25,7 @@ describe('upstash store specifics', () => {
     const instances = [newStore(prefix), newStore(prefix), newStore(prefix)]
     for (let seq = 0; seq < 4; seq++) await instances[0]!.addStage(stageRecord(seq), 10)
     const results = await Promise.all(
-      Array.from({ length: 300 }, (_, i) => instances[i % 3]!.assignViewer({ userId: `v${i}`, participantId: `p${i}`, capacity: 50, now: T0 })),
+      Array.from({ length: 300 }, (_, i) => instances[i % 3]!.assignViewer({ userId: `v${i}`, participantId: `p${i}`, now: T0 })),
     )
     expect(results.filter((r) => r.ok).length).toBe(200)
     const stages = await instances[1]!.listStages()
@@ -38,7 +38,7 @@ describe('upstash store specifics', () => {
     await store.loadScripts()
     await store.addStage(stage, 10)
     rest.resetCounts()
-    await store.assignViewer({ userId: 'a', participantId: 'p', capacity: 10, now: T0 })
+    await store.assignViewer({ userId: 'a', participantId: 'p', now: T0 })
     expect(rest.requests).toBe(1)
     rest.resetCounts()
     const entries = Array.from({ length: 500 }, () => ({ userId: 'a', stageArn: stage.arn }))
@@ -83,7 +83,7 @@ test('watch history expires after the retention', async () => {
   const store = new UpstashStore({ url: rest.url, token: rest.token, prefix: `ret${++n}:`, logger: silentLogger, historyRetentionMs: 150 })
   const stage = stageRecord(0)
   await store.addStage(stage, 10)
-  await store.assignViewer({ userId: 'gone', participantId: 'p', capacity: 10, now: T0 })
+  await store.assignViewer({ userId: 'gone', participantId: 'p', now: T0 })
   await store.leaveViewer('gone', stage.arn, T0 + 5_000)
   expect((await store.viewerDuration('gone', null, T0 + 6_000)).totalMs).toBe(5_000)
   await Bun.sleep(300)

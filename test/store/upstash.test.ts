@@ -17,5 +17,5 @@ afterAll(async () => {
 
 // Each test gets its own key prefix: an empty store without restarting Redis.
 describeStore('upstash (REST protocol, real redis-server)', {
-  create: async () => new UpstashStore({ url: rest.url, token: rest.token, prefix: `t${++n}:`, logger: silentLogger }),
+  create: async (options) => new UpstashStore({ ...options, url: rest.url, token: rest.token, prefix: `t${++n}:`, logger: silentLogger }),
 })

@@ -15,9 +15,9 @@ import { MediaHeartbeatBody, MediaHeartbeatResult, MediaStages, MediaTokenBody, 
  * list and heartbeats take the API key alone, as the original media server sends them, but a wrong
  * x-media-auth, when sent, is still refused.
  */
-export function mediaRoutes(deps: { relays: RelayService; stages: StageService; tokens: TokenService; auth: Authenticator; stageCapacity: number }) {
-  const { relays, tokens, auth, stageCapacity } = deps
-  const stages = async () => ({ stages: (await deps.stages.list()).map((s) => stageJson(s, stageCapacity)) })
+export function mediaRoutes(deps: { relays: RelayService; stages: StageService; tokens: TokenService; auth: Authenticator }) {
+  const { relays, tokens, auth } = deps
+  const stages = async () => ({ stages: (await deps.stages.list()).map(stageJson) })
   return (
     new Elysia({ prefix: '/api/media', tags: ['relay'] })
       // Auth runs before validation: an unauthenticated caller learns nothing about the schemas.

@@ -7,23 +7,12 @@ import { iso } from '../schemas'
 import { SECURITY } from '../security'
 import { CreateStageBody, DeletedStage, MasterInfo, Stage, StageList, StageParams, stageJson, UpdateStageBody } from './model'
 
-export function stageRoutes({
-  stages,
-  relays,
-  auth,
-  stageCapacity,
-}: {
-  stages: StageService
-  relays: RelayService
-  auth: Authenticator
-  stageCapacity: number
-}) {
-  const json = (stage: Parameters<typeof stageJson>[0]) => stageJson(stage, stageCapacity)
+export function stageRoutes({ stages, relays, auth }: { stages: StageService; relays: RelayService; auth: Authenticator }) {
   return (
     new Elysia({ prefix: '/api/stage', tags: ['stages'] })
       // Auth runs before validation: an unauthenticated caller learns nothing about the schemas.
       .onTransform(({ headers }) => auth.requireApiKey(headers))
-      .get('/list', async () => ok({ stages: (await stages.list()).map(json) }), {
+      .get('/list', async () => ok({ stages: (await stages.list()).map(stageJson) }), {
         response: responses(StageList),
         detail: { summary: 'List stages', description: 'Every stage of the fleet, in assignment order (the master first).', security: SECURITY.apiKey },
       })
@@ -32,7 +21,7 @@ export function stageRoutes({
         async () => {
           const [stage, publisher] = await Promise.all([stages.master(), relays.publisherState()])
           return ok({
-            stage: json(stage),
+            stage: stageJson(stage),
             publisher: { active: publisher.active, updatedAt: iso(publisher.updatedAt), serverId: publisher.serverId, source: publisher.source ?? null },
           })
         },
@@ -41,7 +30,7 @@ export function stageRoutes({
           detail: { summary: 'Master stage', description: "The publisher's stage and whether the relay reports a live publisher.", security: SECURITY.apiKey },
         },
       )
-      .post('', async ({ body }) => ok(json(await stages.create(body))), {
+      .post('', async ({ body }) => ok(stageJson(await stages.create(body))), {
         body: CreateStageBody,
         response: responses(Stage, [409, 503]),
         detail: {
@@ -50,12 +39,12 @@ export function stageRoutes({
           security: SECURITY.apiKey,
         },
       })
-      .get('/:stageArn', async ({ params }) => ok(json(await stages.require(params.stageArn))), {
+      .get('/:stageArn', async ({ params }) => ok(stageJson(await stages.require(params.stageArn))), {
         params: StageParams,
         response: responses(Stage, [404]),
         detail: { summary: 'Get a stage', description: 'One stage; the ARN is URL-encoded in the path.', security: SECURITY.apiKey },
       })
-      .put('/:stageArn', async ({ params, body }) => ok(json(await stages.rename(params.stageArn, body.name))), {
+      .put('/:stageArn', async ({ params, body }) => ok(stageJson(await stages.rename(params.stageArn, body.name))), {
         params: StageParams,
         body: UpdateStageBody,
         response: responses(Stage, [404]),

@@ -1,7 +1,7 @@
 import { t } from 'elysia'
 import type { StageView } from '../../store/types'
 import { PRINTABLE_TEXT_RULE, PrintableText } from '../../web/printable-text'
-import { EXAMPLE_STAGE_ARN, IsoTime, iso, StageArn } from '../schemas'
+import { EXAMPLE_STAGE_ARN, IsoTime, iso, StageArn, StageStatus } from '../schemas'
 
 const StageName = t.String({
   minLength: 1,
@@ -28,7 +28,7 @@ export const Stage = t.Object(
     stageArn: StageArn,
     name: t.String(),
     isMaster: t.Boolean(),
-    status: t.Union([t.Literal('active'), t.Literal('draining')]),
+    status: StageStatus,
     viewerCount: t.Integer(),
     capacity: t.Integer(),
     createdAt: IsoTime,
@@ -77,14 +77,14 @@ export const StageParams = t.Object({ stageArn: StageArn })
 
 export const DeletedStage = t.Object({ stageArn: StageArn, removedViewers: t.Integer() })
 
-export function stageJson(stage: StageView, capacity: number) {
+export function stageJson(stage: StageView) {
   return {
     stageArn: stage.arn,
     name: stage.name,
     isMaster: stage.isMaster,
     status: stage.status,
     viewerCount: stage.viewerCount,
-    capacity,
+    capacity: stage.capacity,
     createdAt: iso(stage.createdAt)!,
     endpoints: stage.endpoints,
     tags: stage.tags,

@@ -7,19 +7,7 @@ import { iso } from '../schemas'
 import { SECURITY } from '../security'
 import { PublisherStats, StageStats, Stats, ViewerStats } from './model'
 
-export function statsRoutes({
-  reader,
-  relays,
-  auth,
-  stageCapacity,
-  maxStages,
-}: {
-  reader: StatsReader
-  relays: RelayService
-  auth: Authenticator
-  stageCapacity: number
-  maxStages: number
-}) {
+export function statsRoutes({ reader, relays, auth }: { reader: StatsReader; relays: RelayService; auth: Authenticator }) {
   const current = () => reader.read()
   return (
     new Elysia({ prefix: '/api/stats', tags: ['stats'] })
@@ -37,7 +25,7 @@ export function statsRoutes({
         '/viewers',
         async () => {
           const stats = await current()
-          const seats = stats.activeStages * stageCapacity
+          const seats = stats.stages.reduce((sum, s) => (s.status === 'active' ? sum + s.capacity : sum), 0)
           return ok({ totalViewers: stats.totalViewers, seats, utilisation: utilisation(stats.totalViewers, seats) })
         },
         {
@@ -52,7 +40,7 @@ export function statsRoutes({
           return ok({
             activeStages: stats.activeStages,
             drainingStages: stats.drainingStages,
-            maxStages,
+            maxStages: reader.limits.maxStages,
             stages: stats.stages.map((s) => ({ ...s, utilisation: utilisation(s.viewers, s.capacity) })),
           })
         },

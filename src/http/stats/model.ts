@@ -1,11 +1,11 @@
 import { t } from 'elysia'
-import { EXAMPLE_STAGE_ARN, IsoTime } from '../schemas'
+import { EXAMPLE_STAGE_ARN, IsoTime, StageStatus } from '../schemas'
 
 const StageStat = t.Object({
   stageArn: t.String(),
   viewers: t.Integer(),
   capacity: t.Integer(),
-  status: t.Union([t.Literal('active'), t.Literal('draining')]),
+  status: StageStatus,
   isMaster: t.Boolean(),
 })
 
