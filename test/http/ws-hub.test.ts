@@ -6,11 +6,11 @@ import { eventually } from '../support/eventually'
 
 /** A socket as the hub sees it: what it was sent (parsed) and how it was closed. */
 function client(type: ClientType, userId: string | null = null) {
-  const c = {
+  const c: HubClient & { frames: { type: string; data: Record<string, unknown> }[]; closed: { code: number; reason: string } | null; closedAt: number } = {
     type,
     userId,
-    frames: [] as { type: string; data: Record<string, unknown> }[],
-    closed: null as { code: number; reason: string } | null,
+    frames: [],
+    closed: null,
     closedAt: 0,
     send(text: string) {
       c.frames.push(JSON.parse(text))
@@ -19,7 +19,7 @@ function client(type: ClientType, userId: string | null = null) {
       c.closed = { code, reason }
       c.closedAt = performance.now()
     },
-  } satisfies HubClient
+  }
   return c
 }
 
