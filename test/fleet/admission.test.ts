@@ -1,6 +1,7 @@
 import { describe, expect, test } from 'bun:test'
 import { AppError } from '../../src/errors'
 import {
+  type Admission,
   admitNewViewer,
   findRoom,
   fleetFull,
@@ -49,7 +50,10 @@ describe('findRoom: the seats alone', () => {
   })
 
   test('every stage full at MAX_STAGES: max-stages, retry in 5 s (before any stage-quota notice)', () => {
-    const refused = { ok: false, refusal: { kind: 'max-stages', message: 'every stage is full and MAX_STAGES (2) is reached', retryAfterSeconds: 5 } }
+    const refused: Admission = {
+      ok: false,
+      refusal: { kind: 'max-stages', message: 'every stage is full and MAX_STAGES (2) is reached', retryAfterSeconds: 5 },
+    }
     expect(findRoom({ stages: [stage(0, 3), stage(1, 3)], stageQuota: null }, 2)).toEqual(refused)
     expect(findRoom({ stages: [stage(0, 3), stage(1, 3)], stageQuota: ivsRefused }, 2)).toEqual(refused)
   })
