@@ -3,7 +3,8 @@ import type { ScalingPolicy } from './settings'
 
 export type { ScalingPolicy }
 
-export interface StageState {
+/** What the autoscaler reads of a stage: its place, status, age and load (a StageView is one). */
+export interface StageLoad {
   arn: string
   seq: number
   isMaster: boolean
@@ -23,7 +24,7 @@ export interface ScalingPlan {
 }
 
 /** Headroom: an active stage below the scale-up threshold can still take viewers without triggering growth. */
-const hasHeadroom = (s: StageState, policy: ScalingPolicy) => s.status === 'active' && s.viewerCount < policy.scaleUpThreshold
+const hasHeadroom = (s: StageLoad, policy: ScalingPolicy) => s.status === 'active' && s.viewerCount < policy.scaleUpThreshold
 
 /**
  * The autoscaler's decisions, a pure function of the fleet and the time.
@@ -35,7 +36,7 @@ const hasHeadroom = (s: StageState, policy: ScalingPolicy) => s.status === 'acti
  *   them to the scale-up threshold (hysteresis: a drain never causes a scale-up, so no churn).
  * - Never grow and shrink in the same round.
  */
-export function planScaling(stages: readonly StageState[], policy: ScalingPolicy, now: number): ScalingPlan {
+export function planScaling(stages: readonly StageLoad[], policy: ScalingPolicy, now: number): ScalingPlan {
   const remove = stages
     .filter((s) => s.status === 'draining' && (s.viewerCount === 0 || (s.drainingSince !== null && now - s.drainingSince >= policy.drainGraceMs)))
     .map((s) => s.arn)

@@ -1,12 +1,12 @@
 import { describe, expect, test } from 'bun:test'
-import { planScaling, type ScalingPolicy, type StageState } from '../../src/fleet/scaling'
+import { planScaling, type ScalingPolicy, type StageLoad } from '../../src/fleet/scaling'
 
 // The seed's numbers.
 const CAPACITY = 50
 const POLICY: ScalingPolicy = { scaleUpThreshold: 45, scaleDownThreshold: 5, maxStages: 20, stageWarmupMs: 300_000, drainGraceMs: 120_000 }
 const NOW = 10_000_000
 const OLD = NOW - 600_000 // past warm-up
-const stage = (seq: number, viewerCount: number, extra: Partial<StageState> = {}): StageState => ({
+const stage = (seq: number, viewerCount: number, extra: Partial<StageLoad> = {}): StageLoad => ({
   arn: `s${seq}`,
   seq,
   isMaster: seq === 0,
@@ -19,7 +19,7 @@ const stage = (seq: number, viewerCount: number, extra: Partial<StageState> = {}
 
 interface Case {
   name: string
-  stages: StageState[]
+  stages: StageLoad[]
   policy?: Partial<ScalingPolicy>
   expected: { create: boolean; drain: string[]; remove: string[] }
 }
@@ -114,7 +114,7 @@ function walkFleet(seed: number, rounds: number) {
   const random = lcg(seed)
   let now = NOW
   let nextSeq = 1
-  let fleet: StageState[] = [stage(0, 0, { createdAt: now })]
+  let fleet: StageLoad[] = [stage(0, 0, { createdAt: now })]
   const seat = (viewers: number) => {
     for (let i = 0; i < viewers; i++) {
       const target = fleet.filter((s) => s.status === 'active' && s.viewerCount < CAPACITY).sort((a, b) => a.seq - b.seq)[0]
