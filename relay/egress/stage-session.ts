@@ -6,9 +6,13 @@ import { gatheredDescription, newPeer, type PeerConnection, rtc } from '../peer'
 import type { RtpHeader } from '../rtp/rtp'
 import { negotiatedPayloadTypes } from '../rtp/sdp'
 import { STAGE_CODECS, StageEgress, type StageEgressDeps } from './stage-egress'
-import { WhipError, whipDelete, whipPublish } from './whip-client'
+import { whipDelete, whipPublish } from './whip-client'
 
-export type StageState = 'connecting' | 'live' | 'backoff' | 'failed' | 'stopped'
+/**
+ * connecting → live; after any failure (a refusal by the WHIP endpoint included: the cause is in
+ * `lastError`) backoff, then connecting again; stopped for good once the stage goes away.
+ */
+export type StageSessionState = 'connecting' | 'live' | 'backoff' | 'stopped'
 
 export interface PublishGrant {
   token: string
@@ -39,7 +43,7 @@ export interface StageSessionDeps extends Omit<StageEgressDeps, 'clock' | 'wallC
  * touches other stages.
  */
 export class StageSession {
-  private current: StageState = 'connecting'
+  private current: StageSessionState = 'connecting'
   private lastError: string | null = null
   private connects = 0
   private readonly egress: StageEgress
@@ -68,7 +72,7 @@ export class StageSession {
     return this.egress.audioSsrc
   }
 
-  get state(): StageState {
+  get state(): StageSessionState {
     return this.current
   }
 
@@ -192,9 +196,7 @@ export class StageSession {
     if (this.retryTimer) return
     const message = describeError(error)
     this.lastError = message
-    const permanent =
-      error instanceof WhipError && error.status !== null && error.status >= 400 && error.status < 500 && error.status !== 408 && error.status !== 429
-    this.current = permanent ? 'failed' : 'backoff'
+    this.current = 'backoff'
     this.closePeer()
     // The old WHIP resource is gone with the connection; delete it best-effort.
     const resource = this.resource

@@ -7,7 +7,7 @@ import type { GuessBudget } from '../../src/web/guess-budget'
 import { refuseIfLocked } from '../../src/web/guess-guard'
 import { type CheckResult, cachedChecks, type HealthCheck, uptimeSeconds } from '../../src/web/health-checks'
 import type { LinkState } from '../control/link'
-import type { StageState } from '../egress/stage-session'
+import type { StageSessionState } from '../egress/stage-session'
 import type { Fanout } from '../fanout'
 
 /** `service` in the original media server's /health body. */
@@ -32,13 +32,13 @@ type Reason = [full: string, open: string]
 /**
  * The relay's status, from its link to the API server, its checks and its stage sessions:
  * `unhealthy` while not registered or a check fails; `degraded` while registered but the event socket
- * is closed or a stage session is in `backoff`/`failed` (or connecting again after a failure: a first
+ * is closed or a stage session is in `backoff` (or connecting again after a failure: a first
  * `connecting` is on its way and counts as fine); `healthy` otherwise. Ready = registered, following events, and every check passing.
  */
 export function assess(
   link: LinkState,
   checks: Record<string, CheckResult>,
-  stages: readonly { stageArn: string; state: StageState; lastError?: string | null }[],
+  stages: readonly { stageArn: string; state: StageSessionState; lastError?: string | null }[],
 ): Assessment {
   const notReady: Reason[] = []
   if (!link.registered)
@@ -54,7 +54,7 @@ export function assess(
   const failedChecks = Object.entries(checks).filter(([, r]) => !r.ok)
   for (const [name, r] of failedChecks) notReady.push([`the ${name} check failed: ${r.error ?? 'no reason given'}`, `the ${name} check failed`])
   // A session connecting again after a failure is still in its retry cycle (lastError is cleared once live).
-  const troubled = stages.filter((s) => s.state === 'backoff' || s.state === 'failed' || (s.state === 'connecting' && s.lastError))
+  const troubled = stages.filter((s) => s.state === 'backoff' || (s.state === 'connecting' && s.lastError))
   const reasons: Reason[] = [
     ...notReady,
     ...troubled.map((s): Reason => {
@@ -143,7 +143,7 @@ export function relayHealthRoutes(deps: RelayHealthDeps) {
       uptime: uptime(),
       stats: { publisherActive: publisher !== null, connectedStages: liveStages, activeConnections: liveStages + (publisher ? 1 : 0) },
     }
-    const count = (state: StageState) => stages.filter((s) => s.state === state).length
+    const count = (state: StageSessionState) => stages.filter((s) => s.state === state).length
     const { session, ...publisherFigures } = publisher?.stats() ?? { session: null }
     const common = {
       ...summary,
@@ -153,7 +153,7 @@ export function relayHealthRoutes(deps: RelayHealthDeps) {
       followingEvents: link.following,
       keyframeRequestsSent: fanout.keyframes.sent,
       pacing: fanout.pacingStats(),
-      stageCounts: { total: stages.length, live: liveStages, connecting: count('connecting'), backoff: count('backoff'), failed: count('failed') },
+      stageCounts: { total: stages.length, live: liveStages, connecting: count('connecting'), backoff: count('backoff') },
     }
     const data = full
       ? {

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { loadRelayConfig } from '../../relay/config'
 import type { LinkState } from '../../relay/control/link'
+import type { StageSessionState } from '../../relay/egress/stage-session'
 import { assess, SERVICE } from '../../relay/http/health'
 import { type RelayHandle, startRelay } from '../../relay/main'
 import { createLogger, silentLogger } from '../../src/log'
@@ -22,10 +23,10 @@ const link = (over: Partial<LinkState> = {}): LinkState => ({
 })
 const okCheck = { api: { ok: true, kind: 'http', latencyMs: 1 } }
 const badCheck = { api: { ok: false, kind: 'http', latencyMs: 1, error: 'API server not reachable: refused' } }
-const stage = (state: 'connecting' | 'live' | 'backoff' | 'failed', lastError: string | null = null) => ({ stageArn: `arn:${state}`, state, lastError })
+const stage = (state: StageSessionState, lastError: string | null = null) => ({ stageArn: `arn:${state}`, state, lastError })
 
 describe('status and readiness rules (pure)', () => {
-  test('healthy: registered, following, checks pass, no stage in backoff/failed (a first connect is on its way)', () => {
+  test('healthy: registered, following, checks pass, no stage in backoff (a first connect is on its way)', () => {
     expect(assess(link(), okCheck, [stage('live'), stage('connecting')])).toEqual({
       status: 'healthy',
       reasons: [],
@@ -36,14 +37,15 @@ describe('status and readiness rules (pure)', () => {
     expect(assess(link(), {}, []).status).toBe('healthy')
   })
 
-  test('degraded: a stage session in backoff or failed (still ready), or the event socket closed (not ready)', () => {
+  test('degraded: a stage session in backoff, after any failure or refusal (still ready), or the event socket closed (not ready)', () => {
     const backoff = assess(link(), okCheck, [stage('live'), stage('backoff', 'WHIP POST answered 503')])
     expect(backoff.status).toBe('degraded')
     expect(backoff.notReady).toEqual([])
     expect(backoff.reasons).toEqual(['stage session arn:backoff is backoff: WHIP POST answered 503'])
     // Without the error text for callers with no credential.
     expect(backoff.publicReasons).toEqual(['stage session arn:backoff is backoff'])
-    expect(assess(link(), okCheck, [stage('failed')]).status).toBe('degraded')
+    // A refusal by the WHIP endpoint is retried like any failure: backoff too, the cause in lastError.
+    expect(assess(link(), okCheck, [stage('backoff', 'WHIP POST answered 403')]).status).toBe('degraded')
     // Connecting again after a failure is part of the retry cycle, not a fresh start.
     const retrying = assess(link(), okCheck, [stage('connecting', 'peer connection closed')])
     expect(retrying.status).toBe('degraded')
@@ -310,7 +312,7 @@ describe('/health: counts and states for anyone, details for the API key or METR
     expect(data.publisher.session).toBeUndefined()
     expect(typeof data.publisher.packetsIn).toBe('number')
     expect(data.stageCounts).toMatchObject({ total: 1, live: 0 })
-    expect(data.stageCounts.backoff + data.stageCounts.connecting + data.stageCounts.failed).toBe(1)
+    expect(data.stageCounts.backoff + data.stageCounts.connecting).toBe(1)
     expect(data.stages).toEqual([expect.objectContaining({ stageArn: master })])
     expect(data.stages[0].lastError).toBeUndefined()
     expect(data.reasons).toEqual([expect.stringMatching(new RegExp(`^stage session ${master} is (backoff|reconnecting)$`))])
