@@ -6,8 +6,8 @@ import { ok, responses } from '../../web/envelope'
 import type { Authenticator } from '../auth'
 import { SECURITY } from '../security'
 import { stageJson } from '../stages/model'
-import { PublisherToken } from '../tokens/model'
-import { MediaHeartbeatBody, MediaHeartbeatResult, MediaStages, MediaTokenBody, RegisterBody } from './model'
+import { MediaServerTokenBody, PublisherToken } from '../tokens/model'
+import { MediaHeartbeatBody, MediaHeartbeatResult, MediaStages, RegisterBody } from './model'
 
 /**
  * The relay's control plane. Every route needs the API key. Where a relay obtains credentials or
@@ -46,7 +46,7 @@ export function mediaRoutes(deps: { relays: RelayService; stages: StageService; 
         },
       })
       .post('/token', async ({ body }) => ok(await tokens.mediaServer(body)), {
-        body: MediaTokenBody,
+        body: MediaServerTokenBody,
         response: responses(PublisherToken, [403, 404]),
         detail: { summary: 'Relay publish token', description: 'Same as POST /api/token/mediaserver.', security: SECURITY.media },
       })

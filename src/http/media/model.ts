@@ -1,5 +1,5 @@
 import { t } from 'elysia'
-import { EXAMPLE_STAGE_ARN, ServerId, StageArn } from '../schemas'
+import { ServerId, StageArn } from '../schemas'
 import { Stage } from '../stages/model'
 
 export const RegisterBody = t.Object(
@@ -19,11 +19,6 @@ export const RegisterBody = t.Object(
 )
 
 export const MediaStages = t.Object({ stages: t.Array(Stage) })
-
-export const MediaTokenBody = t.Object(
-  { serverId: ServerId, stageArn: StageArn },
-  { additionalProperties: false, example: { serverId: 'relay-1', stageArn: EXAMPLE_STAGE_ARN } },
-)
 
 export const MediaHeartbeatBody = t.Object(
   {

@@ -62,6 +62,7 @@ export const ViewerToken = t.Object(
   },
 )
 
+/** A relay's request for a stage's publish token: POST /api/token/mediaserver and POST /api/media/token, one body. */
 export const MediaServerTokenBody = t.Object(
   { serverId: ServerId, stageArn: StageArn },
   { additionalProperties: false, example: { serverId: 'relay-1', stageArn: EXAMPLE_STAGE_ARN } },
