@@ -2,6 +2,7 @@ import { t } from 'elysia'
 import { AppError } from '../errors'
 import { STAGE_ARN_PATTERN } from '../ivs/arn'
 import { STAGE_STATUSES } from '../store/types'
+import { literals } from '../web/envelope'
 import { describeLimits, PRINTABLE_TEXT_RULE, PrintableText } from '../web/printable-text'
 
 export const EXAMPLE_STAGE_ARN = 'arn:aws:ivs:us-east-1:123456789012:stage/AbCdEf123456'
@@ -36,7 +37,7 @@ export const Attributes = t.Record(
 )
 
 /** 'active' (takes new viewers) or 'draining' (its viewers are asked to rejoin elsewhere): the store's one list. */
-export const StageStatus = t.Union(STAGE_STATUSES.map((status) => t.Literal(status)))
+export const StageStatus = t.Union(literals(STAGE_STATUSES))
 
 export const ParticipantId = PrintableText('participantId', { min: 1, max: 64 }, { description: 'IVS participant id', example: 'p4rTiC1pAnT1' })
 export const ServerId = t.String({

@@ -1,5 +1,5 @@
 import { Elysia, type TSchema, t } from 'elysia'
-import { AppError, type ErrorAction, type ErrorCode } from '../errors'
+import { AppError, ERROR_CODES, type ErrorAction, type ErrorCode } from '../errors'
 import type { Logger } from '../log'
 import type { Counters } from '../metrics/counters'
 import { statusOf } from './error-status'
@@ -12,11 +12,16 @@ const Timestamp = t.String({ format: 'date-time', description: 'when the respons
 export const Envelope = <T extends TSchema>(data: T) =>
   t.Object({ success: t.Literal(true), data, timestamp: Timestamp }, { description: data.description ?? 'success' })
 
+/** One TypeBox literal per value, as a tuple: `t.Union(literals(LIST))` is the schema of `LIST[number]`. */
+export const literals = <const T extends readonly (string | number)[]>(values: T) =>
+  values.map((value) => t.Literal(value)) as { -readonly [K in keyof T]: ReturnType<typeof t.Literal<T[K]>> }
+
 export const ErrorEnvelope = t.Object(
   {
     success: t.Literal(false),
     error: t.Object({
-      code: t.String({ description: 'machine-readable error code', example: 'VALIDATION_ERROR' }),
+      // The one list of codes (src/errors.ts): a code the contract does not name cannot be documented.
+      code: t.Union(literals(ERROR_CODES), { description: 'machine-readable error code', example: 'VALIDATION_ERROR' }),
       message: t.String({ description: 'what went wrong and what to fix', example: 'userId must be 1-128 characters' }),
       details: t.Optional(t.Record(t.String(), t.Unknown())),
     }),

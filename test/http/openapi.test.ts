@@ -5,6 +5,7 @@
 
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import SwaggerParser from '@apidevtools/swagger-parser'
+import { ERROR_CODES } from '../../src/errors'
 import { explainValidationError, fetchOpenApi, type OpenApiDoc, type Operation, operations, type Schema, toOpenApiPath } from '../support/openapi'
 import { startTestServer, type TestServer } from '../support/serve'
 
@@ -95,6 +96,21 @@ describe('GET /swagger/json', () => {
       if (!operationExamples(op)) problems.push(`${at}: no example in its parameters, request body or 200 response data`)
     }
     expect(problems).toEqual([])
+  })
+
+  test("every error response documents `code` as the contract's codes (src/errors.ts), not a free string", () => {
+    const documented = new Set<string>()
+    for (const { method, path, op } of operations(doc)) {
+      for (const [status, response] of Object.entries(op.responses ?? {})) {
+        if (status === '200') continue
+        const code = response.content?.['application/json']?.schema?.properties?.error?.properties?.code as Schema | undefined
+        if (!code) continue
+        const values = (code.anyOf ?? []).map((c: Schema) => c.const)
+        expect(values.sort(), `${method} ${path} ${status}`).toEqual([...ERROR_CODES].sort())
+        documented.add(`${method} ${path} ${status}`)
+      }
+    }
+    expect(documented.size).toBeGreaterThan(20)
   })
 })
 
