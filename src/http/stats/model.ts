@@ -1,4 +1,5 @@
-import { t } from 'elysia'
+import { type Static, t } from 'elysia'
+import type { FleetStats } from '../../fleet/stats'
 import { EXAMPLE_STAGE_ARN, IsoTime, StageStatus } from '../schemas'
 
 const StageStat = t.Object({
@@ -31,6 +32,15 @@ export const Stats = t.Object(
     },
   },
 )
+
+/**
+ * FleetStats (fleet/stats.ts, which may not import elysia) is the shape, and the same object goes out
+ * as the stats_update WebSocket message; this schema describes it. tsc fails here when the two
+ * disagree on a field or a type, in either direction.
+ */
+type Same<A, B> = [A, keyof A] extends [B, keyof B] ? ([B, keyof B] extends [A, keyof A] ? true : false) : false
+type Expect<T extends true> = T
+export type StatsSchemaIsFleetStats = Expect<Same<Static<typeof Stats>, FleetStats>>
 
 export const ViewerStats = t.Object(
   { totalViewers: t.Integer(), seats: t.Integer({ description: 'capacity of the stages taking viewers' }), utilisation: t.Number({ description: '0..1' }) },
