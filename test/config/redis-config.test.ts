@@ -1,6 +1,8 @@
 import { describe, expect, test } from 'bun:test'
 import { loadServeConfig } from '../../src/config/serve'
-import { makeTlsFiles } from '../support/redis'
+
+/** A CA certificate (its key was discarded): the configuration only reads the file. */
+const CA_CERT = new URL('../support/fixtures/test-ca.crt', import.meta.url).pathname
 
 const load = (env: Record<string, string>) => loadServeConfig(env)
 const redisOf = (env: Record<string, string>) => {
@@ -60,14 +62,13 @@ describe('native Redis configuration', () => {
     expect(redisOf({ REDIS_URL: 'redis://cache', REDIS_PASSWORD: 'pw', REDIS_TLS: 'true' })).toMatchObject({ password: 'pw', tls: { caPem: null } })
   })
 
-  test('REDIS_TLS_CA_FILE adds a private CA', async () => {
-    const tls = await makeTlsFiles()
-    const c = redisOf({ REDIS_HOST: 'h', REDIS_TLS: 'true', REDIS_TLS_CA_FILE: tls.caCert })
+  test('REDIS_TLS_CA_FILE adds a private CA', () => {
+    const c = redisOf({ REDIS_HOST: 'h', REDIS_TLS: 'true', REDIS_TLS_CA_FILE: CA_CERT })
     expect(c!.tls!.caPem).toContain('-----BEGIN CERTIFICATE-----')
     expect(errorsOf({ REDIS_HOST: 'h', REDIS_TLS: 'true', REDIS_TLS_CA_FILE: '/nonexistent/ca.pem' })).toEqual([
       'REDIS_TLS_CA_FILE points at /nonexistent/ca.pem, which does not exist',
     ])
-    expect(errorsOf({ REDIS_HOST: 'h', REDIS_TLS_CA_FILE: tls.caCert })).toEqual([
+    expect(errorsOf({ REDIS_HOST: 'h', REDIS_TLS_CA_FILE: CA_CERT })).toEqual([
       'REDIS_TLS_CA_FILE is set but TLS is not: set REDIS_TLS=true (or use a rediss:// URL)',
     ])
   })

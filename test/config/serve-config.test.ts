@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'bun:test'
-import { writeFileSync } from 'node:fs'
+import { rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { loadServeConfig } from '../../src/config/serve'
@@ -83,8 +83,12 @@ describe('serve config', () => {
     expect(inline.ok && inline.config.ivsPrivateKeyPem).toBe(pem)
     const path = join(tmpdir(), `ivsf-key-${process.pid}.pem`)
     writeFileSync(path, pem)
-    const fromFile = loadServeConfig({ IVS_PRIVATE_KEY: path })
-    expect(fromFile.ok && fromFile.config.ivsPrivateKeyPem).toBe(pem)
+    try {
+      const fromFile = loadServeConfig({ IVS_PRIVATE_KEY: path })
+      expect(fromFile.ok && fromFile.config.ivsPrivateKeyPem).toBe(pem)
+    } finally {
+      rmSync(path, { force: true })
+    }
     expect(errorsOf({ IVS_PRIVATE_KEY: '/no/such/file.pem' }).join()).toContain('IVS_PRIVATE_KEY')
   })
 

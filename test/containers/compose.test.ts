@@ -1,10 +1,11 @@
-import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
-import { copyFileSync, mkdtempSync, rmSync } from 'node:fs'
+import { afterAll, describe, expect, test } from 'bun:test'
+import { copyFileSync, rmSync } from 'node:fs'
 import { createConnection } from 'node:net'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { IMAGE, must, prepareBaseImages, requirePodman, run } from '../support/containers'
 import { eventually } from '../support/eventually'
+import { beforeAllOrFail } from '../support/hooks'
+import { tempDir } from '../support/leftovers'
 
 /**
  * `podman-compose up` of the real docker-compose.yml: two serve replicas on one Redis, the relay
@@ -27,7 +28,7 @@ const POLL_MS = 1_000
  * with the secrets in its environment, as docker compose reads them from .env; AWS settings of
  * the machine running the tests are blanked, so the stack is the local-provider one.
  */
-const workdir = mkdtempSync(join(tmpdir(), 'ivsf-compose-'))
+const workdir = tempDir('ivsf-compose-')
 copyFileSync('docker-compose.yml', join(workdir, 'docker-compose.yml'))
 const composeEnv = {
   ...env,
@@ -113,8 +114,10 @@ const projectContainers = async () =>
   (await must(['podman', 'ps', '-a', '--filter', `label=io.podman.compose.project=${PROJECT}`, '--format', '{{.Names}}'])).trim().split('\n').filter(Boolean)
 
 describe('the compose stack (podman-compose, the real docker-compose.yml)', () => {
-  beforeAll(async () => {
+  let podman = false
+  beforeAllOrFail(async () => {
     await requirePodman()
+    podman = true
     await prepareBaseImages((line) => console.log(line))
     // The image of this checkout (podman's layer cache makes this quick when the image test built it).
     await must(['podman', 'build', '--network', 'host', '--format', 'docker', '-t', IMAGE, '.'], { timeoutMs: 900_000 })
@@ -130,9 +133,14 @@ describe('the compose stack (podman-compose, the real docker-compose.yml)', () =
   }, 1_800_000)
 
   afterAll(async () => {
-    await composeRun(['down', '-v'])
-    await run(['podman', 'network', 'rm', '-f', `${PROJECT}_default`])
-    rmSync(workdir, { recursive: true, force: true })
+    try {
+      if (podman) {
+        await composeRun(['down', '-v'])
+        await run(['podman', 'network', 'rm', '-f', `${PROJECT}_default`])
+      }
+    } finally {
+      rmSync(workdir, { recursive: true, force: true })
+    }
   }, 120_000)
 
   test('tokens through both replicas share one fleet: stats agree, one leader, the relay registered', async () => {

@@ -1,6 +1,7 @@
-import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
+import { afterAll, describe, expect, test } from 'bun:test'
 import { DEBIAN_IMAGE, IMAGE, must, prepareBaseImages, requirePodman, run } from '../support/containers'
 import { eventually } from '../support/eventually'
+import { beforeAllOrFail } from '../support/hooks'
 import { freePort } from '../support/process'
 
 /**
@@ -37,7 +38,7 @@ describe('the container image (podman, unchanged Dockerfile)', () => {
   let relayPort = 0
   const serveUrl = () => `http://127.0.0.1:${servePort}`
 
-  beforeAll(async () => {
+  beforeAllOrFail(async () => {
     await requirePodman()
     const made = await prepareBaseImages((line) => console.log(line))
     console.log(made.length ? `base images made: ${made.join(', ')}` : 'base images: cached')
@@ -64,7 +65,7 @@ describe('the container image (podman, unchanged Dockerfile)', () => {
   }, 1_800_000)
 
   afterAll(async () => {
-    await run(['podman', 'rm', '-f', '-t', '0', ...containers])
+    if (containers.length) await run(['podman', 'rm', '-f', '-t', '0', ...containers])
   })
 
   test('the Dockerfile adds the executable and CA certificates: at most 150 MB above the base', async () => {

@@ -1,8 +1,10 @@
-import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
+import { afterAll, describe, expect, test } from 'bun:test'
 import { chmodSync, cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { requireTool } from '../setup/system-tools'
 import { run } from '../support/containers'
+import { beforeAllOrFail } from '../support/hooks'
 
 const UNIT = join(import.meta.dir, '..', '..', 'docs', 'ivs-fanout@.service')
 
@@ -13,8 +15,8 @@ const UNIT = join(import.meta.dir, '..', '..', 'docs', 'ivs-fanout@.service')
  */
 describe('the systemd unit (docs/ivs-fanout@.service)', () => {
   let root = ''
-  beforeAll(() => {
-    if (!Bun.which('systemd-analyze')) throw new Error('systemd-analyze is missing: apt-get install -y systemd (.ci/run does this)')
+  beforeAllOrFail(() => {
+    requireTool('systemd-analyze')
     root = mkdtempSync(join(tmpdir(), 'ivsf-systemd-'))
     mkdirSync(join(root, 'usr/local/bin'), { recursive: true })
     mkdirSync(join(root, 'etc/systemd/system'), { recursive: true })
@@ -25,7 +27,9 @@ describe('the systemd unit (docs/ivs-fanout@.service)', () => {
     cpSync(UNIT, join(root, 'etc/systemd/system/ivs-fanout@.service'))
     cpSync('/usr/lib/systemd/system', join(root, 'usr/lib/systemd/system'), { recursive: true })
   })
-  afterAll(() => rmSync(root, { recursive: true, force: true }))
+  afterAll(() => {
+    if (root) rmSync(root, { recursive: true, force: true })
+  })
 
   test('systemd-analyze verify passes for both instances, with nothing to say', async () => {
     const verify = await run(['systemd-analyze', 'verify', `--root=${root}`, 'ivs-fanout@serve.service', 'ivs-fanout@relay.service'])

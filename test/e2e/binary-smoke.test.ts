@@ -1,8 +1,9 @@
-import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
+import { afterAll, describe, expect, test } from 'bun:test'
 import { copyFileSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { eventually } from '../support/eventually'
+import { beforeAllOrFail } from '../support/hooks'
 import { BUN, bareEnv, freePort, ROOT, type Spawned, spawnProcess } from '../support/process'
 import { TestPublisher } from '../support/publisher'
 import { startRedis } from '../support/redis'
@@ -14,7 +15,7 @@ let binary: string
 let whip: WhipEndpoint
 const running: Spawned[] = []
 
-beforeAll(async () => {
+beforeAllOrFail(async () => {
   const build = Bun.spawnSync([BUN, 'run', 'build'], { cwd: ROOT, stdout: 'pipe', stderr: 'pipe' })
   if (build.exitCode !== 0) throw new Error(`bun run build failed:\n${build.stderr.toString()}`)
   dir = mkdtempSync(join(tmpdir(), 'ivs-fanout-bin-'))
@@ -27,7 +28,7 @@ beforeAll(async () => {
 afterAll(async () => {
   for (const p of running) if (p.proc.exitCode === null) p.kill('SIGKILL')
   await whip?.stop()
-  rmSync(dir, { recursive: true, force: true })
+  if (dir) rmSync(dir, { recursive: true, force: true })
 })
 
 function run(args: string[], env: Record<string, string>) {

@@ -1,8 +1,9 @@
-import { afterAll, afterEach, beforeAll, describe, expect, test } from 'bun:test'
+import { afterAll, afterEach, describe, expect, test } from 'bun:test'
 import { FLEET_TAG } from '../../src/fleet/stages'
 import { generateKeyPair } from '../../src/ivs/signer'
 import { until } from '../support/eventually'
 import { Cluster, type Instance, peakReceived, SocketClient, StoreProbe } from '../support/fleet-cluster'
+import { beforeAllOrFail } from '../support/hooks'
 import { awsModeEnv, type IvsServer, startIvsServer } from '../support/ivs-server'
 import { startUpstashStack, type UpstashStack } from '../support/upstash-server'
 
@@ -26,7 +27,7 @@ let cluster: Cluster | null = null
 let probe: StoreProbe | null = null
 const sockets: SocketClient[] = []
 
-beforeAll(async () => {
+beforeAllOrFail(async () => {
   ;[stack, ivs, { privateKeyPem }] = await Promise.all([
     startUpstashStack(),
     startIvsServer({ region: REGION, whipUrl: 'https://whip.example.test' }),

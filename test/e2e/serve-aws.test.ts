@@ -1,8 +1,9 @@
-import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
+import { afterAll, describe, expect, test } from 'bun:test'
 import { decodeJwt, decodeProtectedHeader } from 'jose'
 import { FLEET_TAG } from '../../src/fleet/stages'
 import { generateKeyPair } from '../../src/ivs/signer'
 import { StartupError } from '../../src/serve'
+import { beforeAllOrFail } from '../support/hooks'
 import { type IvsServer, startIvsServer } from '../support/ivs-server'
 import { startTestServer, type TestServer } from '../support/serve'
 import { startUpstashStack, type UpstashStack } from '../support/upstash-server'
@@ -17,13 +18,13 @@ let n = 0
 const API_KEY = 'aws-mode-api-key-0123456789'
 const KEY_ARN = 'arn:aws:ivs:eu-west-1:123456789012:public-key/KeyId0000001'
 
-beforeAll(async () => {
+beforeAllOrFail(async () => {
   stack = await startUpstashStack()
   ivs = await startIvsServer({ region: 'eu-west-1', whipUrl: 'https://whip.example.test' })
 })
 afterAll(async () => {
-  await ivs.stop()
-  await stack.stop()
+  await ivs?.stop()
+  await stack?.stop()
 })
 
 const awsEnv = (extra: Record<string, string> = {}) => ({

@@ -4,9 +4,10 @@
  * standalone, TLS with a password, and a cluster. Also the configuration errors (exit 2) and a
  * Redis that is not there yet (the process stays up and serves once it is).
  */
-import { afterAll, afterEach, beforeAll, describe, expect, test } from 'bun:test'
+import { afterAll, afterEach, describe, expect, test } from 'bun:test'
 import { Redis } from 'ioredis'
 import { eventually } from '../support/eventually'
+import { beforeAllOrFail } from '../support/hooks'
 import { BUN, bareEnv, freePort, type Spawned, spawnProcess } from '../support/process'
 import { makeTlsFiles, type RedisCluster, type RedisServer, startRedis, startRedisCluster, type TlsFiles } from '../support/redis'
 import { startTestServer } from '../support/serve'
@@ -21,7 +22,7 @@ let tls: TlsFiles
 const running: Spawned[] = []
 let n = 0
 
-beforeAll(async () => {
+beforeAllOrFail(async () => {
   tls = await makeTlsFiles()
   ;[plain, secured, cluster] = await Promise.all([startRedis(), startRedis({ tls, password: PASSWORD }), startRedisCluster()])
 }, 60_000)

@@ -1,19 +1,20 @@
-import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
+import { afterAll, describe, expect, test } from 'bun:test'
 import { luaScripts, type ScriptName } from '../../src/store/lua'
 import { DEFAULT_WATCH_HISTORY_TTL_MS } from '../../src/store/types'
 import { until } from '../support/eventually'
+import { beforeAllOrFail } from '../support/hooks'
 import { freshServer } from '../support/serve'
 import { startUpstashStack, type UpstashServer, type UpstashStack } from '../support/upstash-server'
 
 let stack: UpstashStack
 let rest: UpstashServer
 let n = 0
-beforeAll(async () => {
+beforeAllOrFail(async () => {
   stack = await startUpstashStack()
   rest = stack.rest
 })
 afterAll(async () => {
-  await stack.stop()
+  await stack?.stop()
 })
 
 /** A server of its own for each test, on its own key prefix: an empty store on the shared Redis. */

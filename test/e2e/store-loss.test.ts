@@ -4,12 +4,13 @@
  * stages back, then everything serves again without a restart. In process with a hand-driven
  * ticker, and as two processes on one real redis-server and one IVS server with real timers.
  */
-import { afterAll, afterEach, beforeAll, describe, expect, test } from 'bun:test'
+import { afterAll, afterEach, describe, expect, test } from 'bun:test'
 import { Redis } from 'ioredis'
 import { generateKeyPair } from '../../src/ivs/signer'
 import { ManualTicker } from '../support/clock'
 import { eventually } from '../support/eventually'
 import { Cluster, type Instance } from '../support/fleet-cluster'
+import { beforeAllOrFail } from '../support/hooks'
 import { awsModeEnv, type IvsServer, startIvsServer } from '../support/ivs-server'
 import { type RedisServer, startRedis } from '../support/redis'
 import { startTestServer } from '../support/serve'
@@ -21,7 +22,7 @@ let ivs: IvsServer
 let cluster: Cluster | null = null
 let n = 0
 
-beforeAll(async () => {
+beforeAllOrFail(async () => {
   ;[redis, ivs] = await Promise.all([startRedis(), startIvsServer({ region: 'eu-west-1', whipUrl: 'https://whip.example.test' })])
   client = new Redis({ port: redis.port })
 })

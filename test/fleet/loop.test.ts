@@ -1,16 +1,17 @@
-import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
+import { afterAll, describe, expect, test } from 'bun:test'
 import { LeaderLease } from '../../src/fleet/leader'
 import { silentLogger } from '../../src/log'
 import { ManualClock, ManualTicker } from '../support/clock'
+import { beforeAllOrFail } from '../support/hooks'
 import { startTestServer } from '../support/serve'
 import { startUpstashStack, type UpstashStack } from '../support/upstash-server'
 
 let stack: UpstashStack
 let n = 0
-beforeAll(async () => {
+beforeAllOrFail(async () => {
   stack = await startUpstashStack()
 })
-afterAll(() => stack.stop())
+afterAll(() => stack?.stop())
 
 // Each call gives an empty store: the memory store is per server, the Upstash one gets its own key prefix.
 const STORES: [string, () => Record<string, string>][] = [

@@ -1,11 +1,12 @@
-import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
+import { afterAll, describe, expect, test } from 'bun:test'
 import { mkdirSync } from 'node:fs'
 import type { Browser } from 'playwright-core'
 import { launchChromium } from '../support/chromium'
+import { beforeAllOrFail } from '../support/hooks'
 import { freshServer } from '../support/serve'
 
 let browser: Browser
-beforeAll(async () => {
+beforeAllOrFail(async () => {
   browser = await launchChromium()
 }, 30_000)
 afterAll(async () => {

@@ -1,7 +1,8 @@
-import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
+import { afterAll, describe, expect, test } from 'bun:test'
 import type { Browser, Page } from 'playwright-core'
 import { launchChromium } from '../support/chromium'
 import { eventually } from '../support/eventually'
+import { beforeAllOrFail } from '../support/hooks'
 import { PUBLISH_SECRET, type RelayStack, startRelayStack } from '../support/relay-stack'
 
 // Security headers of both modes over real sockets: serve and a relay in this process.
@@ -12,7 +13,7 @@ const TOKEN_ROUTES = ['/api/media/token', '/api/token/mediaserver', '/api/token/
 
 let stack: RelayStack
 let browser: Browser
-beforeAll(async () => {
+beforeAllOrFail(async () => {
   stack = await startRelayStack()
   browser = await launchChromium()
 }, 30_000)

@@ -4,10 +4,11 @@
  * heartbeats, is rejoined when its stage drains, and leaves when the user navigates away. An
  * API-key call from an origin not in CORS_ORIGINS is blocked by the browser itself.
  */
-import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
+import { afterAll, describe, expect, test } from 'bun:test'
 import type { Browser, Page } from 'playwright-core'
 import { launchChromium } from '../support/chromium'
 import { eventually } from '../support/eventually'
+import { beforeAllOrFail } from '../support/hooks'
 import { startTestServer, type TestServer } from '../support/serve'
 
 const API_KEY = 'viewer-client-api-key-0123456789'
@@ -37,7 +38,7 @@ const APP_PAGE = `<!doctype html><meta charset="utf-8"><title>viewer app</title>
 
 const appServer = () => Bun.serve({ port: 0, hostname: '127.0.0.1', fetch: () => new Response(APP_PAGE, { headers: { 'content-type': 'text/html' } }) })
 
-beforeAll(async () => {
+beforeAllOrFail(async () => {
   listedOrigin = appServer()
   otherOrigin = appServer()
   server = await startTestServer({

@@ -1,8 +1,9 @@
-import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
+import { afterAll, describe, expect, test } from 'bun:test'
 import { mkdirSync } from 'node:fs'
 import type { Browser, Page } from 'playwright-core'
 import { launchChromium } from '../support/chromium'
 import { eventually } from '../support/eventually'
+import { beforeAllOrFail } from '../support/hooks'
 import { type IngressTap, tapIngressVideo } from '../support/ingress-tap'
 import { candidatesAt, hostCandidate, type LossyPath, startLossyPath, withoutCandidates } from '../support/lossy-path'
 import { PUBLISH_SECRET, startRelayStack } from '../support/relay-stack'
@@ -14,7 +15,7 @@ import { decodedShareOfSent } from '../support/video-receiver'
 const RESULTS = new URL('../../test-results/', import.meta.url).pathname
 
 let browser: Browser
-beforeAll(async () => {
+beforeAllOrFail(async () => {
   // The browser first: a missing Chromium fails here with how to install it.
   browser = await launchChromium()
   mkdirSync(RESULTS, { recursive: true })
@@ -106,7 +107,7 @@ describe('a real browser publishes from GET /publish (headless Debian Chromium, 
   let setup: Awaited<ReturnType<typeof publishSetup>>
   let tap: IngressTap
   let started: { state: string; detail: string; t0: number; connectedAt: number }
-  beforeAll(async () => {
+  beforeAllOrFail(async () => {
     setup = await publishSetup()
     tap = tapIngressVideo(setup.stack.relay.fanout)
     const t0 = performance.now()

@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
+import { afterAll, describe, expect, test } from 'bun:test'
 import { readFileSync } from 'node:fs'
 import { Redis } from 'ioredis'
 import { AppError } from '../../src/errors'
@@ -7,6 +7,7 @@ import { hashTagged, RedisStore } from '../../src/store/redis'
 import { RedisConfigError } from '../../src/store/redis-client'
 import type { RedisConnection } from '../../src/store/redis-connection'
 import { eventually } from '../support/eventually'
+import { beforeAllOrFail } from '../support/hooks'
 import { freePort } from '../support/process'
 import { makeTlsFiles, type RedisCluster, type RedisServer, startRedis, startRedisCluster, type TlsFiles } from '../support/redis'
 import { startTcpProxy } from '../support/tcp-proxy'
@@ -20,7 +21,7 @@ let cluster: RedisCluster
 let n = 0
 const opened: RedisStore[] = []
 
-beforeAll(async () => {
+beforeAllOrFail(async () => {
   tls = await makeTlsFiles()
   ;[plain, secured, cluster] = await Promise.all([startRedis(), startRedis({ tls, password: 'specific-password' }), startRedisCluster()])
 }, 60_000)

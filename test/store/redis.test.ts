@@ -1,8 +1,9 @@
-import { afterAll, beforeAll } from 'bun:test'
+import { afterAll } from 'bun:test'
 import { readFileSync } from 'node:fs'
 import { silentLogger } from '../../src/log'
 import { RedisStore } from '../../src/store/redis'
 import type { RedisConnection } from '../../src/store/redis-connection'
+import { beforeAllOrFail } from '../support/hooks'
 import { makeTlsFiles, type RedisCluster, type RedisServer, startRedis, startRedisCluster } from '../support/redis'
 import { describeStore } from './suite'
 
@@ -14,7 +15,7 @@ let cluster: RedisCluster
 const stores: RedisStore[] = []
 let n = 0
 
-beforeAll(async () => {
+beforeAllOrFail(async () => {
   const tls = await makeTlsFiles()
   ;[plain, secured, cluster] = await Promise.all([startRedis(), startRedis({ tls, password: 'contract-suite-password' }), startRedisCluster()])
   // An ACL user with just what the store needs.

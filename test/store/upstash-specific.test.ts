@@ -1,8 +1,9 @@
-import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
+import { afterAll, describe, expect, test } from 'bun:test'
 import { RedisClient } from 'bun'
 import { AppError } from '../../src/errors'
 import { silentLogger } from '../../src/log'
 import { UpstashStore } from '../../src/store/upstash'
+import { beforeAllOrFail } from '../support/hooks'
 import { startUpstashStack, type UpstashServer, type UpstashStack } from '../support/upstash-server'
 import { stageRecord } from './suite'
 
@@ -10,12 +11,12 @@ let stack: UpstashStack
 let rest: UpstashServer
 let n = 0
 const T0 = Date.UTC(2026, 10, 23, 12)
-beforeAll(async () => {
+beforeAllOrFail(async () => {
   stack = await startUpstashStack()
   rest = stack.rest
 })
 afterAll(async () => {
-  await stack.stop()
+  await stack?.stop()
 })
 const newStore = (prefix = `u${++n}:`) => new UpstashStore({ url: rest.url, token: rest.token, prefix, logger: silentLogger, stageCapacity: 50 })
 

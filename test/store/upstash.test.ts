@@ -1,18 +1,19 @@
-import { afterAll, beforeAll } from 'bun:test'
+import { afterAll } from 'bun:test'
 import { silentLogger } from '../../src/log'
 import { UpstashStore } from '../../src/store/upstash'
+import { beforeAllOrFail } from '../support/hooks'
 import { startUpstashStack, type UpstashServer, type UpstashStack } from '../support/upstash-server'
 import { describeStore } from './suite'
 
 let stack: UpstashStack
 let rest: UpstashServer
 let n = 0
-beforeAll(async () => {
+beforeAllOrFail(async () => {
   stack = await startUpstashStack()
   rest = stack.rest
 })
 afterAll(async () => {
-  await stack.stop()
+  await stack?.stop()
 })
 
 // Each test gets its own key prefix: an empty store without restarting Redis.

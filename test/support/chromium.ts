@@ -1,9 +1,10 @@
-import { existsSync } from 'node:fs'
 import { type Browser, chromium } from 'playwright-core'
+import { requireTool } from '../setup/system-tools'
 
-/** Debian's chromium (apt-get install chromium): its H.264 encoder is OpenH264 (libopenh264-7). */
-export const CHROMIUM_PATH = '/usr/bin/chromium'
-
+/**
+ * Debian's chromium (apt-get install chromium), found on PATH: /usr/bin/chromium. Its H.264 encoder
+ * is OpenH264 (libopenh264-7).
+ */
 export const CHROMIUM_ARGS = [
   '--headless',
   '--no-sandbox',
@@ -20,15 +21,10 @@ export const CHROMIUM_ARGS = [
 
 /**
  * Headless Debian Chromium through playwright-core, with a fresh profile (Playwright makes a new
- * temporary user-data dir per launch). A missing browser is an error that says how to install it,
- * never a skip: the browser test is part of the suite.
+ * temporary user-data dir per launch and removes it on close). A missing browser is a failure
+ * naming it (MissingToolError: `npm test` installs Debian's package; not `npx playwright install`),
+ * never a skip: the browser tests are part of the suite.
  */
 export async function launchChromium(): Promise<Browser> {
-  if (!existsSync(CHROMIUM_PATH)) {
-    throw new Error(
-      `Debian's Chromium is not installed (${CHROMIUM_PATH} is missing), so the real-browser test cannot run. ` +
-        `Install it with: apt-get update && apt-get install -y chromium  (.ci/run does this; do not use \`npx playwright install\`).`,
-    )
-  }
-  return chromium.launch({ executablePath: CHROMIUM_PATH, args: CHROMIUM_ARGS, timeout: 15_000 })
+  return chromium.launch({ executablePath: requireTool('chromium'), args: CHROMIUM_ARGS, timeout: 15_000 })
 }

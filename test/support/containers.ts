@@ -10,6 +10,7 @@
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { requireTools } from '../setup/system-tools'
 
 const ROOT = join(import.meta.dir, '..', '..')
 /** runc and cgroupfs (crun fails on this host's hybrid cgroups); no default ulimits (setting RLIMIT_NOFILE is refused here). */
@@ -57,18 +58,14 @@ export function lockedBunVersion(): string {
 }
 
 /**
- * Fails loudly (never skips) when podman cannot run containers here, saying what to install.
+ * Fails loudly (never skips) when podman cannot run containers here: a missing tool is a
+ * MissingToolError naming it (test/setup/system-tools.ts).
  * Rootful podman is what this was verified with; rootless needs subuid/subgid set up.
  */
 export async function requirePodman(): Promise<void> {
+  requireTools('podman', 'runc', 'debootstrap', 'podman-compose')
   if (process.getuid?.() !== 0) {
     throw new Error('the container tests need root: debootstrap and rootful podman (as verified here) do; run the suite as root (CI does)')
-  }
-  const missing = ['podman', 'runc', 'debootstrap', 'podman-compose'].filter((tool) => !Bun.which(tool, { PATH: SBIN_PATH() }))
-  if (missing.length) {
-    throw new Error(
-      `the container tests need ${missing.join(', ')}: apt-get update && apt-get install -y podman runc debootstrap podman-compose (.ci/run does this)`,
-    )
   }
   const info = await run(['podman', 'info', '--format', '{{.Host.OCIRuntime.Name}}'])
   if (info.code !== 0) throw new Error(`podman cannot run here: ${info.stderr.trim()}`)

@@ -1,14 +1,15 @@
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { Subprocess } from 'bun'
+import { requireTool, requireTools } from '../setup/system-tools'
 import { eventually } from './eventually'
+import { killAtRunEnd, tempDir } from './leftovers'
 import { freePort } from './process'
 
 /**
  * Real redis-server processes for tests, each on a free port with nothing kept on disk: plain,
  * TLS with a password or ACL user (certificates made here with openssl), and a local 3-master
- * cluster built with `redis-cli --cluster create`. Fails loudly when redis-server is missing.
+ * cluster built with `redis-cli --cluster create`. A missing redis-server, redis-cli or openssl is a
+ * MissingToolError naming it (test/setup/system-tools.ts), before anything is started or made.
  */
 
 export interface RedisServer {
@@ -38,22 +39,7 @@ export interface RedisOptions {
   port?: number
 }
 
-const tempDirs = new Set<string>()
-process.on('exit', () => {
-  for (const dir of tempDirs) rmSync(dir, { recursive: true, force: true })
-})
-
-function redisBinary(name: 'redis-server' | 'redis-cli'): string {
-  const binary = Bun.which(name)
-  if (!binary) throw new Error(`${name} is not installed: \`apt-get install -y redis-server\` (.ci/run does this)`)
-  return binary
-}
-
-export function tempDir(prefix: string): string {
-  const dir = mkdtempSync(join(tmpdir(), prefix))
-  tempDirs.add(dir)
-  return dir
-}
+const redisBinary = (name: 'redis-server' | 'redis-cli'): string => requireTool(name)
 
 async function waitForPort(port: number, proc: Subprocess, timeoutMs = 5_000): Promise<void> {
   await eventually(
@@ -95,8 +81,11 @@ export async function startRedis(options: RedisOptions = {}): Promise<RedisServe
   }
   if (options.password) args.push('--requirepass', options.password)
   args.push(...(options.args ?? []))
-  const proc = Bun.spawn([redisBinary('redis-server'), ...args], { stdout: 'ignore', stderr: 'inherit' })
-  await waitForPort(port, proc)
+  const proc = killAtRunEnd(Bun.spawn([redisBinary('redis-server'), ...args], { stdout: 'ignore', stderr: 'inherit' }))
+  await waitForPort(port, proc).catch((error) => {
+    proc.kill('SIGKILL')
+    throw error
+  })
   const scheme = options.tls ? 'rediss' : 'redis'
   const auth = options.password ? `:${encodeURIComponent(options.password)}@` : ''
   return {
@@ -114,12 +103,13 @@ export async function startRedis(options: RedisOptions = {}): Promise<RedisServe
   }
 }
 
-/** A CA and a server certificate for 127.0.0.1 / localhost, made with openssl in a temporary folder. */
+/** A CA and a server certificate for 127.0.0.1 / localhost, made with openssl in a temporary folder (removed at the end of the run). */
 export async function makeTlsFiles(): Promise<TlsFiles> {
+  const openssl = requireTool('openssl')
   const dir = tempDir('ivsf-tls-')
   const f = (name: string) => join(dir, name)
   const run = async (args: string[]) => {
-    const proc = Bun.spawn(['openssl', ...args], { cwd: dir, stdout: 'ignore', stderr: 'pipe' })
+    const proc = Bun.spawn([openssl, ...args], { cwd: dir, stdout: 'ignore', stderr: 'pipe' })
     if ((await proc.exited) !== 0) throw new Error(`openssl ${args[0]} failed: ${await new Response(proc.stderr).text()}`)
   }
   await run(['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2', '-subj', '/CN=ivs-fanout test CA', '-keyout', f('ca.key'), '-out', f('ca.crt')])
@@ -155,8 +145,26 @@ export interface RedisCluster {
 
 /** Three masters (no replicas) on free ports, slots spread by redis-cli, waited for until the cluster state is ok. */
 export async function startRedisCluster(count = 3): Promise<RedisCluster> {
+  requireTools('redis-server', 'redis-cli')
   const dir = tempDir('ivsf-cluster-')
   const nodes: RedisServer[] = []
+  try {
+    await createCluster(nodes, count, dir)
+  } catch (error) {
+    await Promise.all(nodes.map((n) => n.stop()))
+    throw error
+  }
+  return {
+    nodes,
+    host: '127.0.0.1',
+    port: nodes[0]!.port,
+    async stop() {
+      await Promise.all(nodes.map((n) => n.stop()))
+    },
+  }
+}
+
+async function createCluster(nodes: RedisServer[], count: number, dir: string): Promise<void> {
   for (let i = 0; i < count; i++) {
     const port = await freePort()
     nodes.push(
@@ -180,12 +188,4 @@ export async function startRedisCluster(count = 3): Promise<RedisCluster> {
       .stdout.toString()
       .includes('cluster_state:ok')
   await eventually('every cluster node at cluster_state:ok', () => nodes.every((node) => clusterOk(node.port)), 15_000, 50)
-  return {
-    nodes,
-    host: '127.0.0.1',
-    port: nodes[0]!.port,
-    async stop() {
-      await Promise.all(nodes.map((n) => n.stop()))
-    },
-  }
 }
