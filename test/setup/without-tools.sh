@@ -24,7 +24,14 @@ IVSF_PRETEST_NOT_ROOT=1 HIDE="$hide" WORK="$work" unshare --mount --propagation 
     for entry in "$WORK/real-$dir"/*; do
       name=${entry##*/}
       case " $HIDE " in *[[:space:]]"$name"[[:space:]]*) continue ;; esac
-      ln -s "$entry" "$WORK/$dir/$name"
+      if [ -L "$entry" ]; then
+        # A link keeps its target, read from /usr/$dir (npm -> ../lib/node_modules/npm/bin/npm-cli.js).
+        target=$(readlink "$entry")
+        case $target in /*) ;; *) target="/usr/$dir/$target" ;; esac
+        ln -s "$target" "$WORK/$dir/$name"
+      else
+        ln -s "$entry" "$WORK/$dir/$name"
+      fi
     done
     mount --bind "$WORK/$dir" "/usr/$dir"
   done
