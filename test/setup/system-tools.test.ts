@@ -190,6 +190,11 @@ describe('the fast tier needs nothing but npm ci', () => {
     expect(used).toEqual(listed)
   })
 
+  test('a test file needing tools sets up with beforeAllOrFail, not beforeAll (a missing tool then fails each test by name, never "(unnamed)")', () => {
+    const plain = Object.keys(SYSTEM_TESTS).filter((file) => /\bbeforeAll\(/.test(readFileSync(join(ROOT, file), 'utf8')))
+    expect(plain).toEqual([])
+  })
+
   test('a support module using a tool exports a helper listed in TOOL_HELPERS that covers it (so the check above sees its callers)', () => {
     const problems: string[] = []
     for (const file of new Glob('test/support/**/*.ts').scanSync(ROOT)) {

@@ -1,5 +1,6 @@
 import { RedisClient } from 'bun'
 import { peakCount } from './ivs-server'
+import { killAtRunEnd } from './leftovers'
 import { BUN, bareEnv, freePort, type Spawned, spawnProcess } from './process'
 
 /**
@@ -43,12 +44,6 @@ export function parseLogs(stdout: string): LogLine[] {
   return lines
 }
 
-/** Every process any Cluster spawned: killed when the test process exits, whatever happened. */
-const spawned = new Set<Spawned>()
-process.on('exit', () => {
-  for (const p of spawned) if (p.proc.exitCode === null && p.proc.signalCode === null) p.proc.kill('SIGKILL')
-})
-
 export class Cluster {
   readonly instances: Instance[] = []
 
@@ -61,8 +56,8 @@ export class Cluster {
   async start(name: string, extraEnv: Record<string, string> = {}, timeoutMs = 10_000): Promise<Instance> {
     const port = await freePort()
     const proc = spawnProcess([BUN, 'run', 'src/main.ts', 'serve'], bareEnv({ ...this.baseEnv, ...extraEnv, API_PORT: String(port) }))
-    spawned.add(proc)
-    void proc.proc.exited.then(() => spawned.delete(proc))
+    // Killed at the end of the run whatever happened (bun test never emits 'exit').
+    killAtRunEnd(proc.proc)
     const url = `http://127.0.0.1:${port}`
     const apiKey = this.apiKey
     const instance: Instance = {
