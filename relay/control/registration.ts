@@ -157,6 +157,6 @@ export class RelayRegistration {
     link.markRegistered()
     logger.info('registered with the API server', { serverId: this.settings.serverId, api: this.settings.apiServerUrl })
     void this.beat()
-    await stages.syncStages(arns)
+    await stages.syncStages(arns).catch((error) => logger.warn('stage sync failed', { error: describeError(error) }))
   }
 }

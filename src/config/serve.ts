@@ -2,7 +2,7 @@ import { PUBLIC_KEY_ARN_PATTERN, STAGE_ARN_PATTERN } from '../ivs/arn'
 import { IVS_GLOBAL_WHIP_URL } from '../ivs/endpoints'
 import type { LogLevel } from '../log'
 import type { RedisConnection } from '../store/redis-connection'
-import { DEFAULT_WATCH_HISTORY_TTL_MS } from '../store/types'
+import { DEFAULT_STAGE_CAPACITY, DEFAULT_WATCH_HISTORY_TTL_MS } from '../store/types'
 import { type ConfigResult, type Env, EnvReader, hasAwsCredentials, readPem } from './env'
 import { type HardeningConfig, readHardening, readSecret } from './hardening'
 import { readRedisConnection } from './redis'
@@ -84,7 +84,7 @@ export function loadServeConfig(env: Env): ConfigResult<ServeConfig> {
     r.errors.push('IVS_PUBLIC_KEY_ARN and IVS_PRIVATE_KEY must be set together to sign tokens locally')
   }
 
-  const stageCapacity = r.int('STAGE_CAPACITY', 50, 1, 10_000)
+  const stageCapacity = r.int('STAGE_CAPACITY', DEFAULT_STAGE_CAPACITY, 1, 10_000)
   const scaleUpThreshold = r.int('SCALE_UP_THRESHOLD', Math.min(45, stageCapacity), 1, 10_000)
   const scaleDownThreshold = r.int('SCALE_DOWN_THRESHOLD', Math.min(5, scaleUpThreshold - 1), 0, 10_000)
   if (scaleUpThreshold > stageCapacity) r.errors.push(`SCALE_UP_THRESHOLD (${scaleUpThreshold}) must not exceed STAGE_CAPACITY (${stageCapacity})`)

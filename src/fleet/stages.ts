@@ -154,9 +154,11 @@ export class StageService {
     const { store, lock } = this.deps
     const { maxStages } = this.settings
     for (let attempt = 0; attempt < lock.maxAttempts; attempt++) {
-      // IVS said the account holds all the stages it may: ask again when the notice runs out, not now.
-      const [stages, stageQuota] = await Promise.all([store.listStages(), this.stageQuota()])
-      const room = findRoom({ stages, stageQuota, exclude }, maxStages)
+      const stages = await store.listStages()
+      let room = findRoom({ stages, stageQuota: null, exclude }, maxStages)
+      // Only a fleet that must grow asks whether IVS refused a stage lately (one store read less otherwise):
+      // if it did, ask again when the notice runs out, not now.
+      if (room.ok && room.grow) room = findRoom({ stages, stageQuota: await this.stageQuota(), exclude }, maxStages)
       if (!room.ok) return room
       if (!room.grow) return { ok: true }
       let ran: boolean

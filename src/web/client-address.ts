@@ -59,14 +59,15 @@ function trusted(list: BlockList, address: string): boolean {
   return list.check(address, isIP(address) === 6 ? 'ipv6' : 'ipv4')
 }
 
-/**
- * The function that names a request's client under `trust` (the peer from Bun's server), as a limit key.
- * Worked out once per request (several hooks ask; `requestIP` is a native call and the key is parsed).
- */
 /** What Bun's server tells of a request's peer. */
 export interface Peer {
   requestIP(request: Request): { address: string } | null
 }
+
+/**
+ * The function that names a request's client under `trust` (the peer from Bun's server), as a limit key.
+ * Worked out once per request (several hooks ask; `requestIP` is a native call and the key is parsed).
+ */
 
 export function clientOfRequest(trust: ProxyTrust) {
   const known = new WeakMap<Request, string>()

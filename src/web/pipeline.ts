@@ -56,7 +56,8 @@ export function httpPipeline(options: PipelineOptions) {
   const guard = guessGuard(options.guesses, { clientOf, guards: options.credentialed, check: options.checkCredentials })
   const { counter, keyOf } = options.rateLimit
   const rateLimit = new Elysia({ name: 'rate-limit' }).onRequest(async ({ request, server, set }) => {
-    if (request.method === 'OPTIONS' || !options.credentialed(pathOf(request.url))) return
+    // Every request to a credentialed path counts, OPTIONS too (CORS preflights were answered above).
+    if (!options.credentialed(pathOf(request.url))) return
     const client = clientOf(request, server)
     enforce(await counter.hit(keyOf ? keyOf(request, client) : client), set)
   })

@@ -115,6 +115,8 @@ describe('import rules', () => {
       'relay/w.ts': `import { MemoryStore } from '../src/store/memory'\nimport { ok } from '../src/web/envelope'`,
       'src/fleet/v.ts': `import { startServe } from '../serve'`,
       'src/http/u.ts': `import { Fanout } from '../../relay/fanout'\nimport { startRelay } from '../../relay/main'`,
+      'relay/http/s.ts': `import { startRelay } from '../main'`,
+      'src/backends.ts': `import { startServe } from './serve'`,
       'relay/rtp/t.ts': `import { StageSession } from '../egress/stage-session'\nimport nodeDataChannel from 'node-datachannel'\nimport { parseRtp } from './rtp'`,
     })
     expect(broken.map((v) => v.split(' (')[0])).toEqual([
@@ -130,6 +132,8 @@ describe('import rules', () => {
       'src/http/u.ts imports ../../relay/main',
       'src/http/u.ts imports ../../relay/fanout',
       'src/http/u.ts imports ../../relay/main',
+      'relay/http/s.ts imports ../main',
+      'src/backends.ts imports ./serve',
       'relay/rtp/t.ts imports ../egress/stage-session',
       'relay/rtp/t.ts imports node-datachannel',
     ])

@@ -3,6 +3,7 @@
  * checked case by case against a real serve and a real relay, each on its own credentialed route.
  */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
+import { connect } from 'node:net'
 import { loadRelayConfig } from '../../relay/config'
 import { type RelayHandle, startRelay } from '../../relay/main'
 import { silentLogger } from '../../src/log'
@@ -17,6 +18,9 @@ const HARDENING = { RATE_LIMIT_MAX_REQUESTS: String(RATE_MAX), AUTH_FAILURE_LIMI
 interface Mode {
   name: string
   base: () => string
+  /** The credentialed route's path and its right credential as a header line. */
+  path: string
+  credentialHeader: () => string
   /** The mode's credentialed route, as a request with the right or a wrong credential. */
   request(credential: 'right' | 'wrong' | 'none', init?: { body?: string; headers?: Record<string, string>; forwardedFor?: string }): Promise<Response>
   drain(): void
@@ -53,6 +57,8 @@ const modes: Mode[] = [
   {
     name: 'serve',
     base: () => serve.url,
+    path: '/api/token/viewer',
+    credentialHeader: () => `x-api-key: ${serve.apiKey}`,
     request: (credential, init = {}) =>
       fetch(`${serve.url}/api/token/viewer`, {
         method: 'POST',
@@ -70,6 +76,8 @@ const modes: Mode[] = [
   {
     name: 'relay',
     base: () => relay.url,
+    path: '/whip',
+    credentialHeader: () => `authorization: Bearer ${PUBLISH_SECRET}`,
     request: (credential, init = {}) =>
       fetch(`${relay.url}/whip`, {
         method: 'POST',
@@ -86,6 +94,24 @@ const modes: Mode[] = [
     drain: () => relay.app.store.drain.begin(),
   },
 ]
+
+/** Sends the head and part of a body that never completes; resolves with the first line and the headers of the answer. */
+function stalledBody(base: string, head: string): Promise<string> {
+  const { hostname, port } = new URL(base)
+  return new Promise((resolve, reject) => {
+    const socket = connect(Number(port), hostname)
+    let received = ''
+    socket.on('data', (chunk) => {
+      received += chunk.toString('utf8')
+      if (received.includes('\r\n\r\n')) {
+        socket.destroy()
+        resolve(received)
+      }
+    })
+    socket.on('error', reject)
+    socket.write(`${head}\r\n\r\n0123456789`)
+  })
+}
 
 async function envelopeOf(response: Response) {
   const body = (await response.json()) as { success: boolean; error?: { code: string; message: string; details?: Record<string, unknown> } }
@@ -145,6 +171,42 @@ describe.each(modes)('the one pipeline in $name mode', (mode) => {
     const answer = await mode.request('right', { forwardedFor: client(), headers: { 'x-filler': 'a'.repeat(20_000) } })
     expect(answer.status).toBe(431)
     expect((await envelopeOf(answer)).code).toBe('HEADERS_TOO_LARGE')
+  })
+
+  test('a body that does not arrive within BODY_TIMEOUT_MS → 408 REQUEST_TIMEOUT, with CORS, and the connection ends', async () => {
+    const started = performance.now()
+    const answer = await stalledBody(
+      mode.base(),
+      [
+        `POST ${mode.path} HTTP/1.1`,
+        'host: 127.0.0.1',
+        `origin: ${ORIGIN}`,
+        `x-forwarded-for: ${client()}`,
+        mode.credentialHeader(),
+        `content-type: ${mode.name === 'serve' ? 'application/json' : 'application/sdp'}`,
+        'content-length: 1000',
+      ].join('\r\n'),
+    )
+    expect(answer).toStartWith('HTTP/1.1 408')
+    expect(performance.now() - started).toBeGreaterThanOrEqual(350)
+    expect(answer.toLowerCase()).toContain('access-control-allow-origin:')
+    expect(answer.toLowerCase()).toContain('connection: close')
+  })
+
+  test('a CORS preflight is answered before limits (never counted); any other OPTIONS on a credentialed path counts', async () => {
+    const who = client()
+    const preflight = () =>
+      fetch(`${mode.base()}${mode.path}`, { method: 'OPTIONS', headers: { origin: ORIGIN, 'access-control-request-method': 'POST', 'x-forwarded-for': who } })
+    for (let i = 0; i < RATE_MAX + 3; i++) {
+      const answer = await preflight()
+      expect(answer.status).toBe(204)
+      expect(answer.headers.get('access-control-allow-methods')).toContain('POST')
+    }
+    const plain = client()
+    const statuses: number[] = []
+    for (let i = 0; i < RATE_MAX + 1; i++)
+      statuses.push((await fetch(`${mode.base()}${mode.path}`, { method: 'OPTIONS', headers: { 'x-forwarded-for': plain } })).status)
+    expect(statuses.at(-1)).toBe(429)
   })
 
   test('the drain: Connection: close on every answer and readiness 503 (last: it stops this instance)', async () => {
