@@ -172,6 +172,11 @@ export class LuaStore implements Store {
     }
   }
 
+  async setParticipantId(userId: string, stageArn: string, participantId: string): Promise<Presence | null> {
+    const row = await this.run<[string, string] | null>('setParticipantId', [userId, stageArn, participantId])
+    return row ? toPresence(userId, row[0], row[1]) : null
+  }
+
   async heartbeat(entries: HeartbeatEntry[], now: number): Promise<HeartbeatOutcome[]> {
     if (entries.length === 0) return []
     return this.run<HeartbeatOutcome[]>('heartbeat', [now, ...entries.flatMap((e) => [e.userId, e.stageArn])])

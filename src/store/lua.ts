@@ -147,6 +147,19 @@ redis.call('ZADD', members(best.arn), 0, user)
 return cjson.encode({best_raw, best_count + 1, best.arn, now, 0})
 `),
 
+  /** ARGV: P, userId, stageArn, participantId. The presence row afterwards, or false when the viewer is not on that stage. */
+  setParticipantId: script(`
+local user, arn = ARGV[2], ARGV[3]
+local raw = redis.call('HGET', K_PRESENCE, user)
+if not raw then return false end
+local p = cjson.decode(raw)
+if p.stageArn ~= arn then return false end
+p.participantId = ARGV[4]
+local encoded = cjson.encode(p)
+redis.call('HSET', K_PRESENCE, user, encoded)
+return {encoded, redis.call('ZSCORE', K_SEEN, user)}
+`),
+
   /** ARGV: P, now, then userId, stageArn pairs. Returns one of ok/draining/unknown per pair. */
   heartbeat: script(`
 local now = tonumber(ARGV[2])

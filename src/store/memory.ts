@@ -125,6 +125,13 @@ export class MemoryStore implements Store {
     return { ok: true, stage: this.view(entry), presence: { ...presence }, kept: false }
   }
 
+  async setParticipantId(userId: string, stageArn: string, participantId: string): Promise<Presence | null> {
+    const presence = this.presenceByUser.get(userId)
+    if (presence?.stageArn !== stageArn) return null
+    presence.participantId = participantId
+    return { ...presence }
+  }
+
   async heartbeat(entries: HeartbeatEntry[], now: number): Promise<HeartbeatOutcome[]> {
     return entries.map(({ userId, stageArn }) => {
       const entry = this.stages.get(stageArn)

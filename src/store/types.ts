@@ -166,6 +166,11 @@ export interface Store {
    * A viewer present elsewhere is moved: the old session is closed.
    */
   assignViewer(request: AssignRequest): Promise<AssignResult>
+  /**
+   * Records a new participant id on the viewer's seat on `stageArn` (an issuer that picks its own
+   * id), never seating anyone; null, and nothing changed, when the viewer is not on that stage.
+   */
+  setParticipantId(userId: string, stageArn: string, participantId: string): Promise<Presence | null>
   heartbeat(entries: HeartbeatEntry[], now: number): Promise<HeartbeatOutcome[]>
   /** Returns the finished session, or null when the viewer was not present on that stage. */
   leaveViewer(userId: string, stageArn: string, now: number): Promise<WatchSession | null>

@@ -137,6 +137,31 @@ export function describeStore(name: string, factory: StoreFactory) {
       ])
     })
 
+    test('setParticipantId records a new id on the seat the viewer has there, and never seats or moves anyone', async () => {
+      const master = stageRecord(0)
+      const one = stageRecord(1)
+      await store.addStage(master, 10)
+      await store.addStage(one, 10)
+      await assign('u1', T0)
+      await assign('u2', T0)
+      await store.updateStage(master.arn, { status: 'draining', drainingSince: T0 }) // a draining seat is still the viewer's
+      expect(await store.setParticipantId('u1', master.arn, 'ivs-picked')).toEqual({
+        userId: 'u1',
+        participantId: 'ivs-picked',
+        stageArn: master.arn,
+        joinedAt: T0,
+        lastHeartbeatAt: T0,
+      })
+      expect(await store.findViewer('u1')).toMatchObject({ stageArn: master.arn, participantId: 'ivs-picked' })
+      // Not on that stage, or not present at all: nothing changes.
+      expect(await store.setParticipantId('u2', one.arn, 'elsewhere')).toBeNull()
+      expect(await store.setParticipantId('nobody', master.arn, 'ghost')).toBeNull()
+      expect(await store.findViewer('u2')).toMatchObject({ stageArn: master.arn, participantId: 'p-u2' })
+      expect(await store.findViewer('nobody')).toBeNull()
+      expect((await store.listStages()).map((s) => s.viewerCount)).toEqual([2, 0])
+      expect((await store.viewerDuration('u1', null, T0 + 10)).sessions).toHaveLength(1) // no session closed or opened
+    })
+
     test('heartbeats refresh known viewers and report unknown and draining ones', async () => {
       await open(1)
       const master = stageRecord(0)
