@@ -84,8 +84,12 @@ export class ViewerService {
       throw error
     }
     if (issued.participantId !== result.presence.participantId) {
-      // CreateParticipantToken picks its own id: record it so presence matches the token.
-      await store.assignViewer({ userId: input.userId, participantId: issued.participantId, now: clock.now(), exclude })
+      // CreateParticipantToken picks its own id: record it on the seat the token is for, and only there
+      // (one assignment per token: a stage that started draining meanwhile keeps the viewer, who is
+      // told to rejoin like every viewer there). A seat lost meanwhile (stage deleted, viewer moved or
+      // gone) stays lost: the token's first heartbeat answers REJOIN_REQUIRED, as for any seat lost
+      // after issuance.
+      await store.setParticipantId(input.userId, stage.arn, issued.participantId)
     }
     this.deps.counters.add('TokensIssued', 1, { kind: 'viewer' })
     const expSeconds = Math.floor(Date.parse(issued.expirationTime) / 1000)

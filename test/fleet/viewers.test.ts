@@ -164,10 +164,9 @@ describe('ViewerService.issueToken: seating', () => {
     expect(await f.counts()).toEqual([1])
   })
 
-  // Known race, reported (issue 19): the second assignViewer that records the issuer's id moves the
-  // viewer when its stage started draining meanwhile, and its result is not checked. Remove
-  // `.failing` once presence and token agree.
-  test.failing("an issuer picking its own id while the stage drains: presence stays on the token's stage", async () => {
+  // Issue 20 item 5: the issuer's id used to be recorded by a second assignViewer, which moved the
+  // viewer off a stage that started draining during the IVS call (token and seat disagreed).
+  test("an issuer picking its own id while the stage drains: presence stays on the token's stage", async () => {
     let drainFirst: (() => Promise<unknown>) | null = null
     const f = await fleet({
       tokens: (real) => ({
@@ -184,6 +183,36 @@ describe('ViewerService.issueToken: seating', () => {
     const token = await f.viewers.issueToken({ userId: 'u4' })
     expect(token.stageArn).toBe(f.master)
     expect(await f.store.findViewer('u4')).toMatchObject({ stageArn: token.stageArn, participantId: token.participantId })
+    expect(await f.counts()).toEqual([2, 1]) // the seat on the second stage stayed free
+    // The draining stage's viewers are told to rejoin: u4 too, by its first heartbeat.
+    const beat = await refusal(f.viewers.heartbeat({ userId: 'u4', stageArn: token.stageArn }))
+    expect([beat.code, beat.details?.draining]).toEqual(['REJOIN_REQUIRED', true])
+  })
+
+  test('an issuer picking its own id while the seat is lost (stage deleted): the viewer is not seated elsewhere; the heartbeat says rejoin', async () => {
+    let meanwhile: (() => Promise<unknown>) | null = null
+    const f = await fleet({
+      tokens: (real) => ({
+        strategy: 'api',
+        issue: async (request) => {
+          await meanwhile?.()
+          return real.issue({ ...request, participantId: 'ivs-picked' })
+        },
+      }),
+    })
+    for (const userId of ['u1', 'u2', 'u3']) await f.viewers.issueToken({ userId }) // u3 on a second stage, one seat free there
+    const second = (await f.store.listStages())[1]!.arn
+    // During the IVS call the second stage is deleted and a seat frees on the master.
+    meanwhile = async () => {
+      await f.stages.delete(second)
+      await f.viewers.leave({ userId: 'u1', stageArn: f.master })
+    }
+    const token = await f.viewers.issueToken({ userId: 'u4' })
+    expect(token.stageArn).toBe(second)
+    expect(await f.store.findViewer('u4')).toBeNull() // not seated on the master behind its token's back
+    expect(await f.counts()).toEqual([1])
+    const beat = await refusal(f.viewers.heartbeat({ userId: 'u4', stageArn: token.stageArn }))
+    expect(beat.code).toBe('REJOIN_REQUIRED')
   })
 })
 
