@@ -42,6 +42,21 @@ describe('the test IVS server, as the real SDK sees it', () => {
     expect(server.calls.CreateStage).toBe(6)
   })
 
+  test('a slow operation: its calls wait operationLatencyMs, counted in flight until answered; other operations do not wait', async () => {
+    const { server, client } = await setup()
+    server.control.operationLatencyMs.CreateStage = 300
+    const started = performance.now()
+    const creating = client.send(new CreateStageCommand({ name: 'slow' }))
+    await Bun.sleep(100)
+    expect([server.inFlight('CreateStage'), server.stages.size]).toEqual([1, 0])
+    await client.send(new ListParticipantsCommand({ stageArn: server.seedStage().arn, sessionId: 'st-1' }))
+    expect(performance.now() - started).toBeLessThan(250)
+    expect(server.inFlight('ListParticipants')).toBe(0)
+    await creating
+    expect(performance.now() - started).toBeGreaterThanOrEqual(300)
+    expect(server.inFlight('CreateStage')).toBe(0)
+  })
+
   test('records whether a request carried a SigV4 Authorization header', async () => {
     const { server, client } = await setup()
     await client.send(new CreateStageCommand({ name: 'signed' }))

@@ -77,6 +77,11 @@ export interface RecordedRequest {
 export interface IvsServerControl {
   /** Added before every request is handled. */
   latencyMs: number
+  /**
+   * Added to `latencyMs` for the calls of one operation, e.g. a slow CreateStage so that a test can
+   * act (kill a process) while one is in flight (see `inFlight`).
+   */
+  operationLatencyMs: Partial<Record<IvsOperation, number>>
   /** What `endpoints.whip` of stages created from now on reports. */
   whipUrl: string
   /** The next `times` calls of `operation` fail with `type` (checked before the rate quota; not counted in it). */
@@ -108,6 +113,8 @@ export interface IvsServer {
   acceptedAt(operation: IvsOperation): number[]
   /** The most accepted calls of `operation` inside any window of `windowMs`. */
   peakInWindow(operation: IvsOperation, windowMs?: number): number
+  /** Calls of `operation` received and not answered yet. */
+  inFlight(operation: IvsOperation): number
   /** Answers of `operation` with this status. */
   answered(operation: IvsOperation, status: number): number
   /** Puts a stage in place without a call (fast setup for listing tests). */
@@ -234,9 +241,11 @@ export async function startIvsServer(options: IvsServerOptions = {}): Promise<Iv
   const requests: RecordedRequest[] = []
   const failures = new Map<IvsOperation, { type: IvsErrorType; remaining: number; message: string }>()
   const participants = new Map<string, TestParticipant[]>()
+  const unanswered = Object.fromEntries(IVS_OPERATIONS.map((op) => [op, 0])) as Record<IvsOperation, number>
 
   const control: IvsServerControl = {
     latencyMs: 0,
+    operationLatencyMs: {},
     whipUrl: options.whipUrl ?? 'https://global.whip.live-video.net',
     failNext(operation, type, times = 1, message = `injected ${type}`) {
       failures.set(operation, { type, remaining: times, message })
@@ -404,7 +413,9 @@ export async function startIvsServer(options: IvsServerOptions = {}): Promise<Iv
     } catch {
       body = null
     }
+    let pending: IvsOperation | null = null
     const record = (response: Response) => {
+      if (pending) unanswered[pending]--
       requests.push({ operation, at, status: response.status, signed, body })
       return response
     }
@@ -413,8 +424,11 @@ export async function startIvsServer(options: IvsServerOptions = {}): Promise<Iv
     }
     const op = operation as IvsOperation
     calls[op]++
+    unanswered[op]++
+    pending = op
     if (request.method !== 'POST') return record(errorResponse('ValidationException', 400, 'operations are POST'))
-    if (control.latencyMs > 0) await Bun.sleep(control.latencyMs)
+    const latency = control.latencyMs + (control.operationLatencyMs[op] ?? 0)
+    if (latency > 0) await Bun.sleep(latency)
 
     const failure = failures.get(op)
     if (failure && failure.remaining > 0) {
@@ -445,6 +459,7 @@ export async function startIvsServer(options: IvsServerOptions = {}): Promise<Iv
     stages,
     acceptedAt: (operation) => [...accepted.get(operation)!],
     peakInWindow: (operation, windowMs = 1000) => peakCount(accepted.get(operation)!, windowMs),
+    inFlight: (operation) => unanswered[operation],
     answered: (operation, status) => requests.filter((r) => r.operation === operation && r.status === status).length,
     seedStage: (input = {}) => newStage(input.name ?? '', input.tags ?? {}),
     resetCounts() {
