@@ -3,6 +3,7 @@ import { decodeJwt, decodeProtectedHeader } from 'jose'
 import { FLEET_TAG } from '../../src/fleet/stages'
 import { generateKeyPair } from '../../src/ivs/signer'
 import { StartupError } from '../../src/serve'
+import { eventually } from '../support/eventually'
 import { beforeAllOrFail } from '../support/hooks'
 import { type IvsServer, startIvsServer } from '../support/ivs-server'
 import { startTestServer, type TestServer } from '../support/serve'
@@ -117,6 +118,32 @@ describe('serve on AWS IVS (wire-compatible server) and Upstash', () => {
       const body = (await responses[0]!.json()).data
       expect((await server.store.findViewer('api-0'))!.participantId).toBe(body.participantId)
     } finally {
+      await server.stop()
+    }
+  }, 20_000)
+
+  test('API tokens: a stage that starts draining during CreateParticipantToken keeps the viewer the token is for (issue 20 item 5)', async () => {
+    const server = await startTestServer(awsEnv({ STAGE_CAPACITY: '2' }))
+    try {
+      const master = (await server.stages.master()).arn
+      expect((await viewer(server, 'first')).status).toBe(200)
+      // A second stage with free seats: where a second assignment would move the viewer.
+      const other = (await (await server.api('/api/stage', { method: 'POST', json: { name: 'other' } })).json()).data.stageArn
+      ivs.control.operationLatencyMs.CreateParticipantToken = 400
+      const pending = viewer(server, 'racer')
+      await eventually('CreateParticipantToken in flight', () => ivs.inFlight('CreateParticipantToken') === 1, 3_000)
+      await server.stages.drain(master) // what the leader does at scale-down, here while IVS is issuing the token
+      const res = await pending
+      expect(res.status).toBe(200)
+      const token = (await res.json()).data
+      expect(token.stageArn).toBe(master)
+      expect(await server.store.findViewer('racer')).toMatchObject({ stageArn: master, participantId: token.participantId })
+      expect((await server.store.getStage(other))!.viewerCount).toBe(0)
+      // The viewer hears to rejoin like every viewer of the draining stage, and moves.
+      const beat = await server.api('/api/viewer/heartbeat', { method: 'POST', json: { userId: 'racer', stageArn: master } })
+      expect([beat.status, (await beat.json()).error.code]).toEqual([404, 'REJOIN_REQUIRED'])
+    } finally {
+      ivs.control.operationLatencyMs = {}
       await server.stop()
     }
   }, 20_000)
