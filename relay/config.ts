@@ -1,3 +1,4 @@
+import { isIP } from 'node:net'
 import { type ConfigResult, type Env, EnvReader } from '../src/config/env'
 import { type HardeningConfig, readHardening, readSecret } from '../src/config/hardening'
 import type { LogLevel } from '../src/log'
@@ -15,6 +16,10 @@ export interface RelayConfig extends HardeningConfig {
   heartbeatIntervalMs: number
   stageSyncIntervalMs: number
   enableAutoSync: boolean
+  /** WEBRTC_UDP_PORT: every publisher (ingest) session on this one UDP port (ICE UDP mux); null = an ephemeral port per session. */
+  webrtcUdpPort: number | null
+  /** WEBRTC_PUBLIC_HOSTS: addresses and host names added to every WHIP answer as candidates on that port (a 1:1 NAT's public side). */
+  webrtcPublicHosts: string[]
   warnings: string[]
 }
 
@@ -37,8 +42,40 @@ export function loadRelayConfig(env: Env, hostname: string): ConfigResult<RelayC
     heartbeatIntervalMs: r.int('HEARTBEAT_INTERVAL', 30_000, 1_000),
     stageSyncIntervalMs: r.int('STAGE_SYNC_INTERVAL', 60_000, 1_000),
     enableAutoSync: r.bool('ENABLE_AUTO_SYNC', true),
+    ...readWebrtcNetwork(r),
     ...readHardening(r),
     warnings: r.warnings,
   }
   return r.result(config)
+}
+
+const HOST_LABEL = /^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$/
+
+/** Why `entry` cannot be a public address or host name, or null when it can. */
+export function publicHostProblem(entry: string): string | null {
+  if (entry.includes(':') && isIP(entry) !== 6) return 'is not an address or host name (no port: the candidates are on WEBRTC_UDP_PORT; no scheme)'
+  const family = isIP(entry)
+  if (family !== 0) return entry === '0.0.0.0' || entry === '::' ? 'is the unspecified address, which no publisher can reach' : null
+  if (/^[\d.]+$/.test(entry)) return 'is not a valid IPv4 address'
+  const name = entry.endsWith('.') ? entry.slice(0, -1) : entry
+  if (name.length === 0 || name.length > 253 || !name.split('.').every((label) => HOST_LABEL.test(label)))
+    return 'is not an address or host name (letters, digits, "-" and dots; no port, no scheme)'
+  return null
+}
+
+/** WEBRTC_UDP_PORT and WEBRTC_PUBLIC_HOSTS: how publishers behind the internet reach the relay on a 1:1-NAT'd VM. */
+function readWebrtcNetwork(r: EnvReader): { webrtcUdpPort: number | null; webrtcPublicHosts: string[] } {
+  const webrtcUdpPort = r.raw('WEBRTC_UDP_PORT') === undefined ? null : r.int('WEBRTC_UDP_PORT', 0, 1, 65535) || null
+  const raw = r.raw('WEBRTC_PUBLIC_HOSTS')
+  if (raw === undefined) return { webrtcUdpPort, webrtcPublicHosts: [] }
+  const webrtcPublicHosts: string[] = []
+  // An IPv6 address may come in brackets, as in a URL.
+  for (const entry of raw.split(',').map((e) => e.trim().replace(/^\[(.*)\]$/, '$1'))) {
+    const problem = entry === '' ? 'has an empty entry' : publicHostProblem(entry)
+    if (problem) r.errors.push(`WEBRTC_PUBLIC_HOSTS: ${entry === '' ? 'the list' : `"${entry}"`} ${problem}`)
+    else if (!webrtcPublicHosts.includes(entry.toLowerCase())) webrtcPublicHosts.push(entry.toLowerCase())
+  }
+  if (r.raw('WEBRTC_UDP_PORT') === undefined)
+    r.errors.push('WEBRTC_PUBLIC_HOSTS needs WEBRTC_UDP_PORT: the candidates it adds are on that one port (set both, and open that UDP port)')
+  return { webrtcUdpPort, webrtcPublicHosts }
 }

@@ -4,9 +4,11 @@ import { DEFAULT_PACING, Pacer, type PacingConfig } from './egress/pacing'
 import { type PublishGrant, StageSession } from './egress/stage-session'
 import { KeyframeRequester } from './ingest/keyframes'
 import type { Arrival } from './ingest/loss-repair'
+import type { PublicAddresses } from './ingest/public-addresses'
 import { type MediaSink, PublisherSession } from './ingest/publisher'
 import { PacketHistory } from './rtp/packet-history'
 import type { RtpHeader } from './rtp/rtp'
+import { withPublicCandidates } from './rtp/sdp'
 
 export class PublisherConflict extends Error {}
 
@@ -22,6 +24,10 @@ export interface FanoutOptions {
   grant(stageArn: string): Promise<PublishGrant>
   logger: Logger
   bindAddress?: string
+  /** WEBRTC_UDP_PORT: every publisher session on this one UDP port (stage sessions keep ephemeral ports: see README "Networks"). */
+  muxPort?: number
+  /** WEBRTC_PUBLIC_HOSTS: added to every publisher answer as candidates on `muxPort`. */
+  publicAddresses?: Pick<PublicAddresses, 'addresses'>
   keyframeIntervalMs?: number
   handshakeTimeoutMs?: number
   backoff?: { baseMs: number; capMs: number }
@@ -94,6 +100,7 @@ export class Fanout implements MediaSink {
     // An offer the relay cannot take (400) leaves the current session alone.
     const session = new PublisherSession(offer, this, this.options.logger, {
       bindAddress: this.options.bindAddress,
+      muxPort: this.options.muxPort,
       mediaTimeoutMs: this.options.mediaTimeoutMs,
       connectTimeoutMs: this.options.connectTimeoutMs,
       clock: this.clock,
@@ -106,7 +113,11 @@ export class Fanout implements MediaSink {
     let answer: string
     this.answering = true
     try {
+      // Looked up while ICE gathers.
+      const { muxPort, publicAddresses } = this.options
+      const addresses = muxPort ? publicAddresses?.addresses() : undefined
       answer = await session.answer()
+      if (muxPort && addresses) answer = withPublicCandidates(answer, await addresses, muxPort)
     } catch (error) {
       this.publisher = null
       session.close()

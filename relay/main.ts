@@ -14,6 +14,8 @@ import { ControlLink } from './control/link'
 import { RelayRegistration } from './control/registration'
 import { Fanout } from './fanout'
 import { buildRelayApp } from './http/app'
+import { PublicAddresses } from './ingest/public-addresses'
+import { holdMuxPort } from './peer'
 
 export interface RelayHandle {
   app: ReturnType<typeof buildRelayApp>
@@ -67,10 +69,16 @@ export async function startRelay(options: RelayOptions): Promise<RelayHandle> {
   // The port the relay reports is the one it really listens on (config may say 0).
   let control: ControlPlane | null = null
   const api = () => control!
+  // WEBRTC_UDP_PORT is opened now and held until stop: a port in use fails the start, not the first offer.
+  const muxPort = config.webrtcUdpPort ?? undefined
+  const portHold = muxPort ? holdMuxPort({ bindAddress: options.bindAddress, muxPort }) : null
+  if (muxPort) logger.info('WebRTC ingest on one UDP port', { udpPort: muxPort, publicHosts: config.webrtcPublicHosts })
   const fanout = new Fanout({
     grant: (arn) => api().grant(arn),
     logger,
     bindAddress: options.bindAddress,
+    muxPort,
+    publicAddresses: config.webrtcPublicHosts.length > 0 ? new PublicAddresses(config.webrtcPublicHosts, logger) : undefined,
     backoff: options.backoff,
     feedbackTimeoutMs: options.feedbackTimeoutMs,
     mediaTimeoutMs: options.mediaTimeoutMs,
@@ -134,6 +142,7 @@ export async function startRelay(options: RelayOptions): Promise<RelayHandle> {
         registration.stop()
         // WHIP DELETE on every stage session, then the publisher.
         await fanout.stop()
+        portHold?.close()
         await registration.farewell()
         await stopServer(server, graceMs)
         logger.info('relay stopped')

@@ -1,7 +1,7 @@
 import { type Clock, monotonicClock } from '../../src/clock'
 import { randomAlphanumeric } from '../../src/ids'
 import type { Logger } from '../../src/log'
-import { gatheredDescription, newPeer, type PeerConnection, type Track } from '../peer'
+import { gatheredDescription, newPeer, type PeerConnection, type PeerNetwork, type Track } from '../peer'
 import type { SenderClock } from '../rtp/rewriter'
 import { buildNack, buildPli, buildReceiverReport, parseRtcp, type ReportBlock } from '../rtp/rtcp'
 import { isRtcp, newRtpHeader, parseRtp, type RtpHeader, startsH264KeyframeAt } from '../rtp/rtp'
@@ -19,8 +19,7 @@ export interface MediaSink {
   onEnded(session: PublisherSession): void
 }
 
-export interface PublisherOptions {
-  bindAddress?: string
+export interface PublisherOptions extends PeerNetwork {
   mediaTimeoutMs?: number
   /** A session not connected (ICE + DTLS) this long after its offer is closed, freeing the slot (default 10 s). */
   connectTimeoutMs?: number

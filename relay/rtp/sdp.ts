@@ -130,3 +130,43 @@ export function negotiatedPayloadTypes(answer: string): { video: number | null; 
     .find((c) => c.name === 'OPUS')
   return { video: video?.payloadType ?? null, audio: audio?.payloadType ?? null }
 }
+
+/**
+ * Priority of a public candidate: host type (126), the highest local preference, component 1
+ * (RFC 8445 §5.1.2.1), less one local-preference step per further address. Above the relay's own
+ * host candidates, so a publisher on the internet tries the address that can work first.
+ */
+export const PUBLIC_CANDIDATE_PRIORITY = (126 << 24) + (65535 << 8) + 255
+
+/** Each address as a UDP host candidate at `port`, with its own foundation (`pub1`, `pub2`, …). */
+export function publicCandidateLines(addresses: string[], port: number): string[] {
+  return addresses.map((address, i) => `a=candidate:pub${i + 1} 1 UDP ${PUBLIC_CANDIDATE_PRIORITY - i * 256} ${address} ${port} typ host`)
+}
+
+/**
+ * The description with a host candidate at `port` for each address (a 1:1 NAT's public side), put
+ * where the description keeps its own candidates: in every m-section that has some, before its
+ * `a=end-of-candidates`; in the first accepted m-section when none has any. An address already a
+ * candidate on that port is not added twice.
+ */
+export function withPublicCandidates(sdp: string, addresses: string[], port: number): string {
+  const out = lines(sdp)
+  const taken = new Set(out.flatMap((l) => l.match(/^a=candidate:\S+ \d+ udp \d+ (\S+ \d+) /i)?.slice(1) ?? []).map((a) => a.toLowerCase()))
+  const fresh = [...new Set(addresses)].filter((a) => !taken.has(`${a.toLowerCase()} ${port}`))
+  if (fresh.length === 0) return `${out.join('\r\n')}\r\n`
+  const added = publicCandidateLines(fresh, port)
+  const starts = out.flatMap((l, i) => (l.startsWith('m=') ? [i] : []))
+  const sections = starts.map((start, k) => ({ start, end: starts[k + 1] ?? out.length }))
+  const hasCandidates = (s: { start: number; end: number }) => out.slice(s.start, s.end).some((l) => /^a=(candidate|end-of-candidates)/.test(l))
+  let targets = sections.filter(hasCandidates)
+  if (targets.length === 0) targets = sections.filter((s) => !/^m=\S+ 0 /.test(out[s.start]!)).slice(0, 1)
+  // From the last section back, so earlier indexes stay valid.
+  for (const section of targets.reverse()) {
+    const body = out.slice(section.start, section.end)
+    const end = body.indexOf('a=end-of-candidates')
+    const lastCandidate = body.findLastIndex((l) => l.startsWith('a=candidate:'))
+    const at = end >= 0 ? end : lastCandidate >= 0 ? lastCandidate + 1 : body.length
+    out.splice(section.start + at, 0, ...added)
+  }
+  return `${out.join('\r\n')}\r\n`
+}
