@@ -123,7 +123,7 @@ export async function startServe(options: ServeOptions): Promise<ServeHandle> {
   }
   const sessions = new ViewerSessions(apiKey)
   const events = storeEventPublisher(store)
-  const lock = new CreateLock({ store, clock, sleep }, settings.createLock)
+  const lock = new CreateLock({ store, clock, sleep, ticker, logger }, settings.createLock)
   const stages = new StageService({ store, provider, lock, events, counters, clock, logger }, settings.stages)
   const heartbeats = new HeartbeatBatcher({ store, clock }, settings.heartbeats)
   const viewers = new ViewerService({ store, tokens: issuer, sessions, heartbeats, room: stages, counters, clock, logger }, settings.viewers)

@@ -12,6 +12,8 @@ export interface RuntimeFacts {
 /** IVS allows 5 stage operations per second per account: one creation per 250 ms fleet-wide stays well inside. */
 const AWS_CREATE_SPACING_MS = 250
 /** A remote store gets heartbeats in one pipeline per window; the memory store takes each directly. */
+/** The stage-creation lock's lease (issue 20 item 10: a 30 s lease stalled the fleet's creations when its holder died). */
+const CREATE_LOCK_LEASE_MS = 3_000
 const REMOTE_HEARTBEAT_WINDOW_MS = 200
 const HEARTBEAT_MAX_BATCH = 5_000
 
@@ -33,7 +35,12 @@ export function fleetSettings(config: ServeConfig, facts: RuntimeFacts): FleetSe
     createLock: {
       instanceId: facts.instanceId,
       spacingMs: facts.providerKind === 'aws' ? AWS_CREATE_SPACING_MS : 0,
-      leaseMs: 30_000,
+      // Short, and renewed by its holder while it works: a holder that dies costs the fleet one lease
+      // of no stage creation, not more. Three renewals a lease: one may be late or fail, and the
+      // instances' clocks may differ by up to leaseMs - renewMs (the taker's clock reads the
+      // expiry), before anyone could take a lock that is still held.
+      leaseMs: CREATE_LOCK_LEASE_MS,
+      renewMs: CREATE_LOCK_LEASE_MS / 3,
       pollMs: 50,
       maxWaitMs: 15_000,
     },

@@ -26,8 +26,10 @@ export interface CreateLockSettings {
   instanceId: string
   /** The lock is held at least this long per creation (IVS: 5 stage operations per second). */
   spacingMs: number
-  /** A holder that dies loses the lock after this long. */
+  /** A holder that dies (stops renewing) loses the lock after this long: a few seconds. */
   leaseMs: number
+  /** The holder renews the lease this often while it works, well within `leaseMs`. */
+  renewMs: number
   /** Pause between attempts while another holder has the lock. */
   pollMs: number
   /** How long `run` waits for a busy lock before giving up. */

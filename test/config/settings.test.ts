@@ -58,4 +58,9 @@ describe('fleetSettings: every policy number, decided once from the configuratio
     expect(fleetSettings(config(), facts).createLock.spacingMs).toBe(0)
     expect(fleetSettings(config(), { ...facts, providerKind: 'aws' }).createLock.spacingMs).toBe(250)
   })
+
+  test('the stage-creation lock has a short lease its holder renews three times per lease', () => {
+    const { leaseMs, renewMs } = fleetSettings(config(), facts).createLock
+    expect([leaseMs, renewMs]).toEqual([3_000, 1_000])
+  })
 })

@@ -45,7 +45,10 @@ function fleet(options: { masterStageArn?: string; provider?: LocalStageProvider
   const provider = options.provider ?? new LocalStageProvider({ region: 'us-east-1', whipUrl: 'https://whip.example' })
   const { store, lose } = options.store ?? losableStore()
   const instance = options.instance ?? 'i-1'
-  const lock = new CreateLock({ store, clock, sleep }, { instanceId: instance, spacingMs: 0, leaseMs: 30_000, pollMs: 10, maxWaitMs: 100 })
+  const lock = new CreateLock(
+    { store, clock, sleep, ticker: new ManualTicker(), logger },
+    { instanceId: instance, spacingMs: 0, leaseMs: 3_000, renewMs: 1_000, pollMs: 10, maxWaitMs: 100 },
+  )
   const stages = new StageService(
     { store, provider, lock, events: { publish: async () => {} }, counters: new Counters(), clock, logger },
     { fleetId: 'fl', maxStages: 5, masterStageArn: options.masterStageArn ?? null },

@@ -17,7 +17,7 @@ import type { TokenIssuer } from '../../src/ivs/types'
 import { silentLogger } from '../../src/log'
 import { Counters } from '../../src/metrics/counters'
 import { MemoryStore } from '../../src/store/memory'
-import { ManualClock } from '../support/clock'
+import { ManualClock, ManualTicker } from '../support/clock'
 
 let signingKey: CryptoKey
 beforeAll(async () => {
@@ -41,7 +41,10 @@ async function fleet(options: Options = {}) {
   const store = new MemoryStore({ stageCapacity: options.capacity ?? 2 })
   const provider = options.provider ?? new LocalStageProvider({ region: 'us-east-1', whipUrl: 'https://whip.example' })
   const counters = new Counters()
-  const lock = new CreateLock({ store, clock, sleep: async () => {} }, { instanceId: 'i-1', spacingMs: 0, leaseMs: 30_000, pollMs: 10, maxWaitMs: 100 })
+  const lock = new CreateLock(
+    { store, clock, sleep: async () => {}, ticker: new ManualTicker(), logger: silentLogger },
+    { instanceId: 'i-1', spacingMs: 0, leaseMs: 3_000, renewMs: 1_000, pollMs: 10, maxWaitMs: 100 },
+  )
   const maxStages = options.maxStages ?? 3
   const stages = new StageService(
     { store, provider, lock, events: { publish: async () => {} }, counters, clock, logger: silentLogger },
