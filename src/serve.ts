@@ -20,6 +20,7 @@ import { ViewerService } from './fleet/viewers'
 import { type App, buildApp } from './http/app'
 import { Authenticator } from './http/auth'
 import { FleetRateLimiter } from './http/fleet-rate-limiter'
+import { REJOIN_LIMIT } from './http/rate-limit'
 import { SocketHub } from './http/ws/hub'
 import { randomAlphanumeric, randomSecret } from './ids'
 import type { StageProvider } from './ivs/types'
@@ -161,6 +162,9 @@ export async function startServe(options: ServeOptions): Promise<ServeHandle> {
   const localLimiter = new RateLimiter(rateWindow, clock)
   // With a shared store the limit is one for the fleet; the memory store is this process anyway.
   const rateLimiter = store.kind === 'memory' ? localLimiter : new FleetRateLimiter({ limits: store.limits, local: localLimiter, clock, logger }, rateWindow)
+  const localRejoins = new RateLimiter(REJOIN_LIMIT, clock)
+  const rejoinLimiter =
+    store.kind === 'memory' ? localRejoins : new FleetRateLimiter({ limits: store.limits, local: localRejoins, clock, logger }, REJOIN_LIMIT)
   // Wrong secrets are counted per client address, fleet-wide when the store is shared.
   const guesses = new GuessBudget({ ...DEFAULT_GUESS_POLICY, budget: config.authFailureLimit }, clock, store.kind === 'memory' ? null : store.limits)
   for (const warning of config.warnings) logger.warn(warning)
@@ -173,6 +177,7 @@ export async function startServe(options: ServeOptions): Promise<ServeHandle> {
     stats,
     auth,
     rateLimiter,
+    rejoinLimiter,
     logger,
     clock,
     startedAt,

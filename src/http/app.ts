@@ -42,6 +42,8 @@ export interface AppDeps {
   stats: StatsReader
   auth: Authenticator
   rateLimiter: RateCounter
+  /** Rejoins per userId (REJOIN_LIMIT), counted apart from the request rate. */
+  rejoinLimiter: RateCounter
   healthChecks: HealthCheck[]
   /** Extra fields for /health (which store is in use). */
   healthInfo?(): Record<string, unknown>
@@ -129,7 +131,7 @@ export function buildApp(deps: AppDeps) {
     .use(viewerClientRoutes())
     .use(healthRoutes({ version: VERSION, mode: 'serve', startedAt: deps.startedAt, clock: deps.clock, checks: deps.healthChecks, extra: deps.healthInfo }))
     .use(tokenRoutes({ tokens, viewers, auth }))
-    .use(viewerRoutes({ viewers, auth }))
+    .use(viewerRoutes({ viewers, auth, rejoins: deps.rejoinLimiter }))
     .use(stageRoutes({ stages, relays, auth }))
     .use(statsRoutes({ reader: deps.stats, relays, auth }))
     .use(mediaRoutes({ relays, stages, tokens, auth }))

@@ -53,10 +53,12 @@ export class Authenticator {
     if (!this.mediaSecret.matches(secret)) throw new AppError('FORBIDDEN', 'x-media-auth is not valid', { credential: 'x-media-auth' })
   }
 
-  /** A rate-limit key for a valid viewer session (its user and participant), else null. */
+  /**
+   * A rate-limit key for a valid viewer session, else null: its userId, which the viewer cannot change
+   * (each rejoin signs a session for a new participant, so keying by that would give a fresh bucket each time).
+   */
   sessionKey(token: string): string | null {
-    const claims = this.sessions.verify(token, this.clock.now())
-    return claims ? `${claims.userId}|${claims.participantId}` : null
+    return this.sessions.verify(token, this.clock.now())?.userId ?? null
   }
 
   /** Before the body is read: a valid API key or a valid viewer session, whoever it belongs to. */

@@ -1,7 +1,9 @@
 import { Elysia } from 'elysia'
 import type { ViewerService } from '../../fleet/viewers'
 import { ok, responses } from '../../web/envelope'
+import type { RateCounter } from '../../web/rate-limiter'
 import type { Authenticator } from '../auth'
+import { REJOIN_LIMIT, refuseRejoinOverBudget, rejoinKey } from '../rate-limit'
 import { iso } from '../schemas'
 import { SECURITY } from '../security'
 import { ViewerToken } from '../tokens/model'
@@ -9,12 +11,14 @@ import { Duration, DurationQuery, HeartbeatBody, HeartbeatResult, LeaveBody, Lea
 
 const DEFAULT_PAGE = 100
 
-export function viewerRoutes({ viewers, auth }: { viewers: ViewerService; auth: Authenticator }) {
+/** `rejoins` counts each user's rejoins (REJOIN_LIMIT), apart from the request rate limit. */
+export function viewerRoutes({ viewers, auth, rejoins }: { viewers: ViewerService; auth: Authenticator; rejoins: RateCounter }) {
   return new Elysia({ prefix: '/api/viewer', tags: ['viewers'] })
     .post(
       '/rejoin',
       async ({ body, headers }) => {
         auth.requireViewer(headers, body.userId)
+        refuseRejoinOverBudget(await rejoins.hit(rejoinKey(body.userId)), body.userId)
         return ok(await viewers.rejoin(body))
       },
       {
@@ -23,8 +27,7 @@ export function viewerRoutes({ viewers, auth }: { viewers: ViewerService; auth: 
         response: responses(ViewerToken, [403, 503]),
         detail: {
           summary: 'Rejoin',
-          description:
-            'A fresh viewer token. With `stageArn` (the stage being left) the viewer gets a seat on another stage, and the old seat is freed in the same atomic step (no seat elsewhere: it keeps the old one and gets 503). Without it, a viewer on a draining (or deleted) stage is moved; otherwise it keeps its seat.',
+          description: `A fresh viewer token (at most ${REJOIN_LIMIT.max} a minute per userId: past that 429 RATE_LIMITED with details.reason "rejoins" and Retry-After). With \`stageArn\` (the stage being left) the viewer gets a seat on another stage, and the old seat is freed in the same atomic step (no seat elsewhere: it keeps the old one and gets 503). Without it, a viewer on a draining (or deleted) stage is moved; otherwise it keeps its seat.`,
           security: SECURITY.viewer,
         },
       },
