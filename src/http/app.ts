@@ -31,7 +31,7 @@ import { statsRoutes } from './stats'
 import { tokenRoutes } from './tokens'
 import { viewerClientRoutes } from './viewer-client'
 import { viewerRoutes } from './viewers'
-import { socketRoutes } from './ws'
+import { requireSocketCredential, socketRoutes } from './ws'
 import type { SocketHub } from './ws/hub'
 
 export interface AppDeps {
@@ -114,12 +114,14 @@ export function buildApp(deps: AppDeps) {
           exposeHeaders: ['x-request-id', 'ratelimit-limit', 'ratelimit-remaining', 'ratelimit-reset', 'retry-after'],
         },
         clientOf: clientOfRequest(settings.trustProxy),
-        credentialed: (path) => path.startsWith('/api/') || path.startsWith('/ws') || path.startsWith('/metrics'),
+        // Canonical paths: `/api/` is `/api`, `/metrics/.` is `/metrics`.
+        credentialed: (path) => path.startsWith('/api') || path.startsWith('/ws') || path.startsWith('/metrics'),
         // Everything under /api takes the API key or a viewer session (routes check which one they
-        // need); /ws reads its credentials from the query, in its route.
+        // need); /ws the API key or, for viewers, a session, from its headers or query.
         checkCredentials: (request, path) => {
-          if (path.startsWith('/api/')) auth.requireViewerCredential(credentialHeaders(request.headers))
+          if (path.startsWith('/api')) auth.requireViewerCredential(credentialHeaders(request.headers))
           else if (path === '/metrics') requireMetricsAccess(request.headers.toJSON())
+          else if (path === '/ws') requireSocketCredential(auth, request)
         },
         guesses: deps.guesses,
         rateLimit: { counter: deps.rateLimiter, keyOf: serveRateKey((token) => auth.sessionKey(token)) },

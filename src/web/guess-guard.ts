@@ -2,7 +2,7 @@ import { Elysia } from 'elysia'
 import { AppError } from '../errors'
 import type { Peer } from './client-address'
 import type { GuessBudget } from './guess-budget'
-import { pathOf } from './request-path'
+import { canonicalPath } from './request-path'
 
 /**
  * Did this error come from a wrong or missing secret? Not a valid session acting for someone else,
@@ -27,6 +27,8 @@ export function refuseIfLocked(budget: GuessBudget, client: string): void {
 
 export interface GuessGuardOptions {
   clientOf(request: Request, peer: Peer | null): string
+  /** The path `guards` and `check` decide by (default: the canonical path, however it is spelled). */
+  pathOf?(request: Request): string
   /** Paths whose requests take a secret. */
   guards(path: string): boolean
   /** The request's credentials, from its headers only (throws AppError to refuse); routes may check more. */
@@ -45,8 +47,9 @@ export interface GuessGuardOptions {
 export function guessGuard(budget: GuessBudget, options: GuessGuardOptions) {
   const clients = new WeakMap<Request, string>()
   const charged = new WeakSet<Request>()
+  const pathOf = options.pathOf ?? ((request: Request) => canonicalPath(request.url))
   const gate = new Elysia().onRequest(({ request, server }) => {
-    if (request.method === 'OPTIONS' || !options.guards(pathOf(request.url))) return
+    if (request.method === 'OPTIONS' || !options.guards(pathOf(request))) return
     const client = options.clientOf(request, server)
     clients.set(request, client)
     refuseIfLocked(budget, client)
@@ -56,7 +59,7 @@ export function guessGuard(budget: GuessBudget, options: GuessGuardOptions) {
     if (client === undefined || !options.check) return
     refuseIfLocked(budget, client)
     try {
-      options.check(request, pathOf(request.url))
+      options.check(request, pathOf(request))
     } catch (error) {
       if (error instanceof AppError && isCredentialFailure(error)) {
         charged.add(request)

@@ -11,7 +11,7 @@ import { guessGuard } from './guess-guard'
 import { type BodyOptions, jsonBodies } from './json-bodies'
 import { enforce, type RateCounter } from './rate-limiter'
 import { requestLimits } from './request-limits'
-import { pathOf } from './request-path'
+import { canonicalPath } from './request-path'
 import { securityHeaders } from './security-headers'
 
 export interface PipelineOptions {
@@ -25,9 +25,12 @@ export interface PipelineOptions {
   cors: { policy: CorsPolicy; exposeHeaders: string[] }
   /** The client's address for limits (clientOfRequest with TRUST_PROXY), worked out once per request. */
   clientOf: ClientOf
-  /** The paths that take a secret: guarded by the guess budget and counted by the rate limit. */
+  /**
+   * The paths that take a secret: guarded by the guess budget and counted by the rate limit. Given the
+   * canonical path (request-path.ts canonicalPath: `/metrics/.`, `//metrics` and `/%6Detrics` are `/metrics`).
+   */
   credentialed(path: string): boolean
-  /** The request's credentials from its headers alone, before any body is read (throws AppError to refuse). */
+  /** The request's credentials from its headers (and URL) alone, before any body is read (throws AppError to refuse); the canonical path. */
   checkCredentials(request: Request, path: string): void
   guesses: GuessBudget
   rateLimit: {
@@ -53,11 +56,21 @@ export interface PipelineOptions {
  */
 export function httpPipeline(options: PipelineOptions) {
   const { clientOf } = options
-  const guard = guessGuard(options.guesses, { clientOf, guards: options.credentialed, check: options.checkCredentials })
+  // The path every decision below is made on, worked out once: its canonical form (however it is spelled).
+  const paths = new WeakMap<Request, string>()
+  const pathFor = (request: Request) => {
+    let path = paths.get(request)
+    if (path === undefined) {
+      path = canonicalPath(request.url)
+      paths.set(request, path)
+    }
+    return path
+  }
+  const guard = guessGuard(options.guesses, { clientOf, pathOf: pathFor, guards: options.credentialed, check: options.checkCredentials })
   const { counter, keyOf } = options.rateLimit
   const rateLimit = new Elysia({ name: 'rate-limit' }).onRequest(async ({ request, server, set }) => {
     // Every request to a credentialed path counts, OPTIONS too (CORS preflights were answered above).
-    if (!options.credentialed(pathOf(request.url))) return
+    if (!options.credentialed(pathFor(request))) return
     const client = clientOf(request, server)
     enforce(await counter.hit(keyOf ? keyOf(request, client) : client), set)
   })

@@ -18,3 +18,27 @@ export function pathOf(url: string): string {
   const end = url.indexOf('?', start)
   return url.slice(start, end === -1 ? undefined : end)
 }
+
+/** Anything a spelling can hide in: an escape, a backslash, an empty or dot segment, a trailing slash. */
+const UNUSUAL = /%|\\|\/\/|\/\.|.\/$/
+
+/**
+ * The path the pipeline decides by (credentialed or not, which credentials), however the client
+ * spelled it: the path of `pathOf`, with ASCII percent-escapes decoded once, backslashes read as
+ * slashes, empty and `.` segments dropped, `..` resolved, and no trailing slash. Routers disagree
+ * on which spellings are one route (Bun resolves dot segments in request.url only for a valid Host;
+ * Elysia answers `/metrics/` with another route): deciding on one form means a spelling can only
+ * add a check, never skip one.
+ */
+export function canonicalPath(url: string): string {
+  const path = pathOf(url)
+  if (!UNUSUAL.test(path)) return path
+  // Only ASCII escapes can spell a route's name or a separator; the rest stay as they are.
+  const decoded = path.replace(/%([0-7][0-9a-f])/gi, (_, hex: string) => String.fromCharCode(Number.parseInt(hex, 16)))
+  const segments: string[] = []
+  for (const segment of decoded.replaceAll('\\', '/').split('/')) {
+    if (segment === '..') segments.pop()
+    else if (segment !== '' && segment !== '.') segments.push(segment)
+  }
+  return `/${segments.join('/')}`
+}

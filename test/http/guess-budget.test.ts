@@ -149,6 +149,44 @@ describe('the budget holds for requests that arrive together', () => {
     }
   })
 
+  /** Sends `count` requests at once; resolves with their statuses. */
+  const burst = (count: number, send: (i: number) => Promise<number>) => Promise.all(Array.from({ length: count }, (_, i) => send(i)))
+  const upgrade = { connection: 'Upgrade', upgrade: 'websocket', 'sec-websocket-version': '13', 'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==' }
+
+  // However the path is spelled, a credentialed route's credentials are checked (and a failure
+  // charged) in the pipeline's one synchronous step: a burst gets the budget of 401s, the rest 429.
+  const SPELLINGS: [string, (server: TestServer, i: number) => Promise<number>][] = [
+    ['/metrics/', (server, i) => rawRequest(server.url, `GET /metrics/ HTTP/1.1\r\nHost: x\r\nx-api-key: ${wrongKey(i)}`).then((a) => a.status)],
+    ['/metrics/.', (server, i) => rawRequest(server.url, `GET /metrics/. HTTP/1.1\r\nHost: x\r\nx-api-key: ${wrongKey(i)}`).then((a) => a.status)],
+    ['/metrics/?x', (server, i) => rawRequest(server.url, `GET /metrics/?x HTTP/1.1\r\nHost: x\r\nx-api-key: ${wrongKey(i)}`).then((a) => a.status)],
+    ['//metrics', (server, i) => rawRequest(server.url, `GET //metrics HTTP/1.1\r\nHost: x\r\nx-api-key: ${wrongKey(i)}`).then((a) => a.status)],
+    [
+      '/%6Detrics (percent-encoded)',
+      (server, i) => rawRequest(server.url, `GET /%6Detrics HTTP/1.1\r\nHost: x\r\nx-api-key: ${wrongKey(i)}`).then((a) => a.status),
+    ],
+    ['/ws?type=dashboard&apiKey=…', (server, i) => fetch(`${server.url}/ws?type=dashboard&apiKey=${wrongKey(i)}`, { headers: upgrade }).then((r) => r.status)],
+    [
+      '/ws?type=media-server (x-api-key)',
+      (server, i) => fetch(`${server.url}/ws?type=media-server`, { headers: { ...upgrade, 'x-api-key': wrongKey(i) } }).then((r) => r.status),
+    ],
+    [
+      '/ws?type=viewer&viewerSession=…',
+      (server, i) => fetch(`${server.url}/ws?type=viewer&userId=u&viewerSession=v1.forged-${i}.x`, { headers: upgrade }).then((r) => r.status),
+    ],
+  ]
+  test.each(SPELLINGS)('%s: 200 wrong credentials at once through a slow shared store get at most the budget of 401s', async (_, send) => {
+    const server = await startTestServer({ AUTH_FAILURE_LIMIT: '5' }, { store: slowSharedStore(5) })
+    try {
+      const statuses = await burst(200, (i) => send(server, i))
+      const counts = Object.fromEntries([...new Set(statuses)].map((s) => [s, statuses.filter((x) => x === s).length]))
+      expect(counts[401] ?? 0).toBeLessThanOrEqual(5)
+      expect(counts[429] ?? 0).toBeGreaterThanOrEqual(195)
+      expect((counts[401] ?? 0) + (counts[429] ?? 0)).toBe(200)
+    } finally {
+      await server.stop()
+    }
+  })
+
   test('an expired viewer session is not a guess: it is refused as expired and not charged', async () => {
     const clock = new ManualClock(Date.UTC(2026, 11, 1, 12))
     const server = await startTestServer({ AUTH_FAILURE_LIMIT: '3', VIEWER_TOKEN_TTL_MIN: '1' }, { clock, ticker: new ManualTicker() })

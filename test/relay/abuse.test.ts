@@ -40,6 +40,22 @@ describe('relay: the same guess budget and rate limit as serve', () => {
     expect(statuses).toEqual([401, 401, 401, 401, 401, 429])
   })
 
+  test('/metrics however spelled is /metrics: the API key passes the same check, wrong keys are counted alike', async () => {
+    const spellings = ['/metrics/', '/metrics/.', '//metrics', '/%6Detrics', '/metrics/?x']
+    for (const path of spellings) {
+      const answer = await rawRequest(stack.relay.url, `GET ${path} HTTP/1.1\r\nHost: x\r\nx-api-key: ${stack.serve.apiKey}\r\nX-Forwarded-For: 198.51.100.7`)
+      expect({ path, refused: [401, 429].includes(answer.status) }).toEqual({ path, refused: false })
+    }
+    const statuses: number[] = []
+    for (let i = 0; i < 6; i++) {
+      const path = spellings[i % spellings.length]
+      statuses.push(
+        (await rawRequest(stack.relay.url, `GET ${path} HTTP/1.1\r\nHost: x\r\nx-api-key: wrong-${i}-0123456789\r\nX-Forwarded-For: 198.51.100.8`)).status,
+      )
+    }
+    expect(statuses).toEqual([401, 401, 401, 401, 401, 429])
+  })
+
   test('a malformed Host still gets the envelope with CORS, counted against the budget (not a bare 500)', async () => {
     const statuses: number[] = []
     for (let i = 0; i < 6; i++) {

@@ -21,6 +21,27 @@ const Query = t.Object(
   { additionalProperties: false },
 )
 
+const SOCKET_KEY_REQUIRED = 'send the API key as x-api-key or the apiKey query parameter'
+
+/**
+ * The pipeline's check of a `/ws` request's credentials, from its URL and headers alone (before the
+ * route), so a failed socket login is charged in the one synchronous step every credential takes:
+ * media servers and dashboards need the API key (x-api-key or `apiKey`); viewers their session
+ * (Bearer or `viewerSession`) or the API key. Other types are left to the route (400, no key checked).
+ */
+export function requireSocketCredential(auth: Authenticator, request: Request): void {
+  const start = request.url.indexOf('?')
+  const query = new URLSearchParams(start === -1 ? '' : request.url.slice(start + 1))
+  const type = query.get('type')
+  const apiKey = request.headers.get('x-api-key') ?? query.get('apiKey') ?? undefined
+  if (type === 'viewer') {
+    const session = bearerOf({ authorization: request.headers.get('authorization') ?? undefined }) ?? query.get('viewerSession')
+    auth.requireViewerCredential(session ? { authorization: `Bearer ${session}` } : { 'x-api-key': apiKey ?? '' })
+  } else if (type === 'media-server' || type === 'dashboard') {
+    if (!auth.checkSocketKey(apiKey, undefined)) throw new AppError('UNAUTHORIZED', SOCKET_KEY_REQUIRED)
+  }
+}
+
 interface Connection {
   id: string
   data: { query: { type: ClientType; userId?: string }; request: Request }
@@ -48,7 +69,7 @@ export function socketRoutes(deps: { hub: SocketHub; auth: Authenticator; clock:
     beforeHandle({ query, headers, request }) {
       const apiKey = headers['x-api-key'] ?? query.apiKey
       if (query.type !== 'viewer') {
-        if (!deps.auth.checkSocketKey(apiKey, undefined)) throw new AppError('UNAUTHORIZED', 'send the API key as x-api-key or the apiKey query parameter')
+        if (!deps.auth.checkSocketKey(apiKey, undefined)) throw new AppError('UNAUTHORIZED', SOCKET_KEY_REQUIRED)
         return
       }
       if (!query.userId) throw new AppError('VALIDATION_ERROR', 'userId is required for type=viewer', { field: 'userId' })
