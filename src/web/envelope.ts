@@ -99,13 +99,18 @@ export function envelope({ logger, counters, actionHint, observe }: EnvelopeOpti
       const appError =
         error instanceof AppError ? error : code === 'PARSE' && (error as Error).cause instanceof AppError ? ((error as Error).cause as AppError) : null
       if (appError && observe) observe(appError, request)
-      // A body that did not arrive in time is still arriving: end the connection rather than keep reading it.
-      if (appError?.code === 'REQUEST_TIMEOUT') set.headers.connection = 'close'
+      // A body that did not arrive in time, or that nobody read (refused at its headers: 401, 429, 413,
+      // 404…), may still be arriving: end the connection rather than let a client trickle it for ever.
+      if (appError?.code === 'REQUEST_TIMEOUT' || unreadBody(request)) set.headers.connection = 'close'
       if (error instanceof AppError && error.retryAfterSeconds !== undefined) set.headers['retry-after'] = String(error.retryAfterSeconds)
       counters.add('Errors', 1, { code: body.error.code })
       return body
     })
 }
+
+/** The request declares a body that has not been read. */
+const unreadBody = (request: Request) =>
+  !request.bodyUsed && (request.headers.has('transfer-encoding') || Number(request.headers.get('content-length') ?? 0) > 0)
 
 function toErrorResponse(code: unknown, error: unknown, request: Request, requestId: unknown, logger: Logger, actionHint: EnvelopeOptions['actionHint']) {
   // Errors thrown by our body parser reach here wrapped in Elysia's ParseError.

@@ -77,7 +77,7 @@ describe('serve: credentials before the body, and bodies on a deadline', () => {
     expect(keyed.status).toBe(400)
   })
 
-  test('an unauthenticated upload is refused at its headers: 100 stalled ones are all answered 401 at once', async () => {
+  test('an unauthenticated upload is refused at its headers: 100 stalled ones are all answered 401 at once, and their connections ended', async () => {
     const answers = await Promise.all(
       Array.from({ length: 100 }, () => stalledUpload(server.url, '/api/token/viewer', { 'content-type': 'application/json' }, '{"userId":')),
     )
@@ -85,7 +85,11 @@ describe('serve: credentials before the body, and bodies on a deadline', () => {
       expect(answer.status).toBe(401)
       // Well before the body deadline: nobody waited for the body.
       expect(answer.ms).toBeLessThan(1_000)
+      // Nobody will read the rest of the body either: the connection is not held for it.
+      expect(answer.text.toLowerCase()).toContain('connection: close')
     }
+    const closed = await Promise.all(answers.map((answer) => answer.serverClosed))
+    expect(closed.filter(Boolean).length).toBe(100)
   })
 
   test('an authenticated body that does not arrive in BODY_TIMEOUT_MS gets 408 REQUEST_TIMEOUT with the envelope, and the connection ends', async () => {

@@ -113,6 +113,35 @@ function stalledBody(base: string, head: string): Promise<string> {
   })
 }
 
+/**
+ * Sends the head of a request with a large declared body, then keeps trickling a byte every 50 ms, as
+ * a client holding a connection open does; resolves with the answer's head and whether (and when)
+ * the server ended the connection within `waitMs`.
+ */
+function tricklingBody(base: string, head: string, contentLength = 100_000, waitMs = 1_500): Promise<{ answer: string; closedAfterMs: number | null }> {
+  const { hostname, port } = new URL(base)
+  return new Promise((resolve) => {
+    const socket = connect(Number(port), hostname)
+    let answer = ''
+    let answeredAt = 0
+    const trickle = setInterval(() => socket.writable && socket.write('x'), 50)
+    const finish = (closed: boolean) => {
+      clearInterval(trickle)
+      clearTimeout(timer)
+      socket.destroy()
+      resolve({ answer, closedAfterMs: closed ? Math.round(performance.now() - answeredAt) : null })
+    }
+    const timer = setTimeout(() => finish(false), waitMs)
+    socket.on('data', (chunk) => {
+      if (!answer) answeredAt = performance.now()
+      answer += chunk.toString('utf8')
+    })
+    socket.on('error', () => {})
+    socket.on('close', () => finish(answer !== ''))
+    socket.write(`${head}\r\ncontent-length: ${contentLength}\r\n\r\n{`)
+  })
+}
+
 async function envelopeOf(response: Response) {
   const body = (await response.json()) as { success: boolean; error?: { code: string; message: string; details?: Record<string, unknown> } }
   expect(body.success).toBe(false)
@@ -165,6 +194,32 @@ describe.each(modes)('the one pipeline in $name mode', (mode) => {
     const refused = await mode.request('right', { forwardedFor: who })
     expect(Number(refused.headers.get('retry-after'))).toBeGreaterThan(0)
     expect((await envelopeOf(refused)).code).toBe('RATE_LIMITED')
+  })
+
+  test('refused before its body is read (401, then 429; 413): Connection: close, and the server ends the connection while the client trickles', async () => {
+    const head = (credential: string, who: string) =>
+      [
+        `POST ${mode.path} HTTP/1.1`,
+        'host: 127.0.0.1',
+        `x-forwarded-for: ${who}`,
+        credential,
+        `content-type: ${mode.name === 'serve' ? 'application/json' : 'application/sdp'}`,
+      ].join('\r\n')
+    const wrong = mode.name === 'serve' ? 'x-api-key: wrong-key-0123456789abcdef' : 'authorization: Bearer wrong-secret-0123456789abcdef'
+    // Many at once from one address: the first few are 401, the rest 429 (the guess budget); every one is ended.
+    const who = client()
+    const answers = await Promise.all(Array.from({ length: 40 }, () => tricklingBody(mode.base(), head(wrong, who))))
+    const tooLarge = await tricklingBody(mode.base(), head(mode.credentialHeader(), client()), 1024 * 1024)
+    const statuses = answers.map((a) => Number(a.answer.slice(9, 12)))
+    expect(statuses.filter((s) => s === 401).length).toBe(AUTH_FAILURES)
+    expect(statuses.filter((s) => s === 429).length).toBe(40 - AUTH_FAILURES)
+    expect(tooLarge.answer).toStartWith('HTTP/1.1 413')
+    for (const { answer, closedAfterMs } of [...answers, tooLarge]) {
+      expect(answer.toLowerCase()).toContain('connection: close')
+      expect(answer).toContain('"success":false')
+      expect(closedAfterMs).not.toBeNull()
+      expect(closedAfterMs!).toBeLessThan(1_000)
+    }
   })
 
   test('headers over 16 KB → 431 HEADERS_TOO_LARGE with the envelope', async () => {
