@@ -2,6 +2,7 @@ import { AppError, describeError } from '../errors'
 import type { Logger } from '../log'
 import { luaScripts, type ScriptName } from './lua'
 import { LuaLimits } from './lua-limits'
+import { LuaLocalStages } from './lua-local-stages'
 import { NO_RELAY_BEAT, readBeat, toPresence, toView } from './lua-rows'
 
 import {
@@ -73,6 +74,7 @@ export class LuaStore implements Store {
   readonly kind: 'upstash' | 'redis'
   readonly blockingReads: boolean
   readonly limits: LuaLimits
+  readonly localStages: LuaLocalStages
   private readonly lua: Record<ScriptName, string>
   private readonly p: string
   private readonly capacity: number
@@ -87,6 +89,7 @@ export class LuaStore implements Store {
     this.lua = luaScripts(options.historyRetentionMs ?? DEFAULT_WATCH_HISTORY_TTL_MS)
     this.blockingReads = driver.xreadBlocking !== undefined
     this.limits = new LuaLimits((name, args) => this.run(name, args))
+    this.localStages = new LuaLocalStages((name, args) => this.run(name, args))
   }
 
   describe(): string {

@@ -11,12 +11,14 @@
  *   P seen            ZSET  userId -> last heartbeat (ms)
  *   P history:<user>  LIST  finished sessions (last 100);  P watch:<user>  total ms; both expire after the retention
  *   P seq, P relays, P relayhb, P publisher, P lease:<name>, P events (stream)
+ *   P localstages     HASH  arn -> the local provider's stage {arn, name, tags} (store/lua-local-stages.ts)
  *
  * `assignViewer` mirrors the fill-first rule of store/fill-first.ts (hasFreeSeat, pickStage); the
  * store contract suite runs the same seating cases against both.
  */
 
 import { LIMITS_LUA, type LimitScriptName } from './lua-limits'
+import { LOCAL_STAGES_LUA, type LocalStageScriptName } from './lua-local-stages'
 
 const PRELUDE = `
 local P = ARGV[1]
@@ -50,13 +52,13 @@ end
 
 const script = (body: string) => PRELUDE + body
 
-export type ScriptName = keyof typeof LUA | LimitScriptName
+export type ScriptName = keyof typeof LUA | LimitScriptName | LocalStageScriptName
 
 /** Every script of the Redis stores, with the watch-history retention filled in. */
 export function luaScripts(historyRetentionMs: number): Record<ScriptName, string> {
   const ttl = String(Math.max(1, Math.floor(historyRetentionMs)))
   const fleet = Object.entries(LUA).map(([name, lua]) => [name, lua.replace('__HISTORY_TTL_MS__', ttl)])
-  return Object.fromEntries([...fleet, ...Object.entries(LIMITS_LUA)]) as Record<ScriptName, string>
+  return Object.fromEntries([...fleet, ...Object.entries(LIMITS_LUA), ...Object.entries(LOCAL_STAGES_LUA)]) as Record<ScriptName, string>
 }
 
 const LUA = {

@@ -1,5 +1,6 @@
 import { pickStage } from './fill-first'
 import { LocalLimits } from './limits'
+import { MemoryLocalStages } from './local-stages'
 import {
   type AssignRequest,
   type AssignResult,
@@ -35,7 +36,7 @@ export class MemoryStore implements Store {
   readonly kind = 'memory' as const
   readonly blockingReads = false
   readonly limits = new LocalLimits()
-
+  readonly localStages = new MemoryLocalStages()
   private readonly stageCapacity: number
   /** Finished sessions and watch totals are forgotten this long after a viewer's last session. */
   private readonly historyRetentionMs: number

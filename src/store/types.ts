@@ -1,4 +1,5 @@
 import type { Limits } from './limits'
+import type { LocalStageRegistry } from './local-stages'
 
 /** A stage takes new viewers while active; a draining one keeps its viewers until they rejoin elsewhere. */
 export const STAGE_STATUSES = ['active', 'draining'] as const
@@ -149,6 +150,8 @@ export interface Store {
   close(): Promise<void>
   /** Fleet-wide counting: the IVS quota gate, API rate counters, notices. */
   readonly limits: Limits
+  /** The local stage provider's stages (no AWS), one set for every instance sharing the store. */
+  readonly localStages: LocalStageRegistry
 
   /** Adds a stage unless `maxStages` stages already exist; returns false when full. */
   addStage(stage: StageRecord, maxStages: number): Promise<boolean>

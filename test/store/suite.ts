@@ -360,6 +360,40 @@ export function describeStore(name: string, factory: StoreFactory) {
       expect((await limits.countHit('short-window', 100, T0 + 150)).count).toBe(1)
     })
 
+    test("local stages: the local provider's own stages, apart from the fleet's records; put, get, rename, delete, list", async () => {
+      const { localStages } = store
+      const arn = (id: string) => `arn:aws:ivs:us-east-1:000000000000:stage/${id}`
+      expect(await localStages.list()).toEqual([])
+      expect(await localStages.get(arn('LocalStage01'))).toBeNull()
+      const master = { arn: arn('LocalStage01'), name: 'fleet-master', tags: { 'ivs-fanout:fleet': 'fleet', team: 'live ✓ "quoted"' } }
+      const untagged = { arn: arn('LocalStage02'), name: 'plain', tags: {} }
+      await localStages.put(master)
+      await localStages.put(untagged)
+      expect(await localStages.get(master.arn)).toEqual(master)
+      expect(await localStages.get(untagged.arn)).toEqual(untagged)
+      const byArn = (list: { arn: string }[]) => [...list].sort((a, b) => a.arn.localeCompare(b.arn))
+      expect(byArn(await localStages.list())).toEqual([master, untagged])
+      // Not fleet records: the stage list and seats know nothing of them.
+      expect(await store.listStages()).toEqual([])
+      // A rename keeps the tags (none as none); a missing stage is not created by one.
+      expect(await localStages.rename(master.arn, 'renamed')).toEqual({ ...master, name: 'renamed' })
+      expect(await localStages.rename(untagged.arn, 'plain-2')).toEqual({ ...untagged, name: 'plain-2' })
+      expect(await localStages.get(untagged.arn)).toEqual({ ...untagged, name: 'plain-2' })
+      expect(await localStages.rename(arn('Missing00000'), 'x')).toBeNull()
+      expect(await localStages.get(arn('Missing00000'))).toBeNull()
+      // put replaces the stage with its ARN.
+      await localStages.put({ ...master, name: 'again', tags: { a: 'b' } })
+      expect(await localStages.get(master.arn)).toEqual({ ...master, name: 'again', tags: { a: 'b' } })
+      await localStages.delete(master.arn)
+      await localStages.delete(master.arn) // already gone: not an error
+      expect(await localStages.list()).toEqual([{ ...untagged, name: 'plain-2' }])
+      // What a caller does with an answer does not change what is kept.
+      const read = (await localStages.get(untagged.arn))!
+      read.name = 'mutated'
+      read.tags.x = 'y'
+      expect(await localStages.get(untagged.arn)).toEqual({ ...untagged, name: 'plain-2' })
+    })
+
     test('leader lease: acquire, renew, refuse others, expire, release', async () => {
       expect(await store.acquireLease('leader', 'a', 1000, T0)).toBe(true)
       expect(await store.acquireLease('leader', 'b', 1000, T0 + 500)).toBe(false)
