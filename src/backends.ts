@@ -9,7 +9,6 @@ import { LOCAL_ACCOUNT_ID, LocalStageProvider } from './ivs/local'
 import { generateKeyPair, importPrivateKey, SelfSignedTokenIssuer } from './ivs/signer'
 import type { StageProvider, TokenIssuer } from './ivs/types'
 import type { Logger } from './log'
-import type { Limits } from './store/limits'
 import { MemoryStore } from './store/memory'
 import { RedisStore } from './store/redis'
 import { RedisConfigError } from './store/redis-client'
@@ -50,17 +49,19 @@ export async function openStore(config: ServeConfig, logger: Logger, fatal: (err
 }
 
 /**
- * Local mode: in-process stages and self-signed tokens (generated key unless one is given).
+ * Local mode: stages kept in the store (no media unless LOCAL_WHIP_URL names a WHIP endpoint) and
+ * self-signed tokens (generated key unless one is given).
  * AWS mode: IVS stages; self-signed tokens when a key is configured, else CreateParticipantToken,
  * both sharing one IVS client paced to the account's quotas.
  */
 export async function stageBackend(
   config: ServeConfig,
-  deps: { logger: Logger; clock: Clock; limits: Limits; observer?: IvsCallObserver },
+  deps: { logger: Logger; clock: Clock; store: Store; observer?: IvsCallObserver },
 ): Promise<{ provider: StageProvider; tokens: TokenIssuer; api: IvsRealTimeApi | null }> {
   const { logger, clock } = deps
   if (config.provider === 'local') {
-    const provider = new LocalStageProvider({ region: config.awsRegion, whipUrl: config.localWhipUrl })
+    // The stages live in the store, so instances sharing it share them and a restart keeps them.
+    const provider = new LocalStageProvider({ region: config.awsRegion, whipUrl: config.localWhipUrl, stages: deps.store.localStages })
     const keyId = config.ivsPublicKeyArn ?? `arn:aws:ivs:${config.awsRegion}:${LOCAL_ACCOUNT_ID}:public-key/${randomAlphanumeric(12)}`
     return { provider, tokens: await selfSignedIssuer(config.ivsPrivateKeyPem ?? (await generateKeyPair()).privateKeyPem, keyId, clock), api: null }
   }
@@ -69,7 +70,7 @@ export async function stageBackend(
     client: createIvsRealTimeClient({ region: config.awsRegion, endpoint: config.ivsEndpoint }),
     logger: logger.child({ component: 'ivs' }),
     clock,
-    limits: deps.limits,
+    limits: deps.store.limits,
     scope: config.awsRegion,
     observer: deps.observer,
   })

@@ -102,7 +102,7 @@ export async function startServe(options: ServeOptions): Promise<ServeHandle> {
   } = await stageBackend(config, {
     logger,
     clock,
-    limits: store.limits,
+    store,
     observer: {
       attempt: (operation, outcome) => counters.add('IvsCalls', 1, { operation, outcome }),
       waited: (operation, ms) => {

@@ -1,5 +1,4 @@
 import { PUBLIC_KEY_ARN_PATTERN, STAGE_ARN_PATTERN } from '../ivs/arn'
-import { IVS_GLOBAL_WHIP_URL } from '../ivs/endpoints'
 import type { LogLevel } from '../log'
 import type { RedisConnection } from '../store/redis-connection'
 import { DEFAULT_STAGE_CAPACITY, DEFAULT_WATCH_HISTORY_TTL_MS } from '../store/types'
@@ -21,7 +20,8 @@ export interface ServeConfig extends HardeningConfig {
   provider: ProviderKind
   ivsEndpoint: string | null
   masterStageArn: string | null
-  localWhipUrl: string
+  /** The WHIP endpoint local stages report; null: they carry no media. */
+  localWhipUrl: string | null
   ivsPublicKeyArn: string | null
   ivsPrivateKeyPem: string | null
   upstash: { url: string; token: string } | null
@@ -108,7 +108,8 @@ export function loadServeConfig(env: Env): ConfigResult<ServeConfig> {
     provider,
     ivsEndpoint: r.url('IVS_ENDPOINT', null),
     masterStageArn: r.matching('MASTER_STAGE_ARN', STAGE_ARN_PATTERN, 'an IVS stage ARN (arn:aws:ivs:<region>:<account>:stage/<12 letters or digits>)'),
-    localWhipUrl: r.url('LOCAL_WHIP_URL', IVS_GLOBAL_WHIP_URL)!,
+    // Unset: local stages carry no media (IVS's WHIP endpoint knows no local stage).
+    localWhipUrl: r.url('LOCAL_WHIP_URL', null),
     ivsPublicKeyArn,
     ivsPrivateKeyPem,
     upstash: upstashUrl && upstashToken ? { url: upstashUrl, token: upstashToken } : null,

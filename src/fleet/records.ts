@@ -103,11 +103,12 @@ export class FleetRecords {
     // harmlessly, as its creator records it), never dropped for being missing there.
     const known = await store.listStages()
     const atProvider = await provider.listStages({ tags: this.tags() })
-    const present = new Set(atProvider.map((s) => s.arn))
     const knownArns = new Set(known.map((s) => s.arn))
     const dropped: string[] = []
     for (const stage of known) {
-      if (stage.isMaster || present.has(stage.arn)) continue
+      const there = atProvider.find((s) => s.arn === stage.arn)
+      if (there) await this.refreshEndpoints(stage, there)
+      if (stage.isMaster || there) continue
       await store.removeStage(stage.arn, clock.now())
       dropped.push(stage.arn)
     }
@@ -125,6 +126,16 @@ export class FleetRecords {
     return { [FLEET_TAG]: this.settings.fleetId }
   }
 
+  /**
+   * The provider's endpoints win over the record's: a local stage reports the LOCAL_WHIP_URL of
+   * now (set or unset since the stage was made), so a restart with it changed applies to every stage.
+   */
+  private async refreshEndpoints(known: StageView, at: ProviderStage): Promise<void> {
+    if (known.endpoints.whip === at.endpoints.whip && known.endpoints.events === at.endpoints.events) return
+    await this.deps.store.updateStage(known.arn, { endpoints: at.endpoints })
+    this.deps.logger.info('stage endpoints updated from the provider', { stageArn: known.arn, endpoints: at.endpoints })
+  }
+
   /** The configured master, the one the store (or this instance) knows, the fleet's tagged one at the provider, or a new one. */
   private async ensureMaster(): Promise<StageView> {
     const { store, provider, clock, logger } = this.deps
@@ -135,6 +146,7 @@ export class FleetRecords {
       if (stage) {
         if (known && known.arn !== wanted) await store.removeStage(known.arn, clock.now())
         await store.addStage(stageRecord(stage, { isMaster: true, seq: 0 }, clock.now()), Number.MAX_SAFE_INTEGER)
+        if (known?.arn === wanted) await this.refreshEndpoints(known, stage)
         this.masterArn = wanted
         return (await store.getStage(wanted))!
       }

@@ -5,7 +5,8 @@ import type { TokenSettings } from './settings'
 
 export interface PublishToken extends IssuedToken {
   stageArn: string
-  whipUrl: string
+  /** null: the stage carries no media (a local stage without LOCAL_WHIP_URL), there is nowhere to publish. */
+  whipUrl: string | null
   capabilities: Capability[]
 }
 

@@ -69,13 +69,14 @@ export class SelfSignedTokenIssuer implements TokenIssuer {
       resource: request.stage.arn,
       topic: stageIdOf(request.stage.arn),
       events_url: request.stage.endpoints.events,
-      whip_url: request.stage.endpoints.whip,
       capabilities: {
         allow_publish: request.capabilities.includes('PUBLISH'),
         allow_subscribe: request.capabilities.includes('SUBSCRIBE'),
       },
       version: '1.0',
     }
+    // A stage that carries no media (a local one without LOCAL_WHIP_URL) has no WHIP URL to name.
+    if (request.stage.endpoints.whip !== null) claims.whip_url = request.stage.endpoints.whip
     if (request.userId) claims.user_id = request.userId
     if (Object.keys(request.attributes).length > 0) claims.attributes = request.attributes
     const signingInput = `${this.encodedHeader}.${b64url(JSON.stringify(claims))}`

@@ -19,7 +19,8 @@ export interface StoreOptions {
 }
 
 export interface StageEndpoints {
-  whip: string
+  /** Where media is published into the stage; null for a stage that carries no media (a local stage without LOCAL_WHIP_URL). */
+  whip: string | null
   events: string
 }
 

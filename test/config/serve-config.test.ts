@@ -24,7 +24,8 @@ describe('serve config', () => {
     expect([c.publisherTokenTtlMin, c.viewerTokenTtlMin]).toEqual([240, 60])
     expect(c.rateLimit).toEqual({ windowMs: 60_000, max: 100 })
     expect(c.redisKeyPrefix).toBe('ivsf:')
-    expect(c.localWhipUrl).toBe('https://global.whip.live-video.net')
+    // No LOCAL_WHIP_URL: local stages carry no media (IVS's global WHIP endpoint knows no local stage).
+    expect(c.localWhipUrl).toBeNull()
     expect(c.cloudwatchEnabled).toBe(false)
     expect(c.cloudwatchNamespace).toBe('IVS/Production')
     expect(c.logLevel).toBe('info')

@@ -3,6 +3,7 @@
  * answer 503 with the reason until the leader's next tick puts the master and the fleet's tagged
  * stages back, then everything serves again without a restart. In process with a hand-driven
  * ticker, and as two processes on one real redis-server and one IVS server with real timers.
+ * Local stages (no AWS) live in that same store: a FLUSHALL loses them too, so the fleet starts over.
  */
 import { afterAll, afterEach, describe, expect, test } from 'bun:test'
 import { Redis } from 'ioredis'
@@ -14,6 +15,10 @@ import { beforeAllOrFail } from '../support/hooks'
 import { awsModeEnv, type IvsServer, startIvsServer } from '../support/ivs-server'
 import { type RedisServer, startRedis } from '../support/redis'
 import { startTestServer } from '../support/serve'
+
+// The in-process server in AWS mode: the SDK's default credential chain reads these (the IVS server accepts any signature).
+process.env.AWS_ACCESS_KEY_ID = 'AKIDLOCALTEST'
+process.env.AWS_SECRET_ACCESS_KEY = 'local-test-secret'
 
 const API_KEY = 'store-loss-api-key-0123456789'
 let redis: RedisServer
@@ -44,7 +49,7 @@ describe('FLUSHALL under a running fleet', () => {
   test('publisher tokens and readiness are 503 with the reason until the next leader tick restores the master and the tagged stages', async () => {
     const ticker = new ManualTicker()
     const server = await startTestServer(
-      { REDIS_HOST: '127.0.0.1', REDIS_PORT: String(redis.port), REDIS_KEY_PREFIX: `loss${++n}:`, API_SECRET_KEY: API_KEY },
+      { ...awsModeEnv(ivs), REDIS_HOST: '127.0.0.1', REDIS_PORT: String(redis.port), REDIS_KEY_PREFIX: `loss${++n}:`, API_SECRET_KEY: API_KEY },
       { ticker },
     )
     try {
@@ -81,6 +86,37 @@ describe('FLUSHALL under a running fleet', () => {
       // Readiness answers are reused for 2 s: allow for the cached 503.
       await eventually('ready again', async () => (await ready(server.url)).status === 200, 5_000, 200)
       expect((await ready(server.url)).status).toBe(200)
+    } finally {
+      await server.stop()
+    }
+  }, 30_000)
+
+  test('local stages are lost with the store: the next leader tick starts the fleet over with a new master, and it serves again', async () => {
+    const ticker = new ManualTicker()
+    const server = await startTestServer(
+      { REDIS_HOST: '127.0.0.1', REDIS_PORT: String(redis.port), REDIS_KEY_PREFIX: `loss${++n}:`, API_SECRET_KEY: API_KEY },
+      { ticker },
+    )
+    try {
+      const publisher = () => server.api('/api/token/publisher', { method: 'POST', json: { userId: 'pub' } })
+      const master = (await (await publisher()).json()).data.stageArn as string
+      await server.api('/api/stage', { method: 'POST', json: { name: 'second' } })
+      await server.loop.tick()
+      expect(server.lease.isLeader).toBe(true)
+      expect(await server.provider.listStages()).toHaveLength(2)
+
+      await client.flushall()
+      expect(await server.provider.listStages()).toEqual([])
+      expect((await publisher()).status).toBe(503)
+      await server.loop.tick()
+      const back = await publisher()
+      expect(back.status).toBe(200)
+      const newMaster = (await back.json()).data.stageArn as string
+      expect(newMaster).not.toBe(master)
+      const stages = (await (await server.api('/api/stage/list')).json()).data.stages as { stageArn: string; isMaster: boolean }[]
+      expect(stages.map((s) => [s.stageArn, s.isMaster])).toEqual([[newMaster, true]])
+      expect((await server.provider.listStages()).map((s) => s.arn)).toEqual([newMaster])
+      await eventually('ready again', async () => (await ready(server.url)).status === 200, 5_000, 200)
     } finally {
       await server.stop()
     }

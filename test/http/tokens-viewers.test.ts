@@ -31,13 +31,26 @@ describe('tokens and viewers on real state', () => {
     const master = d.stageArn
     expect(master).toBe(await masterOf(server))
     expect(d.capabilities).toEqual(['PUBLISH', 'SUBSCRIBE'])
-    expect(d.whipUrl).toBe('https://global.whip.live-video.net')
+    // A local stage without LOCAL_WHIP_URL carries no media: no WHIP URL, in the answer or the token.
+    expect(d.whipUrl).toBeNull()
     const claims = decodeJwt(d.token)
+    expect(claims.whip_url).toBeUndefined()
     expect(claims.resource).toBe(master)
     expect(claims.jti).toBe(d.participantId)
     expect(claims.user_id).toBe('publisher-123')
     expect((claims.exp! - claims.iat!) / 60).toBe(240)
     expect(Date.parse(d.expirationTime)).toBe(claims.exp! * 1000)
+  })
+
+  test('with LOCAL_WHIP_URL the local stages report it: publisher and relay tokens, the token claim, the stage list', async () => {
+    await using server = await freshServer({ ...SMALL_FLEET, LOCAL_WHIP_URL: 'https://whip.example.test/whip' })
+    const publisher = await data(await post(server, '/api/token/publisher', { userId: 'publisher-123' }))
+    expect(publisher.whipUrl).toBe('https://whip.example.test/whip')
+    expect(decodeJwt(publisher.token).whip_url).toBe('https://whip.example.test/whip')
+    const relay = await data(await post(server, '/api/token/mediaserver', { serverId: 'relay-1', stageArn: publisher.stageArn }))
+    expect(relay.whipUrl).toBe('https://whip.example.test/whip')
+    const stages = (await data(await server.api('/api/stage/list'))).stages as { endpoints: { whip: string | null } }[]
+    expect(stages.map((s) => s.endpoints.whip)).toEqual(['https://whip.example.test/whip'])
   })
 
   test('durationMinutes sets the publisher token lifetime', async () => {

@@ -32,7 +32,10 @@ export const Stage = t.Object(
     viewerCount: t.Integer(),
     capacity: t.Integer(),
     createdAt: IsoTime,
-    endpoints: t.Object({ whip: t.String(), events: t.String() }),
+    endpoints: t.Object({
+      whip: t.Nullable(t.String({ description: 'null: the stage carries no media (a local stage, no AWS, without LOCAL_WHIP_URL)' })),
+      events: t.String(),
+    }),
     tags: t.Record(t.String(), t.String()),
   },
   {

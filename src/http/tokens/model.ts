@@ -20,7 +20,12 @@ export const PublisherToken = t.Object(
     token: Jwt,
     participantId: ParticipantId,
     stageArn: StageArn,
-    whipUrl: t.String({ example: 'https://global.whip.live-video.net' }),
+    whipUrl: t.Nullable(
+      t.String({
+        description: 'where to publish into the stage over WHIP; null when the stage carries no media (a local stage, no AWS, without LOCAL_WHIP_URL)',
+        example: 'https://global.whip.live-video.net',
+      }),
+    ),
     expirationTime: IsoTime,
     capabilities: Capabilities,
   },
