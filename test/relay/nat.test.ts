@@ -172,6 +172,20 @@ describe('the relay behind a 1:1 NAT: WEBRTC_UDP_PORT and WEBRTC_PUBLIC_HOSTS (r
     }
   }, 60_000)
 
+  test('a WEBRTC_UDP_PORT another socket holds: the relay does not start, and says which port', async () => {
+    const taken = await Bun.udpSocket({ port: 0 })
+    try {
+      const p = spawnProcess(
+        [BUN, 'run', 'src/main.ts', 'relay'],
+        bareEnv({ API_PORT: String(await freePort()), API_SERVER_URL: serve.url, API_SECRET_KEY: serve.apiKey, WEBRTC_UDP_PORT: String(taken.port) }),
+      )
+      expect(await p.proc.exited).toBe(1)
+      expect(p.stdout()).toContain(`WEBRTC_UDP_PORT ${taken.port}: the relay cannot open that UDP port`)
+    } finally {
+      taken.close()
+    }
+  })
+
   test('WEBRTC_PUBLIC_HOSTS without WEBRTC_UDP_PORT: exit 2 naming both', async () => {
     const p = spawnProcess(
       [BUN, 'run', 'src/main.ts', 'relay'],
