@@ -3,6 +3,7 @@ import http from 'node:http'
 import { eventually } from '../support/eventually'
 import { BUN, bareEnv, freePort, type Spawned, spawnProcess } from '../support/process'
 import { startTestServer, type TestServer } from '../support/serve'
+import { type StubbornLoad, stubbornClients } from '../support/stubborn-clients'
 import { startWhipEndpoint, type WhipEndpoint } from '../support/whip-endpoint'
 
 /**
@@ -213,5 +214,79 @@ describe('the relay drains the same way', () => {
 
     expectCleanDrain(load, await drainUnderLoad(p, port, load))
     expect(p.stdout()).toContain('"msg":"relay stopped"')
+  }, 30_000)
+})
+
+describe('clients that ignore Connection: close (raw sockets, sending back to back through SIGTERM)', () => {
+  const STUBBORN = 16
+
+  /** Every answer after the signal announces close and ends its connection; what is left unanswered is only what the server never read. */
+  function expectHonestStop(load: StubbornLoad, code: number | null) {
+    expect(code).toBe(0)
+    expect(load.answeredAfterClose).toBe(0)
+    // Requests read before the signal may still be answered keep-alive, at most one per client.
+    expect(load.keptAliveAfterSignal).toBeLessThanOrEqual(STUBBORN)
+    expect(load.droppedAfterAnnouncedClose).toBeGreaterThan(0)
+    // A reset without an announcement happens only on a connection the server never read from: one still in
+    // the kernel's accept queue when the listener closes (at most one per client).
+    for (const reset of load.unannounced) expect(reset).toMatchObject({ answeredOnConnection: 0 })
+    expect(load.unannounced.length).toBeLessThanOrEqual(STUBBORN)
+  }
+
+  async function stopUnder(p: Spawned, port: number, request: string) {
+    const clients = stubbornClients(port, request, STUBBORN)
+    await Bun.sleep(300)
+    expect(clients.load.answered).toBeGreaterThan(STUBBORN)
+    clients.signalled()
+    p.kill('SIGTERM')
+    const code = await p.proc.exited
+    await clients.stop()
+    const { load } = clients
+    console.log(
+      `stubborn clients: ${load.answered} answered, ${load.droppedAfterAnnouncedClose} sent after an announced close, ${load.refused} refused, ` +
+        `${load.unannounced.length} reset unannounced (${load.unannounced.map((u) => `${u.error} on a connection with ${u.answeredOnConnection} answers at +${u.afterSignalMs} ms`).join('; ') || 'none'}), exit ${code}`,
+    )
+    return { load, code }
+  }
+
+  test('serve: each answer after SIGTERM says close and the server closes right after it', async () => {
+    const port = await freePort()
+    const key = 'drain-test-api-key-0123456789'
+    const p = spawnProcess(
+      [BUN, 'run', 'src/main.ts', 'serve'],
+      bareEnv({ API_PORT: String(port), API_SECRET_KEY: key, SHUTDOWN_GRACE_MS: String(GRACE_MS / 2), RATE_LIMIT_MAX_REQUESTS: '100000000' }),
+    )
+    running.push(p)
+    await p.waitFor(/"msg":"serving"/)
+    const body = JSON.stringify({ userId: 'stubborn' })
+    const request = `POST /api/token/viewer HTTP/1.1\r\nHost: 127.0.0.1\r\nx-api-key: ${key}\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\n\r\n${body}`
+    const { load, code } = await stopUnder(p, port, request)
+    expectHonestStop(load, code)
+  }, 30_000)
+
+  test('relay: the same', async () => {
+    const port = await freePort()
+    const p = spawnProcess(
+      [BUN, 'run', 'src/main.ts', 'relay'],
+      bareEnv({
+        API_PORT: String(port),
+        API_SERVER_URL: `http://127.0.0.1:${await freePort()}`,
+        API_SECRET_KEY: 'drain-test-api-key-0123456789',
+        SHUTDOWN_GRACE_MS: String(GRACE_MS / 2),
+        RATE_LIMIT_MAX_REQUESTS: '100000000',
+      }),
+    )
+    running.push(p)
+    await eventually(
+      'relay answers',
+      () =>
+        fetch(`http://127.0.0.1:${port}/health/live`).then(
+          (r) => r.ok,
+          () => false,
+        ),
+      10_000,
+    )
+    const { load, code } = await stopUnder(p, port, 'GET /health/live HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n')
+    expectHonestStop(load, code)
   }, 30_000)
 })
