@@ -6,9 +6,10 @@ import { KeyframeRequester } from './ingest/keyframes'
 import type { Arrival } from './ingest/loss-repair'
 import type { PublicAddresses } from './ingest/public-addresses'
 import { type MediaSink, PublisherSession } from './ingest/publisher'
+import { checkOfferTransport } from './rtp/offer-check'
 import { PacketHistory } from './rtp/packet-history'
 import type { RtpHeader } from './rtp/rtp'
-import { withPublicCandidates } from './rtp/sdp'
+import { chooseIngestCodecs, withPublicCandidates } from './rtp/sdp'
 
 export class PublisherConflict extends Error {}
 
@@ -94,6 +95,9 @@ export class Fanout implements MediaSink {
    * session that is not connected (still connecting, or disconnected) is stale: the new one replaces it.
    */
   async acceptPublisher(offer: string): Promise<{ session: PublisherSession; answer: string }> {
+    // An offer the relay cannot take is a 400 whoever holds the slot, and changes nothing.
+    chooseIngestCodecs(offer)
+    checkOfferTransport(offer)
     const current = this.publisher
     if (current && this.answering) throw new PublisherConflict("another publisher's offer is being answered; try again")
     if (current?.connected) throw new PublisherConflict('a publisher is already connected; DELETE its session first')

@@ -139,7 +139,11 @@ export function buildRelayApp(deps: RelayAppDeps) {
           return answer
         } catch (error) {
           if (error instanceof PublisherConflict) throw new AppError('CONFLICT', error.message)
-          if (error instanceof SdpError) throw new AppError('VALIDATION_ERROR', error.message, { field: 'sdp' })
+          if (error instanceof SdpError) {
+            // The publisher's mistake, not ours: a warning without a stack, and the 400 says what to fix.
+            deps.logger.warn('WHIP offer refused', { reason: error.message })
+            throw new AppError('VALIDATION_ERROR', error.message, { field: 'sdp' })
+          }
           throw error
         }
       },

@@ -2,6 +2,7 @@ import { type Clock, monotonicClock } from '../../src/clock'
 import { randomAlphanumeric } from '../../src/ids'
 import type { Logger } from '../../src/log'
 import { gatheredDescription, newPeer, type PeerConnection, type PeerNetwork, type Track } from '../peer'
+import { setOffer } from '../rtp/offer-check'
 import type { SenderClock } from '../rtp/rewriter'
 import { buildNack, buildPli, buildReceiverReport, parseRtcp, type ReportBlock } from '../rtp/rtcp'
 import { isRtcp, newRtpHeader, parseRtp, type RtpHeader, startsH264KeyframeAt } from '../rtp/rtp'
@@ -77,6 +78,7 @@ export class PublisherSession {
     this.video = new IngestStream(options.repairPolicy)
     this.audio = new IngestStream(options.repairPolicy)
     this.pc = newPeer(`publisher-${this.id}`, options)
+    this.applyOffer()
     // A publisher that vanishes (crash, network loss) leaves the connection up until ICE consent
     // expires; silence ends the session sooner so a new publisher can take over.
     const mediaTimeoutMs = options.mediaTimeoutMs ?? 5_000
@@ -118,13 +120,14 @@ export class PublisherSession {
     return (kind === 'video' ? this.video : this.audio).senderClock
   }
 
-  /** Applies the (restricted) offer and returns the answer with its candidates. */
-  async answer(timeoutMs = 5_000): Promise<string> {
+  /** The (restricted) offer, applied at construction: one libdatachannel refuses is a 400 before any session is replaced. */
+  private applyOffer(): void {
     const { video, audio, videoRtx } = this.codecs
     const keep = [video.payloadType, ...(videoRtx ? [videoRtx.payloadType] : []), ...(audio ? [audio.payloadType] : [])]
     const offer = restrictOffer(this.offer, keep)
     const kinds = new Map(parseMedia(offer).map((m) => [m.mid, m.kind]))
     this.pc.onTrack((track) => this.attach(track, kinds.get(track.mid()) ?? 'unknown'))
+    setOffer(this.pc, offer)
     this.pc.onStateChange((state) => {
       if (state === 'connected') {
         this.connectedAt = this.clock.now()
@@ -134,7 +137,10 @@ export class PublisherSession {
       // 'disconnected' is often transient; the media watchdog ends a publisher that is really gone.
       if (state === 'failed' || state === 'closed') this.end(`peer connection ${state}`)
     })
-    this.pc.setRemoteDescription(offer, 'offer')
+  }
+
+  /** The answer to the offer, with its candidates. */
+  answer(timeoutMs = 5_000): Promise<string> {
     return gatheredDescription(this.pc, timeoutMs)
   }
 
