@@ -6,8 +6,8 @@ import { Counters } from '../src/metrics/counters'
 import { systemTicker, type Ticker } from '../src/ticker'
 import { DEFAULT_STOP_GRACE_MS, drainFor, type StopOptions, stopServer } from '../src/web/drain'
 import { DEFAULT_GUESS_POLICY, GuessBudget } from '../src/web/guess-budget'
+import { Listener } from '../src/web/listener'
 import { RateLimiter } from '../src/web/rate-limiter'
-import { listenOptions } from '../src/web/request-limits'
 import type { RelayConfig } from './config'
 import { CONTROL_BACKOFF, ControlPlane } from './control/control-plane'
 import { ControlLink } from './control/link'
@@ -20,7 +20,10 @@ import { holdMuxPort } from './peer'
 export interface RelayHandle {
   app: ReturnType<typeof buildRelayApp>
   port: number
+  /** http(s)://127.0.0.1:<port> */
   url: string
+  /** SIGHUP: serve new connections with the certificate files as they are now. */
+  reloadTls(): Promise<boolean>
   publishSecret: string
   fanout: Fanout
   /** Registered with the API server? Following its events? (What /health and /health/ready report.) */
@@ -109,9 +112,8 @@ export async function startRelay(options: RelayOptions): Promise<RelayHandle> {
     metricsToken: config.metricsToken,
     checks: [{ name: 'api', kind: 'http', check: async () => void (await api().stages()) }],
   })
-  app.listen(listenOptions(config.port))
-  const server = app.server!
-  control = new ControlPlane({ ...config, port: server.port! }, logger, { backoff: controlBackoff })
+  const listener = await Listener.start(app, { port: config.port, tls: config.tls, logger })
+  control = new ControlPlane({ ...config, port: listener.listeningPort }, logger, { backoff: controlBackoff })
 
   const registration = new RelayRegistration(
     { api: control, stages: fanout, link, ticker: options.ticker ?? systemTicker, logger },
@@ -125,13 +127,14 @@ export async function startRelay(options: RelayOptions): Promise<RelayHandle> {
     },
   )
   await registration.start()
-  logger.info('relay serving', { port: server.port, serverId: config.serverId, host: hostname() })
+  logger.info('relay serving', { port: listener.listeningPort, scheme: listener.scheme, serverId: config.serverId, host: hostname() })
 
   let stopping: Promise<void> | null = null
   return {
     app,
-    port: server.port!,
-    url: `http://127.0.0.1:${server.port}`,
+    port: listener.listeningPort,
+    url: listener.url,
+    reloadTls: () => listener.reloadTls(),
     publishSecret,
     fanout,
     link,
@@ -144,7 +147,7 @@ export async function startRelay(options: RelayOptions): Promise<RelayHandle> {
         await fanout.stop()
         portHold?.close()
         await registration.farewell()
-        await stopServer(server, graceMs)
+        await stopServer(listener.server, graceMs)
         logger.info('relay stopped')
       })()
       return stopping

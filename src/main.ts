@@ -59,7 +59,7 @@ async function serve(): Promise<void> {
     logger.error('start failed', { error: describeError(error) })
     process.exit(EXIT_RUNTIME)
   }
-  onStopSignal(logger, () => handle.stop({ drainMs: result.shutdownGraceMs }))
+  onSignals(logger, handle, result.shutdownGraceMs)
 }
 
 async function relay(): Promise<void> {
@@ -72,24 +72,35 @@ async function relay(): Promise<void> {
     logger.error('start failed', { error: describeError(error) })
     process.exit(EXIT_RUNTIME)
   }
-  onStopSignal(logger, () => handle.stop({ drainMs: result.shutdownGraceMs }))
+  onSignals(logger, handle, result.shutdownGraceMs)
 }
 
-function onStopSignal(logger: ReturnType<typeof createLogger>, stop: () => Promise<void>): void {
+/** SIGTERM/SIGINT drain and stop; SIGHUP reloads the TLS certificate files (it would otherwise end the process). */
+function onSignals(
+  logger: ReturnType<typeof createLogger>,
+  handle: { stop(o: { drainMs: number }): Promise<void>; reloadTls(): Promise<boolean> },
+  drainMs: number,
+): void {
   const shutdown = (signal: string) => {
     logger.info('shutting down', { signal })
-    stop().then(
+    handle.stop({ drainMs }).then(
       () => process.exit(0),
       () => process.exit(EXIT_RUNTIME),
     )
   }
   process.once('SIGTERM', () => shutdown('SIGTERM'))
   process.once('SIGINT', () => shutdown('SIGINT'))
+  process.on('SIGHUP', () => void handle.reloadTls())
 }
 
 async function healthcheck(portArg: string | undefined): Promise<void> {
   const port = portArg ?? process.env.API_PORT ?? process.env.PORT ?? '3000'
-  const ok = await fetch(`http://127.0.0.1:${port}/health/live`, { signal: AbortSignal.timeout(2_000) }).then(
+  // With TLS the process serves https only; it is asking itself, by address, so the name is not checked.
+  const scheme = process.env.TLS_CERT_FILE ? 'https' : 'http'
+  const ok = await fetch(`${scheme}://127.0.0.1:${port}/health/live`, {
+    signal: AbortSignal.timeout(2_000),
+    tls: { rejectUnauthorized: false },
+  } as RequestInit).then(
     (r) => r.ok,
     () => false,
   )

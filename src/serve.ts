@@ -32,13 +32,16 @@ import type { Store } from './store/types'
 import { systemTicker, type Ticker } from './ticker'
 import { DEFAULT_STOP_GRACE_MS, drainFor, type StopOptions, stopServer } from './web/drain'
 import { DEFAULT_GUESS_POLICY, GuessBudget } from './web/guess-budget'
+import { Listener } from './web/listener'
 import { RateLimiter } from './web/rate-limiter'
-import { listenOptions } from './web/request-limits'
 
 export interface ServeHandle {
   app: App
   port: number
+  /** http(s)://127.0.0.1:<port> */
   url: string
+  /** SIGHUP: serve new connections with the certificate files as they are now (false: no TLS, or a bad pair kept the old one). */
+  reloadTls(): Promise<boolean>
   apiKey: string
   store: Store
   provider: StageProvider
@@ -213,18 +216,25 @@ export async function startServe(options: ServeOptions): Promise<ServeHandle> {
       },
     },
   })
-  app.listen(listenOptions(config.port))
+  const listener = await Listener.start(app, { port: config.port, tls: config.tls, logger })
   metrics.start()
   loop.start()
   broadcast.start()
-  const server = app.server!
-  logger.info('serving', { port: server.port, store: store.describe(), provider: provider.kind, tokens: issuer.strategy, masterStageArn: master?.arn ?? null })
+  logger.info('serving', {
+    port: listener.listeningPort,
+    scheme: listener.scheme,
+    store: store.describe(),
+    provider: provider.kind,
+    tokens: issuer.strategy,
+    masterStageArn: master?.arn ?? null,
+  })
 
   let stopping: Promise<void> | null = null
   return {
     app,
-    port: server.port!,
-    url: `http://127.0.0.1:${server.port}`,
+    port: listener.listeningPort,
+    url: listener.url,
+    reloadTls: () => listener.reloadTls(),
     apiKey,
     store,
     provider,
@@ -247,7 +257,7 @@ export async function startServe(options: ServeOptions): Promise<ServeHandle> {
         await loop.stop()
         // Open sockets would hold server.stop(false) forever: close them first (1001 going away).
         hub.closeAll(1001, 'server stopping')
-        await stopServer(server, graceMs)
+        await stopServer(listener.server, graceMs)
         await heartbeats.flush()
         await feed.stop()
         await metrics.stop()

@@ -1,4 +1,5 @@
 import type { ProxyTrust } from '../web/client-address'
+import { readTlsPair, type TlsFiles } from '../web/listener'
 import type { EnvReader } from './env'
 
 /** The shortest secret either mode accepts (API key, media secret, publish secret): 16 characters. */
@@ -22,6 +23,8 @@ export interface HardeningConfig {
   metricsToken: string | null
   /** The relay's second secret (x-media-auth), where the API server asks for it. */
   mediaServerSecret: string | null
+  /** Serve https with these PEM files (TLS_CERT_FILE, TLS_KEY_FILE), reloaded on SIGHUP; null: plain http. */
+  tls: TlsFiles | null
 }
 
 export function readHardening(r: EnvReader): HardeningConfig {
@@ -32,7 +35,26 @@ export function readHardening(r: EnvReader): HardeningConfig {
     bodyTimeoutMs: r.int('BODY_TIMEOUT_MS', 10_000, 100, 120_000),
     metricsToken: r.optional('METRICS_TOKEN'),
     mediaServerSecret: readSecret(r, 'MEDIA_SERVER_SECRET'),
+    tls: readTls(r),
   }
+}
+
+/** TLS_CERT_FILE and TLS_KEY_FILE, together, each a readable PEM file, the key the certificate's own. */
+function readTls(r: EnvReader): TlsFiles | null {
+  const certFile = r.optional('TLS_CERT_FILE')
+  const keyFile = r.optional('TLS_KEY_FILE')
+  if (certFile === null && keyFile === null) return null
+  if (certFile === null || keyFile === null) {
+    r.errors.push('TLS_CERT_FILE and TLS_KEY_FILE must be set together (the PEM certificate chain and its private key)')
+    return null
+  }
+  try {
+    readTlsPair({ certFile, keyFile })
+  } catch (error) {
+    r.errors.push((error as Error).message)
+    return null
+  }
+  return { certFile, keyFile }
 }
 
 /** An optional secret: at least MIN_SECRET_LENGTH characters when set (never echoed in the error). */

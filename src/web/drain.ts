@@ -13,6 +13,8 @@ import { pathOf } from './request-path'
  */
 export class Drain {
   #since: number | null = null
+  /** Listeners being replaced (a certificate reload): their answers close the connection too. */
+  readonly #retired = new WeakSet<object>()
 
   get draining(): boolean {
     return this.#since !== null
@@ -25,6 +27,15 @@ export class Drain {
 
   begin(now = Date.now()): void {
     this.#since ??= now
+  }
+
+  /** Connections of this server are told to close after their next answer (it is about to stop). */
+  retire(server: object): void {
+    this.#retired.add(server)
+  }
+
+  closes(server: object | null): boolean {
+    return this.#since !== null || (server !== null && this.#retired.has(server))
   }
 }
 
@@ -47,8 +58,8 @@ export const DEFAULT_STOP_GRACE_MS = 10_000
 export function drainable(drain = new Drain()) {
   return new Elysia()
     .state({ drain }) // not .state('drain', drain): Elysia drops an object with no enumerable keys
-    .onRequest(({ request, set }) => {
-      if (drain.draining && !request.headers.has('upgrade')) set.headers.connection = 'close'
+    .onRequest(({ request, set, server }) => {
+      if (drain.closes(server) && !request.headers.has('upgrade')) set.headers.connection = 'close'
     })
     .onBeforeHandle({ as: 'global' }, ({ request, set }) => {
       if (!drain.draining || request.method !== 'GET' || pathOf(request.url) !== '/health/ready') return

@@ -45,6 +45,7 @@ export const SYSTEM_TESTS: Record<string, readonly ToolName[]> = {
   'test/e2e/serve-upstash.test.ts': ['redis-server'],
   'test/e2e/store-loss.test.ts': ['redis-server'],
   'test/e2e/store-unreachable.test.ts': ['redis-server', 'openssl'],
+  'test/e2e/tls.test.ts': ['openssl'],
   'test/fleet/loop.test.ts': ['redis-server'],
   'test/http/dashboard.test.ts': ['chromium'],
   'test/http/security-headers.test.ts': ['chromium'],
