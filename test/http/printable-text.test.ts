@@ -28,6 +28,14 @@ const BAD: [string, string][] = [
   ['RLM U+200F', 'ab\u200Fcd'],
   ['ALM U+061C', 'ab\u061Ccd'],
   ['LINE SEPARATOR U+2028', 'ab\u2028cd'],
+  ['tag character U+E0041', 'admin\u{e0041}'],
+  ['cancel tag U+E007F', 'ab\u{e007f}cd'],
+  ['musical invisible formatting U+1D173', 'ab\u{1d173}cd'],
+  ['Hangul filler U+3164', 'ab\u3164cd'],
+  ['Hangul choseong filler U+115F', 'ab\u115fcd'],
+  ['halfwidth Hangul filler U+FFA0', 'ab\uffa0cd'],
+  ['braille blank U+2800', 'ab\u2800cd'],
+  ['combining grapheme joiner U+034F', 'ab\u034fcd'],
   ['lone high surrogate', 'ab\ud800cd'],
   ['lone high surrogate at the end', 'abcd\ud800'],
   ['lone low surrogate', 'ab\udc00cd'],
@@ -39,7 +47,22 @@ const QUERY_BAD = BAD.filter(([, value]) => isWellFormed(value))
 
 const EMOJI = '😀' // one code point, two UTF-16 units
 const CODER = '👩🏽‍💻' // four code points (woman, skin tone, ZWJ, laptop), seven UTF-16 units
-const GOOD_USER_IDS = ['José', '山田', CODER, 'Ελένη', 'مريم', 'Zoë O’Brien-Łukasz', EMOJI.repeat(128), CODER.repeat(32), 'x'.repeat(128)]
+const GOOD_USER_IDS = [
+  'José',
+  '山田',
+  CODER,
+  'Ελένη',
+  'مريم',
+  'Zoë O’Brien-Łukasz',
+  EMOJI.repeat(128),
+  CODER.repeat(32),
+  'x'.repeat(128),
+  // Variation selectors and joiners where emoji and scripts need them.
+  '❤️ 1️⃣ 🏳️‍🌈',
+  '葛\u{e0100}城',
+]
+/** userIds that render as nothing: refused even though every code point in them is allowed on its own. */
+const BLANK_USER_IDS = [' ', '   ', '\u00a0', '\u3000', '\u200d', '\ufe0f', ' \u200c ']
 
 async function refusal(res: Response) {
   const text = await res.text()
@@ -175,6 +198,26 @@ describe('printable text: every free-text field refuses controls, bidi overrides
       expect(wrong).toEqual([])
     })
   }
+
+  test('a userId of nothing visible (spaces, joiners, variation selectors only) is refused, in bodies and queries', async () => {
+    const wrong: string[] = []
+    for (const userId of BLANK_USER_IDS) {
+      const attempts = [
+        await post('/api/token/viewer', { userId: asUser(userId) }),
+        await post('/api/viewer/rejoin', { userId: asUser(userId) }),
+        await get(`/api/viewer/duration?userId=${enc(asUser(userId))}`),
+      ]
+      for (const res of attempts) {
+        const { status, body, text } = await refusal(res)
+        if (status !== 400 || body?.error?.code !== 'VALIDATION_ERROR' || !body.error.message.includes('userId'))
+          wrong.push(`${JSON.stringify(userId)}: ${status} ${text.slice(0, 120)}`)
+      }
+    }
+    expect(wrong).toEqual([])
+    // An attribute value may be empty, so it may be blank too.
+    expect((await post('/api/token/viewer', { userId: 'blank-attribute', attributes: { note: ' ' } })).status).toBe(200)
+    expect((await post('/api/viewer/leave', { userId: 'blank-attribute', stageArn: master })).status).toBe(200)
+  })
 
   test('userId messages say what to fix', async () => {
     const body = await (await post('/api/token/viewer', { userId: asUser('a\u202Eb') })).json()

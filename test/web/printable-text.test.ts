@@ -14,7 +14,32 @@ const USER = { min: 1, max: 128 }
 const EMOJI = '😀'
 const CODER = '👩🏽‍💻' // woman, skin tone, ZWJ, laptop: 4 code points, 7 UTF-16 units
 
-const GOOD = ['José', '山田', CODER, 'Ελένη', 'مريم', 'שלום', 'Zoë O’Brien', 'a b', 'x\u00a0y', 'zw\u200cnj', 'tab-less', '<b>&"\'</b>', '\ufffd', 'é']
+const GOOD = [
+  'José',
+  '山田',
+  CODER,
+  'Ελένη',
+  'مريم',
+  'שלום',
+  'Zoë O’Brien',
+  'a b',
+  'x\u00a0y',
+  'zw\u200cnj',
+  'tab-less',
+  '<b>&"\'</b>',
+  '\ufffd',
+  'é',
+  // Emoji with variation selectors and joiners, flags, keycaps; a CJK ideographic variant; Mongolian with a variation selector.
+  '❤️',
+  '1️⃣',
+  '👨‍👩‍👧',
+  '🇫🇷',
+  '🏳️‍🌈',
+  '葛\u{e0100}城',
+  'ᠮᠣᠩᠭᠣᠯ\u180b',
+  ' leading and trailing ',
+  'a\u3000b',
+]
 
 const BAD: [string, string, TextProblem][] = [
   ['NUL', 'a\u0000b', 'control character'],
@@ -41,6 +66,32 @@ const BAD: [string, string, TextProblem][] = [
   ['soft hyphen U+00AD', 'ad\u00admin', 'invisible character'],
   ['word joiner U+2060', 'ad\u2060min', 'invisible character'],
   ['interlinear annotation U+FFF9', 'a\ufff9b', 'invisible character'],
+  ['tag character U+E0041 (admin + tag A shows as admin)', 'admin\u{e0041}', 'invisible character'],
+  ['language tag U+E0001', 'admin\u{e0001}', 'invisible character'],
+  ['cancel tag U+E007F', '\u{e007f}admin', 'invisible character'],
+  ['England flag (black flag + tag characters)', '🏴\u{e0067}\u{e0062}\u{e0065}\u{e006e}\u{e0067}\u{e007f}', 'invisible character'],
+  ['reserved default-ignorable U+E0FFF', 'a\u{e0fff}b', 'invisible character'],
+  ['musical invisible formatting U+1D173', 'a\u{1d173}b', 'invisible character'],
+  ['musical invisible formatting U+1D17A', 'a\u{1d17a}b', 'invisible character'],
+  ['shorthand format control U+1BCA0', 'a\u{1bca0}b', 'invisible character'],
+  ['Hangul choseong filler U+115F', 'a\u115fb', 'invisible character'],
+  ['Hangul jungseong filler U+1160', 'a\u1160b', 'invisible character'],
+  ['Hangul filler U+3164', 'a\u3164b', 'invisible character'],
+  ['halfwidth Hangul filler U+FFA0', 'a\uffa0b', 'invisible character'],
+  ['braille blank U+2800', 'admin\u2800', 'invisible character'],
+  ['combining grapheme joiner U+034F', 'ad\u034fmin', 'invisible character'],
+  ['Khmer inherent vowel U+17B4', 'a\u17b4b', 'invisible character'],
+  ['default-ignorable U+2065', 'a\u2065b', 'invisible character'],
+  ['default-ignorable U+FFF0', 'a\ufff0b', 'invisible character'],
+  ['a space only', ' ', 'nothing visible'],
+  ['spaces only', '   ', 'nothing visible'],
+  ['no-break space only', '\u00a0', 'nothing visible'],
+  ['ideographic and en spaces only', '\u3000\u2002', 'nothing visible'],
+  ['a ZWJ only', '\u200d', 'nothing visible'],
+  ['a variation selector only', '\ufe0f', 'nothing visible'],
+  ['spaces and a ZWNJ', ' \u200c ', 'nothing visible'],
+  ['an ideographic variation selector only', '\u{e0100}', 'nothing visible'],
+  ['a Mongolian variation selector only', '\u180b', 'nothing visible'],
   ['lone high surrogate', 'a\ud800b', 'lone surrogate'],
   ['lone high surrogate at the end', 'ab\udbff', 'lone surrogate'],
   ['lone low surrogate', 'a\udc00b', 'lone surrogate'],
@@ -66,6 +117,9 @@ describe('printableTextProblem', () => {
     expect(printableTextProblem(`${CODER.repeat(32)}x`, USER)).toBe('too long')
     expect(printableTextProblem('', USER)).toBe('too short')
     expect(printableTextProblem('', { min: 0, max: 4 })).toBeNull()
+    // A value that may be empty may be blank too: only where something is required must it be visible.
+    expect(printableTextProblem('  ', { min: 0, max: 4 })).toBeNull()
+    expect(printableTextProblem('  ', { min: 1, max: 4 })).toBe('nothing visible')
     expect(printableTextProblem(42, USER)).toBe('not a string')
   })
 
@@ -83,8 +137,12 @@ const EDGES = [
   0x00, 0x09, 0x0a, 0x0d, 0x1b, 0x1f, 0x20, 0x41, 0x7e, 0x7f, 0x80, 0x85, 0x9b, 0x9f, 0xa0, 0xe9, 0x61b, 0x61c, 0x61d, 0x200b, 0x200c, 0x200d, 0x200e, 0x200f,
   0x2010, 0x2027, 0x2028, 0x2029, 0x202a, 0x202e, 0x202f, 0x2065, 0x2066, 0x2069, 0x206a, 0x5c71, 0xd7ff, 0xd800, 0xdbff, 0xdc00, 0xdfff, 0xe000, 0xfeff,
   0xfffd, 0xffff, 0x10000, 0x1f600, 0x1f469, 0x10ffff,
+  // Around the default-ignorables, the blanks and the variation selectors.
+  0x34e, 0x34f, 0x115f, 0x1160, 0x1161, 0x17b4, 0x180a, 0x180b, 0x180e, 0x180f, 0x1810, 0x2000, 0x200a, 0x2800, 0x3000, 0x3164, 0xfe00, 0xfe0f, 0xfe10, 0xffa0,
+  0xfff0, 0x1bca0, 0x1bca4, 0x1d172, 0x1d173, 0x1d17a, 0x1d17b, 0xdffff, 0xe0000, 0xe0041, 0xe007f, 0xe00ff, 0xe0100, 0xe01ef, 0xe01f0, 0xe0fff, 0xe1000,
 ]
 const unit = (c: number) => (c <= 0xffff ? String.fromCharCode(c) : String.fromCodePoint(c))
+const isSurrogate = (c: number) => c >= 0xd800 && c <= 0xdfff
 
 function* corpus(): Generator<string> {
   yield* GOOD
@@ -122,11 +180,58 @@ describe('the schema pattern agrees with the rule', () => {
     expect(disagree).toEqual([])
   })
 
+  test('every code point, inside a value and alone, without the u flag and with it', () => {
+    const plain = new RegExp(pattern)
+    const unicode = new RegExp(pattern, 'u')
+    const disagree: string[] = []
+    for (let c = 0; c <= 0x10ffff; c++) {
+      if (isSurrogate(c)) continue
+      for (const value of [`a${unit(c)}b`, unit(c)]) {
+        const expected = isPrintableText(value, limits)
+        if (plain.test(value) !== expected || unicode.test(value) !== expected) disagree.push(`U+${c.toString(16)} in ${JSON.stringify(value)}`)
+      }
+    }
+    expect(disagree.slice(0, 20)).toEqual([])
+  })
+
   test('the compiled Elysia schema (as the server validates) accepts and refuses the same values', () => {
     const check = TypeCompiler.Compile(PrintableText('userId', USER))
     for (const value of [...GOOD, EMOJI.repeat(128), CODER.repeat(32)]) expect({ value, ok: check.Check(value) }).toEqual({ value, ok: true })
     for (const value of [...BAD.map(([, v]) => v), EMOJI.repeat(129), '', 'x'.repeat(129)])
       expect({ value, ok: check.Check(value) }).toEqual({ value, ok: false })
     expect(PrintableText('userId', USER).error).toBe(printableTextMessage('userId', USER))
+  })
+})
+
+describe("nothing that renders as nothing (Unicode's own lists, as this engine has them)", () => {
+  const of = (c: number) => String.fromCodePoint(c)
+  const DEFAULT_IGNORABLE = /^\p{Default_Ignorable_Code_Point}$/u
+  const VARIATION_SELECTOR = /^\p{Variation_Selector}$/u
+  const WHITE_SPACE = /^\p{White_Space}$/u
+
+  test('every default-ignorable code point is refused, but ZWJ, ZWNJ and the variation selectors (which emoji and scripts need)', () => {
+    const allowed: string[] = []
+    for (let c = 0; c <= 0x10ffff; c++) {
+      if (isSurrogate(c) || !DEFAULT_IGNORABLE.test(of(c))) continue
+      const problem = printableTextProblem(`a${of(c)}b`, USER)
+      const needed = c === 0x200c || c === 0x200d || VARIATION_SELECTOR.test(of(c))
+      if ((problem === null) !== needed) allowed.push(`U+${c.toString(16)}: ${problem}`)
+    }
+    expect(allowed).toEqual([])
+  })
+
+  test('a value of white space and those alone is refused as nothing visible; one visible character is enough', () => {
+    const blanks: number[] = []
+    for (let c = 0; c <= 0x10ffff; c++) {
+      if (isSurrogate(c)) continue
+      const ch = of(c)
+      if ((WHITE_SPACE.test(ch) && printableTextProblem(ch, USER) !== 'control character') || c === 0x200c || c === 0x200d || VARIATION_SELECTOR.test(ch))
+        blanks.push(c)
+    }
+    expect(blanks.length).toBeGreaterThan(270)
+    for (const c of blanks) {
+      expect({ c, problem: printableTextProblem(of(c).repeat(3), USER) }).toEqual({ c, problem: 'nothing visible' })
+      expect({ c, problem: printableTextProblem(`${of(c)}x${of(c)}`, USER) }).toEqual({ c, problem: null })
+    }
   })
 })
