@@ -211,10 +211,14 @@ export class Fanout implements MediaSink {
     await session.stop()
   }
 
-  /** Makes the set of stage sessions equal to `arns`. */
+  /** Makes the set of stage sessions equal to `arns`; a stage without media asks once more whether it has some now. */
   async syncStages(arns: string[]): Promise<void> {
     const wanted = new Set(arns)
-    for (const arn of wanted) this.addStage(arn)
+    for (const arn of wanted) {
+      const session = this.stages.get(arn)
+      if (session) session.recheck()
+      else this.addStage(arn)
+    }
     await Promise.all([...this.stages.keys()].filter((arn) => !wanted.has(arn)).map((arn) => this.removeStage(arn)))
   }
 

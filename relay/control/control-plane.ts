@@ -94,8 +94,9 @@ export class ControlPlane {
   }
 
   async grant(stageArn: string): Promise<PublishGrant> {
-    const data = await this.call<{ token: string; whipUrl: string }>('POST', '/api/media/token', { serverId: this.config.serverId, stageArn })
-    return { token: data.token, whipUrl: this.config.whipEndpoint ?? data.whipUrl }
+    const data = await this.call<{ token: string; whipUrl: string | null }>('POST', '/api/media/token', { serverId: this.config.serverId, stageArn })
+    // A stage without a WHIP URL carries no media (a local stage): WHIP_ENDPOINT, meant for IVS's stages, does not apply to it.
+    return { token: data.token, whipUrl: data.whipUrl === null ? null : (this.config.whipEndpoint ?? data.whipUrl) }
   }
 
   /**

@@ -11,12 +11,19 @@ import { whipDelete, whipPublish } from './whip-client'
 /**
  * connecting → live; after any failure (a refusal by the WHIP endpoint included: the cause is in
  * `lastError`) backoff, then connecting again; stopped for good once the stage goes away.
+ * `no-media`: the API server says the stage carries no media (a local stage without LOCAL_WHIP_URL):
+ * nothing to connect to, so no attempts and no retries until `recheck()` asks again.
  */
-export type StageSessionState = 'connecting' | 'live' | 'backoff' | 'stopped'
+export type StageSessionState = 'connecting' | 'live' | 'backoff' | 'no-media' | 'stopped'
+
+/** What `/health` says of a stage in `no-media`, and the one log line. */
+export const NO_MEDIA_NOTICE =
+  'a local stage: it carries no media, so the relay does not connect to it (set LOCAL_WHIP_URL on serve to a WHIP endpoint to publish into it)'
 
 export interface PublishGrant {
   token: string
-  whipUrl: string
+  /** null: the stage carries no media (serve answers whipUrl null for a local stage without LOCAL_WHIP_URL). */
+  whipUrl: string | null
 }
 
 export interface StageSessionDeps extends Omit<StageEgressDeps, 'clock' | 'wallClock'> {
@@ -55,6 +62,8 @@ export class StageSession {
   private watchdog: Timer | null = null
   private lastFeedbackAt = 0
   private stopped = false
+  /** The no-media notice is logged once per stage, not at every recheck. */
+  private noMediaLogged = false
 
   constructor(
     readonly stageArn: string,
@@ -78,6 +87,11 @@ export class StageSession {
 
   start(): void {
     void this.connect()
+  }
+
+  /** A stage in `no-media` asks the API server again (LOCAL_WHIP_URL may be set since): one token request, no WHIP attempt unless it now has an endpoint. */
+  recheck(): void {
+    if (this.current === 'no-media' && !this.stopped) void this.connect()
   }
 
   /** `packet`'s header is rewritten in place for this stage: the caller hands the same buffer to every stage. */
@@ -114,7 +128,8 @@ export class StageSession {
   }
 
   snapshot() {
-    return { stageArn: this.stageArn, state: this.current, lastError: this.lastError, connects: this.connects, ...this.egress.stats() }
+    const notice = this.current === 'no-media' ? NO_MEDIA_NOTICE : null
+    return { stageArn: this.stageArn, state: this.current, lastError: this.lastError, notice, connects: this.connects, ...this.egress.stats() }
   }
 
   private async connect(): Promise<void> {
@@ -124,6 +139,8 @@ export class StageSession {
     try {
       const grant = await this.deps.grant(this.stageArn)
       if (this.stopped) return
+      if (grant.whipUrl === null) return this.noMedia()
+      const whipUrl = grant.whipUrl
       const pc = newPeer(`stage-${this.stageArn.slice(-12)}`, { bindAddress: this.deps.bindAddress })
       this.pc = pc
       const video = new rtc.Video('video', 'SendOnly')
@@ -154,7 +171,7 @@ export class StageSession {
       opened.catch(() => {}) // observed below; a failure before that is handled by the catch
       pc.setLocalDescription()
       const offer = await gatheredDescription(pc, timeoutMs)
-      const whip = await whipPublish(grant.whipUrl, grant.token, offer, { timeoutMs })
+      const whip = await whipPublish(whipUrl, grant.token, offer, { timeoutMs })
       this.resource = { url: whip.resourceUrl, token: grant.token }
       if (this.stopped) return void (await this.stop())
       const negotiated = negotiatedPayloadTypes(whip.answer)
@@ -186,6 +203,15 @@ export class StageSession {
     } catch (error) {
       this.fail(error)
     }
+  }
+
+  private noMedia(): void {
+    this.current = 'no-media'
+    this.lastError = null
+    this.attempt = 0
+    if (this.noMediaLogged) return
+    this.noMediaLogged = true
+    this.deps.logger.warn(NO_MEDIA_NOTICE, { stageArn: this.stageArn })
   }
 
   private fail(error: unknown): void {

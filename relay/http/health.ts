@@ -72,6 +72,13 @@ export function assess(
   }
 }
 
+/** One line for every stage that carries no media (each stage's own `notice` says the same). */
+function noMediaNotices(stages: number): string[] {
+  if (stages === 0) return []
+  const which = stages === 1 ? '1 stage is a local stage' : `${stages} stages are local stages`
+  return [`${which}: no media, so the relay does not connect (set LOCAL_WHIP_URL on serve to a WHIP endpoint to publish into them)`]
+}
+
 interface Peer {
   requestIP(request: Request): { address: string } | null
 }
@@ -153,7 +160,9 @@ export function relayHealthRoutes(deps: RelayHealthDeps) {
       followingEvents: link.following,
       keyframeRequestsSent: fanout.keyframes.sent,
       pacing: fanout.pacingStats(),
-      stageCounts: { total: stages.length, live: liveStages, connecting: count('connecting'), backoff: count('backoff') },
+      stageCounts: { total: stages.length, live: liveStages, connecting: count('connecting'), backoff: count('backoff'), noMedia: count('no-media') },
+      // Not a fault (status stays healthy): what the relay does not do, and why.
+      notices: noMediaNotices(stages.filter((s) => s.state === 'no-media').length),
     }
     const data = full
       ? {

@@ -27,7 +27,7 @@ export function relayFamilies(fanout: Fanout): MetricFamily[] {
   type Ingest = NonNullable<typeof session>['ingest']
   const ingest = (name: string, help: string, value: (i: Ingest) => number): MetricFamily =>
     single(`ivs_fanout_relay_ingest_${name}`, `${help} (this publisher session)`, 'counter', session ? value(session.ingest) : null)
-  const states: readonly StageSessionState[] = ['connecting', 'live', 'backoff']
+  const states: readonly StageSessionState[] = ['connecting', 'live', 'backoff', 'no-media']
   return [
     single('ivs_fanout_relay_publisher_active', '1 while a publisher is connected', 'gauge', fanout.publisherActive ? 1 : 0),
     single('ivs_fanout_relay_publisher_packets_total', 'RTP packets received from the publisher', 'counter', session?.packetsIn ?? 0),

@@ -35,6 +35,8 @@ describe('status and readiness rules (pure)', () => {
       publicNotReady: [],
     })
     expect(assess(link(), {}, []).status).toBe('healthy')
+    // A stage that carries no media (a local stage) is nothing to fix at the relay: still healthy and ready.
+    expect(assess(link(), okCheck, [stage('no-media'), stage('live')])).toEqual(assess(link(), okCheck, [stage('live')]))
   })
 
   test('degraded: a stage session in backoff, after any failure or refusal (still ready), or the event socket closed (not ready)', () => {
