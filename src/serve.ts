@@ -200,6 +200,7 @@ export async function startServe(options: ServeOptions): Promise<ServeHandle> {
       bodyTimeoutMs: config.bodyTimeoutMs,
       metricsToken: config.metricsToken,
       corsOrigins: config.corsOrigins,
+      apiAllowedCidrs: config.apiAllowedCidrs,
     },
   })
   const metrics = createMetricsPublisher(config, {

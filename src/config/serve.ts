@@ -2,6 +2,7 @@ import { PUBLIC_KEY_ARN_PATTERN, STAGE_ARN_PATTERN } from '../ivs/arn'
 import type { LogLevel } from '../log'
 import type { RedisConnection } from '../store/redis-connection'
 import { DEFAULT_STAGE_CAPACITY, DEFAULT_WATCH_HISTORY_TTL_MS } from '../store/types'
+import { type AddressList, parseAddressList } from '../web/client-address'
 import { type ConfigResult, type Env, EnvReader, hasAwsCredentials, readPem } from './env'
 import { type HardeningConfig, readHardening, readSecret } from './hardening'
 import { readRedisConnection } from './redis'
@@ -42,6 +43,8 @@ export interface ServeConfig extends HardeningConfig {
   viewerTokenTtlMin: number
   cloudwatchEnabled: boolean
   cloudwatchNamespace: string
+  /** Client addresses (after TRUST_PROXY) allowed on the API-key routes (API_ALLOWED_CIDRS); null: any. */
+  apiAllowedCidrs: AddressList | null
   /** Origins allowed to call API-key routes from a browser (exact `scheme://host[:port]`). */
   corsOrigins: string[]
   /** A relay silent this long is offline and no longer counts for the publisher state. */
@@ -51,6 +54,9 @@ export interface ServeConfig extends HardeningConfig {
 }
 
 const MAX_TOKEN_TTL_MIN = 14 * 24 * 60
+
+/** Read by the relay only: set for serve, they usually mean the wrong command was started. */
+const RELAY_ONLY = ['SERVER_ID', 'API_SERVER_URL', 'PUBLISH_SECRET', 'WHIP_ENDPOINT', 'WEBRTC_UDP_PORT', 'WEBRTC_PUBLIC_HOSTS'] as const
 
 export function loadServeConfig(env: Env): ConfigResult<ServeConfig> {
   const r = new EnvReader(env)
@@ -66,6 +72,12 @@ export function loadServeConfig(env: Env): ConfigResult<ServeConfig> {
     r.errors.push('API_SECRET_KEY is required when IVS_PROVIDER is aws')
   }
   const hardening = readHardening(r)
+  const relayOnly = RELAY_ONLY.filter((name) => r.raw(name) !== undefined)
+  if (relayOnly.length > 0) {
+    r.warnings.push(
+      `${relayOnly.join(', ')} ${relayOnly.length === 1 ? 'is a relay setting' : 'are relay settings'}, read by \`ivs-fanout relay\` (npm run relay), not by this API server`,
+    )
+  }
 
   const upstashUrl = r.url('UPSTASH_REDIS_REST_URL', null)
   const upstashToken = r.optional('UPSTASH_REDIS_REST_TOKEN')
@@ -130,10 +142,23 @@ export function loadServeConfig(env: Env): ConfigResult<ServeConfig> {
     cloudwatchEnabled: r.bool('CLOUDWATCH_ENABLED', false),
     cloudwatchNamespace: r.string('CLOUDWATCH_NAMESPACE', 'IVS/Production'),
     corsOrigins: readOrigins(r),
+    apiAllowedCidrs: readAllowedCidrs(r),
     mediaServerTimeoutMs: r.int('MEDIA_SERVER_TIMEOUT_MS', 90_000, 1_000),
     ivsMaxSubscriptions: r.int('IVS_MAX_SUBSCRIPTIONS', 20_000, 1),
   }
   return r.result(config)
+}
+
+/** API_ALLOWED_CIDRS: the addresses and CIDRs allowed to call API-key routes (unset: any). */
+function readAllowedCidrs(r: EnvReader): AddressList | null {
+  const raw = r.raw('API_ALLOWED_CIDRS')
+  if (raw === undefined) return null
+  const parsed = parseAddressList(raw)
+  if ('bad' in parsed) {
+    r.errors.push(`API_ALLOWED_CIDRS must be addresses and CIDRs separated by commas (e.g. 10.0.0.0/8,203.0.113.7); "${parsed.bad}" is neither`)
+    return null
+  }
+  return parsed
 }
 
 /** CORS_ORIGINS: a comma-separated list of exact origins; `*` is refused (the API key must not work from any page). */

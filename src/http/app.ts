@@ -1,6 +1,6 @@
 import { Elysia } from 'elysia'
 import type { Clock } from '../clock'
-import type { ErrorAction } from '../errors'
+import { AppError, type ErrorAction } from '../errors'
 import type { RelayService } from '../fleet/relays'
 import type { StageService } from '../fleet/stages'
 import type { StatsReader } from '../fleet/stats'
@@ -10,7 +10,7 @@ import type { Logger } from '../log'
 import type { Counters } from '../metrics/counters'
 import { Histogram } from '../metrics/prometheus'
 import { VERSION } from '../version'
-import { clientOfRequest, type ProxyTrust } from '../web/client-address'
+import { type AddressList, clientAddressOf, clientOfRequest, listed, type Peer, type ProxyTrust } from '../web/client-address'
 import type { GuessBudget } from '../web/guess-budget'
 import { type HealthCheck, healthRoutes } from '../web/health'
 import { counterFamilies, metricsAccess, metricsRoute } from '../web/metrics'
@@ -19,7 +19,7 @@ import type { RateCounter } from '../web/rate-limiter'
 import { pathOf } from '../web/request-path'
 import { pageCsp } from '../web/security-headers'
 import type { Authenticator } from './auth'
-import { serveCorsPolicy } from './cors-policy'
+import { serveCorsPolicy, VIEWER_SESSION_ROUTES } from './cors-policy'
 import { dashboardRoutes } from './dashboard'
 import { docs } from './docs'
 import { fleetFamilies, quotaFamilies } from './fleet-metrics'
@@ -58,6 +58,8 @@ export interface AppDeps {
     metricsToken: string | null
     corsOrigins: readonly string[]
     bodyTimeoutMs?: number
+    /** API_ALLOWED_CIDRS: only these client addresses may call the API-key routes (null: any). */
+    apiAllowedCidrs?: AddressList | null
   }
   /** Failed authentications per client address (the guess budget). */
   guesses: GuessBudget
@@ -78,6 +80,23 @@ const credentialHeaders = (headers: Headers) => ({
   'x-api-key': headers.get('x-api-key') ?? undefined,
   authorization: headers.get('authorization') ?? undefined,
 })
+
+/**
+ * API_ALLOWED_CIDRS: a route under /api that takes the API key refuses (403) a client address outside
+ * the list, before its credentials are looked at. Health, the dashboard's files and a viewer app's own
+ * routes (`/api/viewer/heartbeat|leave|rejoin` with its viewer session, no API key) are not affected.
+ */
+function apiAllowList(allowed: AddressList | null, addressOf: ReturnType<typeof clientAddressOf>) {
+  if (!allowed) return undefined
+  return (request: Request, path: string, server: Peer | null) => {
+    if (!path.startsWith('/api/')) return
+    if (VIEWER_SESSION_ROUTES.has(path) && !request.headers.has('x-api-key')) return
+    const address = addressOf(request, server)
+    if (!listed(allowed.list, address)) {
+      throw new AppError('FORBIDDEN', `${address} may not call the API: it is not in API_ALLOWED_CIDRS`, { reason: 'address-not-allowed' })
+    }
+  }
+}
 
 /** Serve mode's HTTP app. Tests build it with their own deps and listen on port 0. */
 export function buildApp(deps: AppDeps) {
@@ -126,6 +145,7 @@ export function buildApp(deps: AppDeps) {
         guesses: deps.guesses,
         rateLimit: { counter: deps.rateLimiter, keyOf: serveRateKey((token) => auth.sessionKey(token)) },
         body: { timeoutMs: settings.bodyTimeoutMs },
+        admitClient: apiAllowList(settings.apiAllowedCidrs ?? null, clientAddressOf(settings.trustProxy)),
       }),
     )
     .use(docs(VERSION))

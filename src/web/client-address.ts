@@ -27,6 +27,23 @@ export function parseProxyTrust(value: string | undefined): { trust: ProxyTrust;
     if (hops > MAX_HOPS) return { error: `TRUST_PROXY as a hop count must be 0-${MAX_HOPS}, got ${hops}` }
     return { trust: { kind: 'hops', hops } }
   }
+  const parsed = parseAddressList(text)
+  if ('bad' in parsed) {
+    return {
+      error: `TRUST_PROXY must be false, a hop count (e.g. 1) or your proxies' addresses and CIDRs separated by commas (e.g. 10.0.0.0/8,192.168.1.5); "${parsed.bad}" is none of these`,
+    }
+  }
+  return { trust: { kind: 'addresses', ...parsed } }
+}
+
+/** Addresses and CIDRs, as configured. */
+export interface AddressList {
+  list: BlockList
+  entries: string[]
+}
+
+/** A comma-separated list of IPv4/IPv6 addresses and CIDRs; `bad` names the first entry that is neither. */
+export function parseAddressList(text: string): AddressList | { bad: string } {
   const list = new BlockList()
   const entries = text.split(',').map((e) => e.trim())
   for (const entry of entries) {
@@ -34,16 +51,20 @@ export function parseProxyTrust(value: string | undefined): { trust: ProxyTrust;
     const family = isIP(address ?? '')
     const prefix = prefixText === undefined ? null : /^\d{1,3}$/.test(prefixText) ? Number(prefixText) : Number.NaN
     const maxPrefix = family === 6 ? 128 : 32
-    if (family === 0 || extra !== undefined || (prefix !== null && !(prefix >= 0 && prefix <= maxPrefix))) {
-      return {
-        error: `TRUST_PROXY must be false, a hop count (e.g. 1) or your proxies' addresses and CIDRs separated by commas (e.g. 10.0.0.0/8,192.168.1.5); "${entry}" is none of these`,
-      }
-    }
+    if (family === 0 || extra !== undefined || (prefix !== null && !(prefix >= 0 && prefix <= maxPrefix))) return { bad: entry }
     const type = family === 6 ? 'ipv6' : 'ipv4'
     if (prefix === null) list.addAddress(address!, type)
     else list.addSubnet(address!, prefix, type)
   }
-  return { trust: { kind: 'addresses', list, entries } }
+  return { list, entries }
+}
+
+/** Is `address` in the list (IPv4-mapped IPv6 addresses checked as IPv4 too)? */
+export function listed(list: BlockList, address: string): boolean {
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address)
+  if (mapped) return list.check(mapped[1]!, 'ipv4') || list.check(address, 'ipv6')
+  const family = isIP(address)
+  return family !== 0 && list.check(address, family === 6 ? 'ipv6' : 'ipv4')
 }
 
 /** An address as X-Forwarded-For may carry it: IPv4 or IPv6, maybe with a port or brackets; null when it is not one. */
@@ -55,9 +76,7 @@ function normalise(entry: string): string | null {
   return isIP(text) ? text : null
 }
 
-function trusted(list: BlockList, address: string): boolean {
-  return list.check(address, isIP(address) === 6 ? 'ipv6' : 'ipv4')
-}
+const trusted = listed
 
 /** What Bun's server tells of a request's peer. */
 export interface Peer {
@@ -71,13 +90,27 @@ export interface Peer {
 
 export function clientOfRequest(trust: ProxyTrust) {
   const known = new WeakMap<Request, string>()
+  const addressOf = clientAddressOf(trust)
   return (request: Request, server: Peer | null): string => {
     let client = known.get(request)
     if (client === undefined) {
-      client = clientKey(clientAddress(server?.requestIP(request)?.address ?? 'unknown', request.headers.get('x-forwarded-for'), trust))
+      client = clientKey(addressOf(request, server))
       known.set(request, client)
     }
     return client
+  }
+}
+
+/** The client's own address under `trust` (not a limit key: an IPv6 address stays whole), once per request. */
+export function clientAddressOf(trust: ProxyTrust) {
+  const known = new WeakMap<Request, string>()
+  return (request: Request, server: Peer | null): string => {
+    let address = known.get(request)
+    if (address === undefined) {
+      address = clientAddress(server?.requestIP(request)?.address ?? 'unknown', request.headers.get('x-forwarded-for'), trust)
+      known.set(request, address)
+    }
+    return address
   }
 }
 

@@ -39,6 +39,8 @@ export interface PipelineOptions {
     keyOf?(request: Request, client: string): string
   }
   body?: BodyOptions
+  /** Refuses a client by its address before anything else is done for it (serve's API_ALLOWED_CIDRS); throws AppError. */
+  admitClient?(request: Request, path: string, server: Peer | null): void
 }
 
 /**
@@ -47,7 +49,7 @@ export interface PipelineOptions {
  * 2. drain: after SIGTERM, `Connection: close` on every answer and readiness 503;
  * 3. security headers and 4. CORS, before anything that can refuse, so refusals carry them too;
  * 5. request limits (line + headers ≤ 16 KB, 431);
- * 6. client address (TRUST_PROXY), worked out once; 7. guess guard: a locked-out address is refused
+ * 6. client address (TRUST_PROXY), worked out once, and the mode's address allow-list; 7. guess guard: a locked-out address is refused
  *    before any store call; 8. rate limit (possibly counted fleet-wide, so awaited); then the guess
  *    guard checks the credentials and charges a failure in one synchronous step;
  * 9. body admission: declared lengths refused before reading, bodies on a deadline, JSON only
@@ -80,6 +82,7 @@ export function httpPipeline(options: PipelineOptions) {
     .use(securityHeaders({ pages: options.pages, noStore: options.noStore }))
     .use(cors(options.cors.policy, { exposeHeaders: options.cors.exposeHeaders }))
     .use(requestLimits())
+    .onRequest(({ request, server }) => options.admitClient?.(request, pathFor(request), server))
     .use(guard.gate)
     .use(rateLimit)
     .use(guard.verify)

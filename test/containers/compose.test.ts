@@ -2,6 +2,7 @@ import { afterAll, describe, expect, test } from 'bun:test'
 import { copyFileSync, rmSync } from 'node:fs'
 import { createConnection } from 'node:net'
 import { join } from 'node:path'
+import { composeFile, interpolate } from '../support/compose-file'
 import { IMAGE, must, prepareBaseImages, requirePodman, run } from '../support/containers'
 import { eventually } from '../support/eventually'
 import { beforeAllOrFail } from '../support/hooks'
@@ -15,7 +16,7 @@ const PROJECT = 'ivsf-ci'
 const API_KEY = 'compose-api-key-0123456789'
 const env = { API_SECRET_KEY: API_KEY, PUBLISH_SECRET: 'compose-publish-secret-0123', MEDIA_SERVER_SECRET: 'compose-media-secret-0123' }
 const REPLICAS = { 'serve-1': 'http://127.0.0.1:3000', 'serve-2': 'http://127.0.0.1:3002' } as const
-const RELAY = 'http://127.0.0.1:8080'
+const RELAY = 'http://127.0.0.1:3001'
 
 /**
  * Polls once a second: the stack's API rate limit (100 a minute per key and address, counted
@@ -43,16 +44,6 @@ const composeEnv = {
 const composeRun = (args: string[], timeoutMs = 300_000) =>
   run(['podman-compose', '-p', PROJECT, '-f', join(workdir, 'docker-compose.yml'), ...args], { timeoutMs, cwd: workdir, env: composeEnv })
 
-/** Compose-style interpolation: ${VAR}, ${VAR:-default}, ${VAR:?error} (what docker-compose.yml uses). */
-function interpolate(value: string, vars: Record<string, string | undefined>): string {
-  return value.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)(?::([-?])([^}]*))?\}/g, (_, name: string, kind?: string, arg?: string) => {
-    const set = vars[name]
-    if (set !== undefined && set !== '') return set
-    if (kind === '?') throw new Error(`${name}: ${arg}`)
-    return kind === '-' ? (arg ?? '') : ''
-  })
-}
-
 /**
  * Starts the file's `relay` service as docker compose would. podman-compose 1.0.3 cannot start a
  * `network_mode: host` service: it always adds `--network-alias`, which podman refuses outside
@@ -61,8 +52,7 @@ function interpolate(value: string, vars: Record<string, string | undefined>): s
  * containers, so that `podman-compose down` removes it like the others.
  */
 async function startHostNetworkService(service: string): Promise<void> {
-  type Service = { image: string; command?: string[]; environment?: Record<string, string | null>; network_mode?: string; restart?: string }
-  const file = Bun.YAML.parse(await Bun.file('docker-compose.yml').text()) as { services: Record<string, Service> }
+  const file = composeFile()
   const definition = file.services[service]
   if (definition?.network_mode !== 'host') throw new Error(`docker-compose.yml has no host-network service ${service}`)
   const vars: Record<string, string | undefined> = { ...process.env, ...composeEnv }
@@ -122,7 +112,7 @@ describe('the compose stack (podman-compose, the real docker-compose.yml)', () =
     // The image of this checkout (podman's layer cache makes this quick when the image test built it).
     await must(['podman', 'build', '--network', 'host', '--format', 'docker', '-t', IMAGE, '.'], { timeoutMs: 900_000 })
     await composeRun(['down', '-v'])
-    for (const port of [3000, 3002, 8080]) {
+    for (const port of [3000, 3002, 3001]) {
       if (await portInUse(port)) throw new Error(`port ${port} is taken on this machine: docker-compose.yml publishes it; free it to run this test`)
     }
     const up = await composeRun(['up', '-d', 'redis', 'serve-1', 'serve-2'])
@@ -193,6 +183,6 @@ describe('the compose stack (podman-compose, the real docker-compose.yml)', () =
     expect(volumes).toEqual([])
     // podman-compose 1.0.3 leaves the project's network behind (docker compose removes it); nothing is attached to it.
     await run(['podman', 'network', 'rm', `${PROJECT}_default`])
-    for (const port of [3000, 3002, 8080]) expect(await portInUse(port)).toBe(false)
+    for (const port of [3000, 3002, 3001]) expect(await portInUse(port)).toBe(false)
   }, 120_000)
 })
