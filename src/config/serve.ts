@@ -56,7 +56,7 @@ export interface ServeConfig extends HardeningConfig {
 const MAX_TOKEN_TTL_MIN = 14 * 24 * 60
 
 /** Read by the relay only: set for serve, they usually mean the wrong command was started. */
-const RELAY_ONLY = ['SERVER_ID', 'API_SERVER_URL', 'PUBLISH_SECRET', 'WHIP_ENDPOINT', 'WEBRTC_UDP_PORT', 'WEBRTC_PUBLIC_HOSTS'] as const
+export const RELAY_ONLY = ['SERVER_ID', 'API_SERVER_URL', 'PUBLISH_SECRET', 'WHIP_ENDPOINT', 'WEBRTC_UDP_PORT', 'WEBRTC_PUBLIC_HOSTS'] as const
 
 export function loadServeConfig(env: Env): ConfigResult<ServeConfig> {
   const r = new EnvReader(env)

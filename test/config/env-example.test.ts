@@ -3,7 +3,7 @@ import { readdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { loadRelayConfig } from '../../relay/config'
 import type { ConfigResult, Env } from '../../src/config/env'
-import { loadServeConfig } from '../../src/config/serve'
+import { loadServeConfig, RELAY_ONLY } from '../../src/config/serve'
 
 /**
  * Keeps three descriptions of the configuration in step: what the loaders read, `.env.example`, and
@@ -92,7 +92,8 @@ function scanSource(path: string): Set<string> {
 function loaderVariables(): { serve: Set<string>; relay: Set<string> } {
   const serve = new Set<string>()
   const relay = new Set<string>()
-  for (const env of SERVE_SCENARIOS) for (const name of recordReads(loadServe, env)) serve.add(name)
+  // Serve reads the relay's own names only to warn that they were given to the wrong command.
+  for (const env of SERVE_SCENARIOS) for (const name of recordReads(loadServe, env)) if (!(RELAY_ONLY as readonly string[]).includes(name)) serve.add(name)
   for (const env of RELAY_SCENARIOS) for (const name of recordReads(loadRelay, env)) relay.add(name)
   // The static scan catches reads on paths no scenario above takes.
   const configFiles = readdirSync(join(ROOT, 'src/config'))
