@@ -92,8 +92,7 @@ function scanSource(path: string): Set<string> {
 function loaderVariables(): { serve: Set<string>; relay: Set<string> } {
   const serve = new Set<string>()
   const relay = new Set<string>()
-  // Serve reads the relay's own names only to warn that they were given to the wrong command.
-  for (const env of SERVE_SCENARIOS) for (const name of recordReads(loadServe, env)) if (!(RELAY_ONLY as readonly string[]).includes(name)) serve.add(name)
+  for (const env of SERVE_SCENARIOS) for (const name of recordReads(loadServe, env)) serve.add(name)
   for (const env of RELAY_SCENARIOS) for (const name of recordReads(loadRelay, env)) relay.add(name)
   // The static scan catches reads on paths no scenario above takes.
   const configFiles = readdirSync(join(ROOT, 'src/config'))
@@ -104,6 +103,8 @@ function loaderVariables(): { serve: Set<string>; relay: Set<string> } {
   for (const name of scanSource('relay/config.ts')) relay.add(name)
   // Names in the shared reader (env.ts) belong to whichever loader was seen reading them; otherwise to serve.
   for (const name of shared) if (!serve.has(name) && !relay.has(name)) serve.add(name)
+  // Serve reads the relay's own names only to warn that they were given to the wrong command.
+  for (const name of RELAY_ONLY) serve.delete(name)
   return { serve, relay }
 }
 
