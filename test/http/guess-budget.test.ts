@@ -1,8 +1,9 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
-import { readFileSync } from 'node:fs'
+import { loadServeConfig } from '../../src/config/serve'
 import { MemoryStore } from '../../src/store/memory'
 import type { Store } from '../../src/store/types'
 import { ManualClock, ManualTicker } from '../support/clock'
+import { composeFile, renderedEnvironment } from '../support/compose-file'
 import { rawRequest } from '../support/raw-http'
 import { startTestServer, type TestServer } from '../support/serve'
 
@@ -107,9 +108,13 @@ describe('TRUST_PROXY: nobody picks their own bucket through X-Forwarded-For', (
     }
   })
 
-  test('the compose stack trusts no header: it sets no TRUST_PROXY (nothing in front of it strips X-Forwarded-For)', () => {
-    const compose = readFileSync(new URL('../../docker-compose.yml', import.meta.url), 'utf8')
-    expect(compose).not.toMatch(/TRUST_PROXY/)
+  test('the compose stack trusts no header unless .env names the proxy in front (it passes TRUST_PROXY through, default unset)', () => {
+    const serve = composeFile().services['serve-1']!
+    const rendered = renderedEnvironment(serve, { API_SECRET_KEY: 'k'.repeat(24) })
+    expect(rendered.TRUST_PROXY).toBeUndefined()
+    const config = loadServeConfig(rendered)
+    expect(config.ok && config.config.trustProxy).toEqual({ kind: 'none' })
+    expect(renderedEnvironment(serve, { API_SECRET_KEY: 'k'.repeat(24), TRUST_PROXY: '10.0.0.0/16' }).TRUST_PROXY).toBe('10.0.0.0/16')
   })
 })
 
