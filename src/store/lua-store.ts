@@ -1,5 +1,6 @@
 import { AppError, describeError } from '../errors'
 import type { Logger } from '../log'
+import { KeyFanout } from './fanout'
 import { luaScripts, type ScriptName } from './lua'
 import { LuaLimits } from './lua-limits'
 import { LuaLocalStages } from './lua-local-stages'
@@ -75,6 +76,7 @@ export class LuaStore implements Store {
   readonly blockingReads: boolean
   readonly limits: LuaLimits
   readonly localStages: LuaLocalStages
+  readonly fanout: KeyFanout
   private readonly lua: Record<ScriptName, string>
   private readonly p: string
   private readonly capacity: number
@@ -90,6 +92,11 @@ export class LuaStore implements Store {
     this.blockingReads = driver.xreadBlocking !== undefined
     this.limits = new LuaLimits((name, args) => this.run(name, args))
     this.localStages = new LuaLocalStages((name, args) => this.run(name, args))
+    const fanoutKey = this.key('fanout')
+    this.fanout = new KeyFanout({
+      get: () => this.call('getFanout', () => this.driver.get(fanoutKey)),
+      set: (value) => this.call('putFanout', () => this.driver.swap(fanoutKey, value)),
+    })
   }
 
   describe(): string {

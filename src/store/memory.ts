@@ -1,3 +1,4 @@
+import { MemoryFanout } from './fanout'
 import { pickStage } from './fill-first'
 import { LocalLimits } from './limits'
 import { MemoryLocalStages } from './local-stages'
@@ -37,6 +38,7 @@ export class MemoryStore implements Store {
   readonly blockingReads = false
   readonly limits = new LocalLimits()
   readonly localStages = new MemoryLocalStages()
+  readonly fanout = new MemoryFanout()
   private readonly stageCapacity: number
   /** Finished sessions and watch totals are forgotten this long after a viewer's last session. */
   private readonly historyRetentionMs: number
@@ -57,7 +59,6 @@ export class MemoryStore implements Store {
   private stageSeq = 0
 
   async ping(): Promise<void> {}
-
   async close(): Promise<void> {}
 
   describe(): string {

@@ -1,3 +1,4 @@
+import type { FanoutRegistry } from './fanout'
 import type { Limits } from './limits'
 import type { LocalStageRegistry } from './local-stages'
 
@@ -158,6 +159,8 @@ export interface Store {
   addStage(stage: StageRecord, maxStages: number): Promise<boolean>
   getStage(arn: string): Promise<StageView | null>
   listStages(): Promise<StageView[]>
+  /** The leader's last view of the fan-out (feeds, replications, hybrid origins), for every instance. */
+  readonly fanout: FanoutRegistry
   updateStage(arn: string, patch: Partial<Pick<StageRecord, 'name' | 'status' | 'drainingSince' | 'endpoints'>>): Promise<StageView | null>
   /** Removes the stage and closes every presence on it (watch time recorded). */
   removeStage(arn: string, now: number): Promise<Presence[] | null>

@@ -1,4 +1,5 @@
 import { afterAll, beforeEach, describe, expect, test } from 'bun:test'
+import type { FanoutRecord } from '../../src/store/fanout'
 import type { StageRecord, Store } from '../../src/store/types'
 
 export interface StoreFactory {
@@ -402,6 +403,36 @@ export function describeStore(name: string, factory: StoreFactory) {
       expect(await store.acquireLease('leader', 'b', 1000, T0 + 2000)).toBe(true) // expired
       await store.releaseLease('leader', 'a') // not the holder: no effect
       expect(await store.acquireLease('leader', 'a', 1000, T0 + 2100)).toBe(false)
+    test("fan-out: the leader's view (feeds, replications, hybrid origins) kept whole, replaced whole, apart from the stages", async () => {
+      const arn = (id: string) => `arn:aws:ivs:us-east-1:000000000000:stage/${id}`
+      expect(await store.fanout.get()).toBeNull()
+      const record: FanoutRecord = {
+        mode: 'hybrid',
+        origins: [arn('Origin000001'), arn('Origin000002')],
+        originOf: { [arn('Replica00001')]: arn('Origin000001'), [arn('Replica00002')]: arn('Origin000002') },
+        feeds: {
+          [arn('Origin000001')]: { kind: 'relay' },
+          [arn('Replica00001')]: { kind: 'replica', originStageArn: arn('Origin000001') },
+        },
+        replications: [{ sourceStageArn: arn('Origin000001'), destinationStageArn: arn('Replica00001'), participantId: 'relay-Part-1' }],
+        updatedAt: T0,
+      }
+      await store.fanout.put(record)
+      expect(await store.fanout.get()).toEqual(record)
+      expect(await store.listStages()).toEqual([])
+      // Empty maps and lists come back as such (not as each other).
+      const empty: FanoutRecord = { mode: 'replicate', origins: [], originOf: {}, feeds: {}, replications: [], updatedAt: T0 + 1 }
+      await store.fanout.put(empty)
+      expect(await store.fanout.get()).toEqual(empty)
+      await store.fanout.put(record)
+      // What a caller does with an answer does not change what is kept.
+      const read = (await store.fanout.get())!
+      read.origins.push('x')
+      read.feeds.x = { kind: 'direct' }
+      read.replications.length = 0
+      expect(await store.fanout.get()).toEqual(record)
+    })
+
       await store.releaseLease('leader', 'b')
       expect(await store.acquireLease('leader', 'a', 1000, T0 + 2100)).toBe(true)
     })
