@@ -1,6 +1,6 @@
 import type { Store } from '../store/types'
 
-export type FleetEventType = 'stage_created' | 'stage_deleted' | 'publisher_state' | 'rejoin_required' | 'stats_update' | 'media_server_offline'
+export type FleetEventType = 'stage_created' | 'stage_deleted' | 'publisher_state' | 'rejoin_required' | 'stats_update' | 'media_server_offline' | 'feeding_relay'
 
 /** Fleet events go to the store's event stream so every instance's sockets see them. */
 export interface EventPublisher {

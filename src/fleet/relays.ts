@@ -3,6 +3,7 @@ import { AppError, describeError } from '../errors'
 import type { Logger } from '../log'
 import type { PublisherState, RelayRecord, Store } from '../store/types'
 import type { EventPublisher } from './events'
+import { decideFeeder } from './feeding'
 import type { RelaySettings } from './settings'
 
 export type RelayState = 'online' | 'offline'
@@ -16,14 +17,28 @@ export interface RelayView extends RelayRecord {
 /** Asks IVS whether someone publishes into the master stage (null: cannot tell, e.g. local stages). */
 export type PublisherProbe = () => Promise<boolean | null>
 
+/** Which relay feeds the stages, as a relay asks it (GET /api/media/stages?serverId=). */
+export interface FeedingAnswer {
+  /** The asking relay is the one. */
+  feeding: boolean
+  /** The feeding relay, null when none holds a publisher. */
+  feedingRelay: string | null
+}
+
 /**
  * The media relays: each one's registration and last report, kept per serverId. A relay silent for
  * `offlineAfterMs` is offline (a `media_server_offline` event, once). The publisher is active when
  * any online relay says so, so a second relay without the publisher cannot turn it off. With no
  * relay online (OBS publishing straight into the master stage), the leader asks IVS instead.
+ *
+ * One feeding relay (fleet/feeding.ts): the publisher state's `serverId` is the relay that publishes
+ * into the stages, decided from the relays' records on every heartbeat (whichever instance gets it)
+ * and on the leader's every tick; a change is a `feeding_relay` event.
  */
 export class RelayService {
   private lastProbeAt = Number.NEGATIVE_INFINITY
+  /** This instance's decisions, one at a time: each reads the records after the previous one wrote. */
+  private deciding: Promise<void> = Promise.resolve()
 
   constructor(
     private readonly deps: { store: Store; events: EventPublisher; clock: Clock; logger: Logger; probe?: PublisherProbe },
@@ -44,14 +59,20 @@ export class RelayService {
     this.deps.logger.info('relay registered', input)
   }
 
-  /** `connectedStages`: a count, as the original media server sends it, or the list of stage ARNs. */
-  async heartbeat(input: { serverId: string; publisherActive: boolean; connectedStages: number | string[] }): Promise<void> {
+  /**
+   * `connectedStages`: a count, as the original media server sends it, or the list of stage ARNs.
+   * `publisherAgeMs`: how long its publisher has been connected (null: none connected; absent: the
+   * relay does not say), kept as the time it connected by this instance's clock.
+   */
+  async heartbeat(input: { serverId: string; publisherActive: boolean; connectedStages: number | string[]; publisherAgeMs?: number | null }): Promise<void> {
     const now = this.deps.clock.now()
     const list = Array.isArray(input.connectedStages) ? input.connectedStages : []
+    const age = input.publisherAgeMs
     const beat = {
       publisherActive: input.publisherActive,
       connectedStages: Array.isArray(input.connectedStages) ? list.length : input.connectedStages,
       stageArns: list,
+      publisherSince: age === undefined || age === null ? age : now - age,
       lastHeartbeatAt: now,
     }
     if (!(await this.deps.store.heartbeatRelay(input.serverId, beat))) {
@@ -97,7 +118,7 @@ export class RelayService {
       return null
     })
     if (active === null) return null
-    await this.setPublisher({ active, updatedAt: now, serverId: null, source: 'ivs' })
+    await this.setPublisher(await store.getPublisherState(), { active, updatedAt: now, serverId: null, source: 'ivs' })
     return active
   }
 
@@ -110,35 +131,55 @@ export class RelayService {
     return this.deps.store.getPublisherState()
   }
 
+  /** Whether `serverId` is the feeding relay, and which one is. */
+  async feeding(serverId: string): Promise<FeedingAnswer> {
+    const state = await this.deps.store.getPublisherState()
+    const feedingRelay = state.source === 'ivs' ? null : state.serverId
+    return { feeding: feedingRelay === serverId, feedingRelay }
+  }
+
   private stateOf(relay: RelayRecord, now: number): RelayState {
     return relay.offlineSince === null && now - relay.lastHeartbeatAt < this.settings.offlineAfterMs ? 'online' : 'offline'
   }
 
+  /** One decision at a time in this instance (a failure is the caller's, and does not stop the next). */
+  private refreshPublisherState(): Promise<void> {
+    const run = this.deciding.then(() => this.decide())
+    this.deciding = run.catch(() => {})
+    return run
+  }
+
   /**
-   * Publisher active = any online relay reports it. With no relay online, IVS's last answer stands
-   * (probePublisher); a relay's word that lapsed turns the publisher off.
+   * Publisher active = any online relay reports it; the feeding relay is decided from the online
+   * relays' records (fleet/feeding.ts), the current one kept on a tie. With no relay online, IVS's
+   * last answer stands (probePublisher); a relay's word that lapsed turns the publisher off.
    */
-  private async refreshPublisherState(): Promise<void> {
+  private async decide(): Promise<void> {
     const { store, clock } = this.deps
     const now = clock.now()
     const online = (await store.listRelays()).filter((r) => this.stateOf(r, now) === 'online')
+    const previous = await store.getPublisherState()
     if (online.length === 0) {
-      const previous = await store.getPublisherState()
-      if (previous.source === 'ivs' || !previous.active) return
-      return this.setPublisher({ active: false, updatedAt: now, serverId: null })
+      if (previous.source === 'ivs' || (!previous.active && previous.serverId === null)) return
+      return this.setPublisher(previous, { active: false, updatedAt: now, serverId: null })
     }
-    const reporting = online.filter((r) => r.publisherActive)
-    await this.setPublisher({ active: reporting.length > 0, updatedAt: now, serverId: reporting[0]?.serverId ?? null, source: 'relay' })
+    const feeder = decideFeeder(
+      online.map((r) => ({ ...r, online: true })),
+      previous.source === 'ivs' ? null : previous.serverId,
+    )
+    await this.setPublisher(previous, { active: online.some((r) => r.publisherActive), updatedAt: now, serverId: feeder, source: 'relay' })
   }
 
-  /** Stores the state when it changed; an event when `active` changed (the atomic swap decides who tells). */
-  private async setPublisher(state: PublisherState): Promise<void> {
+  /**
+   * Stores the state when it changed; a `publisher_state` event when `active` changed, a
+   * `feeding_relay` event when the feeding relay did (the atomic swap decides who tells).
+   */
+  private async setPublisher(previous: PublisherState, state: PublisherState): Promise<void> {
     const { store, events } = this.deps
-    const previous = await store.getPublisherState()
     if (previous.active === state.active && previous.serverId === state.serverId && previous.source === state.source) return
     const swapped = await store.setPublisherState(state)
-    if (swapped.active !== state.active) {
-      await events.publish('publisher_state', { active: state.active, source: state.source ?? null, timestamp: new Date(state.updatedAt ?? 0).toISOString() })
-    }
+    const timestamp = new Date(state.updatedAt ?? 0).toISOString()
+    if (swapped.active !== state.active) await events.publish('publisher_state', { active: state.active, source: state.source ?? null, timestamp })
+    if (swapped.serverId !== state.serverId) await events.publish('feeding_relay', { serverId: state.serverId, timestamp })
   }
 }

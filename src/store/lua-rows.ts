@@ -13,6 +13,7 @@ export function readBeat(raw: string): RelayBeat {
     publisherActive: beat.publisherActive,
     connectedStages: count,
     stageArns: list,
+    ...(beat.publisherSince === undefined ? {} : { publisherSince: beat.publisherSince }),
     lastHeartbeatAt: beat.lastHeartbeatAt,
     offlineSince: beat.offlineSince ?? null,
   }

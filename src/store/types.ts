@@ -107,6 +107,11 @@ export interface RelayBeat {
   connectedStages: number
   /** Which ones, when it sends the list. */
   stageArns: string[]
+  /**
+   * When its current publisher connected (ms, serve's clock); null without one; absent when the relay
+   * does not say (the original media server). What the feeding relay is decided by (fleet/feeding.ts).
+   */
+  publisherSince?: number | null
   lastHeartbeatAt: number
   /** Set once the relay was found silent for too long; cleared by its next heartbeat. */
   offlineSince: number | null

@@ -200,16 +200,58 @@ describe('relay control plane', () => {
         ['relay-a', 'offline', 91_000],
         ['relay-b', 'online', 0],
       ])
-      const events = (await server.store.readEvents(null, 100)).map((e) => [e.type, e.data.serverId ?? e.data.active])
-      // relay-b's heartbeat at 91 s already no longer counts relay-a (publisher off); the leader's
-      // round then marks relay-a offline and says so, once.
+      const events = (await server.store.readEvents(null, 100)).map((e) => [e.type, e.type === 'publisher_state' ? e.data.active : e.data.serverId])
+      // relay-b's heartbeat at 91 s already no longer counts relay-a (publisher off, nobody feeds); the
+      // leader's round then marks relay-a offline and says so, once.
       expect(events).toEqual([
         ['publisher_state', true],
+        ['feeding_relay', 'relay-a'],
         ['publisher_state', false],
+        ['feeding_relay', null],
         ['media_server_offline', 'relay-a'],
       ])
       await server.loop.tick() // once: no second offline event
       expect((await server.store.readEvents(null, 100)).filter((e) => e.type === 'media_server_offline').length).toBe(1)
+    } finally {
+      await server.stop()
+    }
+  })
+
+  test('one feeding relay: GET /api/media/stages?serverId= says whether that relay feeds; the newest publisher takes the stages; /api/stats/publisher names it', async () => {
+    const clock = new ManualClock(Date.UTC(2026, 11, 1, 12))
+    const server = await startTestServer({ MEDIA_SERVER_TIMEOUT_MS: '90000', MEDIA_SERVER_SECRET: MEDIA_SECRET }, { clock, ticker: new ManualTicker() })
+    try {
+      const beat = (serverId: string, publisherAgeMs: number | null) =>
+        server.api('/api/media/heartbeat', {
+          method: 'POST',
+          json: { serverId, publisherActive: publisherAgeMs !== null, connectedStages: [], publisherAgeMs },
+        })
+      const asked = async (serverId: string) => (await body(await server.api(`/api/media/stages?serverId=${serverId}`))).data
+      for (const serverId of ['relay-a', 'relay-b'])
+        await server.api('/api/media/register', { method: 'POST', headers: media, json: { serverId, ipAddress: 'localhost', port: 3001 } })
+      // Without ?serverId= the answer is the original media server's: the stages alone.
+      expect(Object.keys((await body(await server.api('/api/media/stages'))).data)).toEqual(['stages'])
+      expect(await asked('relay-a')).toMatchObject({ feeding: false, feedingRelay: null, stages: [expect.objectContaining({ isMaster: true })] })
+      expect((await beat('relay-a', 0)).status).toBe(200)
+      expect(await asked('relay-a')).toMatchObject({ feeding: true, feedingRelay: 'relay-a' })
+      clock.advance(20_000)
+      // The broadcaster reconnects to relay-b; relay-a has not noticed yet (it still reports its publisher, 20 s old).
+      await beat('relay-b', 100)
+      await beat('relay-a', 20_000)
+      expect(await asked('relay-a')).toMatchObject({ feeding: false, feedingRelay: 'relay-b' })
+      expect(await asked('relay-b')).toMatchObject({ feeding: true, feedingRelay: 'relay-b' })
+      const publisher = (await body(await server.api('/api/stats/publisher'))).data
+      expect(publisher).toMatchObject({ active: true, serverId: 'relay-b', feedingRelay: 'relay-b' })
+      expect(publisher.relays.map((r: { serverId: string; feeding: boolean; publisherSince: string }) => [r.serverId, r.feeding, r.publisherSince])).toEqual([
+        ['relay-a', false, new Date(Date.UTC(2026, 11, 1, 12)).toISOString()],
+        ['relay-b', true, new Date(Date.UTC(2026, 11, 1, 12) + 19_900).toISOString()],
+      ])
+      const events = (await server.store.readEvents(null, 100)).filter((e) => e.type === 'feeding_relay').map((e) => e.data.serverId)
+      expect(events).toEqual(['relay-a', 'relay-b'])
+      // A bad age or serverId is a 400; a wrong x-media-auth is still refused with the query.
+      expect((await beat('relay-a', -1)).status).toBe(400)
+      expect((await server.api('/api/media/stages?serverId=not%20an%20id')).status).toBe(400)
+      expect((await server.api('/api/media/stages?serverId=relay-a', { headers: { 'x-media-auth': 'wrong-secret-value-123' } })).status).toBe(403)
     } finally {
       await server.stop()
     }

@@ -237,6 +237,6 @@ describe('tokens and viewers on real state', () => {
       [3, 1],
       [1, 0.3333],
     ])
-    expect(publisher).toEqual({ active: false, updatedAt: null, serverId: null, source: null, relays: [] })
+    expect(publisher).toEqual({ active: false, updatedAt: null, serverId: null, source: null, feedingRelay: null, relays: [] })
   })
 })

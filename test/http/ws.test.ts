@@ -92,7 +92,7 @@ describe('/ws', () => {
     expect(dash.messages.filter((m) => m.type === 'stats_update').length).toBe(count)
   })
 
-  test('media server (API key in a header): stage_created, stage_deleted and publisher_state, in order, once each', async () => {
+  test('media server (API key in a header): stage_created, stage_deleted, publisher_state and feeding_relay, in order, once each', async () => {
     await using server = await hubServer()
     using relay = await connect(server, 'type=media-server', { 'x-api-key': server.apiKey })
     const created = (await (await server.api('/api/stage', { method: 'POST', json: {} })).json()).data
@@ -106,10 +106,14 @@ describe('/ws', () => {
     await server.api('/api/media/heartbeat', { method: 'POST', json: { serverId: 'relay-1', publisherActive: true, connectedStages: [] } })
     await server.ticker.fire()
     expect((await relay.next('publisher_state')).data.active).toBe(true)
+    // The one relay holding a publisher feeds the stages (issue 21: one feeding relay).
+    const feeding = await relay.next('feeding_relay')
+    expect(feeding.data.serverId).toBe('relay-1')
+    expect(Date.parse(feeding.data.timestamp)).not.toBeNaN()
     await server.ticker.fire() // a further poll must not deliver anything twice
     await relay.settled()
     const types = relay.messages.map((m) => m.type).filter((t) => t !== 'stats_update' && t !== 'pong')
-    expect(types).toEqual(['stage_created', 'stage_deleted', 'publisher_state'])
+    expect(types).toEqual(['stage_created', 'stage_deleted', 'publisher_state', 'feeding_relay'])
   })
 
   test('viewer (viewerSession): rejoin_required reaches the viewers of a draining stage only', async () => {

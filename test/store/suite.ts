@@ -315,6 +315,14 @@ export function describeStore(name: string, factory: StoreFactory) {
       expect(await store.listRelays()).toEqual([
         { ...r1, publisherActive: false, connectedStages: 5, stageArns: [], lastHeartbeatAt: T0 + 400, offlineSince: null },
       ])
+      // When its publisher connected: kept as sent (null: none; undefined: the relay does not say).
+      const since = async () => (await store.listRelays())[0]!.publisherSince
+      await store.heartbeatRelay('r1', { publisherActive: true, connectedStages: 0, stageArns: [], publisherSince: T0 + 350, lastHeartbeatAt: T0 + 500 })
+      expect(await since()).toBe(T0 + 350)
+      await store.heartbeatRelay('r1', { publisherActive: false, connectedStages: 0, stageArns: [], publisherSince: null, lastHeartbeatAt: T0 + 600 })
+      expect(await since()).toBeNull()
+      await store.heartbeatRelay('r1', { publisherActive: true, connectedStages: 0, stageArns: [], publisherSince: undefined, lastHeartbeatAt: T0 + 700 })
+      expect(await since()).toBeUndefined()
       expect(await store.getPublisherState()).toEqual({ active: false, updatedAt: null, serverId: null })
       const previous = await store.setPublisherState({ active: true, updatedAt: T0, serverId: 'r1' })
       expect(previous.active).toBe(false)

@@ -7,7 +7,7 @@ import type { Authenticator } from '../auth'
 import { SECURITY } from '../security'
 import { stageJson } from '../stages/model'
 import { MediaServerTokenBody, PublisherToken } from '../tokens/model'
-import { MediaHeartbeatBody, MediaHeartbeatResult, MediaStages, RegisterBody } from './model'
+import { MediaHeartbeatBody, MediaHeartbeatResult, MediaStages, MediaStagesFeeding, MediaStagesQuery, RegisterBody } from './model'
 
 /**
  * The relay's control plane. Every route needs the API key. Where a relay obtains credentials or
@@ -36,15 +36,23 @@ export function mediaRoutes(deps: { relays: RelayService; stages: StageService; 
           detail: { summary: 'Register a relay', description: 'Makes the relay known and returns the stages it must publish to.', security: SECURITY.media },
         },
       )
-      .get('/stages', async () => ok(await stages()), {
-        response: responses(MediaStages, [403]),
-        detail: {
-          summary: 'Stages to publish to',
-          description:
-            'Every stage of the fleet, draining ones included (their viewers still watch until they rejoin). The API key alone is enough; a wrong x-media-auth, when sent, is refused.',
-          security: SECURITY.apiKey,
+      .get(
+        '/stages',
+        async ({ query }) => {
+          const listed = await stages()
+          return ok(query.serverId === undefined ? listed : { ...listed, ...(await relays.feeding(query.serverId)) })
         },
-      })
+        {
+          query: MediaStagesQuery,
+          response: responses(MediaStagesFeeding, [403]),
+          detail: {
+            summary: 'Stages to publish to',
+            description:
+              'Every stage of the fleet, draining ones included (their viewers still watch until they rejoin). With `?serverId=`, also whether that relay is the feeding relay (`feeding`) and which one is (`feedingRelay`): only the relay that holds the broadcaster publishes into the stages. The API key alone is enough; a wrong x-media-auth, when sent, is refused.',
+            security: SECURITY.apiKey,
+          },
+        },
+      )
       .post('/token', async ({ body }) => ok(await tokens.mediaServer(body)), {
         body: MediaServerTokenBody,
         response: responses(PublisherToken, [403, 404]),

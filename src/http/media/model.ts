@@ -20,6 +20,24 @@ export const RegisterBody = t.Object(
 
 export const MediaStages = t.Object({ stages: t.Array(Stage) })
 
+export const MediaStagesQuery = t.Object(
+  // The asking relay: the answer then says whether it is the feeding relay.
+  { serverId: t.Optional(ServerId) },
+  { additionalProperties: false },
+)
+
+/** The stages, and with `?serverId=` which relay feeds them (issue 21: one feeding relay). */
+export const MediaStagesFeeding = t.Object(
+  {
+    stages: t.Array(Stage),
+    feeding: t.Optional(t.Boolean({ description: 'the asking relay is the feeding relay: it publishes into the stages (only with ?serverId=)' })),
+    feedingRelay: t.Optional(
+      t.Nullable(t.String({ description: 'the relay that holds the broadcaster and publishes into the stages; null when none does (only with ?serverId=)' })),
+    ),
+  },
+  { example: { stages: [], feeding: true, feedingRelay: 'relay-1' } },
+)
+
 export const MediaHeartbeatBody = t.Object(
   {
     serverId: ServerId,
@@ -28,6 +46,16 @@ export const MediaHeartbeatBody = t.Object(
       error: 'connectedStages must be a count (0-10000) or a list of stage ARNs',
       description: 'how many stages the relay publishes to, or which ones',
     }),
+    publisherAgeMs: t.Optional(
+      t.Nullable(
+        t.Integer({
+          minimum: 0,
+          maximum: 10 * 365 * 24 * 3600 * 1000,
+          error: 'publisherAgeMs must be a whole number of milliseconds, at least 0',
+          description: "how long the relay's publisher has been connected (null: none connected); decides the feeding relay",
+        }),
+      ),
+    ),
   },
   { additionalProperties: false, example: { serverId: 'media-server-01', publisherActive: true, connectedStages: 5 } },
 )

@@ -55,10 +55,13 @@ export function statsRoutes({ reader, relays, auth }: { reader: StatsReader; rel
             updatedAt: iso(publisher.updatedAt),
             serverId: publisher.serverId,
             source: publisher.source ?? null,
+            feedingRelay: publisher.source === 'ivs' ? null : publisher.serverId,
             relays: known.map((r) => ({
               serverId: r.serverId,
               state: r.state,
               publisherActive: r.publisherActive,
+              publisherSince: r.publisherSince === undefined ? null : iso(r.publisherSince),
+              feeding: publisher.source !== 'ivs' && r.serverId === publisher.serverId,
               connectedStages: r.connectedStages,
               lastHeartbeatAt: iso(r.lastHeartbeatAt)!,
               ageMs: r.ageMs,
@@ -69,7 +72,8 @@ export function statsRoutes({ reader, relays, auth }: { reader: StatsReader; rel
           response: responses(PublisherStats),
           detail: {
             summary: 'Publisher stats',
-            description: "Whether a publisher is live at the relay, and the relays' last reports.",
+            description:
+              "Whether a publisher is live at the relay, which relay feeds the stages (`feedingRelay`: the one holding the broadcaster; the others hold no stage sessions), and the relays' last reports.",
             security: SECURITY.apiKey,
           },
         },

@@ -74,11 +74,20 @@ export const PublisherStats = t.Object(
         description: "who says so: an online relay, or IVS's participant list of the master stage when no relay is online",
       }),
     ),
+    feedingRelay: t.Nullable(
+      t.String({
+        description: 'the relay that publishes into the stages: the one holding the broadcaster (null: none does); the others hold no stage sessions',
+      }),
+    ),
     relays: t.Array(
       t.Object({
         serverId: t.String(),
         state: t.Union([t.Literal('online'), t.Literal('offline')], { description: 'offline once silent for MEDIA_SERVER_TIMEOUT_MS' }),
         publisherActive: t.Boolean({ description: 'what the relay last reported; counts only while it is online' }),
+        publisherSince: t.Nullable(IsoTime, {
+          description: "when the relay's publisher connected, as it last reported (null: none connected, or the relay does not say)",
+        }),
+        feeding: t.Boolean({ description: 'this relay is the feeding relay' }),
         connectedStages: t.Integer(),
         lastHeartbeatAt: IsoTime,
         ageMs: t.Integer({ description: 'milliseconds since its last heartbeat' }),
@@ -91,7 +100,19 @@ export const PublisherStats = t.Object(
       updatedAt: '2026-11-23T12:00:00.000Z',
       serverId: 'relay-1',
       source: 'relay',
-      relays: [{ serverId: 'relay-1', state: 'online', publisherActive: true, connectedStages: 3, lastHeartbeatAt: '2026-11-23T12:00:00.000Z', ageMs: 4200 }],
+      feedingRelay: 'relay-1',
+      relays: [
+        {
+          serverId: 'relay-1',
+          state: 'online',
+          publisherActive: true,
+          publisherSince: '2026-11-23T11:40:00.000Z',
+          feeding: true,
+          connectedStages: 3,
+          lastHeartbeatAt: '2026-11-23T12:00:00.000Z',
+          ageMs: 4200,
+        },
+      ],
     },
   },
 )

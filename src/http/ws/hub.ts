@@ -19,6 +19,7 @@ const AUDIENCE: Record<string, ClientType[]> = {
   stage_deleted: ['media-server', 'dashboard'],
   publisher_state: ['media-server', 'dashboard'],
   media_server_offline: ['media-server', 'dashboard'],
+  feeding_relay: ['media-server', 'dashboard'],
 }
 
 const message = (type: string, data: unknown) => JSON.stringify({ type, data })
