@@ -159,13 +159,13 @@ export interface Store {
   readonly limits: Limits
   /** The local stage provider's stages (no AWS), one set for every instance sharing the store. */
   readonly localStages: LocalStageRegistry
+  /** The leader's last view of the fan-out (feeds, replications, hybrid origins), for every instance. */
+  readonly fanout: FanoutRegistry
 
   /** Adds a stage unless `maxStages` stages already exist; returns false when full. */
   addStage(stage: StageRecord, maxStages: number): Promise<boolean>
   getStage(arn: string): Promise<StageView | null>
   listStages(): Promise<StageView[]>
-  /** The leader's last view of the fan-out (feeds, replications, hybrid origins), for every instance. */
-  readonly fanout: FanoutRegistry
   updateStage(arn: string, patch: Partial<Pick<StageRecord, 'name' | 'status' | 'drainingSince' | 'endpoints'>>): Promise<StageView | null>
   /** Removes the stage and closes every presence on it (watch time recorded). */
   removeStage(arn: string, now: number): Promise<Presence[] | null>

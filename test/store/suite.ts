@@ -403,14 +403,6 @@ export function describeStore(name: string, factory: StoreFactory) {
       expect(await localStages.get(untagged.arn)).toEqual({ ...untagged, name: 'plain-2' })
     })
 
-    test('leader lease: acquire, renew, refuse others, expire, release', async () => {
-      expect(await store.acquireLease('leader', 'a', 1000, T0)).toBe(true)
-      expect(await store.acquireLease('leader', 'b', 1000, T0 + 500)).toBe(false)
-      expect(await store.acquireLease('leader', 'a', 1000, T0 + 900)).toBe(true) // renewed to T0+1900
-      expect(await store.acquireLease('leader', 'b', 1000, T0 + 1500)).toBe(false)
-      expect(await store.acquireLease('leader', 'b', 1000, T0 + 2000)).toBe(true) // expired
-      await store.releaseLease('leader', 'a') // not the holder: no effect
-      expect(await store.acquireLease('leader', 'a', 1000, T0 + 2100)).toBe(false)
     test("fan-out: the leader's view (feeds, replications, hybrid origins) kept whole, replaced whole, apart from the stages", async () => {
       const arn = (id: string) => `arn:aws:ivs:us-east-1:000000000000:stage/${id}`
       expect(await store.fanout.get()).toBeNull()
@@ -441,6 +433,14 @@ export function describeStore(name: string, factory: StoreFactory) {
       expect(await store.fanout.get()).toEqual(record)
     })
 
+    test('leader lease: acquire, renew, refuse others, expire, release', async () => {
+      expect(await store.acquireLease('leader', 'a', 1000, T0)).toBe(true)
+      expect(await store.acquireLease('leader', 'b', 1000, T0 + 500)).toBe(false)
+      expect(await store.acquireLease('leader', 'a', 1000, T0 + 900)).toBe(true) // renewed to T0+1900
+      expect(await store.acquireLease('leader', 'b', 1000, T0 + 1500)).toBe(false)
+      expect(await store.acquireLease('leader', 'b', 1000, T0 + 2000)).toBe(true) // expired
+      await store.releaseLease('leader', 'a') // not the holder: no effect
+      expect(await store.acquireLease('leader', 'a', 1000, T0 + 2100)).toBe(false)
       await store.releaseLease('leader', 'b')
       expect(await store.acquireLease('leader', 'a', 1000, T0 + 2100)).toBe(true)
     })
