@@ -1,6 +1,6 @@
 import { IVSRealTimeClient, type IVSRealTimeClientConfig } from '@aws-sdk/client-ivs-realtime'
 import { type Clock, type Sleep, systemClock } from '../clock'
-import { AppError } from '../errors'
+import { AppError, type ErrorCode } from '../errors'
 import { type Logger, silentLogger } from '../log'
 import { type Limits, LocalLimits } from '../store/limits'
 import { classifyIvsError } from './aws-errors'
@@ -45,7 +45,10 @@ export const DEFAULT_RETRY_POLICY: RetryPolicy = {
   maxTotalDelayMs: 1800,
 }
 
-/** Per account and region (DESIGN §12). */
+/**
+ * Per account and region (DESIGN §12). Every other operation gets the stage operations' 5 TPS, the
+ * participant replication ones too (their rate is undocumented).
+ */
 export const IVS_RATE_QUOTAS: Readonly<Record<string, number>> = { CreateParticipantToken: 50, ImportPublicKey: 3 }
 export const IVS_DEFAULT_RATE_QUOTA = 5
 
@@ -86,6 +89,8 @@ export interface CallOptions {
   /** What the call is about, for NOT_FOUND messages (e.g. `stage arn:…`). */
   subject?: string
   maxAttempts?: number
+  /** Final errors with these codes are the caller's to judge, so they are not logged as warnings (NOT_FOUND never is). */
+  expected?: readonly ErrorCode[]
 }
 
 const defaultSleep: Sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
@@ -127,7 +132,18 @@ export class IvsRealTimeApi {
   }
 
   /** The operations this server calls, for quota metrics. */
-  static readonly OPERATIONS = ['CreateParticipantToken', 'CreateStage', 'GetStage', 'UpdateStage', 'DeleteStage', 'ListStages', 'ListParticipants'] as const
+  static readonly OPERATIONS = [
+    'CreateParticipantToken',
+    'CreateStage',
+    'GetStage',
+    'UpdateStage',
+    'DeleteStage',
+    'ListStages',
+    'ListParticipants',
+    'StartParticipantReplication',
+    'StopParticipantReplication',
+    'ListParticipantReplicas',
+  ] as const
 
   /** How much of each operation's quota the fleet uses now (slots in the window / limit). */
   quotaUsage(): Promise<{ operation: string; used: number; limit: number }[]> {
@@ -155,7 +171,7 @@ export class IvsRealTimeApi {
         release()
       }
       if (failure.kind === 'final') {
-        if (failure.error instanceof AppError && failure.error.code !== 'NOT_FOUND') {
+        if (failure.error instanceof AppError && failure.error.code !== 'NOT_FOUND' && !options.expected?.includes(failure.error.code)) {
           this.logger.warn('ivs call failed', { operation, code: failure.error.code, upstreamMessage: failure.upstreamMessage })
         }
         throw failure.error

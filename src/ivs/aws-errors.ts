@@ -26,6 +26,15 @@ const TIMEOUT_NAMES = new Set(['TimeoutError', 'RequestTimeout', 'RequestTimeout
 /** Unmodeled in the ivs-realtime SDK, so they arrive as the base exception with this name. */
 const THROTTLING_NAMES = new Set(['ThrottlingException', 'TooManyRequestsException', 'Throttling', 'RequestLimitExceeded'])
 
+/**
+ * What a 402 ServiceQuotaExceededException means, by operation, as `details.reason`. CreateStage's
+ * (the account's stage quota) carries none: the fleet reads it as the stage quota.
+ */
+const QUOTA_REASONS: Readonly<Record<string, string>> = {
+  // At most 5 concurrent replications per participant (fixed).
+  StartParticipantReplication: 'replication-quota',
+}
+
 /** Removes anything shaped like AWS key material (upstream messages can echo a canonical request). */
 export function redactSecrets(text: string): string {
   return text
@@ -80,8 +89,10 @@ export function classifyIvsError(error: unknown, context: FailureContext): IvsFa
       return final(new AppError('VALIDATION_ERROR', `IVS rejected ${operation}${detail}`, details))
     case 'ConflictException':
       return final(new AppError('CONFLICT', `IVS refused ${operation} because of a conflict${detail}`, details))
-    case 'ServiceQuotaExceededException':
-      return final(new AppError('CAPACITY_EXHAUSTED', `IVS service quota exceeded for ${operation}${detail}`, details, 30))
+    case 'ServiceQuotaExceededException': {
+      const reason = QUOTA_REASONS[operation]
+      return final(new AppError('CAPACITY_EXHAUSTED', `IVS service quota exceeded for ${operation}${detail}`, reason ? { ...details, reason } : details, 30))
+    }
     case 'AccessDeniedException':
       return final(
         new AppError(

@@ -1,16 +1,9 @@
-import {
-  CreateStageCommand,
-  DeleteStageCommand,
-  GetStageCommand,
-  ListParticipantsCommand,
-  ListStagesCommand,
-  type Stage,
-  UpdateStageCommand,
-} from '@aws-sdk/client-ivs-realtime'
+import { CreateStageCommand, DeleteStageCommand, GetStageCommand, ListStagesCommand, type Stage, UpdateStageCommand } from '@aws-sdk/client-ivs-realtime'
 import { AppError } from '../errors'
 import type { IvsRealTimeApi } from './aws-api'
+import { AwsParticipants } from './aws-replication'
 import { IVS_GLOBAL_EVENTS_URL, IVS_GLOBAL_WHIP_URL } from './endpoints'
-import type { ProviderStage, StageProvider } from './types'
+import type { ProviderStage, Replica, ReplicationRequest, StageParticipant, StageProvider } from './types'
 
 /** What ListStages returns per stage: no endpoints (those need a GetStage each). */
 export interface StageSummary {
@@ -20,7 +13,7 @@ export interface StageSummary {
 }
 
 export interface AwsStageProviderOptions {
-  /** ListStages page size (IVS allows 1–100). */
+  /** ListStages and ListParticipants page size (IVS allows 1–100; ListParticipantReplicas takes at most 50). */
   pageSize?: number
 }
 
@@ -43,12 +36,14 @@ function toProviderStage(operation: string, stage: Stage | undefined): ProviderS
 export class AwsStageProvider implements StageProvider {
   readonly kind = 'aws' as const
   private readonly pageSize: number
+  private readonly replication: AwsParticipants
 
   constructor(
     private readonly api: IvsRealTimeApi,
     options: AwsStageProviderOptions = {},
   ) {
     this.pageSize = options.pageSize ?? 100
+    this.replication = new AwsParticipants(api, this.pageSize)
   }
 
   async createStage(input: { name: string; tags: Record<string, string> }): Promise<ProviderStage> {
@@ -122,25 +117,30 @@ export class AwsStageProvider implements StageProvider {
     return summaries
   }
 
+  /** Those that published in the stage's current session: GetStage, then ListParticipants (see AwsParticipants). */
+  participants(stageArn: string): Promise<StageParticipant[]> {
+    return this.replication.participants(stageArn)
+  }
+
   /**
-   * Publishing participants in the stage's current session: GetStage for the session, then one
-   * ListParticipants filtered to published and connected. 0 when the stage has no session.
+   * Publishing participants in the stage's current session: published, CONNECTED and not a replica
+   * of another stage's. The same GetStage and one ListParticipants as `participants`; 0 without a session.
    */
   async publishingParticipants(stageArn: string): Promise<number> {
-    const got = await this.api.call('GetStage', (abortSignal) => this.api.client.send(new GetStageCommand({ arn: stageArn }), { abortSignal }), {
-      subject: `stage ${stageArn}`,
-    })
-    const sessionId = got.stage?.activeSessionId
-    if (!sessionId) return 0
-    const out = await this.api.call(
-      'ListParticipants',
-      (abortSignal) =>
-        this.api.client.send(new ListParticipantsCommand({ stageArn, sessionId, filterByPublished: true, filterByState: 'CONNECTED', maxResults: 1 }), {
-          abortSignal,
-        }),
-      { subject: `stage ${stageArn}` },
-    )
-    return out.participants?.length ?? 0
+    const participants = await this.participants(stageArn)
+    return participants.filter((p) => p.published && p.state === 'CONNECTED' && p.replicationType !== 'REPLICA').length
+  }
+
+  startReplication(request: ReplicationRequest): Promise<void> {
+    return this.replication.startReplication(request)
+  }
+
+  stopReplication(request: Omit<ReplicationRequest, 'reconnectWindowSeconds' | 'attributes'>): Promise<void> {
+    return this.replication.stopReplication(request)
+  }
+
+  listReplicas(sourceStageArn: string, participantId: string): Promise<Replica[]> {
+    return this.replication.listReplicas(sourceStageArn, participantId)
   }
 
   /** One cheap call. Throttling still proves IVS is reachable and our credentials are accepted. */

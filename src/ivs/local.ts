@@ -2,9 +2,14 @@ import { AppError } from '../errors'
 import { randomAlphanumeric } from '../ids'
 import { type LocalStage, type LocalStageRegistry, MemoryLocalStages } from '../store/local-stages'
 import { IVS_GLOBAL_EVENTS_URL } from './endpoints'
-import type { ProviderStage, StageProvider } from './types'
+import type { ProviderStage, Replica, StageProvider } from './types'
 
 export const LOCAL_ACCOUNT_ID = '000000000000'
+
+/** What every replication call of a local provider throws: there is nothing to copy, and no IVS to copy it. */
+export function localReplicationRefused(): AppError {
+  return new AppError('VALIDATION_ERROR', 'participant replication needs IVS: local stages carry no media', { reason: 'local-stages' })
+}
 
 export interface LocalStageOptions {
   region: string
@@ -65,6 +70,23 @@ export class LocalStageProvider implements StageProvider {
   /** Local stages carry no media: who publishes is only known from the relays. */
   async publishingParticipants(): Promise<null> {
     return null
+  }
+
+  /** Nobody joins a local stage: who publishes is only known from the relays. */
+  async participants(): Promise<null> {
+    return null
+  }
+
+  async startReplication(): Promise<void> {
+    throw localReplicationRefused()
+  }
+
+  async stopReplication(): Promise<void> {
+    throw localReplicationRefused()
+  }
+
+  async listReplicas(): Promise<Replica[]> {
+    throw localReplicationRefused()
   }
 
   /** The endpoints are this provider's (LOCAL_WHIP_URL as configured now), not kept with the stage. */

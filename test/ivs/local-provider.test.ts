@@ -1,6 +1,7 @@
 import { describe, expect, test } from 'bun:test'
 import { AppError } from '../../src/errors'
 import { LocalStageProvider } from '../../src/ivs/local'
+import type { StageProvider } from '../../src/ivs/types'
 import { MemoryStore } from '../../src/store/memory'
 
 /** The local provider on a store's registry: what two instances sharing that store, or one restarted, see. */
@@ -46,5 +47,28 @@ describe('LocalStageProvider', () => {
     const stage = await one.createStage({ name: 'x', tags: {} })
     expect(await one.getStage(stage.arn)).toEqual(stage)
     expect(await two.getStage(stage.arn)).toBeNull()
+  })
+
+  test('local stages carry no media: nobody to list (null), and every replication call is refused as needing IVS', async () => {
+    const provider = new LocalStageProvider({ region: 'eu-west-1', whipUrl: 'http://127.0.0.1:9/whip' })
+    const [source, destination] = [await provider.createStage({ name: 'a', tags: {} }), await provider.createStage({ name: 'b', tags: {} })]
+    expect(await provider.participants()).toBeNull()
+    expect(await provider.publishingParticipants()).toBeNull()
+    const key = { sourceStageArn: source.arn, destinationStageArn: destination.arn, participantId: 'obs-1' }
+    for (const call of [() => provider.startReplication(), () => provider.stopReplication(), () => provider.listReplicas()]) {
+      const refused = await call().catch((e: unknown) => e)
+      expect(refused).toBeInstanceOf(AppError)
+      expect(refused).toMatchObject({
+        code: 'VALIDATION_ERROR',
+        message: 'participant replication needs IVS: local stages carry no media',
+        details: { reason: 'local-stages' },
+      })
+    }
+    // Through the contract, with arguments, the same.
+    const asProvider: StageProvider = provider
+    await expect(asProvider.startReplication({ ...key, reconnectWindowSeconds: 0 })).rejects.toMatchObject({ code: 'VALIDATION_ERROR' })
+    await expect(asProvider.stopReplication(key)).rejects.toMatchObject({ code: 'VALIDATION_ERROR' })
+    await expect(asProvider.listReplicas(source.arn, 'obs-1')).rejects.toMatchObject({ code: 'VALIDATION_ERROR' })
+    expect(await asProvider.participants(source.arn)).toBeNull()
   })
 })
