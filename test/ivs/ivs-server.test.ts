@@ -26,7 +26,7 @@ describe('the test IVS server, as the real SDK sees it', () => {
     expect(publicKey!.fingerprint).toMatch(/^([0-9a-f]{2}:){31}[0-9a-f]{2}$/)
 
     const stage = server.seedStage({ name: 's' })
-    const listed = await client.send(new ListParticipantsCommand({ stageArn: stage.arn, sessionId: 'st-1' }))
+    const listed = await client.send(new ListParticipantsCommand({ stageArn: stage.arn, sessionId: 'st-AbCdEfGhIjKlM' }))
     expect(listed.participants).toEqual([])
   })
 
@@ -49,7 +49,7 @@ describe('the test IVS server, as the real SDK sees it', () => {
     const creating = client.send(new CreateStageCommand({ name: 'slow' }))
     await Bun.sleep(100)
     expect([server.inFlight('CreateStage'), server.stages.size]).toEqual([1, 0])
-    await client.send(new ListParticipantsCommand({ stageArn: server.seedStage().arn, sessionId: 'st-1' }))
+    await client.send(new ListParticipantsCommand({ stageArn: server.seedStage().arn, sessionId: 'st-AbCdEfGhIjKlM' }))
     expect(performance.now() - started).toBeLessThan(250)
     expect(server.inFlight('ListParticipants')).toBe(0)
     await creating

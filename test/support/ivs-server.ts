@@ -1,11 +1,32 @@
 import type { Server } from 'bun'
 import { randomAlphanumeric } from '../../src/ids'
+import {
+  type Body,
+  IVS_ERROR_STATUS,
+  IvsError,
+  type IvsErrorType,
+  optionalInt,
+  optionalString,
+  requiredString,
+  STAGE_ARN,
+  STAGE_NAME,
+  stringMap,
+  validAttributes,
+  validTags,
+} from './ivs-server/input'
+import { createParticipantModel, type ParticipantState, type ReplicationState, type ReplicationType, type TestParticipant } from './ivs-server/participants'
+
+export { IVS_ERROR_STATUS, type IvsErrorType } from './ivs-server/input'
+export { MAX_REPLICATIONS_PER_PARTICIPANT, participantOfToken, type TestParticipant } from './ivs-server/participants'
 
 /**
  * Test-only Amazon IVS real-time server, wire-compatible with @aws-sdk/client-ivs-realtime:
  * restJson1 (`POST /<Operation>`, JSON bodies, RFC 3339 timestamps), errors as the
  * `x-amzn-ErrorType` header plus `{"exceptionMessage"}`, the account's rate quotas per operation
- * (sliding 1 s window, 429 ThrottlingException past them) and the stage quota (402).
+ * (sliding 1 s window, 429 ThrottlingException past them) and the stage quota (402). Stage
+ * sessions, participants and participant replication follow IVS's documented behaviour
+ * (ivs-server/participants.ts); participants join when a WHIP session with their token comes up on
+ * a linked WHIP endpoint (`startWhipEndpoint({ onSession: ivs.control.whipSession })`).
  * SigV4 signatures are accepted unverified; whether a request was signed is recorded.
  */
 export type IvsOperation =
@@ -17,6 +38,9 @@ export type IvsOperation =
   | 'CreateParticipantToken'
   | 'ListParticipants'
   | 'ImportPublicKey'
+  | 'StartParticipantReplication'
+  | 'StopParticipantReplication'
+  | 'ListParticipantReplicas'
 
 export const IVS_OPERATIONS: readonly IvsOperation[] = [
   'CreateStage',
@@ -27,24 +51,15 @@ export const IVS_OPERATIONS: readonly IvsOperation[] = [
   'CreateParticipantToken',
   'ListParticipants',
   'ImportPublicKey',
+  'StartParticipantReplication',
+  'StopParticipantReplication',
+  'ListParticipantReplicas',
 ]
 
-export const IVS_ERROR_STATUS = {
-  ValidationException: 400,
-  AccessDeniedException: 403,
-  PendingVerification: 403,
-  ResourceNotFoundException: 404,
-  ConflictException: 409,
-  ServiceQuotaExceededException: 402,
-  ThrottlingException: 429,
-  InternalServerException: 500,
-  // Not in the ivs-realtime model: AWS's front end answers it for an unknown access key.
-  UnrecognizedClientException: 403,
-} as const
-
-export type IvsErrorType = keyof typeof IVS_ERROR_STATUS
-
-/** Per account and region (DESIGN §12): 50 TPS for CreateParticipantToken, 5 TPS for the rest. */
+/**
+ * Per account and region (DESIGN §12): 50 TPS for CreateParticipantToken, 5 TPS for the rest (the
+ * replication operations' rate is undocumented: 5 TPS like every other stage operation).
+ */
 export const IVS_DEFAULT_TPS: Record<IvsOperation, number> = {
   CreateStage: 5,
   GetStage: 5,
@@ -54,6 +69,9 @@ export const IVS_DEFAULT_TPS: Record<IvsOperation, number> = {
   CreateParticipantToken: 50,
   ListParticipants: 5,
   ImportPublicKey: 5,
+  StartParticipantReplication: 5,
+  StopParticipantReplication: 5,
+  ListParticipantReplicas: 5,
 }
 
 export interface IvsStage {
@@ -89,15 +107,42 @@ export interface IvsServerControl {
   /** Every request of `operation` fails with `type` until `clearFailures()`. */
   failAlways(operation: IvsOperation, type: IvsErrorType, message?: string): void
   clearFailures(): void
-  /** The stage's participants in its current session (a session starts with the first, ends with none). */
+  /**
+   * Replaces the stage's participants in its current session (its replicas stay): a session starts
+   * with the first connected participant and ends when none is connected (and no replication's
+   * reconnect window is open). A participant that stops publishing starts its replications' windows.
+   */
   setParticipants(stageArn: string, participants: TestParticipant[]): void
+  /**
+   * A WHIP session into the stage (the stage WHIP endpoint's `onSession`): 'up' makes the token's
+   * participant (its `jti`) CONNECTED and published in the stage's current session, 'down' makes it
+   * DISCONNECTED. Stages this server does not hold are ignored.
+   */
+  whipSession(stageArn: string, token: string, state: 'up' | 'down'): void
 }
 
-export interface TestParticipant {
+/** A participant as ListParticipants reports it. */
+export interface ParticipantView {
   participantId: string
   userId?: string
+  state: ParticipantState
+  firstJoinTime: string
   published: boolean
-  state: 'CONNECTED' | 'DISCONNECTED'
+  replicationType: ReplicationType
+  replicationState?: ReplicationState
+  sourceStageArn?: string
+  sourceSessionId?: string
+}
+
+/** A replication as ListParticipantReplicas reports it. */
+export interface ReplicationView {
+  sourceStageArn: string
+  participantId: string
+  sourceSessionId: string
+  destinationStageArn: string
+  destinationSessionId: string
+  state: ReplicationState
+  reconnectWindowSeconds: number
 }
 
 export interface IvsServer {
@@ -119,6 +164,10 @@ export interface IvsServer {
   answered(operation: IvsOperation, status: number): number
   /** Puts a stage in place without a call (fast setup for listing tests). */
   seedStage(input?: { name?: string; tags?: Record<string, string> }): IvsStage
+  /** The participants of the stage's current session (or of `sessionId`), as ListParticipants reports them. */
+  participants(stageArn: string, sessionId?: string): ParticipantView[]
+  /** Every replication the server knows, ACTIVE and STOPPED. */
+  replications(): ReplicationView[]
   resetCounts(): void
   stop(): Promise<void>
 }
@@ -134,70 +183,9 @@ export interface IvsServerOptions {
   maxPublicKeys?: number
 }
 
-class IvsError extends Error {
-  constructor(
-    readonly type: IvsErrorType,
-    message: string,
-  ) {
-    super(message)
-  }
-}
-
-const STAGE_NAME = /^[a-zA-Z0-9-_]*$/
-const STAGE_ARN = /^arn:aws:ivs:[a-z0-9-]+:[0-9]+:stage\/[a-zA-Z0-9-]+$/
 const EVENTS_URL = 'wss://global.events.live-video.net'
 const MAX_TOKEN_DURATION_MIN = 20_160
 const DEFAULT_TOKEN_DURATION_MIN = 720
-
-type Body = Record<string, unknown>
-
-function optionalString(body: Body, field: string, max: number, pattern?: RegExp): string | undefined {
-  const value = body[field]
-  if (value === undefined || value === null) return undefined
-  if (typeof value !== 'string' || value.length > max || (pattern && !pattern.test(value))) {
-    throw new IvsError('ValidationException', `${field} is invalid`)
-  }
-  return value
-}
-
-function requiredString(body: Body, field: string, max: number, pattern?: RegExp): string {
-  const value = optionalString(body, field, max, pattern)
-  if (value === undefined || value === '') throw new IvsError('ValidationException', `${field} is required`)
-  return value
-}
-
-function stringMap(body: Body, field: string, check: (entries: [string, string][]) => void): Record<string, string> {
-  const value = body[field]
-  if (value === undefined || value === null) return {}
-  if (typeof value !== 'object' || Array.isArray(value)) throw new IvsError('ValidationException', `${field} must be a map`)
-  const entries = Object.entries(value as Record<string, unknown>)
-  if (!entries.every((e): e is [string, string] => typeof e[1] === 'string')) throw new IvsError('ValidationException', `${field} values must be strings`)
-  check(entries)
-  return Object.fromEntries(entries)
-}
-
-function validTags(entries: [string, string][]): void {
-  if (entries.length > 50) throw new IvsError('ValidationException', 'at most 50 tags')
-  for (const [key, value] of entries) {
-    if (key.length < 1 || key.length > 128 || value.length > 256 || key.toLowerCase().startsWith('aws:')) {
-      throw new IvsError('ValidationException', `tag ${key} is invalid`)
-    }
-  }
-}
-
-function validAttributes(entries: [string, string][]): void {
-  const size = entries.reduce((n, [k, v]) => n + Buffer.byteLength(k) + Buffer.byteLength(v), 0)
-  if (size > 1024) throw new IvsError('ValidationException', 'attributes exceed 1 KB')
-}
-
-function optionalInt(body: Body, field: string, min: number, max: number): number | undefined {
-  const value = body[field]
-  if (value === undefined || value === null) return undefined
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
-    throw new IvsError('ValidationException', `${field} must be between ${min} and ${max}`)
-  }
-  return value
-}
 
 const b64url = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url')
 
@@ -240,7 +228,7 @@ export async function startIvsServer(options: IvsServerOptions = {}): Promise<Iv
   const accepted = new Map<IvsOperation, number[]>(IVS_OPERATIONS.map((op) => [op, []]))
   const requests: RecordedRequest[] = []
   const failures = new Map<IvsOperation, { type: IvsErrorType; remaining: number; message: string }>()
-  const participants = new Map<string, TestParticipant[]>()
+  const model = createParticipantModel(stages)
   const unanswered = Object.fromEntries(IVS_OPERATIONS.map((op) => [op, 0])) as Record<IvsOperation, number>
 
   const control: IvsServerControl = {
@@ -259,9 +247,11 @@ export async function startIvsServer(options: IvsServerOptions = {}): Promise<Iv
     setParticipants(stageArn, list) {
       const stage = stages.get(stageArn)
       if (!stage) throw new Error(`no stage ${stageArn}`)
-      participants.set(stageArn, list)
-      if (list.length === 0) delete stage.activeSessionId
-      else stage.activeSessionId ??= `st-${randomAlphanumeric(12)}`
+      model.setParticipants(stage, list)
+    },
+    whipSession(stageArn, token, state) {
+      const stage = stages.get(stageArn)
+      if (stage) model.whipSession(stage, token, state)
     },
   }
 
@@ -335,6 +325,7 @@ export async function startIvsServer(options: IvsServerOptions = {}): Promise<Iv
       const arn = requiredString(body, 'arn', 128, STAGE_ARN)
       existingStage(arn)
       stages.delete(arn)
+      model.stageDeleted(arn)
       return {}
     },
     ListStages(body) {
@@ -359,16 +350,7 @@ export async function startIvsServer(options: IvsServerOptions = {}): Promise<Iv
     CreateParticipantToken(body) {
       return { participantToken: participantToken(body) }
     },
-    ListParticipants(body) {
-      const stage = existingStage(requiredString(body, 'stageArn', 128, STAGE_ARN))
-      const sessionId = requiredString(body, 'sessionId', 16)
-      const max = optionalInt(body, 'maxResults', 1, 100) ?? 50
-      if (stage.activeSessionId !== sessionId) return { participants: [] }
-      const list = (participants.get(stage.arn) ?? [])
-        .filter((p) => body.filterByPublished === undefined || p.published === body.filterByPublished)
-        .filter((p) => body.filterByState === undefined || p.state === body.filterByState)
-      return { participants: list.slice(0, max).map((p) => ({ ...p, firstJoinTime: new Date().toISOString(), recordingState: 'DISABLED' })) }
-    },
+    ListParticipants: model.handlers.ListParticipants,
     ImportPublicKey(body) {
       const material = requiredString(body, 'publicKeyMaterial', 4096)
       if (!material.includes('-----BEGIN PUBLIC KEY-----')) throw new IvsError('ValidationException', 'publicKeyMaterial must be a PEM public key')
@@ -388,6 +370,9 @@ export async function startIvsServer(options: IvsServerOptions = {}): Promise<Iv
       publicKeys.set(publicKey.arn, publicKey)
       return { publicKey }
     },
+    StartParticipantReplication: model.handlers.StartParticipantReplication,
+    StopParticipantReplication: model.handlers.StopParticipantReplication,
+    ListParticipantReplicas: model.handlers.ListParticipantReplicas,
   }
 
   /** Sliding 1 s window of accepted calls; rejected calls do not count. */
@@ -462,6 +447,8 @@ export async function startIvsServer(options: IvsServerOptions = {}): Promise<Iv
     inFlight: (operation) => unanswered[operation],
     answered: (operation, status) => requests.filter((r) => r.operation === operation && r.status === status).length,
     seedStage: (input = {}) => newStage(input.name ?? '', input.tags ?? {}),
+    participants: (stageArn, sessionId) => model.participantsOf(stageArn, sessionId),
+    replications: () => model.replications.map(({ timer: _, ...r }) => ({ ...r })),
     resetCounts() {
       for (const op of IVS_OPERATIONS) {
         calls[op] = 0
@@ -470,6 +457,7 @@ export async function startIvsServer(options: IvsServerOptions = {}): Promise<Iv
       requests.length = 0
     },
     async stop() {
+      model.close()
       await server.stop(true)
     },
   }
