@@ -42,6 +42,10 @@ export interface StageRecord {
 interface Session {
   id: string
   stageArn: string
+  /** The participant token it was set up with. */
+  token: string
+  /** Where its participant is: not joined yet, in the stage (onSession 'up' sent), or gone ('down' sent, or ended before joining). */
+  phase: 'new' | 'up' | 'down'
   pc: PeerConnection
   video: Track | null
   /** Every track of the session: node-datachannel stops delivering (and sending on) a collected track. */
@@ -84,6 +88,13 @@ export interface WhipEndpointOptions {
    * all the relay needs to keep the stage live. For many stages on few cores (benchmarks).
    */
   sink?(stageArn: string): boolean
+  /**
+   * A session came up (its peer connection connected: the token's participant joins the stage and
+   * publishes) or ended (WHIP DELETE, `kill`, `stop`, or its connection closed or failed): link an IVS
+   * test server with `onSession: ivs.control.whipSession`. Each session is 'up' at most once, and
+   * 'down' only after 'up'.
+   */
+  onSession?(stageArn: string, token: string, state: 'up' | 'down'): void
 }
 
 /** A token the endpoint accepts for `stageArn` (it reads claims without checking signatures), for publishing to it directly. */
@@ -160,6 +171,22 @@ export async function startWhipEndpoint(options: WhipEndpointOptions = {}): Prom
     return r
   }
 
+  const joined = (session: Session) => {
+    if (session.phase !== 'new') return
+    session.phase = 'up'
+    options.onSession?.(session.stageArn, session.token, 'up')
+  }
+  /** The session is over: its participant leaves the stage (once, and only if it joined). */
+  const left = (session: Session) => {
+    const wasUp = session.phase === 'up'
+    session.phase = 'down'
+    if (wasUp) options.onSession?.(session.stageArn, session.token, 'down')
+  }
+  const sessionState = (session: Session, state: string) => {
+    if (state === 'connected') joined(session)
+    if (state === 'closed' || state === 'failed') left(session)
+  }
+
   /** A full session: every packet checked, video judged by a VideoReceiver that NACKs, receiver reports with its figures. */
   const acceptFull = (session: Session, stage: StageRecord, expected: ReturnType<typeof offeredSsrcs>, offer: string) => {
     const newReceiver = () =>
@@ -207,6 +234,7 @@ export async function startWhipEndpoint(options: WhipEndpointOptions = {}): Prom
         clearInterval(reporter)
         clearInterval(nacker)
       }
+      sessionState(session, state)
     })
     session.pc.onTrack((track) => {
       reports.push(track)
@@ -266,6 +294,7 @@ export async function startWhipEndpoint(options: WhipEndpointOptions = {}): Prom
     session.pc.onStateChange((state) => {
       if (state === 'connected') session.connectedAt = performance.now()
       if (state === 'closed' || state === 'failed') clearInterval(reporter)
+      sessionState(session, state)
     })
     session.pc.onTrack((track) => {
       session.tracks.push(track)
@@ -304,7 +333,7 @@ export async function startWhipEndpoint(options: WhipEndpointOptions = {}): Prom
     stage.firstKeyframeAfterMs = null
     stage.lastVideoSeq = null // a new session starts its own sequence
     const pc = new nodeDataChannel.PeerConnection(`stage-endpoint-${stage.sessions}`, { iceServers: [], bindAddress: '127.0.0.1' })
-    const session: Session = { id: crypto.randomUUID(), stageArn, pc, video: null, tracks: [], connectedAt: null, resetReceiver: null }
+    const session: Session = { id: crypto.randomUUID(), stageArn, token, phase: 'new', pc, video: null, tracks: [], connectedAt: null, resetReceiver: null }
     sessions.set(session.id, session)
     if (sink) {
       stage.receiver = null
@@ -329,6 +358,7 @@ export async function startWhipEndpoint(options: WhipEndpointOptions = {}): Prom
         if (!session) return new Response(null, { status: 404 })
         sessions.delete(session.id)
         record(session.stageArn).deletes++
+        left(session)
         session.pc.close()
         return new Response(null, { status: 200 })
       }
@@ -358,11 +388,15 @@ export async function startWhipEndpoint(options: WhipEndpointOptions = {}): Prom
       for (const session of sessions.values()) {
         if (session.stageArn !== stageArn) continue
         sessions.delete(session.id)
+        left(session)
         session.pc.close()
       }
     },
     async stop() {
-      for (const session of sessions.values()) session.pc.close()
+      for (const session of sessions.values()) {
+        left(session)
+        session.pc.close()
+      }
       sessions.clear()
       await server.stop(true)
     },
