@@ -50,6 +50,8 @@ export interface FanoutOptions {
   repair?: boolean
   /** Egress pacing (default DEFAULT_PACING), one pacer in front of every stage. */
   pacing?: PacingConfig
+  /** The publisher connected or left (the registration tells serve at once: it arbitrates the feeding relay). */
+  onPublisherChange?(): void
 }
 
 /**
@@ -70,6 +72,8 @@ export class Fanout implements MediaSink {
   private publishers = 0
   /** An offer is being answered: the slot is taken until it is. */
   private answering = false
+  /** When the current publisher connected (monotonic); null before it has. */
+  private connectedAt: number | null = null
 
   constructor(private readonly options: FanoutOptions) {
     this.clock = options.clock ?? monotonicClock
@@ -111,6 +115,7 @@ export class Fanout implements MediaSink {
       repair: this.options.repair,
     })
     current?.close('replaced by a new publisher (it had not connected)')
+    this.connectedAt = null
     this.history.clear()
     this.pacer.clear()
     this.publisher = session
@@ -150,8 +155,24 @@ export class Fanout implements MediaSink {
     return this.publisher !== null
   }
 
+  /** How long the publisher has been connected (ICE and DTLS up); null while none is. */
+  publisherAgeMs(): number | null {
+    return this.publisher && this.connectedAt !== null ? Math.max(0, Math.round(this.clock.now() - this.connectedAt)) : null
+  }
+
+  /** The session's ICE and DTLS came up (once per session). */
+  onConnected(session: PublisherSession): void {
+    if (this.publisher !== session) return
+    this.connectedAt = this.clock.now()
+    this.options.onPublisherChange?.()
+  }
+
   onEnded(session: PublisherSession): void {
-    if (this.publisher === session) this.publisher = null
+    if (this.publisher !== session) return
+    this.publisher = null
+    const wasConnected = this.connectedAt !== null
+    this.connectedAt = null
+    if (wasConnected) this.options.onPublisherChange?.()
   }
 
   onVideo(packet: Buffer, header: RtpHeader, receivedAt: number, arrival: Arrival, keyframe: boolean): void {

@@ -1,5 +1,5 @@
 import { hostname } from 'node:os'
-import { type Clock, systemClock } from '../src/clock'
+import { type Clock, monotonicClock, systemClock } from '../src/clock'
 import { randomSecret } from '../src/ids'
 import type { Logger } from '../src/log'
 import { Counters } from '../src/metrics/counters'
@@ -10,6 +10,7 @@ import { Listener } from '../src/web/listener'
 import { RateLimiter } from '../src/web/rate-limiter'
 import type { RelayConfig } from './config'
 import { CONTROL_BACKOFF, ControlPlane } from './control/control-plane'
+import { FEEDING_LINGER_MS, FeedingSwitch } from './control/feeding'
 import { ControlLink } from './control/link'
 import { RelayRegistration } from './control/registration'
 import { Fanout } from './fanout'
@@ -58,6 +59,13 @@ export interface RelayOptions {
   clock?: Clock
   /** Heartbeats and stage syncs (default real intervals). */
   ticker?: Ticker
+  /**
+   * Tests and benchmarks: hold stage sessions without a publisher too (every relay did before issue
+   * 21), unless serve says another relay feeds. Default: only with a publisher, or when serve says so.
+   */
+  feedWithoutPublisher?: boolean
+  /** How long stage sessions outlive the publisher while no other relay feeds (default 10 s). */
+  feedingLingerMs?: number
 }
 
 /** Composition root of relay mode. */
@@ -72,6 +80,11 @@ export async function startRelay(options: RelayOptions): Promise<RelayHandle> {
   // The port the relay reports is the one it really listens on (config may say 0).
   let control: ControlPlane | null = null
   const api = () => control!
+  let registration: RelayRegistration | null = null
+  const feeding = new FeedingSwitch(
+    { serverId: config.serverId, lingerMs: options.feedingLingerMs ?? FEEDING_LINGER_MS, withoutPublisher: options.feedWithoutPublisher },
+    monotonicClock,
+  )
   // WEBRTC_UDP_PORT is opened now and held until stop: a port in use fails the start, not the first offer.
   const muxPort = config.webrtcUdpPort ?? undefined
   const portHold = muxPort ? holdMuxPort({ bindAddress: options.bindAddress, muxPort }) : null
@@ -90,6 +103,7 @@ export async function startRelay(options: RelayOptions): Promise<RelayHandle> {
     onPaced: options.onPaced,
     repair: options.repair,
     wallClock: clock,
+    onPublisherChange: () => registration?.publisherChanged(),
   })
   const counters = new Counters()
   const link = new ControlLink(config.apiServerUrl)
@@ -108,6 +122,7 @@ export async function startRelay(options: RelayOptions): Promise<RelayHandle> {
     clock,
     serverId: config.serverId,
     link,
+    feeding,
     apiKey: config.apiSecretKey,
     metricsToken: config.metricsToken,
     checks: [{ name: 'api', kind: 'http', check: async () => void (await api().stages()) }],
@@ -115,8 +130,8 @@ export async function startRelay(options: RelayOptions): Promise<RelayHandle> {
   const listener = await Listener.start(app, { port: config.port, tls: config.tls, logger })
   control = new ControlPlane({ ...config, port: listener.listeningPort }, logger, { backoff: controlBackoff })
 
-  const registration = new RelayRegistration(
-    { api: control, stages: fanout, link, ticker: options.ticker ?? systemTicker, logger },
+  registration = new RelayRegistration(
+    { api: control, stages: fanout, feeding, link, ticker: options.ticker ?? systemTicker, logger },
     {
       serverId: config.serverId,
       apiServerUrl: config.apiServerUrl,
@@ -142,11 +157,11 @@ export async function startRelay(options: RelayOptions): Promise<RelayHandle> {
       stopping ??= (async () => {
         if (drainMs > 0) logger.info('draining', { drainMs })
         await drainFor(app.store.drain, drainMs)
-        registration.stop()
+        registration?.stop()
         // WHIP DELETE on every stage session, then the publisher.
         await fanout.stop()
         portHold?.close()
-        await registration.farewell()
+        await registration?.farewell()
         await stopServer(listener.server, graceMs)
         logger.info('relay stopped')
       })()

@@ -71,8 +71,9 @@ async function measureSendFloor(port: number): Promise<SendFloor> {
 
 /**
  * The relay under test, alone in this process so its CPU time is its own: startRelay exactly as
- * `ivs-fanout relay` runs it (production timeouts and backoff), except ICE on loopback only. For the
- * bench this wrapper adds one thing the product does not have: a separate HTTP server on loopback
+ * `ivs-fanout relay` runs it (production timeouts and backoff), except ICE on loopback only and
+ * stage sessions held without a publisher too (feedWithoutPublisher). For the bench this wrapper
+ * adds one thing the product does not have: a separate HTTP server on loopback
  * answering GET /snapshot with CPU time, per-stage counters and the forwarding-delay percentiles
  * in one atomic read (?reset=1 then starts a new delay window; ?delay=1 adds the percentiles; ?gc=1
  * runs a full garbage collection first).
@@ -97,6 +98,9 @@ const relay = await startRelay({
   config: config.config,
   logger,
   bindAddress: '127.0.0.1',
+  // The bench brings stages up before the publisher and keeps them across publishers (the loss
+  // runs): it measures the fan-out, not the choice of the feeding relay (one relay here).
+  feedWithoutPublisher: true,
   onForwarded: (ms) => {
     recorded++
     delays.record(ms)

@@ -14,6 +14,14 @@ type Config = Pick<RelayConfig, 'apiServerUrl' | 'apiSecretKey' | 'mediaServerSe
 export interface RelayReport {
   publisherActive: boolean
   connectedStages: string[]
+  /** How long the publisher has been connected (null: none is): serve decides the feeding relay by it. */
+  publisherAgeMs: number | null
+}
+
+/** The stage list, and who feeds the stages (undefined: the API server does not say). */
+export interface StageList {
+  arns: string[]
+  feedingRelay?: string | null
 }
 
 /** Handlers of the API server's event feed. */
@@ -89,8 +97,13 @@ export class ControlPlane {
     return data.stages.map((s) => s.stageArn)
   }
 
-  async stages(): Promise<string[]> {
-    return (await this.call<{ stages: StageInfo[] }>('GET', '/api/media/stages')).stages.map((s) => s.stageArn)
+  async stages(): Promise<StageList> {
+    const data = await this.call<{ stages: StageInfo[]; feedingRelay?: string | null }>(
+      'GET',
+      `/api/media/stages?serverId=${encodeURIComponent(this.config.serverId)}`,
+    )
+    const feedingRelay = typeof data.feedingRelay === 'string' || data.feedingRelay === null ? data.feedingRelay : undefined
+    return { arns: data.stages.map((s) => s.stageArn), feedingRelay }
   }
 
   async grant(stageArn: string): Promise<PublishGrant> {

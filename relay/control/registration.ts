@@ -2,13 +2,14 @@ import { describeError } from '../../src/errors'
 import type { Logger } from '../../src/log'
 import { realSchedule, type Schedule, type Ticker } from '../../src/ticker'
 import { backoffDelay } from '../backoff'
-import { ControlPlaneError, type RelayReport, type StageEvents } from './control-plane'
+import { ControlPlaneError, type RelayReport, type StageEvents, type StageList } from './control-plane'
+import type { FeedingSwitch } from './feeding'
 import type { ControlLink } from './link'
 
 /** The calls to the API server the registration makes (control-plane.ts; tests pass their own). */
 export interface ControlApi {
   register(): Promise<string[]>
-  stages(): Promise<string[]>
+  stages(): Promise<StageList>
   heartbeat(report: RelayReport): Promise<void>
   follow(handlers: StageEvents): { close(): void }
 }
@@ -16,6 +17,8 @@ export interface ControlApi {
 /** What the registration keeps in step with the API server's stages (the fan-out). */
 export interface StageFollower {
   readonly publisherActive: boolean
+  /** How long the publisher has been connected; null while none is. */
+  publisherAgeMs(): number | null
   liveStages(): string[]
   syncStages(arns: string[]): Promise<void>
   addStage(arn: string): void
@@ -36,10 +39,12 @@ export interface RegistrationSettings {
 export interface RegistrationDeps {
   api: ControlApi
   stages: StageFollower
+  /** Whether this relay holds stage sessions (one feeding relay: serve's word and the publisher). */
+  feeding: FeedingSwitch
   link: ControlLink
   ticker: Ticker
   logger: Logger
-  /** Registration retries wait on this (tests run them by hand). */
+  /** Registration retries and the end of a linger wait on this (tests run them by hand). */
   schedule?: Schedule
   random?: () => number
 }
@@ -47,8 +52,10 @@ export interface RegistrationDeps {
 /**
  * The relay's standing with the API server: registers until it is accepted (and again whenever a
  * heartbeat answers 404: the API server restarted or timed the relay out), follows the stage
- * events, heartbeats the publisher state and the live stages, and re-syncs every stage on a timer
- * so a missed event heals. What it learns goes to the fan-out; what /health reports goes to `link`.
+ * events, heartbeats the publisher state and the live stages (at once when its publisher connects
+ * or leaves, so serve can arbitrate), and re-syncs every stage on a timer so a missed event heals.
+ * Stage sessions are held only while this relay feeds (FeedingSwitch): serve's `feeding_relay`
+ * events and its stage list (`?serverId=`) say who does. What /health reports goes to `link`.
  */
 export class RelayRegistration {
   private stopped = false
@@ -56,8 +63,11 @@ export class RelayRegistration {
   /** 404s in a row: the first registers again at once, later ones back off (no register/heartbeat storm). */
   private forgotten = 0
   private cancelRetry: (() => void) | null = null
+  private cancelLinger: (() => void) | null = null
   private readonly cancels: (() => void)[] = []
   private events: { close(): void } | null = null
+  /** feeding_relay events so far: a stage list asked for before the last one does not overrule it. */
+  private told = 0
 
   constructor(
     private readonly deps: RegistrationDeps,
@@ -79,11 +89,21 @@ export class RelayRegistration {
       onClose: () => link.markFollowing(false),
       onEvent: (type, data) => {
         const arn = typeof data.stageArn === 'string' ? data.stageArn : null
-        if (type === 'stage_created' && arn) this.deps.stages.addStage(arn)
+        if (type === 'stage_created' && arn && this.deps.feeding.feeding) this.deps.stages.addStage(arn)
         if (type === 'stage_deleted' && arn) void this.deps.stages.removeStage(arn)
+        if (type === 'feeding_relay' && (typeof data.serverId === 'string' || data.serverId === null)) {
+          this.told++
+          this.deps.feeding.tell(data.serverId)
+          this.follow()
+        }
       },
     })
-    this.cancels.push(ticker.every(this.settings.heartbeatIntervalMs, () => this.beat()))
+    this.cancels.push(
+      ticker.every(this.settings.heartbeatIntervalMs, () => {
+        this.follow()
+        return this.beat()
+      }),
+    )
     if (this.settings.enableAutoSync) this.cancels.push(ticker.every(this.settings.stageSyncIntervalMs, () => this.sync()))
   }
 
@@ -93,13 +113,23 @@ export class RelayRegistration {
     for (const cancel of this.cancels.splice(0)) cancel()
     this.cancelRetry?.()
     this.cancelRetry = null
+    this.cancelLinger?.()
+    this.cancelLinger = null
     this.events?.close()
     this.events = null
   }
 
   /** The last word after the stage sessions are closed: no publisher, no stages. */
   async farewell(): Promise<void> {
-    await this.deps.api.heartbeat({ publisherActive: false, connectedStages: [] }).catch(() => {})
+    await this.deps.api.heartbeat({ publisherActive: false, connectedStages: [], publisherAgeMs: null }).catch(() => {})
+  }
+
+  /** The publisher connected or left: serve hears it at once (it arbitrates the feeding relay), and the stage sessions follow. */
+  publisherChanged(): void {
+    if (this.stopped) return
+    this.deps.feeding.publisher(this.deps.stages.publisherAgeMs() !== null)
+    void this.beat()
+    this.follow()
   }
 
   /** One heartbeat (the ticker's round); a 404 starts registering again. */
@@ -107,7 +137,7 @@ export class RelayRegistration {
     const { api, stages, link, logger } = this.deps
     if (!link.registered || this.stopped) return
     try {
-      await api.heartbeat({ publisherActive: stages.publisherActive, connectedStages: stages.liveStages() })
+      await api.heartbeat({ publisherActive: stages.publisherActive, connectedStages: stages.liveStages(), publisherAgeMs: stages.publisherAgeMs() })
       this.forgotten = 0
     } catch (error) {
       if (this.stopped) return
@@ -122,14 +152,51 @@ export class RelayRegistration {
     }
   }
 
-  /** One full stage sync (the ticker's round). */
+  /** One full stage sync (the ticker's round): the stages, and who feeds them; held only while this relay feeds. */
   async sync(): Promise<void> {
     if (this.stopped) return
+    const { api, feeding, stages, logger } = this.deps
+    const told = this.told
     try {
-      await this.deps.stages.syncStages(await this.deps.api.stages())
+      const list = await api.stages()
+      if (this.stopped) return
+      // A feeding_relay event that came while the list was on its way is newer than the list's word.
+      if (list.feedingRelay !== undefined && told === this.told) feeding.tell(list.feedingRelay)
+      const was = feeding.feeding
+      const feeds = feeding.decide()
+      if (was !== feeds) this.logChange(feeds)
+      await stages.syncStages(feeds ? list.arns : [])
+      this.scheduleLinger()
     } catch (error) {
-      this.deps.logger.warn('stage sync failed', { error: describeError(error) })
+      logger.warn('stage sync failed', { error: describeError(error) })
     }
+  }
+
+  /** Applies a change of serve's word or of the publisher: starts feeding with a fresh stage list, or lets every stage go (WHIP DELETE). */
+  private follow(): void {
+    if (this.stopped) return
+    const { feeding, stages } = this.deps
+    const was = feeding.feeding
+    const feeds = feeding.decide()
+    this.scheduleLinger()
+    if (was === feeds) return
+    this.logChange(feeds)
+    if (feeds) void this.sync()
+    else void stages.syncStages([]).catch((error) => this.deps.logger.warn('stage sessions did not all close', { error: describeError(error) }))
+  }
+
+  /** A linger that keeps this relay feeding ends on time (not only at the next heartbeat). */
+  private scheduleLinger(): void {
+    this.cancelLinger?.()
+    this.cancelLinger = null
+    const left = this.deps.feeding.lingerLeftMs()
+    if (left !== null) this.cancelLinger = (this.deps.schedule ?? realSchedule)(() => this.follow(), left + 1)
+  }
+
+  private logChange(feeds: boolean): void {
+    const { feeding, logger } = this.deps
+    if (feeds) logger.info('feeding the stages', { feedingRelay: feeding.feedingRelay })
+    else logger.info('not feeding the stages: their sessions end', { feedingRelay: feeding.feedingRelay })
   }
 
   private retryRegister(attempt: number, delayMs: number): void {
@@ -157,6 +224,7 @@ export class RelayRegistration {
     link.markRegistered()
     logger.info('registered with the API server', { serverId: this.settings.serverId, api: this.settings.apiServerUrl })
     void this.beat()
-    await stages.syncStages(arns).catch((error) => logger.warn('stage sync failed', { error: describeError(error) }))
+    const feeds = this.deps.feeding.decide()
+    await stages.syncStages(feeds ? arns : []).catch((error) => logger.warn('stage sync failed', { error: describeError(error) }))
   }
 }

@@ -14,6 +14,7 @@ import { counterFamilies, metricsAccess, metricsRoute } from '../../src/web/metr
 import { httpPipeline } from '../../src/web/pipeline'
 import type { RateCounter } from '../../src/web/rate-limiter'
 import { pageCsp } from '../../src/web/security-headers'
+import type { FeedingView } from '../control/feeding'
 import type { LinkState } from '../control/link'
 import { type Fanout, PublisherConflict } from '../fanout'
 import { SdpError } from '../rtp/sdp'
@@ -31,6 +32,8 @@ export interface RelayAppDeps {
   serverId: string
   /** Registration and event-socket state, kept by relay/main.ts (drives /health and /health/ready). */
   link: LinkState
+  /** Whether this relay feeds the stages (one feeding relay), for /health. */
+  feeding: FeedingView
   checks: HealthCheck[]
   /** /metrics accepts the API key (x-api-key) or METRICS_TOKEN. */
   apiKey: string
@@ -104,6 +107,7 @@ export function buildRelayApp(deps: RelayAppDeps) {
         startedAt: deps.startedAt,
         clock: deps.clock,
         link: deps.link,
+        feeding: deps.feeding,
         checks: deps.checks,
         fanout,
         // Details for the API key or METRICS_TOKEN (as /metrics); a wrong one is charged to the guess budget.

@@ -6,6 +6,7 @@ import { errorBody, ok } from '../../src/web/envelope'
 import type { GuessBudget } from '../../src/web/guess-budget'
 import { refuseIfLocked } from '../../src/web/guess-guard'
 import { type CheckResult, cachedChecks, type HealthCheck, uptimeSeconds } from '../../src/web/health-checks'
+import type { FeedingView } from '../control/feeding'
 import type { LinkState } from '../control/link'
 import type { StageSessionState } from '../egress/stage-session'
 import type { Fanout } from '../fanout'
@@ -117,6 +118,8 @@ export interface RelayHealthDeps {
   startedAt: number
   clock: Clock
   link: LinkState
+  /** One feeding relay: whether this one holds the stage sessions, and who serve says feeds. */
+  feeding: FeedingView
   checks: HealthCheck[]
   fanout: Fanout
   /** Who sees the details (session id, error texts, the API server's address); everyone else gets counts and states. */
@@ -125,7 +128,8 @@ export interface RelayHealthDeps {
 
 /**
  * `/health`, `/health/live`, `/health/ready` of the relay. `/health` carries the original media
- * server's body at the top level (status, service, version, serverId, uptime, stats) and is also this
+ * server's body at the top level (status, service, version, serverId, uptime, stats), `feeding`
+ * beside it (whether this relay publishes into the stages: issue 21), and is also this
  * project's envelope (`success`, `data` with the same report plus detail, `timestamp`); it answers
  * 200 whatever the status. `/health/ready` is the gate: 503 UPSTREAM_UNAVAILABLE with the reasons.
  * Without a credential both show counts and states (`view: 'public'`); the publisher's session id,
@@ -149,6 +153,8 @@ export function relayHealthRoutes(deps: RelayHealthDeps) {
       serverId: deps.serverId,
       uptime: uptime(),
       stats: { publisherActive: publisher !== null, connectedStages: liveStages, activeConnections: liveStages + (publisher ? 1 : 0) },
+      // Beside the original body's stats, not inside: only the feeding relay holds stage sessions.
+      feeding: deps.feeding.feeding,
     }
     const count = (state: StageSessionState) => stages.filter((s) => s.state === state).length
     const { session, ...publisherFigures } = publisher?.stats() ?? { session: null }
@@ -158,6 +164,7 @@ export function relayHealthRoutes(deps: RelayHealthDeps) {
       view: full ? ('full' as const) : ('public' as const),
       registered: link.registered,
       followingEvents: link.following,
+      feedingRelay: deps.feeding.feedingRelay,
       keyframeRequestsSent: fanout.keyframes.sent,
       pacing: fanout.pacingStats(),
       stageCounts: { total: stages.length, live: liveStages, connecting: count('connecting'), backoff: count('backoff'), noMedia: count('no-media') },

@@ -17,6 +17,7 @@ export interface MediaSink {
   onAudio(packet: Buffer, header: RtpHeader, receivedAt: number, arrival: Arrival): void
   /** Video packets were given up on: only a keyframe repairs the picture now. */
   onIngestLoss(): void
+  onConnected?(session: PublisherSession): void
   onEnded(session: PublisherSession): void
 }
 
@@ -92,8 +93,7 @@ export class PublisherSession {
       ),
       setInterval(() => this.tick(), NACK_TICK_MS),
     )
-    // An offer whose peer never completes ICE/DTLS would hold the single slot until libdatachannel
-    // gives up (~30 s): close it sooner.
+    // An offer whose peer never completes ICE/DTLS would hold the single slot until libdatachannel gives up (~30 s): close it sooner.
     const connectTimeoutMs = options.connectTimeoutMs ?? 10_000
     this.connectTimer = setTimeout(() => {
       if (this.connectedAt === null) this.end(`not connected within ${connectTimeoutMs} ms`)
@@ -130,9 +130,9 @@ export class PublisherSession {
     setOffer(this.pc, offer)
     this.pc.onStateChange((state) => {
       if (state === 'connected') {
+        if (this.connectedAt === null) this.sink.onConnected?.(this)
         this.connectedAt = this.clock.now()
         if (this.connectTimer) clearTimeout(this.connectTimer)
-        this.connectTimer = null
       }
       // 'disconnected' is often transient; the media watchdog ends a publisher that is really gone.
       if (state === 'failed' || state === 'closed') this.end(`peer connection ${state}`)

@@ -90,6 +90,9 @@ describe('the compiled executable, alone in an empty folder', () => {
     expect(relayReady).toBeLessThan(1_000)
 
     const master = (await (await fetch(`http://127.0.0.1:${servePort}/api/stage/master/info`, { headers: { 'x-api-key': key } })).json()).data.stage.stageArn
+    // The relay publishes into the stages once it holds the broadcaster (one feeding relay).
+    const publisher = new TestPublisher(`http://127.0.0.1:${relayPort}`, 'smoke-publish-secret-0123')
+    await publisher.start()
     await eventually(
       'relay live on the master stage',
       async () => {
@@ -98,8 +101,6 @@ describe('the compiled executable, alone in an empty folder', () => {
       },
       10_000,
     )
-    const publisher = new TestPublisher(`http://127.0.0.1:${relayPort}`, 'smoke-publish-secret-0123')
-    await publisher.start()
     await eventually('media at the stage', () => whip.record(master).videoPackets > 20, 5_000)
     expect(whip.record(master).badPackets).toBe(0)
     await publisher.stop()

@@ -12,6 +12,7 @@ import { eventually } from '../support/eventually'
 import { parseLogs } from '../support/fleet-cluster'
 import { beforeAllOrFail } from '../support/hooks'
 import { BUN, bareEnv, freePort, type Spawned, spawnProcess } from '../support/process'
+import { TestPublisher } from '../support/publisher'
 import { startTestServer, type TestServer } from '../support/serve'
 import { startWhipEndpoint, type WhipEndpoint } from '../support/whip-endpoint'
 
@@ -19,11 +20,14 @@ const API_KEY = 'no-media-api-key-0123456789'
 let whip: WhipEndpoint
 let serve: TestServer | null = null
 let relay: Spawned | null = null
+let publisher: TestPublisher | null = null
 
 beforeAllOrFail(async () => {
   whip = await startWhipEndpoint()
 })
 afterEach(async () => {
+  await publisher?.stop()
+  publisher = null
   if (relay && relay.proc.exitCode === null) relay.kill('SIGKILL')
   await relay?.proc.exited
   relay = null
@@ -67,6 +71,10 @@ test('a relay on local stages without LOCAL_WHIP_URL: no WHIP attempt, one notic
     }),
   )
   const health = async () => (await fetch(`http://127.0.0.1:${relayPort}/health`, { headers: { 'x-api-key': API_KEY } })).json()
+  // The relay publishes into the stages only while it holds the broadcaster (one feeding relay).
+  await eventually('the relay ready', async () => (await fetch(`http://127.0.0.1:${relayPort}/health/ready`).catch(() => null))?.status === 200, 15_000, 100)
+  publisher = new TestPublisher(`http://127.0.0.1:${relayPort}`, 'publish-secret-0123456789')
+  await publisher.start()
   await eventually(
     'every stage no-media at the relay',
     async () => {
@@ -85,7 +93,7 @@ test('a relay on local stages without LOCAL_WHIP_URL: no WHIP attempt, one notic
   expect(logs.filter((l) => l.msg === 'stage sync failed')).toEqual([])
 
   const body = await health()
-  expect(body).toMatchObject({ status: 'healthy', stats: { publisherActive: false, connectedStages: 0, activeConnections: 0 } })
+  expect(body).toMatchObject({ status: 'healthy', stats: { publisherActive: true, connectedStages: 0, activeConnections: 1 }, feeding: true })
   expect(body.data.stageCounts).toEqual({ total: 3, live: 0, connecting: 0, backoff: 0, noMedia: 3 })
   expect(body.data.reasons).toEqual([])
   expect(body.data.notices).toEqual([expect.stringContaining('3 stages are local stages: no media')])

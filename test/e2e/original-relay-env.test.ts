@@ -9,6 +9,7 @@ import { NO_MEDIA_NOTICE } from '../../relay/egress/stage-session'
 import { eventually, until } from '../support/eventually'
 import { parseLogs } from '../support/fleet-cluster'
 import { BUN, bareEnv, freePort, type Spawned, spawnProcess } from '../support/process'
+import { TestPublisher } from '../support/publisher'
 import { startTestServer } from '../support/serve'
 
 const running: Spawned[] = []
@@ -43,6 +44,7 @@ function parseEnv(text: string): Record<string, string> {
 
 test("the original media server's .env: the relay registers (SERVER_IP=localhost), serves the documented /health and is ready", async () => {
   const server = await startTestServer({ API_SECRET_KEY: 'your-api-secret-key-0123456789', MEDIA_SERVER_SECRET: 'your-media-server-secret-0123' })
+  let publisher: TestPublisher | null = null
   try {
     const port = await freePort()
     const relay = spawnProcess([BUN, 'run', 'src/main.ts', 'relay'], bareEnv(parseEnv(ORIGINAL_ENV(server.url, port))))
@@ -57,8 +59,14 @@ test("the original media server's .env: the relay registers (SERVER_IP=localhost
       15_000,
       100,
     )
-    // The master is a local stage without a WHIP endpoint: the relay says so instead of trying the
-    // document's WHIP_ENDPOINT (IVS's global endpoint) over and over. The API key opens the detailed view.
+    // No broadcaster yet: no stage session (one feeding relay), and not feeding.
+    const idle = await (await fetch(`http://127.0.0.1:${port}/health`)).json()
+    expect([idle.feeding, idle.data.stageCounts.total]).toEqual([false, 0])
+    // With one, the relay feeds. The master is a local stage without a WHIP endpoint: the relay says so
+    // instead of trying the document's WHIP_ENDPOINT (IVS's global endpoint) over and over. The API key
+    // opens the detailed view.
+    publisher = new TestPublisher(`http://127.0.0.1:${port}`, 'your-publish-secret-0123456789')
+    await publisher.start()
     const master = (await server.stages.master()).arn
     const health = await until(
       'the master stage is known to carry no media',
@@ -77,7 +85,8 @@ test("the original media server's .env: the relay registers (SERVER_IP=localhost
       'number',
       'string',
     ])
-    expect(health.stats).toEqual({ publisherActive: false, connectedStages: 0, activeConnections: 0 })
+    expect(health.stats).toEqual({ publisherActive: true, connectedStages: 0, activeConnections: 1 })
+    expect(health.feeding).toBe(true)
     expect(health.data.reasons).toEqual([])
     expect(health.data.notices).toEqual([expect.stringContaining('LOCAL_WHIP_URL')])
     expect(health.success).toBe(true)
@@ -88,6 +97,7 @@ test("the original media server's .env: the relay registers (SERVER_IP=localhost
     expect(relays).toEqual([expect.objectContaining({ serverId: 'media-server-01', state: 'online' })])
     expect((await server.relays.list())[0]!.ipAddress).toBe('localhost')
   } finally {
+    await publisher?.stop()
     await server.stop()
   }
 }, 30_000)

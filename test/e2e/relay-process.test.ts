@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { eventually } from '../support/eventually'
 import { BUN, bareEnv, freePort, spawnProcess } from '../support/process'
+import { TestPublisher } from '../support/publisher'
 import { startTestServer, type TestServer } from '../support/serve'
 import { startWhipEndpoint, type WhipEndpoint } from '../support/whip-endpoint'
 
@@ -32,16 +33,32 @@ describe('ivs-fanout relay as a process', () => {
     }
   })
 
-  test('registers, publishes into the master stage, and on SIGTERM sends WHIP DELETE and exits 0', async () => {
+  test('registers; with a broadcaster publishes into the master stage; on SIGTERM sends WHIP DELETE and exits 0', async () => {
     const port = await freePort()
     const p = spawnProcess(
       [BUN, 'run', 'src/main.ts', 'relay'],
       bareEnv({ API_PORT: String(port), API_SERVER_URL: serve.url, API_SECRET_KEY: serve.apiKey, SERVER_ID: 'relay-proc' }),
     )
+    let publisher: TestPublisher | null = null
     try {
       const [, secret] = await p.waitFor(/publish secret \(WHIP bearer token\) is (\S+)/)
       expect(secret!.length).toBeGreaterThan(16)
       const master = (await serve.stages.master()).arn
+      await eventually(
+        'ready',
+        () =>
+          fetch(`http://127.0.0.1:${port}/health/ready`).then(
+            (r) => r.status === 200,
+            () => false,
+          ),
+        10_000,
+      )
+      // No broadcaster: no stage session (one feeding relay: only the relay holding the broadcaster feeds).
+      const idle = await (await fetch(`http://127.0.0.1:${port}/health`)).json()
+      expect([idle.feeding, idle.stats, idle.data.stages]).toEqual([false, { publisherActive: false, connectedStages: 0, activeConnections: 0 }, []])
+      expect(whip.record(master).sessions).toBe(0)
+      publisher = new TestPublisher(`http://127.0.0.1:${port}`, secret!)
+      await publisher.start()
       await eventually(
         'master stage live at the relay',
         async () => {
@@ -55,7 +72,8 @@ describe('ivs-fanout relay as a process', () => {
       )
       const health = await (await fetch(`http://127.0.0.1:${port}/health`)).json()
       expect(health).toMatchObject({ success: true, status: 'healthy', service: 'ivs-fanout-relay', serverId: 'relay-proc' })
-      expect(health.stats).toEqual({ publisherActive: false, connectedStages: 1, activeConnections: 1 })
+      expect(health.stats).toEqual({ publisherActive: true, connectedStages: 1, activeConnections: 2 })
+      expect(health.feeding).toBe(true)
       expect((await fetch(`http://127.0.0.1:${port}/health/ready`)).status).toBe(200)
       expect((await (await serve.api('/api/stats/publisher')).json()).data.relays.map((r: { serverId: string }) => r.serverId)).toContain('relay-proc')
       p.kill('SIGTERM')
@@ -63,7 +81,8 @@ describe('ivs-fanout relay as a process', () => {
       expect(whip.record(master).deletes).toBe(1)
       expect(p.stdout()).toContain('"msg":"relay stopped"')
     } finally {
+      await publisher?.stop()
       if (p.proc.exitCode === null) p.kill('SIGKILL')
     }
-  }, 20_000)
+  }, 30_000)
 })

@@ -89,7 +89,10 @@ function expectDocumentedShape(body: Record<string, unknown>, serverId: string) 
   expect(typeof body.uptime).toBe('number')
   expect(Object.keys(body.stats as object).sort()).toEqual(['activeConnections', 'connectedStages', 'publisherActive'])
   const data = body.data as Record<string, unknown>
-  for (const key of ['status', 'service', 'version', 'serverId', 'stats']) expect(data[key]).toEqual(body[key])
+  for (const key of ['status', 'service', 'version', 'serverId', 'stats', 'feeding']) expect(data[key]).toEqual(body[key])
+  // One feeding relay (issue 21): beside the original body's stats, not inside.
+  expect(typeof body.feeding).toBe('boolean')
+  expect(data.feedingRelay === null || typeof data.feedingRelay === 'string').toBe(true)
   expect(typeof data.registered).toBe('boolean')
   expect(typeof data.followingEvents).toBe('boolean')
   expect(data.checks).toBeDefined()
@@ -114,6 +117,8 @@ describe('/health body (serve + relay + WHIP stage endpoint)', () => {
     expect(body.status).toBe('healthy')
     expect(body.stats).toEqual({ publisherActive: false, connectedStages: 1, activeConnections: 1 })
     expect(body.data).toMatchObject({ registered: true, followingEvents: true, reasons: [], mode: 'relay', publisher: { active: false } })
+    // The stack's relay feeds without a publisher (feedWithoutPublisher); serve names no feeding relay.
+    expect([body.feeding, body.data.feedingRelay]).toEqual([true, null])
     expect(body.data.checks.api.ok).toBe(true)
     expect(body.data.stages).toEqual([expect.objectContaining({ stageArn: master, state: 'live', connects: 1 })])
     expect((await fetch(`${stack.relay.url}/health/ready`)).status).toBe(200)
@@ -129,7 +134,10 @@ describe('/health body (serve + relay + WHIP stage endpoint)', () => {
     try {
       await eventually('both stages live', () => [master, extra].every((a) => stack.relay.fanout.liveStages().includes(a)), 10_000)
       await eventually('packets forwarded to both stages', () => stack.relay.fanout.stageSnapshots().every((s) => s.packetsForwarded > 10), 10_000)
+      // serve names the relay holding the publisher as the feeding relay.
+      await eventually('named the feeding relay', async () => (await getJson(`${stack.relay.url}/health`)).body.data.feedingRelay === 'relay-test', 5_000)
       const { body } = await getJson(`${stack.relay.url}/health`, { 'x-api-key': stack.serve.apiKey })
+      expect(body.feeding).toBe(true)
       expectDocumentedShape(body, 'relay-test')
       expect(body.status).toBe('healthy')
       expect(body.stats).toEqual({ publisherActive: true, connectedStages: 2, activeConnections: 3 })
@@ -208,6 +216,8 @@ describe('/health/ready follows registration and the event socket', () => {
       controlBackoff: { baseMs: 50, capMs: 300 },
       feedbackTimeoutMs: 2_000,
       mediaTimeoutMs: 1_500,
+      // A live stage without a publisher is what these tests look at.
+      feedWithoutPublisher: true,
     })
   })
   afterAll(async () => {

@@ -13,7 +13,12 @@ export interface RelayStack {
 
 export const PUBLISH_SECRET = 'publish-secret-0123456789'
 
-/** serve (local provider, stages' WHIP URL = the test endpoint) + relay, both in this process, on loopback. */
+/**
+ * serve (local provider, stages' WHIP URL = the test endpoint) + relay, both in this process, on
+ * loopback. The relay holds its stage sessions without a publisher too (`feedWithoutPublisher`, as
+ * every relay did before issue 21), so a test of stage sessions needs no broadcaster; pass
+ * `relay: { feedWithoutPublisher: false }` for the product's rule (only with a publisher).
+ */
 export async function startRelayStack(
   options: {
     serveEnv?: Record<string, string>
@@ -53,6 +58,7 @@ export async function startRelayStack(
     feedbackTimeoutMs: 2_000,
     mediaTimeoutMs: 1_500,
     repair: options.repair,
+    feedWithoutPublisher: true,
     ...options.relay,
   })
   return {
