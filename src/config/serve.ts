@@ -1,3 +1,5 @@
+import { REPLICAS_PER_PARTICIPANT, REPLICATE_MAX_STAGES } from '../fleet/admission'
+import type { FanoutMode } from '../fleet/settings'
 import { PUBLIC_KEY_ARN_PATTERN, STAGE_ARN_PATTERN } from '../ivs/arn'
 import type { LogLevel } from '../log'
 import type { RedisConnection } from '../store/redis-connection'
@@ -51,7 +53,14 @@ export interface ServeConfig extends HardeningConfig {
   mediaServerTimeoutMs: number
   /** The account's concurrent-subscription quota (IVS: 20,000 unless raised): viewers beyond it cannot join. */
   ivsMaxSubscriptions: number
+  /** How media reaches the stages (DESIGN §7): the relay into each, IVS replicating the master's broadcaster, or both. */
+  fanoutMode: FanoutMode
+  /** How long a replica survives its source's absence (0–300 as configured; see fleetSettings for what IVS is sent). */
+  replicationReconnectWindowSeconds: number
 }
+
+/** The reconnect window IVS's StartParticipantReplication takes at most (the ivs-realtime model: 0–60 s). */
+export const IVS_MAX_RECONNECT_WINDOW_SECONDS = 60
 
 const MAX_TOKEN_TTL_MIN = 14 * 24 * 60
 
@@ -145,8 +154,31 @@ export function loadServeConfig(env: Env): ConfigResult<ServeConfig> {
     apiAllowedCidrs: readAllowedCidrs(r),
     mediaServerTimeoutMs: r.int('MEDIA_SERVER_TIMEOUT_MS', 90_000, 1_000),
     ivsMaxSubscriptions: r.int('IVS_MAX_SUBSCRIPTIONS', 20_000, 1),
+    fanoutMode: r.oneOf<FanoutMode>('FANOUT_MODE', ['relay', 'replicate', 'hybrid'], 'relay'),
+    replicationReconnectWindowSeconds: r.int('REPLICATION_RECONNECT_WINDOW_SECONDS', 30, 0, 300),
   }
+  warnAboutFanout(r, config)
   return r.result(config)
+}
+
+/** Settings FANOUT_MODE accepts but that will not do what they say. */
+function warnAboutFanout(r: EnvReader, config: ServeConfig): void {
+  const { fanoutMode: mode, maxStages } = config
+  if (mode === 'replicate' && maxStages > REPLICATE_MAX_STAGES) {
+    r.warnings.push(
+      `MAX_STAGES (${maxStages}) is more than FANOUT_MODE=replicate can feed: IVS replicates one participant into at most ${REPLICAS_PER_PARTICIPANT} stages (the replication quota), so the fleet stops at ${REPLICATE_MAX_STAGES} stages (the master and ${REPLICAS_PER_PARTICIPANT} replicas) and viewers past its last seat get 503 CAPACITY_EXHAUSTED (reason replication-quota); use FANOUT_MODE=hybrid for more`,
+    )
+  }
+  if (mode !== 'relay' && config.provider === 'local') {
+    r.warnings.push(
+      `FANOUT_MODE=${mode} needs IVS: local stages carry no media and cannot be replicated, so nothing is replicated here (the fleet's shape, its stage ceiling and /api/stats still follow the mode)`,
+    )
+  }
+  if (mode !== 'relay' && config.replicationReconnectWindowSeconds > IVS_MAX_RECONNECT_WINDOW_SECONDS) {
+    r.warnings.push(
+      `REPLICATION_RECONNECT_WINDOW_SECONDS (${config.replicationReconnectWindowSeconds}) is more than IVS takes for a replication (${IVS_MAX_RECONNECT_WINDOW_SECONDS} s): replications are started with ${IVS_MAX_RECONNECT_WINDOW_SECONDS}`,
+    )
+  }
 }
 
 /** API_ALLOWED_CIDRS: the addresses and CIDRs allowed to call API-key routes (unset: any). */

@@ -1,5 +1,6 @@
-import type { FleetSettings } from '../fleet/settings'
-import type { ServeConfig } from './serve'
+import { REPLICATE_MAX_STAGES } from '../fleet/admission'
+import type { FleetSettings, StageCeiling } from '../fleet/settings'
+import { IVS_MAX_RECONNECT_WINDOW_SECONDS, type ServeConfig } from './serve'
 
 /** What the settings depend on besides the configuration: facts known only once serve starts. */
 export interface RuntimeFacts {
@@ -23,13 +24,20 @@ const HEARTBEAT_MAX_BATCH = 5_000
  */
 export function fleetSettings(config: ServeConfig, facts: RuntimeFacts): FleetSettings {
   // STAGE_CAPACITY is not among them: the store is opened with it and every stage it reads carries it.
-  const admission = { maxStages: config.maxStages, maxSubscriptions: config.ivsMaxSubscriptions }
+  // In replicate mode the master's broadcaster is replicated into every other stage, 5 at most: the
+  // fleet stops at 6 stages (admission, scaling and POST /api/stage alike), named as such when it is
+  // below MAX_STAGES.
+  const replicate = config.fanoutMode === 'replicate'
+  const maxStages = replicate ? Math.min(config.maxStages, REPLICATE_MAX_STAGES) : config.maxStages
+  const ceiling: StageCeiling = maxStages < config.maxStages ? 'replication-quota' : 'max-stages'
+  const admission = { maxStages, maxSubscriptions: config.ivsMaxSubscriptions, ceiling }
   return {
     admission,
     stages: {
       // The fleet tag's value: the key prefix without what a tag value cannot hold.
       fleetId: config.redisKeyPrefix.replace(/[^A-Za-z0-9-]/g, '') || 'ivsf',
-      maxStages: config.maxStages,
+      maxStages,
+      ceiling,
       masterStageArn: config.masterStageArn,
     },
     createLock: {
@@ -52,6 +60,18 @@ export function fleetSettings(config: ServeConfig, facts: RuntimeFacts): FleetSe
     },
     tokens: { publisherTokenTtlMin: config.publisherTokenTtlMin },
     relays: { offlineAfterMs: config.mediaServerTimeoutMs, probeIntervalMs: 5_000 },
+    replication: {
+      mode: config.fanoutMode,
+      reconnectWindowSeconds: Math.min(config.replicationReconnectWindowSeconds, IVS_MAX_RECONNECT_WINDOW_SECONDS),
+      // Rounds read IVS (two stage operations per origin, one per participant's replica list): every
+      // 5 s when each stage has its feed, every 2 s while one is missing, and never more than about
+      // 2 operations a second on average, so CreateStage keeps most of the account's 5 per second.
+      intervalMs: 5_000,
+      pendingIntervalMs: 2_000,
+      operationsPerSecond: 2,
+      retryBaseMs: 2_000,
+      retryMaxMs: 30_000,
+    },
     loop: {
       // Several ticks per lease, so a leader renews well before its lease runs out.
       tickMs: Math.min(1_000, Math.floor(config.leaderLeaseMs / 3)),
@@ -59,7 +79,7 @@ export function fleetSettings(config: ServeConfig, facts: RuntimeFacts): FleetSe
       policy: {
         scaleUpThreshold: config.scaleUpThreshold,
         scaleDownThreshold: config.scaleDownThreshold,
-        maxStages: config.maxStages,
+        maxStages,
         stageWarmupMs: config.stageWarmupMs,
         drainGraceMs: config.drainGraceMs,
       },

@@ -10,7 +10,7 @@
 import { AppError } from '../errors'
 import { hasFreeSeat } from '../store/fill-first'
 import type { StageView } from '../store/types'
-import type { AdmissionLimits } from './settings'
+import type { AdmissionLimits, StageCeiling } from './settings'
 
 /** The store notice (store.limits) that says IVS refused a new stage: the account holds all it may. */
 export const STAGE_QUOTA_NOTICE = 'capacity'
@@ -18,7 +18,12 @@ export const STAGE_QUOTA_NOTICE = 'capacity'
 /** Retry-After when the fleet is full or at the subscription quota: viewers leave all the time. */
 const RETRY_AFTER_S = 5
 
-export type RefusalKind = 'max-stages' | 'stage-quota' | 'subscription-quota'
+/** IVS replicates one participant into at most this many stages (fixed: 402 beyond). */
+export const REPLICAS_PER_PARTICIPANT = 5
+/** FANOUT_MODE=replicate: the master and a replica of its broadcaster in each other stage. */
+export const REPLICATE_MAX_STAGES = 1 + REPLICAS_PER_PARTICIPANT
+
+export type RefusalKind = 'max-stages' | 'stage-quota' | 'subscription-quota' | 'replication-quota'
 
 /** Why a new viewer is refused (`details.reason` of 503 CAPACITY_EXHAUSTED), the message, and Retry-After. */
 export interface Refusal {
@@ -47,7 +52,15 @@ export interface FleetSeats {
  */
 export type Admission = { ok: true; grow: boolean } | { ok: false; refusal: Refusal }
 
-export function fleetFull(maxStages: number): Refusal {
+/** `ceiling`: what `maxStages` is (MAX_STAGES, or replicate mode's 1 + 5 stages below it). */
+export function fleetFull(maxStages: number, ceiling: StageCeiling = 'max-stages'): Refusal {
+  if (ceiling === 'replication-quota') {
+    return {
+      kind: 'replication-quota',
+      message: `every stage is full and the fleet holds ${maxStages} stages, all FANOUT_MODE=replicate can feed: IVS replicates one participant into at most ${REPLICAS_PER_PARTICIPANT} stages (the replication quota), so the master and ${REPLICAS_PER_PARTICIPANT} replicas`,
+      retryAfterSeconds: RETRY_AFTER_S,
+    }
+  }
   return { kind: 'max-stages', message: `every stage is full and MAX_STAGES (${maxStages}) is reached`, retryAfterSeconds: RETRY_AFTER_S }
 }
 
@@ -75,10 +88,10 @@ export function refusalError(refusal: Refusal): AppError {
  * the quota when it tried to seat it): a free seat; else MAX_STAGES; else the stage quota; else room
  * once a stage is added.
  */
-export function findRoom(fleet: FleetSeats, maxStages: number): Admission {
+export function findRoom(fleet: FleetSeats, maxStages: number, ceiling: StageCeiling = 'max-stages'): Admission {
   const exclude = fleet.exclude ?? []
   if (fleet.stages.some((s) => hasFreeSeat(s) && !exclude.includes(s.arn))) return { ok: true, grow: false }
-  if (fleet.stages.length >= maxStages) return { ok: false, refusal: fleetFull(maxStages) }
+  if (fleet.stages.length >= maxStages) return { ok: false, refusal: fleetFull(maxStages, ceiling) }
   if (fleet.stageQuota) return { ok: false, refusal: stageQuotaReached(fleet.stageQuota) }
   return { ok: true, grow: true }
 }
@@ -87,5 +100,5 @@ export function findRoom(fleet: FleetSeats, maxStages: number): Admission {
 export function admitNewViewer(fleet: FleetSeats, limits: AdmissionLimits): Admission {
   const viewers = fleet.stages.reduce((sum, s) => sum + s.viewerCount, 0)
   if (viewers >= limits.maxSubscriptions) return { ok: false, refusal: subscriptionQuotaReached(viewers, limits.maxSubscriptions) }
-  return findRoom(fleet, limits.maxStages)
+  return findRoom(fleet, limits.maxStages, limits.ceiling)
 }

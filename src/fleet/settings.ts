@@ -11,12 +11,42 @@ export interface AdmissionLimits {
   maxStages: number
   /** New viewers are refused once the fleet holds this many (IVS_MAX_SUBSCRIPTIONS). */
   maxSubscriptions: number
+  /** What `maxStages` is: MAX_STAGES itself (the default), or replicate mode's 1 + 5 stages below it. */
+  ceiling?: StageCeiling
+}
+
+/**
+ * What stops the fleet growing: MAX_STAGES, or in FANOUT_MODE=replicate IVS's 5 replicas per
+ * participant (the master and 5 replicas) when MAX_STAGES is higher.
+ */
+export type StageCeiling = 'max-stages' | 'replication-quota'
+
+/** How media reaches the stages (FANOUT_MODE, DESIGN §7). */
+export type FanoutMode = 'relay' | 'replicate' | 'hybrid'
+
+/** What the leader's participant replication reads (fleet/replication.ts). */
+export interface ReplicationSettings {
+  mode: FanoutMode
+  /** 0-300: how long a replica survives its source's absence (REPLICATION_RECONNECT_WINDOW_SECONDS). */
+  reconnectWindowSeconds: number
+  /** The leader reads IVS (participants, replicas) this often when every stage has its feed. */
+  intervalMs: number
+  /** … and this often while something is missing (a replica to start, a handover to finish). */
+  pendingIntervalMs: number
+  /** Rounds are spaced so they average at most this many IVS stage operations a second (the account has 5, CreateStage included). */
+  operationsPerSecond: number
+  /** A participant IVS refused (409 not publishing yet, 402 …) is asked again after this, doubling … */
+  retryBaseMs: number
+  /** … up to this. */
+  retryMaxMs: number
 }
 
 export interface StageSettings {
   /** Names the fleet: its stages carry the `ivs-fanout:fleet` tag with this value. */
   fleetId: string
   maxStages: number
+  /** What `maxStages` is (named in the refusal when it is reached); MAX_STAGES unless said otherwise. */
+  ceiling?: StageCeiling
   /** The configured master stage, or null to use the remembered one (or create it). */
   masterStageArn: string | null
 }
@@ -85,6 +115,7 @@ export interface FleetSettings {
   viewers: ViewerSettings
   tokens: TokenSettings
   relays: RelaySettings
+  replication: ReplicationSettings
   loop: LoopSettings
   heartbeats: HeartbeatBatchSettings
   leaderLeaseMs: number

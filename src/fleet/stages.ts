@@ -4,7 +4,7 @@ import type { ProviderStage, StageProvider } from '../ivs/types'
 import type { Logger } from '../log'
 import type { Counters } from '../metrics/counters'
 import type { StageView, Store } from '../store/types'
-import { findRoom, fleetFull, type Refusal, STAGE_QUOTA_NOTICE, type StageQuotaNotice, stageQuotaReached } from './admission'
+import { findRoom, fleetFull, REPLICAS_PER_PARTICIPANT, type Refusal, STAGE_QUOTA_NOTICE, type StageQuotaNotice, stageQuotaReached } from './admission'
 import type { CreateLock } from './create-lock'
 import type { EventPublisher } from './events'
 import { FLEET_TAG, FleetRecords, type Restored, stageRecord } from './records'
@@ -79,8 +79,15 @@ export class StageService {
     if (input.tags && FLEET_TAG in input.tags) {
       throw new AppError('VALIDATION_ERROR', `tags must not set ${FLEET_TAG}: the fleet sets it`, { field: 'tags' })
     }
-    const full = () => new AppError('CONFLICT', `MAX_STAGES (${this.settings.maxStages}) stages already exist`)
-    if ((await this.deps.store.listStages()).length >= this.settings.maxStages) throw full()
+    const { maxStages, ceiling } = this.settings
+    const full = () =>
+      new AppError(
+        'CONFLICT',
+        ceiling === 'replication-quota'
+          ? `${maxStages} stages already exist, all FANOUT_MODE=replicate can feed (IVS replicates one participant into at most ${REPLICAS_PER_PARTICIPANT} stages)`
+          : `MAX_STAGES (${maxStages}) stages already exist`,
+      )
+    if ((await this.deps.store.listStages()).length >= maxStages) throw full()
     const created = await this.addStage(input.name, input.tags ?? {})
     if (!created) throw full()
     return created
@@ -152,20 +159,20 @@ export class StageService {
 
   private async waitForRoom(exclude: readonly string[]): Promise<RoomOutcome> {
     const { store, lock } = this.deps
-    const { maxStages } = this.settings
+    const { maxStages, ceiling } = this.settings
     for (let attempt = 0; attempt < lock.maxAttempts; attempt++) {
       const stages = await store.listStages()
-      let room = findRoom({ stages, stageQuota: null, exclude }, maxStages)
+      let room = findRoom({ stages, stageQuota: null, exclude }, maxStages, ceiling)
       // Only a fleet that must grow asks whether IVS refused a stage lately (one store read less otherwise):
       // if it did, ask again when the notice runs out, not now.
-      if (room.ok && room.grow) room = findRoom({ stages, stageQuota: await this.stageQuota(), exclude }, maxStages)
+      if (room.ok && room.grow) room = findRoom({ stages, stageQuota: await this.stageQuota(), exclude }, maxStages, ceiling)
       if (!room.ok) return room
       if (!room.grow) return { ok: true }
       let ran: boolean
       try {
         ran = await lock.tryRun(async () => {
           // Re-check under the lock: the previous holder may just have added the stage we need.
-          const again = findRoom({ stages: await store.listStages(), stageQuota: null, exclude }, maxStages)
+          const again = findRoom({ stages: await store.listStages(), stageQuota: null, exclude }, maxStages, ceiling)
           if (again.ok && again.grow) await this.addStage(undefined, {})
         })
       } catch (error) {
@@ -175,7 +182,7 @@ export class StageService {
       }
       if (!ran) await lock.pause()
     }
-    return { ok: false, refusal: fleetFull(maxStages) }
+    return { ok: false, refusal: fleetFull(maxStages, ceiling) }
   }
 
   private async destroy(arn: string): Promise<{ stageArn: string; removedViewers: number }> {

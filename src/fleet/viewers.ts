@@ -63,7 +63,11 @@ export class ViewerService {
     if (!result.ok) {
       // The store refused at the quota: the fleet holds at least maxViewers.
       const refusal: Refusal =
-        result.reason === 'quota' ? subscriptionQuotaReached(maxViewers, maxViewers) : room.ok ? fleetFull(this.settings.maxStages) : room.refusal
+        result.reason === 'quota'
+          ? subscriptionQuotaReached(maxViewers, maxViewers)
+          : room.ok
+            ? fleetFull(this.settings.maxStages, this.settings.ceiling)
+            : room.refusal
       this.deps.counters.add('CapacityRefusals', 1, { reason: refusal.kind })
       throw refusalError(refusal)
     }

@@ -96,4 +96,42 @@ describe('serve config', () => {
   test('short secrets are refused', () => {
     expect(errorsOf({ API_SECRET_KEY: 'short' }).join()).toContain('API_SECRET_KEY must be at least 16 characters')
   })
+
+  test('FANOUT_MODE and REPLICATION_RECONNECT_WINDOW_SECONDS: relay and 30 by default; bad values are errors naming the variable', () => {
+    const defaults = loadServeConfig({})
+    if (!defaults.ok) throw new Error(defaults.errors.join())
+    expect([defaults.config.fanoutMode, defaults.config.replicationReconnectWindowSeconds]).toEqual(['relay', 30])
+    for (const mode of ['relay', 'replicate', 'hybrid']) {
+      const r = loadServeConfig({ FANOUT_MODE: mode })
+      expect(r.ok ? r.config.fanoutMode : null).toBe(mode as never)
+    }
+    expect(errorsOf({ FANOUT_MODE: 'mesh' })).toEqual(['FANOUT_MODE must be one of relay, replicate, hybrid, got "mesh"'])
+    expect(errorsOf({ REPLICATION_RECONNECT_WINDOW_SECONDS: '301' })).toEqual(['REPLICATION_RECONNECT_WINDOW_SECONDS must be between 0 and 300, got 301'])
+    expect(errorsOf({ REPLICATION_RECONNECT_WINDOW_SECONDS: '-1' }).join()).toContain('REPLICATION_RECONNECT_WINDOW_SECONDS')
+    expect(errorsOf({ REPLICATION_RECONNECT_WINDOW_SECONDS: '1.5' }).join()).toContain('REPLICATION_RECONNECT_WINDOW_SECONDS')
+    const edges = loadServeConfig({ REPLICATION_RECONNECT_WINDOW_SECONDS: '0' })
+    expect(edges.ok && edges.config.replicationReconnectWindowSeconds).toBe(0)
+  })
+
+  test('warnings: replicate above 6 stages (the 5-replica quota), replication on local stages, a window above the 60 s IVS takes', () => {
+    const warnings = (env: Record<string, string>) => {
+      const r = loadServeConfig(env)
+      if (!r.ok) throw new Error(r.errors.join())
+      return r.config.warnings
+    }
+    const aws = { AWS_ACCESS_KEY_ID: 'AKIA0000', AWS_SECRET_ACCESS_KEY: 'secret', API_SECRET_KEY: 'k'.repeat(16) }
+    expect(warnings({ ...aws, FANOUT_MODE: 'replicate', MAX_STAGES: '6' })).toEqual([])
+    const above = warnings({ ...aws, FANOUT_MODE: 'replicate', MAX_STAGES: '7' })
+    expect(above.length).toBe(1)
+    expect(above[0]).toContain('MAX_STAGES (7)')
+    expect(above[0]).toContain('IVS replicates one participant into at most 5 stages')
+    expect(warnings({ ...aws, FANOUT_MODE: 'hybrid', MAX_STAGES: '40' })).toEqual([])
+    // Local stages carry no media: the modes only shape the fleet there.
+    expect(warnings({ FANOUT_MODE: 'hybrid' }).join()).toContain('FANOUT_MODE=hybrid needs IVS')
+    expect(warnings({})).toEqual([])
+    expect(warnings({ ...aws, FANOUT_MODE: 'hybrid', REPLICATION_RECONNECT_WINDOW_SECONDS: '120' }).join()).toContain(
+      'REPLICATION_RECONNECT_WINDOW_SECONDS (120)',
+    )
+    expect(warnings({ ...aws, REPLICATION_RECONNECT_WINDOW_SECONDS: '120' })).toEqual([])
+  })
 })

@@ -28,8 +28,8 @@ describe('fleetSettings: every policy number, decided once from the configuratio
       }),
       facts,
     )
-    expect(s.admission).toEqual({ maxStages: 9, maxSubscriptions: 20_000 })
-    expect(s.stages).toEqual({ fleetId: 'ivsf', maxStages: 9, masterStageArn: 'arn:aws:ivs:us-east-1:123456789012:stage/AbCdEf123456' })
+    expect(s.admission).toEqual({ maxStages: 9, maxSubscriptions: 20_000, ceiling: 'max-stages' })
+    expect(s.stages).toEqual({ fleetId: 'ivsf', maxStages: 9, ceiling: 'max-stages', masterStageArn: 'arn:aws:ivs:us-east-1:123456789012:stage/AbCdEf123456' })
     expect(s.viewers).toMatchObject({ maxStages: 9, maxSubscriptions: 20_000, heartbeatIntervalMs: 5000, viewerTokenTtlMin: 30 })
     // STAGE_CAPACITY has one door, the store (src/backends.ts): every stage the store reads carries it.
     expect(JSON.stringify(s)).not.toContain('apacity')
@@ -62,5 +62,37 @@ describe('fleetSettings: every policy number, decided once from the configuratio
   test('the stage-creation lock has a short lease its holder renews three times per lease', () => {
     const { leaseMs, renewMs } = fleetSettings(config(), facts).createLock
     expect([leaseMs, renewMs]).toEqual([3_000, 1_000])
+  })
+
+  test('FANOUT_MODE=replicate: admission, scaling and POST /api/stage stop at 6 stages, named as the replication quota when MAX_STAGES is higher', () => {
+    const s = fleetSettings(config({ FANOUT_MODE: 'replicate', MAX_STAGES: '20' }), facts)
+    expect(s.admission).toEqual({ maxStages: 6, maxSubscriptions: 20_000, ceiling: 'replication-quota' })
+    expect([s.stages.maxStages, s.stages.ceiling, s.viewers.maxStages, s.viewers.ceiling, s.loop.policy.maxStages]).toEqual([
+      6,
+      'replication-quota',
+      6,
+      'replication-quota',
+      6,
+    ])
+    // MAX_STAGES at or below 6 is the ceiling itself.
+    const low = fleetSettings(config({ FANOUT_MODE: 'replicate', MAX_STAGES: '4' }), facts)
+    expect([low.admission.maxStages, low.admission.ceiling]).toEqual([4, 'max-stages'])
+    // Other modes keep MAX_STAGES.
+    expect(fleetSettings(config({ FANOUT_MODE: 'hybrid', MAX_STAGES: '20' }), facts).admission.maxStages).toBe(20)
+  })
+
+  test('replication: the mode, the reconnect window IVS is sent (at most its 60 s) and a calm cadence', () => {
+    expect(fleetSettings(config(), facts).replication).toEqual({
+      mode: 'relay',
+      reconnectWindowSeconds: 30,
+      intervalMs: 5_000,
+      pendingIntervalMs: 2_000,
+      operationsPerSecond: 2,
+      retryBaseMs: 2_000,
+      retryMaxMs: 30_000,
+    })
+    const hybrid = fleetSettings(config({ FANOUT_MODE: 'hybrid', REPLICATION_RECONNECT_WINDOW_SECONDS: '0' }), facts).replication
+    expect([hybrid.mode, hybrid.reconnectWindowSeconds]).toEqual(['hybrid', 0])
+    expect(fleetSettings(config({ REPLICATION_RECONNECT_WINDOW_SECONDS: '300' }), facts).replication.reconnectWindowSeconds).toBe(60)
   })
 })

@@ -107,3 +107,25 @@ describe('refusals: one wording each', () => {
     ])
   })
 })
+
+describe('FANOUT_MODE=replicate: the fleet stops at the master and 5 replicas', () => {
+  const replicate = { maxStages: 6, maxSubscriptions: 100, ceiling: 'replication-quota' as const }
+  const full = (n: number) => Array.from({ length: n }, (_, i) => stage(i, 3))
+
+  test('past the last seat of 6 stages: refused with the replication quota as the reason, by name', () => {
+    expect(admitNewViewer({ stages: full(5), stageQuota: null }, replicate)).toEqual({ ok: true, grow: true })
+    const refused = admitNewViewer({ stages: full(6), stageQuota: null }, replicate)
+    expect(refused.ok).toBe(false)
+    const refusal = (refused as Extract<Admission, { ok: false }>).refusal
+    expect(refusal.kind).toBe('replication-quota')
+    expect(refusal.message).toContain('IVS replicates one participant into at most 5 stages')
+    expect(refusal.message).toContain('6 stages')
+    const error = refusalError(refusal)
+    expect([error.code, error.details, error.retryAfterSeconds]).toEqual(['CAPACITY_EXHAUSTED', { reason: 'replication-quota' }, 5])
+  })
+
+  test('the same ceiling in findRoom (the wait for a new stage) and fleetFull; MAX_STAGES named when it is the lower one', () => {
+    expect(findRoom({ stages: full(6), stageQuota: null }, 6, 'replication-quota')).toEqual({ ok: false, refusal: fleetFull(6, 'replication-quota') })
+    expect(fleetFull(4).kind).toBe('max-stages')
+  })
+})
