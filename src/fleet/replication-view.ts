@@ -1,0 +1,45 @@
+/** The fan-out view's pure parts: what the leader records (store.fanout) and each stage's feed. */
+import type { FanoutRecord, StageFeed } from '../store/fanout'
+import type { StageView } from '../store/types'
+import type { OriginAssignment } from './origin-assignment'
+import type { FanoutObservation } from './replication-observe'
+import type { Replication } from './replication-plan'
+import type { FanoutMode } from './settings'
+
+export const pick = (r: Replication): Replication => ({
+  sourceStageArn: r.sourceStageArn,
+  destinationStageArn: r.destinationStageArn,
+  participantId: r.participantId,
+})
+
+export const emptyView = (mode: FanoutMode): FanoutRecord => ({ mode, origins: [], originOf: {}, feeds: {}, replications: [], updatedAt: 0 })
+
+/** The kept hybrid assignment, or null when the store holds none (or one of another mode). */
+export function hybridView(view: FanoutRecord | null): OriginAssignment | null {
+  return view?.mode === 'hybrid' ? { origins: view.origins, originOf: view.originOf } : null
+}
+
+/** Each stage an origin's participant is replicated into, by that origin (the first when several). */
+export function observedOrigins(observed: FanoutObservation, assignment: OriginAssignment): Record<string, string> {
+  const out: Record<string, string> = {}
+  for (const r of observed.running) if (assignment.origins.includes(r.sourceStageArn)) out[r.destinationStageArn] ??= r.sourceStageArn
+  return out
+}
+
+export function hasSource(arn: string, assignment: OriginAssignment, observed: FanoutObservation): boolean {
+  const origin = assignment.originOf[arn]
+  return origin !== undefined && (observed.sources[origin]?.length ?? 0) > 0
+}
+
+/** How each stage gets its media now: the relay or the broadcaster itself where they publish, else a running replica. */
+export function feedsOf(mode: FanoutMode, stages: readonly StageView[], assignment: OriginAssignment, observed: FanoutObservation, active: Replication[]) {
+  const feeds: Record<string, StageFeed> = {}
+  for (const s of stages) {
+    const into = active.filter((r) => r.destinationStageArn === s.arn)
+    const from = into.find((r) => r.sourceStageArn === assignment.originOf[s.arn]) ?? into[0]
+    if (from) feeds[s.arn] = { kind: 'replica', originStageArn: from.sourceStageArn }
+    if (mode === 'replicate' && s.isMaster && (observed.sources[s.arn]?.length ?? 0) > 0) feeds[s.arn] = { kind: 'direct' }
+    if (mode === 'hybrid' && observed.relayLive.includes(s.arn)) feeds[s.arn] = { kind: 'relay' }
+  }
+  return feeds
+}
