@@ -1,7 +1,7 @@
 import { afterAll, afterEach, describe, expect, test } from 'bun:test'
 import { FLEET_TAG } from '../../src/fleet/stages'
 import { generateKeyPair } from '../../src/ivs/signer'
-import { until } from '../support/eventually'
+import { eventually, until } from '../support/eventually'
 import { Cluster, type Instance, peakReceived, SocketClient, StoreProbe } from '../support/fleet-cluster'
 import { beforeAllOrFail } from '../support/hooks'
 import { awsModeEnv, type IvsServer, startIvsServer } from '../support/ivs-server'
@@ -307,6 +307,23 @@ for (const kind of ['upstash', 'redis'] as const)
       expect(dashboard.of('stage_created').map((m) => m.data.stageArn)).toEqual([arn, manual])
       expect(media.of('publisher_state').map((m) => m.data.active)).toEqual(toggles)
       expect(dashboard.of('publisher_state').map((m) => m.data.active)).toEqual(toggles)
+      // The feeding relay, decided on B from the heartbeats, reaches A's media servers (one feeding relay).
+      await media.waitFor((m) => m.type === 'feeding_relay' && media.of('feeding_relay').length === 3, 3_000, 'feeding_relay 3')
+      expect(media.of('feeding_relay').map((m) => m.data.serverId)).toEqual(['marker-relay', null, 'marker-relay'])
+      // Two relays' heartbeats reach two instances at once: both instances name the same feeding relay, the newer publisher's.
+      for (const serverId of ['relay-x', 'relay-y'])
+        expect((await b.api('/api/media/register', { method: 'POST', json: { serverId, ipAddress: '127.0.0.1', port: 3001 } })).status).toBe(200)
+      const beat = (i: Instance, serverId: string, publisherAgeMs: number) =>
+        i.api('/api/media/heartbeat', { method: 'POST', json: { serverId, publisherActive: true, connectedStages: [], publisherAgeMs } })
+      expect((await Promise.all([beat(a, 'relay-x', 60_000), beat(b, 'relay-y', 0)])).map((r) => r.status)).toEqual([200, 200])
+      const named = async (i: Instance) =>
+        ((await (await i.api('/api/media/stages?serverId=relay-y')).json()) as { data: { feeding: boolean; feedingRelay: string } }).data
+      await eventually(
+        'both instances name relay-y',
+        async () => (await Promise.all([named(a), named(b)])).every((d) => d.feeding && d.feedingRelay === 'relay-y'),
+        3_000,
+      )
+      await media.waitFor((m) => m.type === 'feeding_relay' && m.data.serverId === 'relay-y', 3_000, 'feeding_relay relay-y')
       // Media servers get stats_update too (DESIGN §6), at most once a second.
       const relayStats = media.of('stats_update')
       expect(relayStats.length).toBeGreaterThan(0)
