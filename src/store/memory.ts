@@ -2,6 +2,7 @@ import { MemoryFanout } from './fanout'
 import { pickStage } from './fill-first'
 import { LocalLimits } from './limits'
 import { MemoryLocalStages } from './local-stages'
+import { lowerBound } from './lower-bound'
 import {
   type AssignRequest,
   type AssignResult,
@@ -286,15 +287,4 @@ function openSession(presence: Presence, now: number): WatchSession {
     leftAt: null,
     durationMs: Math.max(0, now - presence.joinedAt),
   }
-}
-
-function lowerBound(sorted: string[], key: string): number {
-  let lo = 0
-  let hi = sorted.length
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1
-    if (sorted[mid]! < key) lo = mid + 1
-    else hi = mid
-  }
-  return lo
 }
