@@ -10,6 +10,7 @@ import { HeartbeatBatcher } from './fleet/heartbeats'
 import { LeaderLease } from './fleet/leader'
 import { FleetLoop } from './fleet/loop'
 import { RelayService } from './fleet/relays'
+import { ReplicationService } from './fleet/replication'
 import { MasterStageMissing, StageService } from './fleet/stages'
 import { FleetStartup } from './fleet/startup'
 import { StatsReader } from './fleet/stats'
@@ -48,6 +49,8 @@ export interface ServeHandle {
   stages: StageService
   viewers: ViewerService
   relays: RelayService
+  /** FANOUT_MODE: the participant replications, and where the relay publishes (relayStages). */
+  replication: ReplicationService
   tokens: TokenService
   stats: StatsReader
   counters: Counters
@@ -128,7 +131,10 @@ export async function startServe(options: ServeOptions): Promise<ServeHandle> {
   const sessions = new ViewerSessions(apiKey)
   const events = storeEventPublisher(store)
   const lock = new CreateLock({ store, clock, sleep, ticker, logger }, settings.createLock)
-  const stages = new StageService({ store, provider, lock, events, counters, clock, logger }, settings.stages)
+  const replication = new ReplicationService({ store, provider, events, counters, clock, logger }, settings.replication)
+  // Relay mode needs no fan-out hooks: every stage is the relay's.
+  const fanout = replication.mode === 'relay' ? undefined : replication
+  const stages = new StageService({ store, provider, lock, events, counters, clock, logger, fanout }, settings.stages)
   const heartbeats = new HeartbeatBatcher({ store, clock }, settings.heartbeats)
   const viewers = new ViewerService({ store, tokens: issuer, sessions, heartbeats, room: stages, counters, clock, logger }, settings.viewers)
   // With no relay online, the leader asks IVS who publishes into the master stage.
@@ -138,8 +144,8 @@ export async function startServe(options: ServeOptions): Promise<ServeHandle> {
     return publishing === null ? null : publishing > 0
   }
   const relays = new RelayService({ store, events, clock, logger, probe }, settings.relays)
-  const tokens = new TokenService({ stages, issuer, counters }, settings.tokens)
-  const stats = new StatsReader({ store, clock }, settings.admission)
+  const tokens = new TokenService({ stages, issuer, counters, relayTargets: fanout }, settings.tokens)
+  const stats = new StatsReader({ store, clock }, settings.admission, replication.mode)
 
   if (config.maxStages * config.stageCapacity > config.ivsMaxSubscriptions) {
     logger.warn("MAX_STAGES × STAGE_CAPACITY exceeds the account's concurrent-subscription quota: new viewers are refused past IVS_MAX_SUBSCRIPTIONS", {
@@ -153,7 +159,7 @@ export async function startServe(options: ServeOptions): Promise<ServeHandle> {
   })
 
   const lease = new LeaderLease({ store, clock, logger }, settings.createLock.instanceId, settings.leaderLeaseMs)
-  const loop = new FleetLoop({ stages, viewers, relays, lease, store, clock, logger, ticker }, settings.loop)
+  const loop = new FleetLoop({ stages, viewers, relays, replication, lease, store, clock, logger, ticker }, settings.loop)
   const hub = new SocketHub()
   const feed = new EventFeed({ store, logger, ticker, sleep }, { pollMs: settings.eventPollMs, waitMs: settings.eventWaitMs })
   feed.subscribe((event) => hub.deliver(event))
@@ -213,7 +219,7 @@ export async function startServe(options: ServeOptions): Promise<ServeHandle> {
       readGauges: async () => {
         if (!lease.isLeader) return null
         const [fleet, quota] = await Promise.all([stats.read(), api ? api.quotaUsage() : []])
-        return { stages: await store.listStages(), capacityExhausted: fleet.capacityExhausted, quota }
+        return { stages: await store.listStages(), capacityExhausted: fleet.capacityExhausted, quota, replications: fleet.activeReplications }
       },
     },
   })
@@ -242,6 +248,7 @@ export async function startServe(options: ServeOptions): Promise<ServeHandle> {
     stages,
     viewers,
     relays,
+    replication,
     tokens,
     stats,
     counters,

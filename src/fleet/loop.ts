@@ -6,6 +6,7 @@ import type { Ticker } from '../ticker'
 import type { LeaderLease } from './leader'
 import { Periodic } from './periodic'
 import type { RelayService } from './relays'
+import type { ReplicationService } from './replication'
 import { planScaling } from './scaling'
 import type { LoopSettings } from './settings'
 import type { StageService } from './stages'
@@ -15,6 +16,8 @@ export interface FleetLoopDeps {
   stages: Pick<StageService, 'retire' | 'drain' | 'createAhead' | 'restoreIfLost'>
   viewers: Pick<ViewerService, 'sweepSilent'>
   relays: Pick<RelayService, 'expireSilent' | 'probePublisher'>
+  /** FANOUT_MODE replicate and hybrid: the participant replications (its own cadence within the tick). */
+  replication?: Pick<ReplicationService, 'tick'>
   lease: LeaderLease
   store: Store
   clock: Clock
@@ -69,6 +72,13 @@ export class FleetLoop {
       if (plan.create && (await lease.renew())) await stages.createAhead()
     } catch (error) {
       logger.warn('fleet round failed', { error: describeError(error) })
+    }
+    const { replication } = this.deps
+    if (!replication) return
+    try {
+      if (lease.isLeader && (await lease.renew())) await replication.tick()
+    } catch (error) {
+      logger.warn('replication round failed; tried again next tick', { error: describeError(error) })
     }
   }
 }

@@ -26,6 +26,16 @@ export interface StageServiceDeps {
   counters: Counters
   clock: Clock
   logger: Logger
+  /** FANOUT_MODE replicate and hybrid (ReplicationService); without it every stage is the relay's. */
+  fanout?: StageFanout
+}
+
+/** The fan-out's part in a stage's life. */
+export interface StageFanout {
+  /** Right after the stage is recorded, before stage_created: starts its replica; true when the relay publishes into it. */
+  stageCreated(stage: StageView): Promise<boolean>
+  /** Before the stage is deleted: stops the replications into and out of it. */
+  stageDeleting(arn: string): Promise<void>
 }
 
 /**
@@ -186,7 +196,8 @@ export class StageService {
   }
 
   private async destroy(arn: string): Promise<{ stageArn: string; removedViewers: number }> {
-    const { provider, store, clock, events, logger } = this.deps
+    const { provider, store, clock, events, logger, fanout } = this.deps
+    await fanout?.stageDeleting(arn)
     await provider.deleteStage(arn)
     const removed = (await store.removeStage(arn, clock.now())) ?? []
     await events.publish('stage_deleted', { stageArn: arn, timestamp: new Date(clock.now()).toISOString() })
@@ -216,8 +227,11 @@ export class StageService {
       return null
     }
     counters.add('ScaleUps', 1)
-    await events.publish('stage_created', { stageArn: created.arn, timestamp: new Date(clock.now()).toISOString() })
-    logger.info('stage created', { stageArn: created.arn, seq })
-    return store.getStage(created.arn)
+    const recorded = await store.getStage(created.arn)
+    // `relay`: whether the relay publishes into it (hybrid: origins only; replicate: none).
+    const relay = recorded && this.deps.fanout ? await this.deps.fanout.stageCreated(recorded) : true
+    await events.publish('stage_created', { stageArn: created.arn, relay, timestamp: new Date(clock.now()).toISOString() })
+    logger.info('stage created', { stageArn: created.arn, seq, relay })
+    return recorded
   }
 }

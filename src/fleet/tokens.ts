@@ -1,3 +1,4 @@
+import { AppError } from '../errors'
 import type { Capability, IssuedToken, TokenIssuer } from '../ivs/types'
 import type { Counters } from '../metrics/counters'
 import type { StageView } from '../store/types'
@@ -16,10 +17,20 @@ export interface PublishTargets {
   require(arn: string): Promise<StageView>
 }
 
-/** Publish tokens: the broadcaster's for the master stage, and a relay's for any stage. Viewer tokens are seated by ViewerService. */
+/** Which stages a relay publishes into (ReplicationService): all in relay mode, origins in hybrid, none in replicate. */
+export interface RelayTargets {
+  readonly mode: string
+  relayFeeds(stageArn: string): Promise<boolean>
+}
+
+/**
+ * Publish tokens: the broadcaster's for the master stage, and a relay's for any stage the relay
+ * feeds (a stage fed by a replica gets no relay token: it would carry the broadcaster twice).
+ * Viewer tokens are seated by ViewerService.
+ */
 export class TokenService {
   constructor(
-    private readonly deps: { stages: PublishTargets; issuer: TokenIssuer; counters: Counters },
+    private readonly deps: { stages: PublishTargets; issuer: TokenIssuer; counters: Counters; relayTargets?: RelayTargets },
     private readonly settings: TokenSettings,
   ) {}
 
@@ -34,6 +45,16 @@ export class TokenService {
 
   async mediaServer(input: { serverId: string; stageArn: string }): Promise<PublishToken> {
     const stage = await this.deps.stages.require(input.stageArn)
+    const targets = this.deps.relayTargets
+    if (targets && !(await targets.relayFeeds(stage.arn))) {
+      throw new AppError(
+        'CONFLICT',
+        targets.mode === 'replicate'
+          ? 'FANOUT_MODE=replicate: no relay publishes into the stages (the broadcaster publishes into the master and IVS replicates it)'
+          : `FANOUT_MODE=${targets.mode}: stage ${stage.arn} is fed by a replica of an origin stage; the relay publishes into origins only (GET /api/media/stages)`,
+        { stageArn: stage.arn },
+      )
+    }
     return this.issue(stage, ['PUBLISH'], 'mediaserver', {
       userId: `relay-${input.serverId}`,
       attributes: { role: 'relay', serverId: input.serverId },

@@ -28,6 +28,21 @@ export function fleetFamilies(stats: FleetStats, leader: boolean): MetricFamily[
     },
     { name: 'ivs_fanout_leader', help: '1 on the instance holding the leader lease', type: 'gauge', samples: [{ value: leader ? 1 : 0 }] },
     {
+      name: 'ivs_fanout_replications_active',
+      help: 'participant replications running (FANOUT_MODE replicate and hybrid), as the leader last listed them',
+      type: 'gauge',
+      samples: [{ value: stats.activeReplications }],
+    },
+    {
+      name: 'ivs_fanout_stage_feeds',
+      help: 'stages by how they get their media (relay, replica, direct, none)',
+      type: 'gauge',
+      samples: (['relay', 'replica', 'direct', 'none'] as const).map((kind) => ({
+        labels: { kind, mode: stats.fanoutMode },
+        value: stats.stages.filter((s) => (s.feed?.kind ?? 'none') === kind).length,
+      })),
+    },
+    {
       name: 'ivs_fanout_capacity_exhausted',
       help: '1 while new viewers get 503 CAPACITY_EXHAUSTED (MAX_STAGES, or an IVS account quota)',
       type: 'gauge',

@@ -19,6 +19,8 @@ export interface FleetGauges {
   capacityExhausted?: boolean
   /** Share of each IVS rate quota in use, fleet-wide (AWS mode). */
   quota?: readonly { operation: string; used: number; limit: number }[]
+  /** Participant replications running (FANOUT_MODE replicate and hybrid). */
+  replications?: number
 }
 
 /** Fleet-wide figures read at each period. */
@@ -215,6 +217,7 @@ export class CloudWatchPublisher implements MetricsPublisher {
       gauge('ActiveStages', stages.filter((s) => s.status === 'active').length),
       ...stages.map((s) => gauge('Viewers', s.viewerCount, [{ Name: 'StageArn', Value: s.arn }])),
       ...(reading.capacityExhausted === undefined ? [] : [gauge('CapacityExhausted', reading.capacityExhausted ? 1 : 0)]),
+      ...(reading.replications === undefined ? [] : [gauge('ActiveReplications', reading.replications)]),
       ...quota.map((q) => ({
         ...gauge('QuotaUtilisation', Math.round((q.used / q.limit) * 1000) / 10, [{ Name: 'Operation', Value: q.operation }]),
         Unit: 'Percent' as const,

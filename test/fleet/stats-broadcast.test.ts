@@ -11,6 +11,8 @@ const stats = (totalViewers: number): FleetStats => ({
   publisherActive: false,
   capacityExhausted: false,
   capacityReason: null,
+  fanoutMode: 'relay',
+  activeReplications: 0,
   stages: [],
 })
 

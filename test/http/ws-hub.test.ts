@@ -33,6 +33,8 @@ const stats = (totalViewers: number): FleetStats => ({
   publisherActive: false,
   capacityExhausted: false,
   capacityReason: null,
+  fanoutMode: 'relay',
+  activeReplications: 0,
   stages: [],
 })
 
@@ -79,6 +81,20 @@ describe('SocketHub: who gets which event', () => {
     // No list at all: nobody.
     hub.deliver(event('rejoin_required', { stageArn: 'arn-s3', timestamp: 't2' }))
     expect(alice.frames).toHaveLength(1)
+  })
+
+  test('replication_started / replication_stopped go to dashboards; relay_stages (hybrid origins) to media servers', () => {
+    const { hub, dashboard, media, alice } = hubWithEveryone()
+    const data = { sourceStageArn: 'arn-m', destinationStageArn: 'arn-s1', participantId: 'p-1', timestamp: 't' }
+    hub.deliver(event('replication_started', data))
+    hub.deliver(event('replication_stopped', { ...data, reason: 'superseded' }))
+    hub.deliver(event('relay_stages', { stageArns: ['arn-m'], timestamp: 't' }))
+    expect(dashboard.frames).toEqual([
+      { type: 'replication_started', data },
+      { type: 'replication_stopped', data: { ...data, reason: 'superseded' } },
+    ])
+    expect(media.frames).toEqual([{ type: 'relay_stages', data: { stageArns: ['arn-m'], timestamp: 't' } }])
+    expect(alice.frames).toEqual([])
   })
 
   test('events the hub has no audience for reach nobody; a removed socket gets nothing more', () => {

@@ -2,12 +2,30 @@ import { type Static, t } from 'elysia'
 import type { FleetStats } from '../../fleet/stats'
 import { EXAMPLE_STAGE_ARN, IsoTime, StageStatus } from '../schemas'
 
+const StageFeed = t.Nullable(
+  t.Object(
+    {
+      kind: t.Union([t.Literal('relay'), t.Literal('replica'), t.Literal('direct')], {
+        description:
+          'relay: the relay publishes into it; replica: IVS replicates a participant of originStageArn into it; direct: the broadcaster publishes into it (the master, FANOUT_MODE=replicate)',
+      }),
+      originStageArn: t.Optional(t.String({ description: 'for a replica: the stage it is copied from' })),
+    },
+    { description: 'how the stage gets its media now; null: nothing feeds it (no publisher yet, or a replica still to start)' },
+  ),
+)
+
 const StageStat = t.Object({
   stageArn: t.String(),
   viewers: t.Integer(),
   capacity: t.Integer(),
   status: StageStatus,
   isMaster: t.Boolean(),
+  feed: StageFeed,
+})
+
+const FanoutMode = t.Union([t.Literal('relay'), t.Literal('replicate'), t.Literal('hybrid')], {
+  description: 'FANOUT_MODE: how media reaches the stages (the relay into each, IVS replicating the master, or the relay into origins that IVS replicates)',
 })
 
 export const Stats = t.Object(
@@ -18,6 +36,8 @@ export const Stats = t.Object(
     publisherActive: t.Boolean(),
     capacityExhausted: t.Boolean({ description: 'new viewers get 503 CAPACITY_EXHAUSTED right now' }),
     capacityReason: t.Nullable(t.String({ description: 'why: MAX_STAGES, or an IVS account quota' })),
+    fanoutMode: FanoutMode,
+    activeReplications: t.Integer({ description: 'participant replications running (FANOUT_MODE replicate and hybrid)' }),
     stages: t.Array(StageStat),
   },
   {
@@ -28,7 +48,9 @@ export const Stats = t.Object(
       publisherActive: true,
       capacityExhausted: false,
       capacityReason: null,
-      stages: [{ stageArn: EXAMPLE_STAGE_ARN, viewers: 12, capacity: 50, status: 'active', isMaster: true }],
+      fanoutMode: 'relay',
+      activeReplications: 0,
+      stages: [{ stageArn: EXAMPLE_STAGE_ARN, viewers: 12, capacity: 50, status: 'active', isMaster: true, feed: { kind: 'relay' } }],
     },
   },
 )
@@ -59,7 +81,7 @@ export const StageStats = t.Object(
       activeStages: 1,
       drainingStages: 0,
       maxStages: 20,
-      stages: [{ stageArn: EXAMPLE_STAGE_ARN, viewers: 12, capacity: 50, status: 'active', isMaster: true, utilisation: 0.24 }],
+      stages: [{ stageArn: EXAMPLE_STAGE_ARN, viewers: 12, capacity: 50, status: 'active', isMaster: true, feed: { kind: 'relay' }, utilisation: 0.24 }],
     },
   },
 )

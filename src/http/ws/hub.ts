@@ -20,6 +20,10 @@ const AUDIENCE: Record<string, ClientType[]> = {
   publisher_state: ['media-server', 'dashboard'],
   media_server_offline: ['media-server', 'dashboard'],
   feeding_relay: ['media-server', 'dashboard'],
+  replication_started: ['dashboard'],
+  replication_stopped: ['dashboard'],
+  // FANOUT_MODE=hybrid: the relay publishes into these stages only (origins), the rest are replicas.
+  relay_stages: ['media-server'],
 }
 
 const message = (type: string, data: unknown) => JSON.stringify({ type, data })

@@ -63,7 +63,8 @@ export function socketRoutes(deps: { hub: SocketHub; auth: Authenticator; clock:
     query: Query,
     detail: {
       summary: 'Live events',
-      description: 'WebSocket: stage_created, stage_deleted, stats_update, publisher_state, rejoin_required.',
+      description:
+        'WebSocket: stage_created, stage_deleted, stats_update, publisher_state, rejoin_required, media_server_offline, feeding_relay, replication_started, replication_stopped, relay_stages.',
       tags: ['events'],
     },
     beforeHandle({ query, headers, request }) {
