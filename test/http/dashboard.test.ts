@@ -34,6 +34,9 @@ describe('the live dashboard in headless Chromium', () => {
     expect(await page.textContent('#stages')).toBe('1')
     const master = await page.textContent('.stage .count')
     expect(master).toBe('3 / 4')
+    // How each stage gets its media (no relay here: none), and the mode.
+    expect(await page.textContent('.stage .feed')).toBe('no feed')
+    expect(await page.textContent('#fanout')).toBe('· FANOUT_MODE relay')
 
     await server.api('/api/stage', { method: 'POST', json: { name: 'from-test' } })
     await page.waitForFunction(() => document.body.dataset.stages === '2', null, { timeout: 10_000 })

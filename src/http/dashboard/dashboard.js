@@ -13,6 +13,7 @@ function render(stats) {
   $('viewers').textContent = stats.totalViewers
   $('stages').textContent = stats.activeStages
   $('draining').textContent = stats.drainingStages ? `${stats.drainingStages} draining` : ''
+  $('fanout').textContent = `· FANOUT_MODE ${stats.fanoutMode}${stats.activeReplications ? `, ${stats.activeReplications} replications` : ''}`
   setPublisher(stats.publisherActive)
   $('stagelist').innerHTML = stats.stages
     .map((s) => {
@@ -31,6 +32,7 @@ function render(stats) {
         '<span class="tag state">' +
         esc(s.status) +
         '</span></div>' +
+        feedCell(s.feed) +
         '<div class="bar"><div style="width:' +
         pct +
         '%"></div></div>' +
@@ -48,6 +50,14 @@ function render(stats) {
   $('line').setAttribute('points', samples.map((v, i) => `${(i * 600) / Math.max(1, samples.length - 1)},${115 - (v / max) * 110}`).join(' '))
   document.body.dataset.viewers = stats.totalViewers
   document.body.dataset.stages = stats.stages.length
+}
+
+/** How the stage gets its media: the relay, a replica of an origin stage, the broadcaster itself, or nothing yet. */
+function feedCell(feed) {
+  const kind = feed ? feed.kind : 'none'
+  const origin = feed?.originStageArn
+  const text = kind === 'replica' ? `replica of ${origin ? origin.split('/').pop() : '?'}` : kind === 'none' ? 'no feed' : kind
+  return `<div class="feed ${esc(kind)}" data-feed="${esc(kind)}"${origin ? ` title="${esc(origin)}"` : ''}>${esc(text)}</div>`
 }
 
 function setPublisher(active) {
