@@ -182,6 +182,7 @@ export async function startServe(options: ServeOptions): Promise<ServeHandle> {
     stages,
     viewers,
     relays,
+    replication,
     tokens,
     stats,
     auth,

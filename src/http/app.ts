@@ -2,6 +2,7 @@ import { Elysia } from 'elysia'
 import type { Clock } from '../clock'
 import { AppError, type ErrorAction } from '../errors'
 import type { RelayService } from '../fleet/relays'
+import type { ReplicationService } from '../fleet/replication'
 import type { StageService } from '../fleet/stages'
 import type { StatsReader } from '../fleet/stats'
 import type { TokenService } from '../fleet/tokens'
@@ -38,6 +39,8 @@ export interface AppDeps {
   stages: StageService
   viewers: ViewerService
   relays: RelayService
+  /** Where the relay publishes (FANOUT_MODE): GET /api/media/stages and the registration's list. */
+  replication?: Pick<ReplicationService, 'relayStages'>
   tokens: TokenService
   stats: StatsReader
   auth: Authenticator
@@ -156,7 +159,7 @@ export function buildApp(deps: AppDeps) {
     .use(viewerRoutes({ viewers, auth, rejoins: deps.rejoinLimiter }))
     .use(stageRoutes({ stages, relays, auth }))
     .use(statsRoutes({ reader: deps.stats, relays, auth }))
-    .use(mediaRoutes({ relays, stages, tokens, auth }))
+    .use(mediaRoutes({ relays, stages, tokens, auth, fanout: deps.replication }))
     .use(
       metricsRoute({
         isApiKey: (key) => auth.isApiKey(key),

@@ -108,6 +108,11 @@ describe('hybrid mode against the IVS test server', () => {
     expect(stages.length).toBe(8)
     const origins = (await server.replication.relayStages()).map((s) => s.arn)
     expect(origins).toEqual([stages[0]!.arn, stages[6]!.arn])
+    // The relay's own list: GET /api/media/stages (and the registration's) names the origins only.
+    const listed = (await json('/api/media/stages')).body.data.stages.map((x: { stageArn: string }) => x.stageArn)
+    expect(listed).toEqual(origins)
+    const registered = await json('/api/media/register', { method: 'POST', json: { serverId: 'r1', ipAddress: '127.0.0.1', port: 3001 } })
+    expect(registered.body.data.stages.map((x: { stageArn: string }) => x.stageArn)).toEqual(origins)
     // The relay publishes into the origins with the tokens serve gives it.
     for (const arn of origins) {
       const token = (await json('/api/media/token', { method: 'POST', json: { serverId: 'r1', stageArn: arn } })).body.data

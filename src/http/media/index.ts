@@ -1,5 +1,6 @@
 import { Elysia } from 'elysia'
 import type { RelayService } from '../../fleet/relays'
+import type { ReplicationService } from '../../fleet/replication'
 import type { StageService } from '../../fleet/stages'
 import type { TokenService } from '../../fleet/tokens'
 import { ok, responses } from '../../web/envelope'
@@ -15,9 +16,16 @@ import { MediaHeartbeatBody, MediaHeartbeatResult, MediaStages, MediaStagesFeedi
  * list and heartbeats take the API key alone, as the original media server sends them, but a wrong
  * x-media-auth, when sent, is still refused.
  */
-export function mediaRoutes(deps: { relays: RelayService; stages: StageService; tokens: TokenService; auth: Authenticator }) {
+export function mediaRoutes(deps: {
+  relays: RelayService
+  stages: StageService
+  tokens: TokenService
+  auth: Authenticator
+  /** Where the relay publishes (FANOUT_MODE): every stage, hybrid's origins, or none; without it every stage. */
+  fanout?: Pick<ReplicationService, 'relayStages'>
+}) {
   const { relays, tokens, auth } = deps
-  const stages = async () => ({ stages: (await deps.stages.list()).map(stageJson) })
+  const stages = async () => ({ stages: (await (deps.fanout ? deps.fanout.relayStages() : deps.stages.list())).map(stageJson) })
   return (
     new Elysia({ prefix: '/api/media', tags: ['relay'] })
       // Auth runs before validation: an unauthenticated caller learns nothing about the schemas.
