@@ -218,6 +218,11 @@ export class Fanout implements MediaSink {
       handshakeTimeoutMs: this.options.handshakeTimeoutMs,
       backoff: this.options.backoff,
       feedbackTimeoutMs: this.options.feedbackTimeoutMs,
+      onRefused: (arn, reason) => {
+        // Not a stage this relay feeds (a replica feeds it): let it go rather than retry.
+        this.options.logger.info('the API server says this relay does not feed the stage; letting it go', { stageArn: arn, reason })
+        void this.removeStage(arn)
+      },
     })
     this.stages.set(stageArn, session)
     this.stageList = [...this.stages.values()]

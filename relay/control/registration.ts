@@ -89,7 +89,12 @@ export class RelayRegistration {
       onClose: () => link.markFollowing(false),
       onEvent: (type, data) => {
         const arn = typeof data.stageArn === 'string' ? data.stageArn : null
-        if (type === 'stage_created' && arn && this.deps.feeding.feeding) this.deps.stages.addStage(arn)
+        // `relay: false`: a stage a replica feeds (hybrid), not this relay.
+        if (type === 'stage_created' && arn && data.relay !== false && this.deps.feeding.feeding) this.deps.stages.addStage(arn)
+        // Hybrid's origins changed: the stages the relay publishes into, as a whole.
+        if (type === 'relay_stages' && Array.isArray(data.stageArns) && this.deps.feeding.feeding) {
+          void this.deps.stages.syncStages(data.stageArns.filter((a): a is string => typeof a === 'string'))
+        }
         if (type === 'stage_deleted' && arn) void this.deps.stages.removeStage(arn)
         if (type === 'feeding_relay' && (typeof data.serverId === 'string' || data.serverId === null)) {
           this.told++

@@ -42,6 +42,8 @@ export interface StageSessionDeps extends Omit<StageEgressDeps, 'clock' | 'wallC
    * gone: a peer that vanishes leaves the connection "connected" until ICE consent expires (~30 s).
    */
   feedbackTimeoutMs?: number
+  /** The API server refused a publish token for this stage (409: the relay does not feed it, e.g. a replica-fed stage in hybrid mode). */
+  onRefused?(stageArn: string, reason: string): void
 }
 
 /**
@@ -201,6 +203,7 @@ export class StageSession {
       this.deps.logger.info('stage live', { stageArn: this.stageArn })
       this.deps.requestKeyframe()
     } catch (error) {
+      if ((error as { status?: unknown }).status === 409 && this.deps.onRefused) return this.deps.onRefused(this.stageArn, describeError(error))
       this.fail(error)
     }
   }

@@ -131,6 +131,20 @@ describe('RelayRegistration (no processes: a fake API server, a manual ticker an
     expect(link.following).toBe(false)
   })
 
+  test('hybrid: a stage_created for a replica-fed stage (relay: false) is left alone; relay_stages sets the whole list', async () => {
+    const { api, stages, registration } = setUp()
+    await registration.start()
+    api.handlers!.onOpen()
+    await flush()
+    api.handlers!.onEvent('stage_created', { stageArn: 'arn:replica', relay: false })
+    api.handlers!.onEvent('stage_created', { stageArn: 'arn:origin', relay: true })
+    await flush()
+    expect(stages.liveStages().sort()).toEqual(['arn:a', 'arn:b', 'arn:origin'])
+    api.handlers!.onEvent('relay_stages', { stageArns: ['arn:a', 'arn:new-origin', 42] })
+    await flush()
+    expect(stages.liveStages().sort()).toEqual(['arn:a', 'arn:new-origin'])
+  })
+
   test('ENABLE_AUTO_SYNC=false: heartbeats only, no periodic sync', async () => {
     const { ticker, registration } = setUp({ enableAutoSync: false })
     await registration.start()
