@@ -3,7 +3,8 @@
  * replica, the wanted source participant(s) of its origin, against the replications running.
  *
  * - Start what is wanted and not running; never more than IVS's 5 per participant (the ones kept
- *   running count); not a participant IVS refused a moment ago (`holdOff`: the caller's backoff).
+ *   running count); not a participant IVS refused a moment ago (`holdOff`: the caller's backoff),
+ *   nor into a stage another instance just made (`settling`: its creator starts its replica).
  * - Stop a running replication that is not wanted only when its stage has its wanted feed: after
  *   the wanted replica started (a handover: the new one first, so the stage is never without one),
  *   or the relay publishes there (a stage that became an origin). Until then it stays: a broadcaster
@@ -42,6 +43,8 @@ export interface ReplicationPlanInput {
   running: readonly Replication[]
   /** Replications not to ask for now (`replicationKey`): IVS refused them a moment ago. */
   holdOff?: ReadonlySet<string>
+  /** Stages whose replicas are not asked for now: another instance just made them and is starting them (its hook). */
+  settling?: ReadonlySet<string>
 }
 
 export interface ReplicationPlan {
@@ -91,7 +94,7 @@ export function planReplications(input: ReplicationPlanInput): ReplicationPlan {
   }
   for (const w of wanted) {
     if (runningKeys.has(replicationKey(w))) continue
-    if (input.holdOff?.has(replicationKey(w))) {
+    if (input.holdOff?.has(replicationKey(w)) || input.settling?.has(w.destinationStageArn)) {
       plan.deferred.push(w)
       continue
     }

@@ -43,3 +43,17 @@ export function feedsOf(mode: FanoutMode, stages: readonly StageView[], assignme
   }
   return feeds
 }
+
+/**
+ * A stage another instance made is given its replica by that instance (StageService's hook, right
+ * after it recorded the stage): the leader leaves a stage this young alone unless its own hook ran
+ * for it, so the two never ask IVS for the same replication (a 409 and a second replication_started).
+ */
+export const NEW_STAGE_GRACE_MS = 5_000
+
+/** The stages the leader leaves to their creator now; `hooked` (this instance's hooks) is pruned to the stages still young. */
+export function settlingStages(stages: readonly StageView[], hooked: Set<string>, now: number): Set<string> {
+  const young = new Set(stages.filter((s) => now - s.createdAt < NEW_STAGE_GRACE_MS).map((s) => s.arn))
+  for (const arn of hooked) if (!young.has(arn)) hooked.delete(arn)
+  return new Set([...young].filter((arn) => !hooked.has(arn)))
+}

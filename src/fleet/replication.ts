@@ -10,7 +10,7 @@ import { assignOrigins, type OriginAssignment, replicateFromMaster } from './ori
 import { type FanoutObservation, observeFanout, pickSources } from './replication-observe'
 import { type PlannedStop, planReplications, type Replication, replicationKey, wantedReplications } from './replication-plan'
 import { RetryBook, refusalReason } from './replication-retry'
-import { emptyView, feedsOf, hasSource, hybridView, observedOrigins, pick } from './replication-view'
+import { emptyView, feedsOf, hasSource, hybridView, observedOrigins, pick, settlingStages } from './replication-view'
 import type { FanoutMode, ReplicationSettings } from './settings'
 
 export interface ReplicationServiceDeps {
@@ -48,6 +48,8 @@ export class ReplicationService {
   private readonly retries: RetryBook
   private queue: Promise<unknown> = Promise.resolve()
   private toldBlind = false
+  /** Stages this instance's hook prepared (stageCreated): not another instance's to start. */
+  private readonly hooked = new Set<string>()
   /** IVS stage operations this round (GetStage + ListParticipants count two). */
   private ops = 0
 
@@ -102,6 +104,7 @@ export class ReplicationService {
   async stageCreated(stage: StageView): Promise<boolean> {
     if (this.mode === 'relay') return true
     return this.serial(async () => {
+      this.hooked.add(stage.arn)
       try {
         const { store, provider } = this.deps
         const [stages, view, publisher] = await Promise.all([store.listStages(), store.fanout.get(), store.getPublisherState()])
@@ -195,6 +198,7 @@ export class ReplicationService {
       relayLive: observed.relayLive,
       running: observed.running,
       holdOff: this.retries.heldOff(),
+      settling: settlingStages(stages, this.hooked, clock.now()),
     })
     this.retries.keepOnly(wantedReplications(assignment, observed.sources))
     const stopped: PlannedStop[] = []

@@ -83,6 +83,12 @@ describe('replication plan: replicate mode', () => {
     expect(p.starts).toEqual([rep(M, 'P1', B)])
     expect(p.deferred).toEqual([rep(M, 'P1', A)])
   })
+
+  test('a stage another instance just made (settling) is left to it: its replica deferred, the others started', () => {
+    const p = plan({ assignment: fromMaster(A, B), sources: { [M]: ['P1'] }, settling: new Set([B]) })
+    expect(p.starts).toEqual([rep(M, 'P1', A)])
+    expect(p.deferred).toEqual([rep(M, 'P1', B)])
+  })
 })
 
 describe('replication plan: hybrid mode', () => {

@@ -28,7 +28,7 @@ function record(seq: number, status: StageRecord['status'] = 'active'): StageRec
     isMaster: seq === 0,
     status,
     seq,
-    createdAt: T0,
+    createdAt: T0 - 60_000,
     drainingSince: status === 'draining' ? T0 : null,
     tags: {},
     endpoints: { whip: 'https://whip.example', events: 'wss://events.example' },
@@ -175,6 +175,30 @@ describe('replicate mode: the master broadcaster into every other stage', () => 
     expect(await f.feeds()).toMatchObject({ [s(2)]: `replica of ${s(0)}` })
     // The leader's next round finds it running: nothing more.
     expect((await f.service.reconcile()).started).toEqual([])
+  })
+
+  test("a stage another instance just made is left to that instance's hook for 5 s (no second start, no 409); the leader's own hook's stage is not", async () => {
+    const f = await fleet('replicate', 2)
+    f.provider.publish(arn(0), 'bcast-1')
+    await f.service.reconcile()
+    // Made by another instance a moment ago, its hook still on its way to IVS: the leader's round leaves it, and comes again soon.
+    await f.store.addStage({ ...record(2), createdAt: T0 }, 100)
+    f.provider.addStage(arn(2))
+    f.provider.calls.length = 0
+    const round = await f.service.reconcile()
+    expect([round.started, round.pending]).toEqual([[], true])
+    expect(f.provider.calls.filter((c) => c.startsWith('Start'))).toEqual([])
+    // Its creator's hook failed: once the stage is 5 s old the leader starts the replica itself.
+    f.clock.advance(5_000)
+    expect((await f.service.reconcile()).started.map((r) => short(r.destinationStageArn))).toEqual([s(2)])
+    // A stage this instance's own hook prepared is not waited for.
+    await f.store.addStage({ ...record(3), createdAt: f.clock.now() }, 100)
+    f.provider.addStage(arn(3))
+    f.provider.silent.add('bcast-1')
+    await f.service.stageCreated((await f.store.getStage(arn(3)))!)
+    f.provider.silent.delete('bcast-1')
+    f.clock.advance(2_000)
+    expect((await f.service.reconcile()).started.map((r) => short(r.destinationStageArn))).toEqual([s(3)])
   })
 
   test('before a stage is deleted its replications are stopped (the hook), with the reason', async () => {
