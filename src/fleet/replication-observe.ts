@@ -50,6 +50,20 @@ export function pickSources(mode: FanoutMode, participants: readonly StagePartic
   return { sources: feeding ? [feeding.participantId] : [], live, eligible }
 }
 
+/** The provider's reads, each counted as the stage operations it costs (`count`): GetStage + ListParticipants are two. */
+export function countedReads(provider: Pick<StageProvider, 'participants' | 'listReplicas'>, count: (operations: number) => void) {
+  return {
+    participants(arn: string) {
+      count(2)
+      return provider.participants(arn)
+    },
+    listReplicas(arn: string, participantId: string) {
+      count(1)
+      return provider.listReplicas(arn, participantId)
+    },
+  }
+}
+
 export async function observeFanout(provider: Pick<StageProvider, 'participants' | 'listReplicas'>, input: ObserveInput): Promise<FanoutObservation> {
   const out: FanoutObservation = { sources: {}, relayLive: [], running: [], blind: [] }
   for (const origin of input.origins) {

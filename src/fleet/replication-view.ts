@@ -14,6 +14,14 @@ export const pick = (r: Replication): Replication => ({
 
 export const emptyView = (mode: FanoutMode): FanoutRecord => ({ mode, origins: [], originOf: {}, feeds: {}, replications: [], updatedAt: 0 })
 
+/** The view once a stage is deleted: gone from the origins, the assignment, the feeds, and every replication into or out of it. */
+export function withoutStage(view: FanoutRecord, arn: string, now: number): FanoutRecord {
+  const { [arn]: _feed, ...feeds } = view.feeds
+  const { [arn]: _origin, ...originOf } = view.originOf
+  const replications = view.replications.filter((r) => r.sourceStageArn !== arn && r.destinationStageArn !== arn)
+  return { ...view, origins: view.origins.filter((o) => o !== arn), originOf, feeds, replications, updatedAt: now }
+}
+
 /** The kept hybrid assignment, or null when the store holds none (or one of another mode). */
 export function hybridView(view: FanoutRecord | null): OriginAssignment | null {
   return view?.mode === 'hybrid' ? { origins: view.origins, originOf: view.originOf } : null

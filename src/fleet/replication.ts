@@ -7,10 +7,10 @@ import type { FanoutRecord } from '../store/fanout'
 import type { StageView, Store } from '../store/types'
 import type { EventPublisher } from './events'
 import { assignOrigins, type OriginAssignment, replicateFromMaster } from './origin-assignment'
-import { type FanoutObservation, observeFanout, pickSources } from './replication-observe'
+import { countedReads, type FanoutObservation, observeFanout, pickSources } from './replication-observe'
 import { type PlannedStop, planReplications, type Replication, replicationKey, wantedReplications } from './replication-plan'
 import { RetryBook, refusalReason } from './replication-retry'
-import { emptyView, feedsOf, hasSource, hybridView, observedOrigins, pick, settlingStages } from './replication-view'
+import { emptyView, feedsOf, hasSource, hybridView, observedOrigins, pick, settlingStages, withoutStage } from './replication-view'
 import type { FanoutMode, ReplicationSettings } from './settings'
 
 export interface ReplicationServiceDeps {
@@ -130,19 +130,24 @@ export class ReplicationService {
     })
   }
 
-  /** Before a stage is deleted: the replications into and out of it are stopped (IVS would end them too, a moment later). */
+  /**
+   * Before a stage is deleted. Hybrid: the stages it feeds are handed over first (a round with it as
+   * draining: each one's new replica started, then its old one stopped). Then the replications still
+   * into and out of it are stopped (IVS would end them too, a moment later).
+   */
   async stageDeleting(arn: string): Promise<void> {
     await this.serial(async () => {
-      const view = await this.deps.store.fanout.get().catch(() => null)
+      const { store, logger } = this.deps
+      if (this.mode === 'hybrid')
+        await this.round(false, arn).catch((error) =>
+          logger.warn("cannot hand a deleted stage's stages over first", { stageArn: arn, error: describeError(error) }),
+        )
+      const view = await store.fanout.get().catch(() => null)
       if (!view) return
-      const touching = view.replications.filter((r) => r.sourceStageArn === arn || r.destinationStageArn === arn)
-      for (const r of touching) await this.stop({ ...r, reason: 'stage-deleted' })
-      const { [arn]: _feed, ...feeds } = view.feeds
-      const { [arn]: _origin, ...originOf } = view.originOf
-      const replications = view.replications.filter((r) => !touching.includes(r))
-      await this.deps.store.fanout
-        .put({ ...view, origins: view.origins.filter((o) => o !== arn), originOf, feeds, replications, updatedAt: this.deps.clock.now() })
-        .catch((error) => this.deps.logger.warn('cannot record the fan-out', { error: describeError(error) }))
+      for (const r of view.replications) if (r.sourceStageArn === arn || r.destinationStageArn === arn) await this.stop({ ...r, reason: 'stage-deleted' })
+      await store.fanout
+        .put(withoutStage(view, arn, this.deps.clock.now()))
+        .catch((error) => logger.warn('cannot record the fan-out', { error: describeError(error) }))
     })
   }
 
@@ -152,11 +157,13 @@ export class ReplicationService {
     return run
   }
 
-  private async round(thorough: boolean): Promise<RoundSummary> {
+  /** `leaving`: a stage about to be deleted, planned as draining (it feeds nothing). */
+  private async round(thorough: boolean, leaving?: string): Promise<RoundSummary> {
     const { store, provider, clock, logger } = this.deps
     const mode = this.mode
     if (mode === 'relay') return this.relayRound(await store.fanout.get())
-    const [stages, view, publisher] = await Promise.all([store.listStages(), store.fanout.get(), store.getPublisherState()])
+    const [listed, view, publisher] = await Promise.all([store.listStages(), store.fanout.get(), store.getPublisherState()])
+    const stages = listed.map((s) => (s.arn === leaving ? { ...s, status: 'draining' as const } : s))
     let assignment: OriginAssignment
     let hint: OriginAssignment | null = null
     if (mode === 'replicate') assignment = replicateFromMaster(stages)
@@ -165,23 +172,16 @@ export class ReplicationService {
       assignment = assignOrigins(stages, hint)
     }
     this.ops = 0
-    const counted = {
-      participants: (arn: string) => {
-        this.ops += 2
-        return provider.participants(arn)
+    const observed = await observeFanout(
+      countedReads(provider, (n) => (this.ops += n)),
+      {
+        mode,
+        origins: assignment.origins,
+        known: view?.replications ?? [],
+        feedingServerId: publisher.serverId,
+        thorough: thorough || view === null,
       },
-      listReplicas: (arn: string, id: string) => {
-        this.ops++
-        return provider.listReplicas(arn, id)
-      },
-    }
-    const observed = await observeFanout(counted, {
-      mode,
-      origins: assignment.origins,
-      known: view?.replications ?? [],
-      feedingServerId: publisher.serverId,
-      thorough: thorough || view === null,
-    })
+    )
     if (observed.blind.length > 0 && !this.toldBlind) {
       this.toldBlind = true
       logger.info(`local stages carry no media: FANOUT_MODE=${mode} replicates nothing (participant replication needs IVS)`, { stages: observed.blind.length })

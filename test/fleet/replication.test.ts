@@ -287,6 +287,23 @@ describe('hybrid mode: the relay into origins, replicas of its participant elsew
     expect(await f.feeds()).toMatchObject({ [s(7)]: 'relay' })
   })
 
+  test("an origin about to be deleted hands its stages over first: the other origin's replica started, then the old one stopped (no stage left without a feed)", async () => {
+    const f = await fleet('hybrid', 13)
+    for (const seq of [0, 6, 12]) relayIn(f, seq)
+    await f.service.reconcile()
+    expect(f.provider.active().filter((a) => a.startsWith(`${s(6)}→`)).length).toBe(5)
+    f.provider.calls.length = 0
+    // DELETE /api/stage on an active origin (scale-down's draining one alike).
+    await f.service.stageDeleting(arn(6))
+    const moved = [7, 8, 9, 10, 11]
+    const changes = f.provider.calls.filter((c) => c.startsWith('Start') || c.startsWith('Stop'))
+    expect(changes.slice(0, 5)).toEqual(moved.map((i) => `StartParticipantReplication ${s(12)}→${s(i)} relay-r1-in-12`))
+    expect(changes.slice(5)).toEqual(moved.map((i) => `StopParticipantReplication ${s(6)}→${s(i)} relay-r1-in-6`))
+    expect(f.eventsOf('replication_stopped').map((e) => e.reason)).toEqual(moved.map(() => 'reassigned'))
+    expect(await f.feeds()).toMatchObject(Object.fromEntries(moved.map((i) => [s(i), `replica of ${s(12)}`])))
+    expect((await f.store.fanout.get())!.origins).toEqual([arn(0), arn(12)])
+  })
+
   test('the relay back as a new participant in an origin: a handover, new replica first', async () => {
     const f = await fleet('hybrid', 3)
     relayIn(f, 0, 'relay-a')
