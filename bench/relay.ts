@@ -1,12 +1,14 @@
 /**
  * The relay's media plane under load (issue 13, Benchmark): one ~2.5 Mbit/s publisher (H.264 + Opus
- * RTP over WHIP) fanned out to 1, 5, 20, 50, 100 and 200 stages: relay CPU per second and per
+ * RTP over WHIP) fanned out to 1, 5, 20, 50, 60, 100 and 200 stages: relay CPU per second and per
  * forwarded packet, linear in N, 200 stages under one core; in→out forwarding delay inside the
  * relay, p99 ≤ 5 ms at 200 stages. Then a loss row: frames each stage can decode at 0, 1, 3 and 5 %
- * ingest loss, through the relay and on the same lossy path without it.
+ * ingest loss, through the relay and on the same lossy path without it. Then a hybrid row (issue
+ * 21): the relay's CPU and egress with serve in FANOUT_MODE=hybrid at 60 and 200 stages served, as
+ * a share of relay mode's at the same N in the same run (goal ≤ 0.25).
  *
- *   bun run bench/relay.ts [--json] [--rounds 2] [--seconds 5] [--stages 1,5,20,50,100,200] [--pad 10] [--settle 2]
- *                          [--loss 0,1,3,5 | --loss none] [--loss-seconds 8] [--nice-load 10]
+ *   bun run bench/relay.ts [--json] [--rounds 2] [--seconds 5] [--stages 1,5,20,50,60,100,200] [--pad 10] [--settle 2]
+ *                          [--loss 0,1,3,5 | --loss none] [--loss-seconds 8] [--nice-load 10] [--hybrid 60,200 | --hybrid none]
  *
  * Processes (all on loopback):
  *   relay      bench/support/relay-process.ts: startRelay as `ivs-fanout relay` runs it, plus a
@@ -59,11 +61,31 @@
  * video is judged by its VideoReceiver (test/support/video-receiver.ts): the share of frames
  * decodable and the longest freeze, from its first keyframe to the publisher's stop.
  *
+ * Hybrid: what the relay itself does when serve runs FANOUT_MODE=hybrid, against relay mode. The
+ * relay-mode relay and peers processes are stopped; a second peers process runs serve with
+ * FANOUT_MODE=hybrid (same local provider, same WHIP endpoints) and a fresh relay process follows
+ * it; the same publisher (clip ×--pad) publishes to that relay. Per round, for each N of --hybrid
+ * (each must be in --stages) the stages are created through the API as in the walk (deleted newest
+ * first on the way down); serve's GET /api/media/stages then lists the origins, ⌈N/6⌉ of them (10
+ * and 34 for 60 and 200), and the bench waits until the relay holds exactly those stage sessions,
+ * live and receiving, and checks that it still does at both ends of every window (otherwise the
+ * window is invalid). It is measured as the walk is (warm-up at the largest N, --settle, --seconds;
+ * relay CPU from process.cpuUsage(); egress = the RTP bytes the relay sent per second, its per-stage
+ * bytesForwarded counters summed over its stage sessions, the same counters as the walk's). The row
+ * per N is the hybrid medians over the walk's relay-mode medians at that N: CPU ratio and egress
+ * ratio, each against 0.25. This is the relay's share of the work only: every other stage gets a
+ * replica of its origin's relay participant, which IVS makes on its own machines and which costs
+ * the relay nothing (local stages carry no media and are never replicated, so serve computes the
+ * origins but starts no replication; a replica's bitrate and delay are IVS's, not measured here).
+ * The relay's fixed per-publisher cost (ingest, pacing, its event loop) does not shrink with the
+ * stages it feeds, so the CPU ratio sits above the egress ratio (≈ 1/6) and falls toward it as N grows.
+ *
  * Figures are medians over rounds. Exits non-zero on errors (a child dies, stages do not come up,
  * an endpoint gets a bad packet, a stage reconnects mid-window), not when a target is missed.
  */
 import { readFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
+import { originsNeeded } from '../src/fleet/origin-assignment'
 import { machineInfo, runBench, spawnChild } from './support/child'
 import { median } from './support/common'
 import type { EndpointStage, PeersCall, PeersInfo, PeersSnapshot, PeersStages, StageVideo } from './support/relay-peers'
@@ -86,6 +108,8 @@ const AUDIO_PACKETS_PER_S = 50 // the test publisher's 20 ms Opus frames
 const LINEAR_MIN_R2 = 0.95
 const LINEAR_MAX_PER_STAGE_RATIO = 1
 const WARMUP_SECONDS = 3
+/** Hybrid (issue 21): the relay's CPU and egress at N stages served, at most this share of relay mode's at the same N. */
+const HYBRID_MAX_RATIO = 0.25
 /** Bringing up 200 stages (handshakes one after another on 2 cores) takes tens of seconds. */
 const READY_TIMEOUT_MS = 180_000
 /** The machine is taken as saturated from this busy share on (relay figures then include waiting for a core). */
@@ -110,12 +134,13 @@ const { values: args } = parseArgs({
     json: { type: 'boolean', default: false },
     rounds: { type: 'string', default: '2' },
     seconds: { type: 'string', default: '5' },
-    stages: { type: 'string', default: '1,5,20,50,100,200' },
+    stages: { type: 'string', default: '1,5,20,50,60,100,200' },
     pad: { type: 'string', default: '10' },
     settle: { type: 'string', default: '2' },
     loss: { type: 'string', default: '0,1,3,5' },
     'loss-seconds': { type: 'string', default: '8' },
     'nice-load': { type: 'string', default: '10' },
+    hybrid: { type: 'string', default: '60,200' },
   },
 })
 const rounds = positiveInt('rounds', args.rounds)
@@ -126,12 +151,16 @@ const stageCounts = args.stages.split(',').map((s) => positiveInt('stages', s.tr
 const lossRates = args.loss.trim() === 'none' ? [] : args.loss.split(',').map((s) => Number(s.trim()))
 const lossSeconds = Number(args['loss-seconds'])
 const niceLoad = Number(args['nice-load'])
+const hybridCounts = args.hybrid.trim() === 'none' ? [] : args.hybrid.split(',').map((s) => positiveInt('hybrid', s.trim()))
 if (!(seconds > 0)) usage('--seconds must be a positive number')
 if (!(settleSeconds >= 0)) usage('--settle must be a number >= 0')
 if (stageCounts.length < 2 || stageCounts.some((n, i) => i > 0 && n <= stageCounts[i - 1]!)) usage('--stages needs at least two increasing counts, e.g. 1,5,20')
 if (lossRates.some((r) => !(r >= 0 && r < 100))) usage('--loss takes percentages in [0, 100), e.g. 0,1,3,5, or none')
 if (!(lossSeconds > 0)) usage('--loss-seconds must be a positive number')
 if (!Number.isInteger(niceLoad) || niceLoad < 0 || niceLoad > 19) usage('--nice-load must be an integer in [0, 19]')
+if (hybridCounts.some((n, i) => i > 0 && n <= hybridCounts[i - 1]!)) usage('--hybrid takes increasing stage counts, e.g. 60,200, or none')
+if (hybridCounts.some((n) => !stageCounts.includes(n)))
+  usage(`--hybrid compares with the relay-mode walk at the same N: each of ${hybridCounts.join(',')} must be in --stages too`)
 
 // With --json, stdout carries only the final JSON object; everything human goes to stderr.
 const say = (line: string) => (args.json ? process.stderr : process.stdout).write(`${line}\n`)
@@ -139,8 +168,11 @@ const CLK_TCK = Number(new TextDecoder().decode(Bun.spawnSync(['getconf', 'CLK_T
 
 /** One measured window at one N. */
 interface Window {
+  /** Stages served (created through the API). */
   n: number
-  /** Stages whose endpoints are full (checked packet by packet) and sinks. */
+  /** Stage sessions the relay holds: n in relay mode, the origins (⌈n/6⌉) in hybrid. */
+  sessions: number
+  /** Of those, stages whose endpoints are full (checked packet by packet) and sinks. */
   full: number
   sinks: number
   valid: boolean
@@ -154,6 +186,8 @@ interface Window {
   packetsSentPerS: number
   packetsInPerS: number
   packetsOutPerS: number
+  /** Egress: RTP bytes the relay sent per second (its per-stage bytesForwarded counters, /metrics' ivs_fanout_relay_stage_bytes_total), summed over its stage sessions, in Mbit/s. */
+  egressMbps: number
   /**
    * The relay's ingest over the window (RelaySnapshot.ingest): video packets found missing (then
    * NACKed), video packets given up on, and audio packets lost (audio is not repaired); per second.
@@ -197,6 +231,20 @@ interface Window {
   stealPct: number
 }
 
+/** One `serve` (peers process) in a FANOUT_MODE and the relay process pointed at it. */
+interface Rig {
+  mode: 'relay' | 'hybrid'
+  info: PeersInfo
+  relayInfo: RelayInfo
+  peersCall<T>(call: PeersCall): Promise<T>
+  relaySnapshot(query?: { reset?: boolean; delay?: boolean; gc?: boolean; floor?: boolean }): Promise<RelaySnapshot>
+  peersSnapshot(arns: string[]): Promise<PeersSnapshot>
+  /** Throws if its peers, its relay or the (shared) publisher process died. */
+  assertRunning(): void
+  /** Ends its relay and peers processes. */
+  stop(): Promise<void>
+}
+
 /** One run of the loss phase: a publisher through the lossy path, judged at its receivers. */
 interface LossRun {
   /** The receivers' worst: lowest share of frames decodable, longest freeze (-1: never a decodable frame). */
@@ -237,60 +285,84 @@ async function main(): Promise<void> {
   const bun = process.execPath
   // --nice-load: the load's processes yield the cores to the relay (as if it had a machine of its own).
   const nice = niceLoad > 0 ? ['nice', '-n', String(niceLoad)] : []
-  const peers = spawnChild('peers (serve + WHIP endpoints)', [...nice, bun, 'bench/support/relay-peers.ts'], {
-    cwd: ROOT,
-    ipc: true,
-    env: { LOG_LEVEL: 'warn' },
-  })
-  // One call at a time per child: replies are matched to calls in order.
-  const peersCall = <T>(call: PeersCall) => peers.call<T>(call)
-  const info = await peersCall<PeersInfo>({ op: 'info' })
-  const relay = spawnChild('relay', [bun, 'bench/support/relay-process.ts'], {
-    cwd: ROOT,
-    ipc: true,
-    env: {
-      API_SERVER_URL: info.serveUrl,
-      API_SECRET_KEY: info.apiKey,
-      MEDIA_SERVER_SECRET: info.mediaServerSecret,
-      PUBLISH_SECRET,
-      SERVER_ID: 'relay-bench',
-      LOG_LEVEL: 'warn',
-      BENCH_FLOOR_PORT: String(info.floorPort),
-    },
-  })
-  const relayInfo = await relay.call<RelayInfo>({})
   const publisher = spawnChild('publisher', [...nice, bun, 'bench/support/relay-publisher.ts'], { cwd: ROOT, ipc: true })
-  const children = [peers, relay, publisher]
-  const assertRunning = () => children.forEach((c) => c.assertRunning())
-
-  const relaySnapshot = async (query: { reset?: boolean; delay?: boolean; gc?: boolean; floor?: boolean } = {}): Promise<RelaySnapshot> => {
-    relay.assertRunning()
-    const params = new URLSearchParams()
-    if (query.floor) params.set('floor', '1')
-    if (query.reset) params.set('reset', '1')
-    if (query.delay) params.set('delay', '1')
-    if (query.gc) params.set('gc', '1')
-    const response = await fetch(`${relayInfo.benchUrl}/snapshot?${params}`)
-    if (!response.ok) throw new Error(`relay /snapshot answered ${response.status}`)
-    return (await response.json()) as RelaySnapshot
-  }
-  const peersSnapshot = (arns: string[]) => peersCall<PeersSnapshot>({ op: 'snapshot', arns })
   const publisherCall = <T>(call: PublisherCall) => publisher.call<T>(call)
   const publisherSnapshot = () => publisherCall<PublisherSnapshot>({ op: 'snapshot' })
 
-  // The relay registers and brings the master stage up before any media flows.
-  let startState = ''
-  await waitUntil(
-    'the relay has the master stage live',
-    READY_TIMEOUT_MS,
-    async () => {
-      assertRunning()
-      const snap = await relaySnapshot()
-      startState = JSON.stringify(snap.stages)
-      return snap.stages.some((s) => s.stageArn === info.masterArn && s.state === 'live')
-    },
-    () => `relay stages: ${startState}`,
-  )
+  /**
+   * One `serve` (the peers process, in `mode`) and a relay process pointed at it. The relay follows
+   * that serve: every stage in relay mode, only the origins in hybrid (GET /api/media/stages).
+   */
+  const startRig = async (mode: 'relay' | 'hybrid'): Promise<Rig> => {
+    const peers = spawnChild(`peers (serve FANOUT_MODE=${mode} + WHIP endpoints)`, [...nice, bun, 'bench/support/relay-peers.ts'], {
+      cwd: ROOT,
+      ipc: true,
+      env: { LOG_LEVEL: 'warn', FANOUT_MODE: mode },
+    })
+    // One call at a time per child: replies are matched to calls in order.
+    const peersCall = <T>(call: PeersCall) => peers.call<T>(call)
+    const info = await peersCall<PeersInfo>({ op: 'info' })
+    if (info.fanoutMode !== mode) throw new Error(`the peers process runs serve in FANOUT_MODE=${info.fanoutMode}, not ${mode}`)
+    const relay = spawnChild(`relay (${mode} mode)`, [bun, 'bench/support/relay-process.ts'], {
+      cwd: ROOT,
+      ipc: true,
+      env: {
+        API_SERVER_URL: info.serveUrl,
+        API_SECRET_KEY: info.apiKey,
+        MEDIA_SERVER_SECRET: info.mediaServerSecret,
+        PUBLISH_SECRET,
+        SERVER_ID: mode === 'relay' ? 'relay-bench' : `relay-bench-${mode}`,
+        LOG_LEVEL: 'warn',
+        BENCH_FLOOR_PORT: String(info.floorPort),
+      },
+    })
+    const relayInfo = await relay.call<RelayInfo>({})
+    const relaySnapshot = async (query: { reset?: boolean; delay?: boolean; gc?: boolean; floor?: boolean } = {}): Promise<RelaySnapshot> => {
+      relay.assertRunning()
+      const params = new URLSearchParams()
+      if (query.floor) params.set('floor', '1')
+      if (query.reset) params.set('reset', '1')
+      if (query.delay) params.set('delay', '1')
+      if (query.gc) params.set('gc', '1')
+      const response = await fetch(`${relayInfo.benchUrl}/snapshot?${params}`)
+      if (!response.ok) throw new Error(`relay /snapshot answered ${response.status}`)
+      return (await response.json()) as RelaySnapshot
+    }
+    const rig: Rig = {
+      mode,
+      info,
+      relayInfo,
+      peersCall,
+      relaySnapshot,
+      peersSnapshot: (arns) => peersCall<PeersSnapshot>({ op: 'snapshot', arns }),
+      assertRunning: () => [peers, relay, publisher].forEach((c) => c.assertRunning()),
+      stop: async () => {
+        // The relay first, so it does not spend the end of its life reconnecting to a serve that is gone.
+        for (const c of [relay, peers]) {
+          c.proc.kill()
+          await c.proc.exited
+        }
+      },
+    }
+    // The relay registers and brings the master stage up before any media flows.
+    let startState = ''
+    await waitUntil(
+      `the relay (${mode} mode) has the master stage live`,
+      READY_TIMEOUT_MS,
+      async () => {
+        rig.assertRunning()
+        const snap = await relaySnapshot()
+        startState = JSON.stringify(snap.stages)
+        return snap.stages.some((s) => s.stageArn === info.masterArn && s.state === 'live')
+      },
+      () => `relay stages: ${startState}`,
+    )
+    return rig
+  }
+
+  const relayRig = await startRig('relay')
+  const { info, relayInfo, peersCall, relaySnapshot } = relayRig
+  const assertRunning = relayRig.assertRunning
   // The baseline, before any media: a bare UDP send from the relay's process (median of 3).
   const floors = [await relaySnapshot({ floor: true }), await relaySnapshot({ floor: true }), await relaySnapshot({ floor: true })].map((s) => s.floor!)
   const sendFloor = { wallUsPerSend: median(floors.map((f) => f.wallUsPerSend)), cpuUsPerSend: median(floors.map((f) => f.cpuUsPerSend)) }
@@ -301,20 +373,33 @@ async function main(): Promise<void> {
       `endpoints: the master + ${info.fullExtras} stages full, the rest sinks`,
   )
 
-  /** Creates or deletes stages through the API until exactly `n` exist, then waits until all are live and receiving. */
-  const setStages = async (n: number): Promise<PeersStages> => {
+  /**
+   * Creates or deletes stages through `rig`'s API until exactly `n` exist, then waits until the
+   * relay holds exactly the stages it publishes into (every one in relay mode; in hybrid the origins
+   * GET /api/media/stages lists, ⌈n/6⌉ of them) and each of those is live and receiving.
+   */
+  const setStages = async (rig: Rig, n: number): Promise<{ served: PeersStages; held: PeersStages }> => {
     const t0 = performance.now()
-    const stages = await peersCall<PeersStages>({ op: 'setStages', n })
-    const { arns, sink } = stages
-    const wanted = new Set(arns)
+    const served = await rig.peersCall<PeersStages>({ op: 'setStages', n })
+    const heldOf = (arns: string[]): PeersStages => ({ arns, sink: arns.map((arn) => served.sink[served.arns.indexOf(arn)]!) })
+    let held = rig.mode === 'relay' ? served : heldOf(await rig.peersCall<string[]>({ op: 'relayStages' }))
     let previous: { r: RelaySnapshot; p: PeersSnapshot } | null = null
     let lastState = ''
     await waitUntil(
-      `${n} stage(s) live at the relay and receiving at the endpoints`,
+      `${n} stage(s) served, ${rig.mode === 'relay' ? 'all' : `the ${originsNeeded(n)} origins`} live at the relay and receiving at the endpoints`,
       READY_TIMEOUT_MS,
       async () => {
-        assertRunning()
-        const [r, p] = await Promise.all([relaySnapshot(), peersSnapshot(arns)])
+        rig.assertRunning()
+        if (rig.mode !== 'relay') {
+          const origins = await rig.peersCall<string[]>({ op: 'relayStages' })
+          if (origins.join() !== held.arns.join()) {
+            held = heldOf(origins)
+            previous = null
+          }
+        }
+        const { arns, sink } = held
+        const wanted = new Set(arns)
+        const [r, p] = await Promise.all([rig.relaySnapshot(), rig.peersSnapshot(arns)])
         const byArn = new Map(r.stages.map((s) => [s.stageArn, s]))
         const live = arns.filter((arn) => byArn.get(arn)?.state === 'live').length
         let receiving = 0
@@ -333,65 +418,84 @@ async function main(): Promise<void> {
         }
         previous = { r, p }
         const errors = [...new Set(r.stages.map((s) => s.lastError).filter(Boolean))]
-        lastState = `relay has ${r.stages.length} stage(s), ${live} of ${n} live, ${receiving} receiving${errors.length ? `; errors: ${errors.slice(0, 3).join(' | ')}` : ''}`
-        return r.stages.length === n && live === n && receiving === n && r.stages.every((s) => wanted.has(s.stageArn))
+        const m = arns.length
+        lastState =
+          `relay has ${r.stages.length} stage(s), ${live} of ${m} live, ${receiving} receiving` +
+          `${rig.mode === 'relay' ? '' : `; serve lists ${m} origin(s) of ${n} stages`}${errors.length ? `; errors: ${errors.slice(0, 3).join(' | ')}` : ''}`
+        const originsRight = rig.mode === 'relay' || m === originsNeeded(n)
+        return originsRight && r.stages.length === m && live === m && receiving === m && r.stages.every((s) => wanted.has(s.stageArn))
       },
       () => lastState,
     )
     const tookS = (performance.now() - t0) / 1000
-    if (tookS > 5) say(`  (${n} stages up and receiving after ${fmt(tookS, 1)} s)`)
-    return stages
+    if (tookS > 5) say(`  (${n} stages ${rig.mode === 'relay' ? '' : `(${held.arns.length} origins) `}up and receiving after ${fmt(tookS, 1)} s)`)
+    return { served, held }
   }
 
   // Warm-up at the largest N: JIT, allocator, every code path the measurements run through.
-  await setStages(stageCounts.at(-1)!)
+  await setStages(relayRig, stageCounts.at(-1)!)
   await Bun.sleep(WARMUP_SECONDS * 1000)
+
+  const windowLine = (label: string, w: Window) =>
+    `${label} N=${String(w.n).padStart(3)} (${w.sessions < w.n ? `${w.sessions} origins: ` : ''}${w.full} full + ${w.sinks} sinks): relay CPU ${fmt(w.relayCpuMsPerS, 1)} ms/s (${fmt(w.relayCpuMsPerS / 10, 1)} % core; /proc ${fmt(w.relayProcCpuMsPerS, 0)})` +
+    `  ${fmt(w.cpuUsPerPacket, 1)} µs/pkt  in ${fmt(w.packetsInPerS)} pkt/s (of ${fmt(w.packetsSentPerS)} sent; audio ${fmt(w.ingestAudioPerS)}/s; lost video ${fmt(w.ingestMissingPerS, 1)}/s, ${fmt(w.ingestUnrepairedPerS, 1)}/s unrepaired, audio ${fmt(w.ingestAudioLostPerS, 1)}/s)  out ${fmt(w.packetsOutPerS)} pkt/s, ${fmt(w.egressMbps, 1)} Mbit/s` +
+    `  delay p50 ${fmt(w.p50Ms, 3)} p99 ${fmt(w.p99Ms, 3)} max ${fmt(w.maxMs, 2)} ms (loop lag p99 ${fmt(w.loopLagP99Ms, 1)} max ${fmt(w.loopLagMaxMs, 1)} ms)` +
+    `  rx ${fmt(w.rxMbpsMin, 2)}–${fmt(w.rxMbpsMax, 2)} Mbit/s/stage (sent ${fmt(w.sentMbps, 2)}), audio ≥ ${fmt(w.audioRxPerSMin)} pkt/s, loss ${fmt(w.lossPct, 2)} %` +
+    `  [peers ${fmt(w.peersCpuMsPerS)} ms/s, publisher ${fmt(w.publisherCpuMsPerS)} ms/s, machine ${fmt(w.machineBusyPct)} % busy, steal ${fmt(w.stealPct, 1)} %;` +
+    ` UDP ${fmt(w.udpInPerS)} datagrams/s in, ${fmt(w.udpBufferDrops)} buffer drops]` +
+    (w.valid ? '' : `  INVALID: ${w.problems.join('; ')}`)
 
   const windows: Window[] = []
   for (let round = 1; round <= rounds; round++) {
     for (const n of stageCounts) {
-      const stages = await setStages(n)
+      const { held } = await setStages(relayRig, n)
       await Bun.sleep(settleSeconds * 1000)
-      const w = await measure(stages)
+      const w = await measure(relayRig, held, n)
       windows.push(w)
-      say(
-        `round ${round} N=${String(n).padStart(3)} (${w.full} full + ${w.sinks} sinks): relay CPU ${fmt(w.relayCpuMsPerS, 1)} ms/s (${fmt(w.relayCpuMsPerS / 10, 1)} % core; /proc ${fmt(w.relayProcCpuMsPerS, 0)})` +
-          `  ${fmt(w.cpuUsPerPacket, 1)} µs/pkt  in ${fmt(w.packetsInPerS)} pkt/s (of ${fmt(w.packetsSentPerS)} sent; audio ${fmt(w.ingestAudioPerS)}/s; lost video ${fmt(w.ingestMissingPerS, 1)}/s, ${fmt(w.ingestUnrepairedPerS, 1)}/s unrepaired, audio ${fmt(w.ingestAudioLostPerS, 1)}/s)  out ${fmt(w.packetsOutPerS)} pkt/s` +
-          `  delay p50 ${fmt(w.p50Ms, 3)} p99 ${fmt(w.p99Ms, 3)} max ${fmt(w.maxMs, 2)} ms (loop lag p99 ${fmt(w.loopLagP99Ms, 1)} max ${fmt(w.loopLagMaxMs, 1)} ms)` +
-          `  rx ${fmt(w.rxMbpsMin, 2)}–${fmt(w.rxMbpsMax, 2)} Mbit/s/stage (sent ${fmt(w.sentMbps, 2)}), audio ≥ ${fmt(w.audioRxPerSMin)} pkt/s, loss ${fmt(w.lossPct, 2)} %` +
-          `  [peers ${fmt(w.peersCpuMsPerS)} ms/s, publisher ${fmt(w.publisherCpuMsPerS)} ms/s, machine ${fmt(w.machineBusyPct)} % busy, steal ${fmt(w.stealPct, 1)} %;` +
-          ` UDP ${fmt(w.udpInPerS)} datagrams/s in, ${fmt(w.udpBufferDrops)} buffer drops]` +
-          (w.valid ? '' : `  INVALID: ${w.problems.join('; ')}`),
-      )
+      say(windowLine(`round ${round}`, w))
     }
   }
 
-  /** One window: snapshots of every process at the start and the end, `seconds` apart. */
-  async function measure({ arns, sink }: PeersStages): Promise<Window> {
-    const n = arns.length
+  /**
+   * One window: snapshots of every process at the start and the end, `seconds` apart. `held`: the
+   * stages the relay publishes into (all `n` served in relay mode; the origins in hybrid).
+   */
+  async function measure(rig: Rig, { arns, sink }: PeersStages, n: number): Promise<Window> {
     const take = async (reset: boolean) => {
       // Read together: a busy relay may answer its snapshot late, the /proc figures pair with this instant.
-      const [at, proc, system, udp] = [performance.now(), procCpuTicks(relayInfo.pid), systemTimes(), udpCounters()]
-      const [r, p, pub] = await Promise.all([relaySnapshot(reset ? { reset: true } : { delay: true }), peersSnapshot(arns), publisherSnapshot()])
+      const [at, proc, system, udp] = [performance.now(), procCpuTicks(rig.relayInfo.pid), systemTimes(), udpCounters()]
+      const [r, p, pub] = await Promise.all([rig.relaySnapshot(reset ? { reset: true } : { delay: true }), rig.peersSnapshot(arns), publisherSnapshot()])
       return { proc, system, udp, at, r, p, pub }
     }
     const a = await take(true)
     await Bun.sleep(seconds * 1000)
     const b = await take(false)
-    assertRunning()
+    rig.assertRunning()
     const delay = b.r.delay!
     const loopLag = b.r.loopLag!
     const problems: string[] = []
     const wallS = (b.r.at - a.r.at) / 1000
     const cpuUs = b.r.cpuUs - a.r.cpuUs
     if (a.r.publisher.session === null || a.r.publisher.session !== b.r.publisher.session) problems.push('the publisher session changed')
+    // The relay holds exactly these stage sessions at both ends (hybrid: the origins, ⌈n/6⌉, nothing else).
+    for (const [end, snap] of [['start', a.r] as const, ['end', b.r] as const]) {
+      const extra = snap.stages.filter((s) => !arns.includes(s.stageArn)).length
+      if (snap.stages.length !== arns.length || extra > 0)
+        problems.push(
+          `at the window's ${end} the relay held ${snap.stages.length} stage session(s), ${extra} of them not ${rig.mode === 'relay' ? 'served' : 'origins'}, not the ${arns.length} expected`,
+        )
+    }
     let forwarded = 0
+    let bytesForwarded = 0
     for (const arn of arns) {
       const s0 = a.r.stages.find((s) => s.stageArn === arn)
       const s1 = b.r.stages.find((s) => s.stageArn === arn)
       if (!s0 || !s1 || s0.state !== 'live' || s1.state !== 'live' || s0.connects !== s1.connects)
         problems.push(`stage …${arn.slice(-6)} not live throughout (${s1?.state ?? 'gone'}${s1?.lastError ? `: ${s1.lastError}` : ''})`)
-      else forwarded += s1.packetsForwarded - s0.packetsForwarded
+      else {
+        forwarded += s1.packetsForwarded - s0.packetsForwarded
+        bytesForwarded += s1.bytesForwarded - s0.bytesForwarded
+      }
     }
     const full = arns.map((_, i) => i).filter((i) => !sink[i])
     for (const [i, arn] of arns.entries()) {
@@ -412,8 +516,9 @@ async function main(): Promise<void> {
     const udpWallS = (b.at - a.at) / 1000
     return {
       n,
+      sessions: arns.length,
       full: full.length,
-      sinks: n - full.length,
+      sinks: arns.length - full.length,
       valid: problems.length === 0,
       problems,
       wallS,
@@ -423,6 +528,7 @@ async function main(): Promise<void> {
       packetsSentPerS: (b.pub.packetsSent - a.pub.packetsSent) / ((b.pub.at - a.pub.at) / 1000),
       packetsInPerS: (b.r.publisher.packetsIn - a.r.publisher.packetsIn) / wallS,
       packetsOutPerS: forwarded / wallS,
+      egressMbps: (bytesForwarded * 8) / wallS / 1e6,
       ingestMissingPerS: ingestDelta((g) => g.missing) / wallS,
       ingestUnrepairedPerS: ingestDelta((g) => g.unrepaired) / wallS,
       ingestAudioPerS: (b.r.publisher.packetsIn - a.r.publisher.packetsIn - ingestDelta((g) => g.received + g.duplicates + g.rtxPadding)) / wallS,
@@ -474,7 +580,7 @@ async function main(): Promise<void> {
   // ---- loss phase ----
   const lossRows: LossRow[] = []
   if (lossRates.length > 0) {
-    const { arns: lossArns, sink } = await setStages(LOSS_STAGES)
+    const { arns: lossArns, sink } = (await setStages(relayRig, LOSS_STAGES)).held
     if (sink.some(Boolean)) throw new Error('the loss phase needs full endpoints on its stages')
     await publisherCall({ op: 'stop' })
     // The deleted stages' objects are collected now rather than in a run: a full collection after
@@ -560,6 +666,35 @@ async function main(): Promise<void> {
     }
   }
 
+  // ---- hybrid phase ----
+  const hybridWindows: Window[] = []
+  if (hybridCounts.length > 0) {
+    // The relay-mode processes go first: this phase has the machine as the walk had it (one relay,
+    // one serve + endpoints, the publisher). A fresh relay follows the hybrid serve.
+    await publisherCall({ op: 'stop' })
+    await relayRig.stop()
+    const hybrid = await startRig('hybrid')
+    await publisherCall({ op: 'start', relayUrl: hybrid.relayInfo.relayUrl, secret: hybrid.relayInfo.publishSecret, padTo })
+    say(
+      `\nhybrid phase: serve with FANOUT_MODE=hybrid + WHIP endpoints (pid ${hybrid.info.pid}), a fresh relay following it (pid ${hybrid.relayInfo.pid}), the same publisher;` +
+        ` N = ${hybridCounts.join(', ')} stages served, the relay publishing into the ${hybridCounts.map(originsNeeded).join(', ')} origins only (the rest would be IVS replicas: local stages get none)`,
+    )
+    await setStages(hybrid, hybridCounts.at(-1)!)
+    await Bun.sleep(WARMUP_SECONDS * 1000)
+    for (let round = 1; round <= rounds; round++) {
+      for (const n of hybridCounts) {
+        const { held } = await setStages(hybrid, n)
+        if (held.arns.length !== originsNeeded(n)) throw new Error(`hybrid, ${n} stages: serve lists ${held.arns.length} origin(s), not ${originsNeeded(n)}`)
+        await Bun.sleep(settleSeconds * 1000)
+        const w = await measure(hybrid, held, n)
+        hybridWindows.push(w)
+        say(windowLine(`hybrid round ${round}`, w))
+      }
+    }
+    await publisherCall({ op: 'stop' })
+    await hybrid.stop()
+  }
+
   // ---- summary ----
   const valid = windows.filter((w) => w.valid)
   const invalid = windows.length - valid.length
@@ -588,6 +723,10 @@ async function main(): Promise<void> {
       packetsSentPerS: Math.round(mid((w) => w.packetsSentPerS)),
       packetsInPerS: Math.round(mid((w) => w.packetsInPerS)),
       packetsOutPerS: Math.round(mid((w) => w.packetsOutPerS)),
+      egressMbps: round(
+        mid((w) => w.egressMbps),
+        2,
+      ),
       p50Ms: round(
         mid((w) => w.p50Ms),
         3,
@@ -675,6 +814,30 @@ async function main(): Promise<void> {
   const bitrateOk = (p: (typeof perN)[number]) => p.rxMbpsMin >= TARGET_MBPS * (1 - BITRATE_TOLERANCE) && p.rxMbpsMax <= TARGET_MBPS * (1 + BITRATE_TOLERANCE)
   const saturated = perN.filter((p) => p.machineBusyPct >= SATURATED_BUSY_PCT)
   const lossShortfall = lossRows.length ? Math.max(...lossRows.map((r) => r.direct.decodedShare - r.relay.decodedShare)) : 0
+  // Hybrid against relay mode at the same N: medians of the hybrid windows over the walk's medians.
+  const validHybrid = hybridWindows.filter((w) => w.valid)
+  const invalidHybrid = hybridWindows.length - validHybrid.length
+  const hybridRows = hybridCounts.map((n) => {
+    const ws = validHybrid.filter((w) => w.n === n)
+    if (ws.length === 0) throw new Error(`no valid hybrid window at N=${n}`)
+    const relayMode = perN.find((p) => p.n === n)!
+    const cpu = median(ws.map((w) => w.relayCpuMsPerS))
+    const egress = median(ws.map((w) => w.egressMbps))
+    const cpuRatio = round(cpu / relayMode.relayCpuMsPerS, 3)
+    const egressRatio = round(egress / relayMode.egressMbps, 3)
+    return {
+      n,
+      /** Stage sessions the relay held (asserted: ⌈n/6⌉, exactly the origins serve lists). */
+      origins: ws[0]!.sessions,
+      windows: ws.length,
+      relayMode: { relayCpuMsPerS: relayMode.relayCpuMsPerS, egressMbps: relayMode.egressMbps },
+      hybrid: { relayCpuMsPerS: round(cpu, 1), egressMbps: round(egress, 2), packetsOutPerS: Math.round(median(ws.map((w) => w.packetsOutPerS))) },
+      cpuRatio,
+      egressRatio,
+      cpuPass: cpuRatio <= HYBRID_MAX_RATIO,
+      egressPass: egressRatio <= HYBRID_MAX_RATIO,
+    }
+  })
   const durationS = Math.round((performance.now() - startedAt) / 1000)
   const summary = {
     machine,
@@ -739,50 +902,27 @@ async function main(): Promise<void> {
       /** Opus packets/s of the full endpoint that got fewest, worst N (the publisher sends 50/s). */
       audio: { value: fewestAudio, min: AUDIO_PACKETS_PER_S * 0.9, pass: fewestAudio >= AUDIO_PACKETS_PER_S * 0.9 },
       /** Loss phase: the most the relay's worst stage decoded less than the direct path, over the loss rates (a share of frames). */
+      /** Hybrid: the relay's CPU and egress at each N as a share of relay mode's at the same N (each at most `max`). */
+      ...(hybridRows.length
+        ? {
+            hybrid: {
+              max: HYBRID_MAX_RATIO,
+              perN: hybridRows.map((r) => ({ n: r.n, cpuRatio: r.cpuRatio, egressRatio: r.egressRatio, pass: r.cpuPass && r.egressPass })),
+              pass: hybridRows.every((r) => r.cpuPass && r.egressPass),
+            },
+          }
+        : {}),
       ...(lossRows.length ? { lossLikeDirect: { value: round(lossShortfall, 4), max: LOSS_MAX_SHORTFALL, pass: lossShortfall <= LOSS_MAX_SHORTFALL } } : {}),
     },
+    /** Hybrid phase (serve FANOUT_MODE=hybrid, a relay following it): per N served, against relay mode's walk at the same N. */
+    hybrid: { invalidWindows: invalidHybrid, perN: hybridRows, perWindow: hybridWindows.map(windowJson) },
     loss: lossRows.map((r) => ({
       lossPct: r.lossPct,
       relay: { ...roundRun(r.relay), ingest: r.relay.ingest, stageNacks: r.relay.stageNacks, stageResent: r.relay.stageResent },
       direct: roundRun(r.direct),
       noRepair: r.noRepair ? roundRun(r.noRepair) : null,
     })),
-    perWindow: windows.map((w) => ({
-      n: w.n,
-      full: w.full,
-      sinks: w.sinks,
-      valid: w.valid,
-      problems: w.problems,
-      relayCpuMsPerS: round(w.relayCpuMsPerS, 1),
-      relayProcCpuMsPerS: round(w.relayProcCpuMsPerS, 0),
-      cpuUsPerPacket: round(w.cpuUsPerPacket, 2),
-      packetsSentPerS: Math.round(w.packetsSentPerS),
-      packetsInPerS: Math.round(w.packetsInPerS),
-      packetsOutPerS: Math.round(w.packetsOutPerS),
-      p50Ms: round(w.p50Ms, 3),
-      p99Ms: round(w.p99Ms, 3),
-      maxMs: round(w.maxMs, 2),
-      delaySamples: w.delaySamples,
-      delayRecorded: w.delayRecorded,
-      loopLagP99Ms: round(w.loopLagP99Ms, 2),
-      loopLagMaxMs: round(w.loopLagMaxMs, 1),
-      pacedPct: round(w.pacedPct, 1),
-      pacedWaitP99Ms: round(w.pacedWaitP99Ms, 1),
-      ingestMissingPerS: round(w.ingestMissingPerS, 1),
-      ingestUnrepairedPerS: round(w.ingestUnrepairedPerS, 1),
-      ingestAudioLostPerS: round(w.ingestAudioLostPerS, 1),
-      ingestAudioPerS: round(w.ingestAudioPerS, 1),
-      rxMbpsMin: round(w.rxMbpsMin, 3),
-      rxMbpsMax: round(w.rxMbpsMax, 3),
-      audioRxPerSMin: round(w.audioRxPerSMin, 1),
-      lossPct: round(w.lossPct, 3),
-      udpInPerS: Math.round(w.udpInPerS),
-      udpBufferDrops: w.udpBufferDrops,
-      peersCpuMsPerS: Math.round(w.peersCpuMsPerS),
-      publisherCpuMsPerS: Math.round(w.publisherCpuMsPerS),
-      machineBusyPct: Math.round(w.machineBusyPct),
-      stealPct: round(w.stealPct, 1),
-    })),
+    perWindow: windows.map(windowJson),
   }
 
   say(`\nmedians of valid windows${invalid ? ` (${invalid} invalid, excluded)` : ''}; CPU = relay process, all threads; rx and loss at the full endpoints:`)
@@ -857,6 +997,22 @@ async function main(): Promise<void> {
     }
   }
 
+  if (hybridRows.length > 0) {
+    say(
+      `\nhybrid row: the relay with serve in FANOUT_MODE=hybrid (publishing into the origins only) against relay mode at the same N, this run; medians${invalidHybrid ? ` (${invalidHybrid} invalid hybrid window(s) excluded)` : ''}; goal ≤ ${HYBRID_MAX_RATIO} of relay mode`,
+    )
+    say('     N   relay sessions      relay CPU (relay mode → hybrid)   CPU ratio        egress (relay mode → hybrid)   egress ratio')
+    for (const r of hybridRows) {
+      say(
+        `  ${String(r.n).padStart(4)}   ${`${r.n} → ${r.origins} origins`.padEnd(17)}` +
+          `   ${`${fmt(r.relayMode.relayCpuMsPerS, 1)} → ${fmt(r.hybrid.relayCpuMsPerS, 1)} ms/s`.padEnd(31)}` +
+          `   ${`${fmt(r.cpuRatio, 3)} ${passMiss(r.cpuPass)}`.padEnd(14)}` +
+          `   ${`${fmt(r.relayMode.egressMbps, 1)} → ${fmt(r.hybrid.egressMbps, 1)} Mbit/s`.padEnd(28)}` +
+          `   ${fmt(r.egressRatio, 3)} ${passMiss(r.egressPass)}`,
+      )
+    }
+  }
+
   say('')
   say(`  CPU linear in N       R² (medians) ≥ ${LINEAR_MIN_R2} and per-stage ratio ≤ ${LINEAR_MAX_PER_STAGE_RATIO}   ${passMiss(linearPass)}`)
   say(`  N=${last.n} under one core  ${fmt(last.relayCpuMsPerS, 1)} ms/s < ${TARGET_CORE_MS_PER_S} ms/s   ${passMiss(summary.targets.underOneCore.pass)}`)
@@ -873,11 +1029,56 @@ async function main(): Promise<void> {
     say(
       `  loss: relay ≈ direct  the relay's worst stage decodes ≤ ${fmt(LOSS_MAX_SHORTFALL * 100, 0)} points less than the direct path at every loss rate: ${fmt(lossShortfall * 100, 1)}   ${passMiss(lossShortfall <= LOSS_MAX_SHORTFALL)}`,
     )
+  for (const r of hybridRows)
+    say(
+      `  hybrid N=${r.n} ≤ ${HYBRID_MAX_RATIO}    relay CPU ${fmt(r.cpuRatio, 3)} ${passMiss(r.cpuPass)}, egress ${fmt(r.egressRatio, 3)} ${passMiss(r.egressPass)} of relay mode (${r.origins} origin sessions for ${r.n} stages)   ${passMiss(r.cpuPass && r.egressPass)}`,
+    )
   say(`bench:relay took ${Math.floor(durationS / 60)} min ${durationS % 60} s`)
   if (args.json) process.stdout.write(`${JSON.stringify(summary)}\n`)
-  if (invalid > 0) {
-    process.stderr.write(`bench:relay: ${invalid} window(s) invalid (see INVALID lines)\n`)
+  if (invalid + invalidHybrid > 0) {
+    process.stderr.write(`bench:relay: ${invalid + invalidHybrid} window(s) invalid (see INVALID lines)\n`)
     process.exitCode = 1
+  }
+}
+
+function windowJson(w: Window) {
+  return {
+    n: w.n,
+    sessions: w.sessions,
+    full: w.full,
+    sinks: w.sinks,
+    valid: w.valid,
+    problems: w.problems,
+    relayCpuMsPerS: round(w.relayCpuMsPerS, 1),
+    relayProcCpuMsPerS: round(w.relayProcCpuMsPerS, 0),
+    cpuUsPerPacket: round(w.cpuUsPerPacket, 2),
+    packetsSentPerS: Math.round(w.packetsSentPerS),
+    packetsInPerS: Math.round(w.packetsInPerS),
+    packetsOutPerS: Math.round(w.packetsOutPerS),
+    egressMbps: round(w.egressMbps, 2),
+    p50Ms: round(w.p50Ms, 3),
+    p99Ms: round(w.p99Ms, 3),
+    maxMs: round(w.maxMs, 2),
+    delaySamples: w.delaySamples,
+    delayRecorded: w.delayRecorded,
+    loopLagP99Ms: round(w.loopLagP99Ms, 2),
+    loopLagMaxMs: round(w.loopLagMaxMs, 1),
+    pacedPct: round(w.pacedPct, 1),
+    pacedWaitP99Ms: round(w.pacedWaitP99Ms, 1),
+    ingestMissingPerS: round(w.ingestMissingPerS, 1),
+    ingestUnrepairedPerS: round(w.ingestUnrepairedPerS, 1),
+    ingestAudioLostPerS: round(w.ingestAudioLostPerS, 1),
+    ingestAudioPerS: round(w.ingestAudioPerS, 1),
+    rxMbpsMin: round(w.rxMbpsMin, 3),
+    rxMbpsMax: round(w.rxMbpsMax, 3),
+    audioRxPerSMin: round(w.audioRxPerSMin, 1),
+    lossPct: round(w.lossPct, 3),
+    udpInPerS: Math.round(w.udpInPerS),
+    udpBufferDrops: w.udpBufferDrops,
+    peersCpuMsPerS: Math.round(w.peersCpuMsPerS),
+    publisherCpuMsPerS: Math.round(w.publisherCpuMsPerS),
+    machineBusyPct: Math.round(w.machineBusyPct),
+    stealPct: round(w.stealPct, 1),
   }
 }
 
@@ -973,7 +1174,7 @@ function positiveInt(name: string, value: string | undefined): number {
 
 function usage(message: string): never {
   process.stderr.write(
-    `bench:relay: ${message}\nusage: bun run bench/relay.ts [--json] [--rounds N] [--seconds S] [--stages 1,5,20,50,100,200] [--pad 10] [--settle S] [--loss 0,1,3,5|none] [--loss-seconds S] [--nice-load 0-19]\n`,
+    `bench:relay: ${message}\nusage: bun run bench/relay.ts [--json] [--rounds N] [--seconds S] [--stages 1,5,20,50,60,100,200] [--pad 10] [--settle S] [--loss 0,1,3,5|none] [--loss-seconds S] [--nice-load 0-19] [--hybrid 60,200|none]\n`,
   )
   process.exit(2)
 }

@@ -14,6 +14,17 @@ interface Row {
   verdict: string
 }
 type Summary = Record<string, any>
+/** bench/relay.ts's hybrid row at one N (summary.hybrid.perN). */
+interface HybridRow {
+  n: number
+  origins: number
+  relayMode: { relayCpuMsPerS: number; egressMbps: number }
+  hybrid: { relayCpuMsPerS: number; egressMbps: number }
+  cpuRatio: number
+  egressRatio: number
+  cpuPass: boolean
+  egressPass: boolean
+}
 
 const pct = (x: number) => `${(x * 100).toFixed(1)} %`
 const n = (x: number) => Math.round(x).toLocaleString('en-US')
@@ -158,6 +169,13 @@ const BENCHES: Record<string, { script: string; rows(s: Summary): Row[] }> = {
           against: `sent 2.5 Mbit/s; target ≥ ${t.bitrate.min}`,
           verdict: verdict(t.bitrate.pass),
         },
+        ...((s.hybrid?.perN ?? []) as HybridRow[]).map((r) => ({
+          bench: 'relay',
+          figure: `hybrid / relay mode, N=${r.n}: CPU, egress`,
+          value: `${r.cpuRatio.toFixed(3)}, ${r.egressRatio.toFixed(3)}`,
+          against: `${r.origins} sessions: ${Math.round(r.hybrid.relayCpuMsPerS)} of ${Math.round(r.relayMode.relayCpuMsPerS)} ms/s, ${Math.round(r.hybrid.egressMbps)} of ${Math.round(r.relayMode.egressMbps)} Mbit/s; goal ≤ ${s.targets.hybrid.max}`,
+          verdict: verdict(r.cpuPass && r.egressPass),
+        })),
         ...(s.loss as { lossPct: number; relay: { decodedShare: number }; direct: { decodedShare: number }; noRepair: { decodedShare: number } | null }[]).map(
           (r) => ({
             bench: 'relay',

@@ -9,6 +9,8 @@ export type PeersCall =
   /** Creates or deletes stages through the API until `n` exist (the master included); answers with them. */
   | { op: 'setStages'; n: number }
   | { op: 'snapshot'; arns: string[] }
+  /** The stages the relay publishes into, as `GET /api/media/stages` lists them (every stage; hybrid: the origins). */
+  | { op: 'relayStages' }
   /** New VideoReceivers for these (full) stages' current sessions: judge only what comes next. */
   | { op: 'resetReceivers'; arns: string[] }
   /** Notes the end of a loss run (now, in this process's clock); `analyze` judges up to it. */
@@ -19,6 +21,8 @@ export type PeersCall =
 
 export interface PeersInfo {
   pid: number
+  /** serve's FANOUT_MODE (the peers process's env FANOUT_MODE; relay by default). */
+  fanoutMode: string
   serveUrl: string
   apiKey: string
   whipUrl: string
@@ -80,6 +84,8 @@ const FULL_EXTRAS = 4
 const API_BATCH = 20
 
 const MEDIA_SERVER_SECRET = 'bench-media-secret-0123456789'
+/** The bench's hybrid phase starts this process with FANOUT_MODE=hybrid (serve then lists only the origins to the relay). */
+const FANOUT_MODE = process.env.FANOUT_MODE ?? 'relay'
 
 /**
  * The relay's counterparts except the publisher, in one process: `serve` (local provider, every
@@ -142,6 +148,7 @@ const serve = await startTestServer({
   // No viewers in this bench: keep the fleet loop from draining the "empty" stages mid-run.
   STAGE_WARMUP_MS: String(24 * 3600_000),
   RATE_LIMIT_MAX_REQUESTS: '1000000000',
+  FANOUT_MODE,
 })
 masterArn = (await serve.stages.master()).arn
 let markAt: number | null = null
@@ -189,6 +196,7 @@ serveCalls(async (call: PeersCall): Promise<unknown> => {
     case 'info':
       return {
         pid: process.pid,
+        fanoutMode: FANOUT_MODE,
         serveUrl: serve.url,
         apiKey: serve.apiKey,
         whipUrl: whip.url,
@@ -199,6 +207,12 @@ serveCalls(async (call: PeersCall): Promise<unknown> => {
       } satisfies PeersInfo
     case 'setStages':
       return setStages(call.n)
+    case 'relayStages': {
+      const response = await serve.api('/api/media/stages')
+      const body = (await response.json()) as { data?: { stages?: { stageArn: string }[] } }
+      if (response.status !== 200 || !body.data?.stages) throw new Error(`GET /api/media/stages answered ${response.status}: ${JSON.stringify(body)}`)
+      return body.data.stages.map((s) => s.stageArn)
+    }
     case 'snapshot': {
       const cpu = process.cpuUsage()
       const stages = call.arns.map((arn): EndpointStage => {
