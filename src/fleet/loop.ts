@@ -17,7 +17,7 @@ export interface FleetLoopDeps {
   viewers: Pick<ViewerService, 'sweepSilent'>
   relays: Pick<RelayService, 'expireSilent' | 'probePublisher'>
   /** FANOUT_MODE replicate and hybrid: the participant replications (its own cadence within the tick). */
-  replication?: Pick<ReplicationService, 'tick'>
+  replication?: Pick<ReplicationService, 'tick' | 'holdsStages'>
   lease: LeaderLease
   store: Store
   clock: Clock
@@ -67,7 +67,12 @@ export class FleetLoop {
       const plan = planScaling(listed, this.options.policy, clock.now())
       // Renewed before each action: a slow round (paced IVS calls) must not act on a lapsed lease
       // while another instance has taken over.
-      for (const arn of plan.remove) if (await lease.renew()) await stages.retire(arn)
+      for (const arn of plan.remove) {
+        // Hybrid: a draining origin stays until the stages it feeds have their new feed (a few rounds at most).
+        const stage = listed.find((s) => s.arn === arn)
+        if (stage && (await this.deps.replication?.holdsStages(stage))) continue
+        if (await lease.renew()) await stages.retire(arn)
+      }
       for (const arn of plan.drain) if (await lease.renew()) await stages.drain(arn)
       if (plan.create && (await lease.renew())) await stages.createAhead()
     } catch (error) {

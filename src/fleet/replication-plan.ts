@@ -59,6 +59,13 @@ export interface ReplicationPlan {
   deferred: Replication[]
 }
 
+/** Just the replication's three fields (a plan's stop or a record carries more). */
+export const pick = (r: Replication): Replication => ({
+  sourceStageArn: r.sourceStageArn,
+  destinationStageArn: r.destinationStageArn,
+  participantId: r.participantId,
+})
+
 export const replicationKey = (r: Replication) => `${r.sourceStageArn}|${r.participantId}|${r.destinationStageArn}`
 const participantKey = (r: Pick<Replication, 'sourceStageArn' | 'participantId'>) => `${r.sourceStageArn}|${r.participantId}`
 

@@ -3,14 +3,8 @@ import type { FanoutRecord, StageFeed } from '../store/fanout'
 import type { StageView } from '../store/types'
 import type { OriginAssignment } from './origin-assignment'
 import type { FanoutObservation } from './replication-observe'
-import type { Replication } from './replication-plan'
+import { type Replication, replicationKey } from './replication-plan'
 import type { FanoutMode } from './settings'
-
-export const pick = (r: Replication): Replication => ({
-  sourceStageArn: r.sourceStageArn,
-  destinationStageArn: r.destinationStageArn,
-  participantId: r.participantId,
-})
 
 export const emptyView = (mode: FanoutMode): FanoutRecord => ({ mode, origins: [], originOf: {}, feeds: {}, replications: [], updatedAt: 0 })
 
@@ -20,6 +14,14 @@ export function withoutStage(view: FanoutRecord, arn: string, now: number): Fano
   const { [arn]: _origin, ...originOf } = view.originOf
   const replications = view.replications.filter((r) => r.sourceStageArn !== arn && r.destinationStageArn !== arn)
   return { ...view, origins: view.origins.filter((o) => o !== arn), originOf, feeds, replications, updatedAt: now }
+}
+
+/** The replications the last view listed that IVS ended by itself since (neither running now nor stopped by this round). */
+export function endedSince(view: FanoutRecord | null, observed: FanoutObservation, active: Replication[], stopped: Replication[], stages: StageView[]) {
+  const asked = new Set(Object.keys(observed.sources))
+  const present = new Set(stages.map((s) => s.arn))
+  const still = new Set([...active, ...stopped].map(replicationKey))
+  return (view?.replications ?? []).filter((r) => asked.has(r.sourceStageArn) && present.has(r.destinationStageArn) && !still.has(replicationKey(r)))
 }
 
 /** The kept hybrid assignment, or null when the store holds none (or one of another mode). */
@@ -64,4 +66,13 @@ export function settlingStages(stages: readonly StageView[], hooked: Set<string>
   const young = new Set(stages.filter((s) => now - s.createdAt < NEW_STAGE_GRACE_MS).map((s) => s.arn))
   for (const arn of hooked) if (!young.has(arn)) hooked.delete(arn)
   return new Set([...young].filter((arn) => !hooked.has(arn)))
+}
+
+/** How long a draining origin may wait for its stages' handover before it is deleted anyway. */
+export const HANDOVER_WAIT_MS = 30_000
+
+/** Hybrid: the draining stage still feeds stages of the fleet (replications out of it), and has not waited HANDOVER_WAIT_MS yet. */
+export function waitsForHandover(stage: StageView, view: FanoutRecord | null, stages: readonly StageView[], now: number): boolean {
+  if (stage.drainingSince === null || now - stage.drainingSince >= HANDOVER_WAIT_MS) return false
+  return (view?.replications ?? []).some((r) => r.sourceStageArn === stage.arn && stages.some((s) => s.arn === r.destinationStageArn))
 }

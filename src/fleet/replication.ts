@@ -7,10 +7,10 @@ import type { FanoutRecord } from '../store/fanout'
 import type { StageView, Store } from '../store/types'
 import type { EventPublisher } from './events'
 import { assignOrigins, type OriginAssignment, replicateFromMaster } from './origin-assignment'
-import { countedReads, type FanoutObservation, observeFanout, pickSources } from './replication-observe'
-import { type PlannedStop, planReplications, type Replication, replicationKey, wantedReplications } from './replication-plan'
+import { countedReads, observeFanout, pickSources } from './replication-observe'
+import { type PlannedStop, pick, planReplications, type Replication, replicationKey, wantedReplications } from './replication-plan'
 import { RetryBook, refusalReason } from './replication-retry'
-import { emptyView, feedsOf, hasSource, hybridView, observedOrigins, pick, settlingStages, withoutStage } from './replication-view'
+import { emptyView, endedSince, feedsOf, hasSource, hybridView, observedOrigins, settlingStages, waitsForHandover, withoutStage } from './replication-view'
 import type { FanoutMode, ReplicationSettings } from './settings'
 
 export interface ReplicationServiceDeps {
@@ -131,6 +131,15 @@ export class ReplicationService {
   }
 
   /**
+   * Hybrid: a draining origin is not deleted while the leader's rounds hand its stages over (one may
+   * become an origin the relay has not joined yet), for at most 30 s: sooner leaves them without a feed.
+   */
+  async holdsStages(stage: StageView): Promise<boolean> {
+    if (this.mode !== 'hybrid') return false
+    return waitsForHandover(stage, await this.deps.store.fanout.get(), await this.deps.store.listStages(), this.deps.clock.now())
+  }
+
+  /**
    * Before a stage is deleted. Hybrid: the stages it feeds are handed over first (a round with it as
    * draining: each one's new replica started, then its old one stopped). Then the replications still
    * into and out of it are stopped (IVS would end them too, a moment later).
@@ -212,7 +221,11 @@ export class ReplicationService {
       handedOver++
     }
     const active = [...observed.running.filter((r) => !stopped.some(same(r))), ...started]
-    await this.reportEnded(view, observed, active, stopped, stages)
+    // replication_stopped for those IVS ended by itself (the source gone past its reconnect window) since the last round.
+    for (const r of endedSince(view, observed, active, stopped, stages)) {
+      this.deps.counters.add('ReplicationStops', 1, { reason: 'ended' })
+      await this.deps.events.publish('replication_stopped', { ...pick(r), reason: 'ended', timestamp: new Date(clock.now()).toISOString() })
+    }
 
     const now = clock.now()
     const feeds = feedsOf(mode, stages, assignment, observed, active)
@@ -247,19 +260,6 @@ export class ReplicationService {
   private async coldHint(stages: readonly StageView[]): Promise<OriginAssignment> {
     const reported = new Set((await this.deps.store.listRelays()).filter((r) => r.offlineSince === null).flatMap((r) => r.stageArns))
     return { origins: stages.filter((s) => s.isMaster || reported.has(s.arn)).map((s) => s.arn), originOf: {} }
-  }
-
-  /** replication_stopped for those IVS ended by itself (the source gone past its reconnect window) since the last round. */
-  private async reportEnded(view: FanoutRecord | null, observed: FanoutObservation, active: Replication[], stopped: Replication[], stages: StageView[]) {
-    if (!view) return
-    const asked = new Set(Object.keys(observed.sources))
-    const present = new Set(stages.map((s) => s.arn))
-    for (const r of view.replications) {
-      if (!asked.has(r.sourceStageArn) || !present.has(r.destinationStageArn)) continue
-      if (active.some(same(r)) || stopped.some(same(r))) continue
-      this.deps.counters.add('ReplicationStops', 1, { reason: 'ended' })
-      await this.deps.events.publish('replication_stopped', { ...pick(r), reason: 'ended', timestamp: new Date(this.deps.clock.now()).toISOString() })
-    }
   }
 
   private async start(r: Replication): Promise<boolean> {

@@ -304,6 +304,34 @@ describe('hybrid mode: the relay into origins, replicas of its participant elsew
     expect((await f.store.fanout.get())!.origins).toEqual([arn(0), arn(12)])
   })
 
+  test('a draining origin whose stages need a new origin is held (not deleted) until they are fed from it, 30 s at most', async () => {
+    const f = await fleet('hybrid', 12)
+    relayIn(f, 0)
+    relayIn(f, 6)
+    await f.service.reconcile()
+    const held = async () => f.service.holdsStages((await f.store.getStage(arn(6)))!)
+    expect(await held()).toBe(false)
+    await f.store.updateStage(arn(6), { status: 'draining', drainingSince: T0 })
+    expect(await held()).toBe(true)
+    // The master is full: stage 7 becomes an origin; until the relay publishes there, 6 still feeds 7-11.
+    await f.service.reconcile()
+    expect(await held()).toBe(true)
+    relayIn(f, 7)
+    await f.service.reconcile()
+    expect(f.provider.active().filter((a) => a.startsWith(`${s(6)}→`))).toEqual([])
+    expect(await held()).toBe(false)
+    // Never held past 30 s of draining, handed over or not.
+    const other = await fleet('hybrid', 12)
+    relayIn(other, 0)
+    relayIn(other, 6)
+    await other.service.reconcile()
+    await other.store.updateStage(arn(6), { status: 'draining', drainingSince: T0 })
+    other.clock.advance(29_999)
+    expect(await other.service.holdsStages((await other.store.getStage(arn(6)))!)).toBe(true)
+    other.clock.advance(1)
+    expect(await other.service.holdsStages((await other.store.getStage(arn(6)))!)).toBe(false)
+  })
+
   test('the relay back as a new participant in an origin: a handover, new replica first', async () => {
     const f = await fleet('hybrid', 3)
     relayIn(f, 0, 'relay-a')
