@@ -63,9 +63,10 @@ export function fleetSettings(config: ServeConfig, facts: RuntimeFacts): FleetSe
     replication: {
       mode: config.fanoutMode,
       reconnectWindowSeconds: Math.min(config.replicationReconnectWindowSeconds, IVS_MAX_RECONNECT_WINDOW_SECONDS),
-      // Rounds read IVS (two stage operations per origin, one per participant's replica list): every
-      // 5 s when each stage has its feed, every 2 s while one is missing, and never more than about
-      // 2 operations a second on average, so CreateStage keeps most of the account's 5 per second.
+      // Rounds read IVS (GetStage and ListParticipants per origin, ListParticipantReplicas per
+      // participant that may hold replicas): every 5 s when each stage has its feed, every 2 s while
+      // one is missing, and never more than about 2 calls a second of any one operation on average
+      // (IVS's rate quotas are per operation, 5 TPS each), so the leader's rounds leave most of each.
       intervalMs: 5_000,
       pendingIntervalMs: 2_000,
       operationsPerSecond: 2,

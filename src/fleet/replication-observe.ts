@@ -50,15 +50,30 @@ export function pickSources(mode: FanoutMode, participants: readonly StagePartic
   return { sources: feeding ? [feeding.participantId] : [], live, eligible }
 }
 
-/** The provider's reads, each counted as the stage operations it costs (`count`): GetStage + ListParticipants are two. */
-export function countedReads(provider: Pick<StageProvider, 'participants' | 'listReplicas'>, count: (operations: number) => void) {
+/** A round's IVS calls by operation: IVS's rate quotas are per operation (5 TPS each), so rounds are spaced by the busiest one. */
+export class OperationTally {
+  private readonly counts = new Map<string, number>()
+
+  add(operation: string): void {
+    this.counts.set(operation, (this.counts.get(operation) ?? 0) + 1)
+  }
+
+  /** The most calls of any one operation. */
+  most(): number {
+    return Math.max(0, ...this.counts.values())
+  }
+}
+
+/** The provider's reads, each counted in `tally` as the operations it costs (participants: GetStage and ListParticipants). */
+export function countedReads(provider: Pick<StageProvider, 'participants' | 'listReplicas'>, tally: OperationTally) {
   return {
     participants(arn: string) {
-      count(2)
+      tally.add('GetStage')
+      tally.add('ListParticipants')
       return provider.participants(arn)
     },
     listReplicas(arn: string, participantId: string) {
-      count(1)
+      tally.add('ListParticipantReplicas')
       return provider.listReplicas(arn, participantId)
     },
   }

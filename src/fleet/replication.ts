@@ -7,7 +7,7 @@ import type { FanoutRecord } from '../store/fanout'
 import type { StageView, Store } from '../store/types'
 import type { EventPublisher } from './events'
 import { assignOrigins, type OriginAssignment, replicateFromMaster } from './origin-assignment'
-import { countedReads, observeFanout, pickSources } from './replication-observe'
+import { countedReads, OperationTally, observeFanout, pickSources } from './replication-observe'
 import { type PlannedStop, pick, planReplications, type Replication, replicationKey, wantedReplications } from './replication-plan'
 import { RetryBook, refusalReason } from './replication-retry'
 import { emptyView, endedSince, feedsOf, hasSource, hybridView, observedOrigins, settlingStages, waitsForHandover, withoutStage } from './replication-view'
@@ -50,8 +50,8 @@ export class ReplicationService {
   private toldBlind = false
   /** Stages this instance's hook prepared (stageCreated): not another instance's to start. */
   private readonly hooked = new Set<string>()
-  /** IVS stage operations this round (GetStage + ListParticipants count two). */
-  private ops = 0
+  /** IVS calls this round, by operation. */
+  private ops = new OperationTally()
 
   constructor(
     private readonly deps: ReplicationServiceDeps,
@@ -180,17 +180,14 @@ export class ReplicationService {
       hint = hybridView(view) ?? (await this.coldHint(stages))
       assignment = assignOrigins(stages, hint)
     }
-    this.ops = 0
-    const observed = await observeFanout(
-      countedReads(provider, (n) => (this.ops += n)),
-      {
-        mode,
-        origins: assignment.origins,
-        known: view?.replications ?? [],
-        feedingServerId: publisher.serverId,
-        thorough: thorough || view === null,
-      },
-    )
+    this.ops = new OperationTally()
+    const observed = await observeFanout(countedReads(provider, this.ops), {
+      mode,
+      origins: assignment.origins,
+      known: view?.replications ?? [],
+      feedingServerId: publisher.serverId,
+      thorough: thorough || view === null,
+    })
     if (observed.blind.length > 0 && !this.toldBlind) {
       this.toldBlind = true
       logger.info(`local stages carry no media: FANOUT_MODE=${mode} replicates nothing (participant replication needs IVS)`, { stages: observed.blind.length })
@@ -241,7 +238,7 @@ export class ReplicationService {
       stages.some((s) => feeds[s.arn] === undefined && hasSource(s.arn, assignment, observed)) ||
       // Hybrid: the relay is up but not yet in every origin (it was just told of a new one).
       (observed.relayLive.length > 0 && assignment.origins.some((o) => !observed.relayLive.includes(o)))
-    const spacing = (this.ops / this.settings.operationsPerSecond) * 1000
+    const spacing = (this.ops.most() / this.settings.operationsPerSecond) * 1000
     this.nextAt = now + Math.max(spacing, pending ? this.settings.pendingIntervalMs : this.settings.intervalMs)
     return { started, stopped, pending }
   }
@@ -264,7 +261,7 @@ export class ReplicationService {
 
   private async start(r: Replication): Promise<boolean> {
     const { provider, counters, events, logger, clock } = this.deps
-    this.ops++
+    this.ops.add('StartParticipantReplication')
     try {
       await provider.startReplication({ ...pick(r), reconnectWindowSeconds: this.settings.reconnectWindowSeconds })
     } catch (error) {
@@ -285,7 +282,7 @@ export class ReplicationService {
 
   private async stop(s: PlannedStop): Promise<boolean> {
     const { provider, counters, events, logger, clock } = this.deps
-    this.ops++
+    this.ops.add('StopParticipantReplication')
     try {
       await provider.stopReplication(pick(s))
     } catch (error) {

@@ -33,7 +33,7 @@ export interface ReplicationSettings {
   intervalMs: number
   /** … and this often while something is missing (a replica to start, a handover to finish). */
   pendingIntervalMs: number
-  /** Rounds are spaced so they average at most this many IVS stage operations a second (the account has 5, CreateStage included). */
+  /** Rounds are spaced so they average at most this many calls a second of any one IVS operation (IVS's rate quotas are per operation: 5 TPS each). */
   operationsPerSecond: number
   /** A participant IVS refused (409 not publishing yet, 402 …) is asked again after this, doubling … */
   retryBaseMs: number

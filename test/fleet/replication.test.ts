@@ -332,6 +332,27 @@ describe('hybrid mode: the relay into origins, replicas of its participant elsew
     expect(await other.service.holdsStages((await other.store.getStage(arn(6)))!)).toBe(false)
   })
 
+  test('rounds are spaced by the busiest IVS operation (quotas are per operation): with 3 origins a pending round comes again after 2 s', async () => {
+    const f = await fleet('hybrid', 13)
+    relayIn(f, 0)
+    relayIn(f, 6)
+    // The first round starts 10 replicas: 10 StartParticipantReplication calls, the next round 5 s later.
+    expect((await f.service.tick()).started.length).toBe(10)
+    f.clock.advance(4_999)
+    f.provider.calls.length = 0
+    await f.service.tick()
+    expect(f.provider.calls).toEqual([])
+    f.clock.advance(1)
+    // The relay is not in the third origin yet: pending. Three participant reads (GetStage and ListParticipants each at
+    // IVS) and two replica lists: 8 calls, 3 at most of one operation (spaced by all 8 at 2 a second, 4 s).
+    expect((await f.service.tick()).pending).toBe(true)
+    expect(f.provider.calls.length).toBe(5)
+    f.provider.calls.length = 0
+    f.clock.advance(2_000)
+    await f.service.tick()
+    expect(f.provider.calls.length).toBeGreaterThan(0)
+  })
+
   test('the relay back as a new participant in an origin: a handover, new replica first', async () => {
     const f = await fleet('hybrid', 3)
     relayIn(f, 0, 'relay-a')
