@@ -6,6 +6,13 @@ import { ControlPlaneError, type RelayReport, type StageEvents, type StageList }
 import type { FeedingSwitch } from './feeding'
 import type { ControlLink } from './link'
 
+/**
+ * The live stages are looked at this often (no call); a change since the last heartbeat is reported
+ * at once, so serve's view of which stages the relay feeds (/api/stats) follows within a moment, not
+ * a heartbeat interval later.
+ */
+export const STAGE_CHECK_MS = 500
+
 /** The calls to the API server the registration makes (control-plane.ts; tests pass their own). */
 export interface ControlApi {
   register(): Promise<string[]>
@@ -68,6 +75,8 @@ export class RelayRegistration {
   private events: { close(): void } | null = null
   /** feeding_relay events so far: a stage list asked for before the last one does not overrule it. */
   private told = 0
+  /** The live stages the last heartbeat sent (sorted, joined), null before the first. */
+  private reported: string | null = null
 
   constructor(
     private readonly deps: RegistrationDeps,
@@ -110,6 +119,11 @@ export class RelayRegistration {
       }),
     )
     if (this.settings.enableAutoSync) this.cancels.push(ticker.every(this.settings.stageSyncIntervalMs, () => this.sync()))
+    this.cancels.push(
+      ticker.every(STAGE_CHECK_MS, () => {
+        if (this.reported !== null && this.reported !== [...this.deps.stages.liveStages()].sort().join()) return this.beat()
+      }),
+    )
   }
 
   /** No more registrations, heartbeats, syncs or events. */
@@ -141,8 +155,11 @@ export class RelayRegistration {
   async beat(): Promise<void> {
     const { api, stages, link, logger } = this.deps
     if (!link.registered || this.stopped) return
+    const connectedStages = stages.liveStages()
+    // Sent (whether or not it gets through): a change is reported once, a failure waits for the periodic heartbeat.
+    this.reported = [...connectedStages].sort().join()
     try {
-      await api.heartbeat({ publisherActive: stages.publisherActive, connectedStages: stages.liveStages(), publisherAgeMs: stages.publisherAgeMs() })
+      await api.heartbeat({ publisherActive: stages.publisherActive, connectedStages, publisherAgeMs: stages.publisherAgeMs() })
       this.forgotten = 0
     } catch (error) {
       if (this.stopped) return

@@ -151,6 +151,18 @@ async function handover(label: string, to: string, from: number) {
   return { tookMs, overlapMs, gapMs }
 }
 
+/** When /api/stats first shows every stage with this feed (relay mode: the relay's, or none), polled every 20 ms. */
+async function feedsBecome(kind: 'relay' | null, timeoutMs = 10_000): Promise<number> {
+  const want = JSON.stringify(kind === null ? null : { kind })
+  await eventually(
+    `/api/stats: every stage's feed ${want}`,
+    async () => ((await (await serve.api('/api/stats')).json()).data.stages as { feed: unknown }[]).every((s) => JSON.stringify(s.feed) === want),
+    timeoutMs,
+    20,
+  )
+  return performance.now()
+}
+
 beforeAllOrFail(async () => {
   whip = await startWhipEndpoint({ onSession: (stageArn, token, state) => log.record(stageArn, token, state) })
   serve = await startTestServer({ LOCAL_WHIP_URL: whip.url })
@@ -178,12 +190,18 @@ test('two relays, three stages: only the relay holding the broadcaster holds sta
   ])
 
   // 1. The broadcaster publishes into relay A: A alone holds one session per stage.
+  const statsFedAt = feedsBecome('relay')
   const first = await publish('relay-a')
   await handover('broadcaster on relay-a', 'relay-a', first.connectedAt)
   expect((await health('relay-a')).feeding).toBe(true)
   expect((await health('relay-b')).feeding).toBe(false)
   expect((await (await serve.api('/api/stats/publisher')).json()).data).toMatchObject({ active: true, feedingRelay: 'relay-a' })
   for (const arn of stageArns) expect(whip.record(arn).sessions).toBe(1)
+  // FANOUT_MODE=relay (the default): /api/stats says each stage the feeding relay holds is fed by the relay, a moment after.
+  const statsAt = await statsFedAt
+  const lastUp = Math.max(...log.events.filter((e) => e.relay === 'relay-a' && e.state === 'up').map((e) => e.at))
+  console.log(`relay mode: /api/stats shows the relay feeding every stage ${(statsAt - lastUp).toFixed(0)} ms after the last session was up`)
+  expect(statsAt - lastUp).toBeLessThan(2_000)
 
   // 2. The broadcaster reconnects to relay B before A has noticed it gone (A still receives the old
   //    session's media): B takes every stage, A lets go of every one.
@@ -209,9 +227,14 @@ test('two relays, three stages: only the relay holding the broadcaster holds sta
 
   // 4. The broadcaster leaves for good: relay A keeps the stages for its linger (10 s), then none.
   const leftAt = performance.now()
+  const statsUnfedAt = feedsBecome(null, 20_000)
   await third.publisher.stop()
   await eventually('relay-a lets every stage go after its linger', () => stageArns.every((arn) => log.holders(arn).length === 0), 20_000, 50)
   const lingerMs = performance.now() - leftAt
+  const unfedAt = await statsUnfedAt
+  const lastDown = Math.max(...log.events.filter((e) => e.at >= leftAt && e.state === 'down').map((e) => e.at))
+  console.log(`relay mode: /api/stats shows no feed on any stage ${(unfedAt - lastDown).toFixed(0)} ms after the last session ended`)
+  expect(unfedAt - lastDown).toBeLessThan(2_000)
   console.log(`broadcaster gone: relay-a let every stage go ${lingerMs.toFixed(0)} ms later (its linger: 10 s)`)
   expect(lingerMs).toBeGreaterThan(9_000)
   expect((await Promise.all(['relay-a', 'relay-b'].map(health))).map((h) => h.feeding)).toEqual([false, false])

@@ -2,7 +2,7 @@ import { describe, expect, test } from 'bun:test'
 import { ControlPlaneError, type RelayReport, type StageEvents, type StageList } from '../../relay/control/control-plane'
 import { FeedingSwitch } from '../../relay/control/feeding'
 import { ControlLink } from '../../relay/control/link'
-import { type ControlApi, RelayRegistration, type StageFollower } from '../../relay/control/registration'
+import { type ControlApi, RelayRegistration, STAGE_CHECK_MS, type StageFollower } from '../../relay/control/registration'
 import { silentLogger } from '../../src/log'
 import { ManualClock, ManualSchedule, ManualTicker } from '../support/clock'
 
@@ -105,7 +105,7 @@ describe('RelayRegistration (no processes: a fake API server, a manual ticker an
     await registration.start()
     expect(link.registered).toBe(true)
     expect(stages.liveStages()).toEqual(['arn:a', 'arn:b'])
-    expect(ticker.intervals.sort()).toEqual([30_000, 60_000])
+    expect(ticker.intervals.sort((a, b) => a - b)).toEqual([STAGE_CHECK_MS, 30_000, 60_000])
     // The first heartbeat goes out right after registering, before any stage session is up.
     await flush()
     expect(api.reports).toEqual([{ publisherActive: false, connectedStages: [], publisherAgeMs: null }])
@@ -145,10 +145,35 @@ describe('RelayRegistration (no processes: a fake API server, a manual ticker an
     expect(stages.liveStages().sort()).toEqual(['arn:a', 'arn:new-origin'])
   })
 
+  test('a change of the live stages is reported at the next check (500 ms), once; no change, no extra heartbeat', async () => {
+    const { api, stages, ticker, registration } = setUp()
+    await registration.start()
+    await flush()
+    // The first heartbeat went out before the stage sessions were up: they are reported at the next check.
+    expect(api.reports.map((r) => r.connectedStages)).toEqual([[]])
+    await ticker.fire(STAGE_CHECK_MS)
+    expect(api.reports.map((r) => r.connectedStages)).toEqual([[], ['arn:a', 'arn:b']])
+    await ticker.fire(STAGE_CHECK_MS)
+    await ticker.fire(STAGE_CHECK_MS)
+    expect(api.reports.length).toBe(2)
+    // One goes (its session ended): reported once.
+    await stages.removeStage('arn:a')
+    await ticker.fire(STAGE_CHECK_MS)
+    await ticker.fire(STAGE_CHECK_MS)
+    expect(api.reports.map((r) => r.connectedStages)).toEqual([[], ['arn:a', 'arn:b'], ['arn:b']])
+    // A heartbeat that fails is not repeated by the checks (the periodic heartbeat carries on).
+    api.heartbeatFailures = [new ControlPlaneError('answered 503', 503)]
+    stages.addStage('arn:c')
+    await ticker.fire(STAGE_CHECK_MS)
+    await ticker.fire(STAGE_CHECK_MS)
+    expect(api.reports.length).toBe(4)
+    registration.stop()
+  })
+
   test('ENABLE_AUTO_SYNC=false: heartbeats only, no periodic sync', async () => {
     const { ticker, registration } = setUp({ enableAutoSync: false })
     await registration.start()
-    expect(ticker.intervals).toEqual([30_000])
+    expect(ticker.intervals.sort((a, b) => a - b)).toEqual([STAGE_CHECK_MS, 30_000])
   })
 
   test('a refused registration is retried with backoff until it is accepted; /health sees why meanwhile', async () => {

@@ -27,9 +27,9 @@ export class ManualTicker implements Ticker {
     }
   }
 
-  /** Fires every registered task once and waits for the promises they return. */
-  async fire(): Promise<void> {
-    await Promise.all([...this.tasks].map((task) => task.tick()))
+  /** Fires every registered task once (only those of `intervalMs` when given) and waits for the promises they return. */
+  async fire(intervalMs?: number): Promise<void> {
+    await Promise.all([...this.tasks].filter((task) => intervalMs === undefined || task.intervalMs === intervalMs).map((task) => task.tick()))
   }
 
   /** Intervals of the tasks still registered. */
