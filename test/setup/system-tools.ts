@@ -38,6 +38,7 @@ export const SYSTEM_TESTS: Record<string, readonly ToolName[]> = {
   'test/containers/systemd.test.ts': ['systemd-analyze'],
   'test/e2e/binary-smoke.test.ts': ['redis-server'],
   'test/e2e/create-lock-failover.test.ts': ['redis-server'],
+  'test/e2e/fanout-modes-replicate.test.ts': ['redis-server'],
   'test/e2e/local-stages-shared.test.ts': ['redis-server'],
   'test/e2e/multi-instance.test.ts': ['redis-server'],
   'test/e2e/serve-aws.test.ts': ['redis-server'],
