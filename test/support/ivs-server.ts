@@ -15,9 +15,11 @@ import {
   validTags,
 } from './ivs-server/input'
 import { createParticipantModel, type ParticipantState, type ReplicationState, type ReplicationType, type TestParticipant } from './ivs-server/participants'
+import { createPublicKeyModel, type IvsPublicKey } from './ivs-server/public-keys'
 
 export { IVS_ERROR_STATUS, type IvsErrorType } from './ivs-server/input'
 export { MAX_REPLICATIONS_PER_PARTICIPANT, participantOfToken, type TestParticipant } from './ivs-server/participants'
+export type { IvsPublicKey } from './ivs-server/public-keys'
 
 /**
  * Test-only Amazon IVS real-time server, wire-compatible with @aws-sdk/client-ivs-realtime:
@@ -25,7 +27,7 @@ export { MAX_REPLICATIONS_PER_PARTICIPANT, participantOfToken, type TestParticip
  * `x-amzn-ErrorType` header plus `{"exceptionMessage"}`, the account's rate quotas per operation
  * (sliding 1 s window, 429 ThrottlingException past them) and the stage quota (402). Stage
  * sessions, participants and participant replication follow IVS's documented behaviour
- * (ivs-server/participants.ts); participants join when a WHIP session with their token comes up on
+ * (ivs-server/participants.ts), public keys too (ivs-server/public-keys.ts: 3 per account, 402 past); participants join when a WHIP session with their token comes up on
  * a linked WHIP endpoint (`startWhipEndpoint({ onSession: ivs.control.whipSession })`).
  * SigV4 signatures are accepted unverified; whether a request was signed is recorded.
  */
@@ -38,6 +40,9 @@ export type IvsOperation =
   | 'CreateParticipantToken'
   | 'ListParticipants'
   | 'ImportPublicKey'
+  | 'GetPublicKey'
+  | 'ListPublicKeys'
+  | 'DeletePublicKey'
   | 'StartParticipantReplication'
   | 'StopParticipantReplication'
   | 'ListParticipantReplicas'
@@ -51,6 +56,9 @@ export const IVS_OPERATIONS: readonly IvsOperation[] = [
   'CreateParticipantToken',
   'ListParticipants',
   'ImportPublicKey',
+  'GetPublicKey',
+  'ListPublicKeys',
+  'DeletePublicKey',
   'StartParticipantReplication',
   'StopParticipantReplication',
   'ListParticipantReplicas',
@@ -69,6 +77,9 @@ export const IVS_DEFAULT_TPS: Record<IvsOperation, number> = {
   CreateParticipantToken: 50,
   ListParticipants: 5,
   ImportPublicKey: 5,
+  GetPublicKey: 5,
+  ListPublicKeys: 5,
+  DeletePublicKey: 5,
   StartParticipantReplication: 5,
   StopParticipantReplication: 5,
   ListParticipantReplicas: 5,
@@ -154,6 +165,8 @@ export interface IvsServer {
   calls: Record<IvsOperation, number>
   requests: RecordedRequest[]
   stages: Map<string, IvsStage>
+  /** The account's public keys, by ARN. */
+  publicKeys: Map<string, IvsPublicKey>
   /** When the calls of `operation` that got past the rate quota were counted (performance.now(), after any latency). */
   acceptedAt(operation: IvsOperation): number[]
   /** The most accepted calls of `operation` inside any window of `windowMs`. */
@@ -164,6 +177,8 @@ export interface IvsServer {
   answered(operation: IvsOperation, status: number): number
   /** Puts a stage in place without a call (fast setup for listing tests). */
   seedStage(input?: { name?: string; tags?: Record<string, string> }): IvsStage
+  /** Puts a public key in place without a call (the quota of public keys holds: throws past it). */
+  seedPublicKey(input: { publicKeyMaterial: string; name?: string; tags?: Record<string, string> }): IvsPublicKey
   /** The participants of the stage's current session (or of `sessionId`), as ListParticipants reports them. */
   participants(stageArn: string, sessionId?: string): ParticipantView[]
   /** Every replication the server knows, ACTIVE and STOPPED. */
@@ -223,7 +238,7 @@ export async function startIvsServer(options: IvsServerOptions = {}): Promise<Iv
   const tps = { ...IVS_DEFAULT_TPS, ...options.tps }
 
   const stages = new Map<string, IvsStage>()
-  const publicKeys = new Map<string, Body>()
+  const keyModel = createPublicKeyModel({ region, accountId, maxPublicKeys })
   const calls = Object.fromEntries(IVS_OPERATIONS.map((op) => [op, 0])) as Record<IvsOperation, number>
   const accepted = new Map<IvsOperation, number[]>(IVS_OPERATIONS.map((op) => [op, []]))
   const requests: RecordedRequest[] = []
@@ -351,25 +366,10 @@ export async function startIvsServer(options: IvsServerOptions = {}): Promise<Iv
       return { participantToken: participantToken(body) }
     },
     ListParticipants: model.handlers.ListParticipants,
-    ImportPublicKey(body) {
-      const material = requiredString(body, 'publicKeyMaterial', 4096)
-      if (!material.includes('-----BEGIN PUBLIC KEY-----')) throw new IvsError('ValidationException', 'publicKeyMaterial must be a PEM public key')
-      const name = optionalString(body, 'name', 128, STAGE_NAME) ?? ''
-      const tags = stringMap(body, 'tags', validTags)
-      if (publicKeys.size >= maxPublicKeys) throw new IvsError('ServiceQuotaExceededException', `Exceeded the quota of ${maxPublicKeys} public keys`)
-      const publicKey = {
-        arn: `arn:aws:ivs:${region}:${accountId}:public-key/${randomAlphanumeric(12)}`,
-        name,
-        publicKeyMaterial: material,
-        fingerprint: new Bun.CryptoHasher('sha256')
-          .update(material)
-          .digest('hex')
-          .replace(/(..)(?!$)/g, '$1:'),
-        tags,
-      }
-      publicKeys.set(publicKey.arn, publicKey)
-      return { publicKey }
-    },
+    ImportPublicKey: keyModel.handlers.ImportPublicKey,
+    GetPublicKey: keyModel.handlers.GetPublicKey,
+    ListPublicKeys: keyModel.handlers.ListPublicKeys,
+    DeletePublicKey: keyModel.handlers.DeletePublicKey,
     StartParticipantReplication: model.handlers.StartParticipantReplication,
     StopParticipantReplication: model.handlers.StopParticipantReplication,
     ListParticipantReplicas: model.handlers.ListParticipantReplicas,
@@ -442,11 +442,13 @@ export async function startIvsServer(options: IvsServerOptions = {}): Promise<Iv
     calls,
     requests,
     stages,
+    publicKeys: keyModel.keys,
     acceptedAt: (operation) => [...accepted.get(operation)!],
     peakInWindow: (operation, windowMs = 1000) => peakCount(accepted.get(operation)!, windowMs),
     inFlight: (operation) => unanswered[operation],
     answered: (operation, status) => requests.filter((r) => r.operation === operation && r.status === status).length,
     seedStage: (input = {}) => newStage(input.name ?? '', input.tags ?? {}),
+    seedPublicKey: (input) => keyModel.seed(input),
     participants: (stageArn, sessionId) => model.participantsOf(stageArn, sessionId),
     replications: () => model.replications.map(({ timer: _, ...r }) => ({ ...r })),
     resetCounts() {
