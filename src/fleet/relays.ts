@@ -63,8 +63,20 @@ export class RelayService {
    * `connectedStages`: a count, as the original media server sends it, or the list of stage ARNs.
    * `publisherAgeMs`: how long its publisher has been connected (null: none connected; absent: the
    * relay does not say), kept as the time it connected by this instance's clock.
+   *
+   * `proven`: the caller proved the relay's secret (x-media-auth, or none is configured). The age
+   * decides the feeding relay, so a heartbeat that did not prove it may not send one, nor speak for a
+   * relay that reports it (this project's relays, which send x-media-auth): 401. What is left is the
+   * original media server's heartbeat (the API key alone, no age), whose publisher counts as older
+   * than any that reports an age, so it cannot take the stages from a relay that does.
    */
-  async heartbeat(input: { serverId: string; publisherActive: boolean; connectedStages: number | string[]; publisherAgeMs?: number | null }): Promise<void> {
+  async heartbeat(
+    input: { serverId: string; publisherActive: boolean; connectedStages: number | string[]; publisherAgeMs?: number | null },
+    proven = true,
+  ): Promise<void> {
+    if (!proven && (input.publisherAgeMs !== undefined || (await this.reportsAge(input.serverId)))) {
+      throw new AppError('UNAUTHORIZED', `x-media-auth header is required for a heartbeat that reports the publisher's age, or speaks for a relay that does`)
+    }
     const now = this.deps.clock.now()
     const list = Array.isArray(input.connectedStages) ? input.connectedStages : []
     const age = input.publisherAgeMs
@@ -136,6 +148,11 @@ export class RelayService {
     const state = await this.deps.store.getPublisherState()
     const feedingRelay = state.source === 'ivs' ? null : state.serverId
     return { feeding: feedingRelay === serverId, feedingRelay }
+  }
+
+  /** The relay has reported its publisher's age (publisherSince kept, null included). */
+  private async reportsAge(serverId: string): Promise<boolean> {
+    return (await this.deps.store.listRelays()).some((r) => r.serverId === serverId && r.publisherSince !== undefined)
   }
 
   private stateOf(relay: RelayRecord, now: number): RelayState {

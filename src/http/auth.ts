@@ -54,6 +54,14 @@ export class Authenticator {
   }
 
   /**
+   * Whether the caller proved the relay's secret: none is configured (or auth is skipped), or its
+   * x-media-auth matches. A heartbeat that does not cannot speak for the feeding relay.
+   */
+  provesMediaSecret(headers: Headers): boolean {
+    return this.settings.skipAuth || this.mediaSecret === null || this.mediaSecret.matches(headers['x-media-auth'])
+  }
+
+  /**
    * A rate-limit key for a valid viewer session, else null: its userId, which the viewer cannot change
    * (each rejoin signs a session for a new participant, so keying by that would give a fresh bucket each time).
    */

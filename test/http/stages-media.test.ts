@@ -224,6 +224,7 @@ describe('relay control plane', () => {
       const beat = (serverId: string, publisherAgeMs: number | null) =>
         server.api('/api/media/heartbeat', {
           method: 'POST',
+          headers: media,
           json: { serverId, publisherActive: publisherAgeMs !== null, connectedStages: [], publisherAgeMs },
         })
       const asked = async (serverId: string) => (await body(await server.api(`/api/media/stages?serverId=${serverId}`))).data

@@ -14,7 +14,8 @@ import { MediaHeartbeatBody, MediaHeartbeatResult, MediaStages, MediaStagesFeedi
  * The relay's control plane. Every route needs the API key. Where a relay obtains credentials or
  * identity (register, token) it also needs x-media-auth when MEDIA_SERVER_SECRET is set; the stage
  * list and heartbeats take the API key alone, as the original media server sends them, but a wrong
- * x-media-auth, when sent, is still refused.
+ * x-media-auth, when sent, is still refused. A heartbeat that decides the feeding relay (it reports
+ * `publisherAgeMs`, or speaks for a relay that does) needs x-media-auth too (fleet/relays.ts).
  */
 export function mediaRoutes(deps: {
   relays: RelayService
@@ -68,8 +69,8 @@ export function mediaRoutes(deps: {
       })
       .post(
         '/heartbeat',
-        async ({ body }) => {
-          await relays.heartbeat(body)
+        async ({ body, headers }) => {
+          await relays.heartbeat(body, auth.provesMediaSecret(headers))
           return ok({ ok: true as const })
         },
         {
@@ -78,7 +79,7 @@ export function mediaRoutes(deps: {
           detail: {
             summary: 'Relay heartbeat',
             description:
-              'Reports publisher state and connected stages (a count or the list of ARNs); 404 when the relay has not registered. The API key alone is enough; a wrong x-media-auth, when sent, is refused.',
+              "Reports publisher state and connected stages (a count or the list of ARNs); 404 when the relay has not registered. The API key alone is enough for the original media server's heartbeat; a wrong x-media-auth, when sent, is refused. When MEDIA_SERVER_SECRET is set, `publisherAgeMs` (which decides the feeding relay) needs x-media-auth, and so does any heartbeat for a relay that has reported it (401 without).",
             security: SECURITY.apiKey,
           },
         },

@@ -52,7 +52,8 @@ export const MediaHeartbeatBody = t.Object(
           minimum: 0,
           maximum: 10 * 365 * 24 * 3600 * 1000,
           error: 'publisherAgeMs must be a whole number of milliseconds, at least 0',
-          description: "how long the relay's publisher has been connected (null: none connected); decides the feeding relay",
+          description:
+            "how long the relay's publisher has been connected (null: none connected); decides the feeding relay, so it needs x-media-auth when MEDIA_SERVER_SECRET is set",
         }),
       ),
     ),
