@@ -114,6 +114,22 @@ describe('GET /swagger/json', () => {
   })
 })
 
+describe('the fan-out modes in the document', () => {
+  test('the relay publish-token routes declare the 409 of a stage the relay does not feed (replicate; hybrid: a replica-fed stage)', () => {
+    for (const path of ['/api/media/token', '/api/token/mediaserver']) {
+      const op = doc.paths[path]?.post
+      expect([path, Object.keys(op?.responses ?? {}).sort()]).toEqual([path, ['200', '400', '401', '403', '404', '409', '429', '500']])
+      expect(op?.description).toContain('409')
+    }
+  })
+
+  test('GET /api/media/stages says what it lists in each FANOUT_MODE, not every stage', () => {
+    const description = doc.paths['/api/media/stages']?.get?.description ?? ''
+    expect(description).not.toContain('Every stage of the fleet')
+    for (const words of ['relay', 'hybrid', 'origin', 'replicate', 'none']) expect([words, description.includes(words)]).toEqual([words, true])
+  })
+})
+
 test('GET /swagger answers the HTML UI with 200', async () => {
   const res = await fetch(`${server.url}/swagger`)
   expect(res.status).toBe(200)

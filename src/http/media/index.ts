@@ -57,15 +57,20 @@ export function mediaRoutes(deps: {
           detail: {
             summary: 'Stages to publish to',
             description:
-              'Every stage of the fleet, draining ones included (their viewers still watch until they rejoin). With `?serverId=`, also whether that relay is the feeding relay (`feeding`) and which one is (`feedingRelay`): only the relay that holds the broadcaster publishes into the stages. The API key alone is enough; a wrong x-media-auth, when sent, is refused.',
+              'The stages the relay publishes into, draining ones included (their viewers still watch until they rejoin): by FANOUT_MODE, every stage (relay), the origin stages only (hybrid: the others get a replica of an origin), or none (replicate: the broadcaster publishes into the master and IVS replicates it). With `?serverId=`, also whether that relay is the feeding relay (`feeding`) and which one is (`feedingRelay`): only the relay that holds the broadcaster publishes into the stages. The API key alone is enough; a wrong x-media-auth, when sent, is refused.',
             security: SECURITY.apiKey,
           },
         },
       )
       .post('/token', async ({ body }) => ok(await tokens.mediaServer(body)), {
         body: MediaServerTokenBody,
-        response: responses(PublisherToken, [403, 404]),
-        detail: { summary: 'Relay publish token', description: 'Same as POST /api/token/mediaserver.', security: SECURITY.media },
+        response: responses(PublisherToken, [403, 404, 409]),
+        detail: {
+          summary: 'Relay publish token',
+          description:
+            'Same as POST /api/token/mediaserver: 409 CONFLICT for a stage the relay does not publish into (FANOUT_MODE=replicate: any; hybrid: one fed by a replica).',
+          security: SECURITY.media,
+        },
       })
       .post(
         '/heartbeat',

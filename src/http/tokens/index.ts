@@ -47,7 +47,12 @@ export function tokenRoutes({ tokens, viewers, auth }: { tokens: TokenService; v
     .post('/mediaserver', async ({ body }) => ok(await tokens.mediaServer(body)), {
       transform: ({ headers }) => auth.requireMedia(headers),
       body: MediaServerTokenBody,
-      response: responses(PublisherToken, [403, 404]),
-      detail: { summary: 'Relay publish token', description: 'A publish-only token for the relay into one stage.', security: SECURITY.media },
+      response: responses(PublisherToken, [403, 404, 409]),
+      detail: {
+        summary: 'Relay publish token',
+        description:
+          'A publish-only token for the relay into one stage. 409 CONFLICT when the relay does not publish into that stage: FANOUT_MODE=replicate (no stage), or hybrid and the stage is fed by a replica of an origin (GET /api/media/stages lists the ones it does).',
+        security: SECURITY.media,
+      },
     })
 }
