@@ -96,6 +96,8 @@ export class StageService {
         ceiling === 'replication-quota'
           ? `${maxStages} stages already exist, all FANOUT_MODE=replicate can feed (IVS replicates one participant into at most ${REPLICAS_PER_PARTICIPANT} stages)`
           : `MAX_STAGES (${maxStages}) stages already exist`,
+        // The ceiling's name, as a refused viewer's 503 says it (fleet/admission.ts).
+        { reason: ceiling ?? 'max-stages' },
       )
     if ((await this.deps.store.listStages()).length >= maxStages) throw full()
     const created = await this.addStage(input.name, input.tags ?? {})

@@ -67,8 +67,19 @@ describe('stages', () => {
     expect((await server.api('/api/stage', { method: 'POST', json: {} })).status).toBe(200)
     const res = await server.api('/api/stage', { method: 'POST', json: {} })
     expect(res.status).toBe(409)
-    expect((await body(res)).error).toMatchObject({ code: 'CONFLICT' })
+    expect((await body(res)).error).toMatchObject({ code: 'CONFLICT', details: { reason: 'max-stages' } })
     expect((await server.provider.listStages()).length).toBe(3)
+  })
+
+  test('FANOUT_MODE=replicate: past the master and 5 replicas, 409 with the reason a refused viewer gets (replication-quota)', async () => {
+    await using server = await freshServer({ FANOUT_MODE: 'replicate', MAX_STAGES: '8', MEDIA_SERVER_SECRET: MEDIA_SECRET })
+    for (let i = 0; i < 5; i++) expect((await server.api('/api/stage', { method: 'POST', json: {} })).status).toBe(200)
+    const res = await server.api('/api/stage', { method: 'POST', json: {} })
+    expect(res.status).toBe(409)
+    const { error } = await body(res)
+    expect(error).toMatchObject({ code: 'CONFLICT', details: { reason: 'replication-quota' } })
+    expect(error.message).toContain('FANOUT_MODE=replicate')
+    expect((await server.provider.listStages()).length).toBe(6)
   })
 
   test('deleting the master → 409; malformed ARN → 400; unknown ARN → 404', async () => {

@@ -35,7 +35,8 @@ export function stageRoutes({ stages, relays, auth }: { stages: StageService; re
         response: responses(Stage, [409, 503]),
         detail: {
           summary: 'Create a stage',
-          description: 'Adds a stage to the fleet (counts toward MAX_STAGES; 409 when reached).',
+          description:
+            'Adds a stage to the fleet (counts toward MAX_STAGES; 409 CONFLICT when reached, `details.reason` `max-stages`, or `replication-quota` in FANOUT_MODE=replicate: the master and 5 replicas).',
           security: SECURITY.apiKey,
         },
       })
