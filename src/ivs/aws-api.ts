@@ -4,6 +4,7 @@ import { AppError, type ErrorCode } from '../errors'
 import { type Logger, silentLogger } from '../log'
 import { type Limits, LocalLimits } from '../store/limits'
 import { classifyIvsError } from './aws-errors'
+import { type IvsOperationName, SERVE_OPERATIONS } from './operations'
 import { QuotaGate } from './quota-gate'
 
 export interface IvsClientOptions {
@@ -131,19 +132,8 @@ export class IvsRealTimeApi {
     )
   }
 
-  /** The operations this server calls, for quota metrics. */
-  static readonly OPERATIONS = [
-    'CreateParticipantToken',
-    'CreateStage',
-    'GetStage',
-    'UpdateStage',
-    'DeleteStage',
-    'ListStages',
-    'ListParticipants',
-    'StartParticipantReplication',
-    'StopParticipantReplication',
-    'ListParticipantReplicas',
-  ] as const
+  /** The operations this server calls, for quota metrics (src/ivs/operations.ts lists them). */
+  static readonly OPERATIONS = SERVE_OPERATIONS
 
   /** How much of each operation's quota the fleet uses now (slots in the window / limit). */
   quotaUsage(): Promise<{ operation: string; used: number; limit: number }[]> {
@@ -151,7 +141,7 @@ export class IvsRealTimeApi {
   }
 
   /** Runs `send` (one SDK call, given the attempt's abort signal) with pacing, retries and error mapping. */
-  async call<T>(operation: string, send: (abortSignal: AbortSignal) => Promise<T>, options: CallOptions = {}): Promise<T> {
+  async call<T>(operation: IvsOperationName, send: (abortSignal: AbortSignal) => Promise<T>, options: CallOptions = {}): Promise<T> {
     const maxAttempts = options.maxAttempts ?? this.retry.maxAttempts
     let sleptMs = 0
     for (let attempt = 1; ; attempt++) {

@@ -1,0 +1,44 @@
+import type { RelayConfig } from '../../relay/config'
+import { describeError } from '../errors'
+import { type CheckResult, fail, ok, skip } from './doctor-checks'
+
+/**
+ * A relay's link to its API server: /health answers, and GET /api/media/stages (read-only) accepts
+ * the relay's API key and media secret, each within `timeoutMs`.
+ */
+export async function relayLinkChecks(
+  config: Pick<RelayConfig, 'apiServerUrl' | 'apiSecretKey' | 'mediaServerSecret'>,
+  timeoutMs: number,
+): Promise<CheckResult[]> {
+  const base = config.apiServerUrl
+  const get = (path: string, headers: Record<string, string> = {}) => fetch(`${base}${path}`, { headers, signal: AbortSignal.timeout(timeoutMs) })
+  let health: Response
+  try {
+    health = await get('/health')
+  } catch (error) {
+    const why = error instanceof Error && error.name === 'TimeoutError' ? `no answer within ${timeoutMs} ms` : describeError(error)
+    return [fail('API server', `${base}/health: ${why}`), skip('API key', 'the API server does not answer')]
+  }
+  const body = (await health.json().catch(() => null)) as { status?: unknown } | null
+  const state = typeof body?.status === 'string' ? ` (${body.status})` : ''
+  const results = [
+    health.status === 200 ? ok('API server', `${base}/health answers 200${state}`) : fail('API server', `${base}/health answers ${health.status}${state}`),
+  ]
+  try {
+    const headers: Record<string, string> = { 'x-api-key': config.apiSecretKey }
+    if (config.mediaServerSecret) headers['x-media-auth'] = config.mediaServerSecret
+    const res = await get('/api/media/stages', headers)
+    const answer = (await res.json().catch(() => null)) as { data?: { stages?: unknown[] }; error?: { code?: string } } | null
+    if (res.status === 200) results.push(ok('API key', `accepted by ${base} (GET /api/media/stages: ${answer?.data?.stages?.length ?? 0} stages)`))
+    else
+      results.push(
+        fail(
+          'API key',
+          `${base} refused GET /api/media/stages: ${res.status}${answer?.error?.code ? ` ${answer.error.code}` : ''}${res.status === 401 ? ` (API_SECRET_KEY${config.mediaServerSecret ? ' or MEDIA_SERVER_SECRET' : ''} is not serve's)` : ''}`,
+        ),
+      )
+  } catch (error) {
+    results.push(fail('API key', `GET /api/media/stages: ${describeError(error)}`))
+  }
+  return results
+}
