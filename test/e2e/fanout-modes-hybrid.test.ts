@@ -25,9 +25,18 @@ const API_KEY = 'fanout-hybrid-api-key-0123456789'
 const KEY_ARN = 'arn:aws:ivs:eu-west-1:123456789012:public-key/FanoutHybr01'
 const PUBLISH_SECRET = 'fanout-hybrid-publish-secret-0123'
 const STAGES = 13
-const HANDOVER_LIMIT_MS = 5_000
-/** A stage whose origin drains gets its new replica before it loses the old one: no gap beyond a few samples. */
-const DRAIN_GAP_LIMIT_MS = 500
+/**
+ * A stage whose origin drains gets its new feed before it loses the old one, and loses the old one
+ * right after: two feeds at once and no feed each within a few 20 ms samples (measured: 0-20 ms, no gap).
+ */
+const HANDOVER_LIMIT_MS = 100
+const DRAIN_GAP_LIMIT_MS = 100
+/**
+ * A stage that becomes an origin itself: the relay's session first, its old replica stopped at the
+ * leader's next round (2 s while pending, plus IVS's stop). Measured 2.9 s; before the per-operation
+ * pacing it was 4.9 s, which this must catch.
+ */
+const NEW_ORIGIN_HANDOVER_LIMIT_MS = 3_500
 
 let ivs: IvsServer
 let whip: WhipEndpoint
@@ -206,10 +215,11 @@ test(`hybrid: ${STAGES} stages made for viewers, ⌈N/6⌉ relay sessions, the r
       `hybrid, ${label}: drained and deleted ${(deletedAt - drainFrom).toFixed(0)} ms after its viewers left; its ${moved.length} stages now: ${[...new Set(now)].join(', ')}; ` +
         `per stage two feeds at once: ${runs.map((r) => r.overlapMs.toFixed(0)).join(' / ')} ms, no feed: ${runs.map((r) => r.gapMs.toFixed(0)).join(' / ')} ms`,
     )
-    for (const r of runs) {
-      expect(r.overlapMs).toBeLessThanOrEqual(HANDOVER_LIMIT_MS)
-      expect(r.gapMs).toBeLessThanOrEqual(DRAIN_GAP_LIMIT_MS)
-    }
+    moved.forEach((arn, i) => {
+      const limit = relayFeeds(arn).length ? NEW_ORIGIN_HANDOVER_LIMIT_MS : HANDOVER_LIMIT_MS
+      expect(runs[i]!.overlapMs, `${label}, moved stage ${i + 1}: two feeds at once (ms)`).toBeLessThanOrEqual(limit)
+      expect(runs[i]!.gapMs, `${label}, moved stage ${i + 1}: no feed (ms)`).toBeLessThanOrEqual(DRAIN_GAP_LIMIT_MS)
+    })
     const left = await stageArns()
     expect(left.every((arn) => oneFeed(arn) !== null)).toBe(true)
     // The stages that did not depend on it never changed feed.
