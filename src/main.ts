@@ -2,6 +2,8 @@
 import { hostname } from 'node:os'
 import { loadRelayConfig } from '../relay/config'
 import { startRelay } from '../relay/main'
+import { runKeys } from './cli/keys'
+import { systemClock } from './clock'
 import type { ConfigResult } from './config/env'
 import { loadServeConfig } from './config/serve'
 import { loadShutdownConfig } from './config/shutdown'
@@ -19,6 +21,8 @@ Commands:
   serve     API server, WebSocket hub, autoscaler and presence sweeper (default)
   relay     WHIP ingest and fan-out of the broadcaster's media into every stage
   keygen    print a new P-384 key pair for self-signed participant tokens
+  keys list | rotate | retire ARN [--force]
+            the Region's IVS public keys for self-signed tokens: list, import a new one, delete an old one
   healthcheck [port]
             exit 0 when /health/live answers on this machine (for container health checks)
   version   print the version
@@ -123,6 +127,14 @@ switch (command) {
     break
   case 'keygen':
     await keygen()
+    break
+  case 'keys':
+    process.exitCode = await runKeys(process.argv.slice(3), {
+      env: process.env,
+      clock: systemClock,
+      out: (t) => process.stdout.write(t),
+      err: (t) => process.stderr.write(t),
+    })
     break
   case 'healthcheck':
     await healthcheck(process.argv[3])

@@ -1,12 +1,13 @@
 import { REPLICAS_PER_PARTICIPANT, REPLICATE_MAX_STAGES } from '../fleet/admission'
 import type { FanoutMode } from '../fleet/settings'
-import { PUBLIC_KEY_ARN_PATTERN, STAGE_ARN_PATTERN } from '../ivs/arn'
+import { STAGE_ARN_PATTERN } from '../ivs/arn'
 import type { LogLevel } from '../log'
 import type { RedisConnection } from '../store/redis-connection'
 import { DEFAULT_STAGE_CAPACITY, DEFAULT_WATCH_HISTORY_TTL_MS } from '../store/types'
 import { type AddressList, parseAddressList } from '../web/client-address'
 import { type ConfigResult, type Env, EnvReader, hasAwsCredentials, readPem } from './env'
 import { type HardeningConfig, readHardening, readSecret } from './hardening'
+import { readIvsAccess, readPublicKeyArn, readTokenTtls } from './ivs-access'
 import { readRedisConnection } from './redis'
 
 export type ProviderKind = 'aws' | 'local'
@@ -62,8 +63,6 @@ export interface ServeConfig extends HardeningConfig {
 /** The reconnect window IVS's StartParticipantReplication takes at most (the ivs-realtime model: 0–60 s). */
 export const IVS_MAX_RECONNECT_WINDOW_SECONDS = 60
 
-const MAX_TOKEN_TTL_MIN = 14 * 24 * 60
-
 /** Read by the relay only: set for serve, they usually mean the wrong command was started. */
 export const RELAY_ONLY = ['SERVER_ID', 'API_SERVER_URL', 'PUBLISH_SECRET', 'WHIP_ENDPOINT', 'WEBRTC_UDP_PORT', 'WEBRTC_PUBLIC_HOSTS'] as const
 
@@ -99,7 +98,7 @@ export function loadServeConfig(env: Env): ConfigResult<ServeConfig> {
     r.errors.push(`both ${native} (native Redis) and UPSTASH_REDIS_REST_URL (Upstash REST) are set: choose one store`)
   }
 
-  const ivsPublicKeyArn = r.matching('IVS_PUBLIC_KEY_ARN', PUBLIC_KEY_ARN_PATTERN, 'an IVS public key ARN (arn:aws:ivs:<region>:<account>:public-key/<id>)')
+  const ivsPublicKeyArn = readPublicKeyArn(r)
   const ivsPrivateKeyPem = readPem(r, 'IVS_PRIVATE_KEY')
   if (provider === 'aws' && (r.raw('IVS_PUBLIC_KEY_ARN') === undefined) !== (r.raw('IVS_PRIVATE_KEY') === undefined)) {
     r.errors.push('IVS_PUBLIC_KEY_ARN and IVS_PRIVATE_KEY must be set together to sign tokens locally')
@@ -125,9 +124,8 @@ export function loadServeConfig(env: Env): ConfigResult<ServeConfig> {
     skipAuth,
     ...hardening,
     warnings: r.warnings,
-    awsRegion: r.string('AWS_REGION', r.string('AWS_DEFAULT_REGION', 'us-east-1')),
+    ...readIvsAccess(r),
     provider,
-    ivsEndpoint: r.url('IVS_ENDPOINT', null),
     masterStageArn: r.matching('MASTER_STAGE_ARN', STAGE_ARN_PATTERN, 'an IVS stage ARN (arn:aws:ivs:<region>:<account>:stage/<12 letters or digits>)'),
     // Unset: local stages carry no media (IVS's WHIP endpoint knows no local stage).
     localWhipUrl: r.url('LOCAL_WHIP_URL', null),
@@ -146,8 +144,7 @@ export function loadServeConfig(env: Env): ConfigResult<ServeConfig> {
     watchHistoryTtlMs: r.int('WATCH_HISTORY_TTL_MS', DEFAULT_WATCH_HISTORY_TTL_MS, 60_000),
     heartbeatIntervalMs,
     heartbeatTimeoutMs,
-    publisherTokenTtlMin: r.int('PUBLISHER_TOKEN_TTL_MIN', 240, 1, MAX_TOKEN_TTL_MIN),
-    viewerTokenTtlMin: r.int('VIEWER_TOKEN_TTL_MIN', 60, 1, MAX_TOKEN_TTL_MIN),
+    ...readTokenTtls(r),
     cloudwatchEnabled: r.bool('CLOUDWATCH_ENABLED', false),
     cloudwatchNamespace: r.string('CLOUDWATCH_NAMESPACE', 'IVS/Production'),
     corsOrigins: readOrigins(r),
