@@ -1,4 +1,4 @@
-import { DeletePublicKeyCommand, GetPublicKeyCommand, ImportPublicKeyCommand, ListPublicKeysCommand } from '@aws-sdk/client-ivs-realtime'
+import { DeletePublicKeyCommand, ImportPublicKeyCommand, ListPublicKeysCommand } from '@aws-sdk/client-ivs-realtime'
 import type { IvsRealTimeApi } from './aws-api'
 
 /** A public key as ListPublicKeys reports it (IVS reports no creation time). */
@@ -8,7 +8,7 @@ export interface PublicKeySummary {
   tags: Record<string, string>
 }
 
-/** GetPublicKey and ImportPublicKey also report the material and its fingerprint. */
+/** ImportPublicKey (and GetPublicKey) also report the material and its fingerprint. */
 export interface PublicKeyDetail extends PublicKeySummary {
   publicKeyMaterial: string
   fingerprint: string
@@ -17,8 +17,8 @@ export interface PublicKeyDetail extends PublicKeySummary {
 const PAGE_SIZE = 100
 
 /**
- * The account's public keys for self-signed participant tokens (ImportPublicKey, GetPublicKey,
- * ListPublicKeys, DeletePublicKey), through IvsRealTimeApi's pacing and error mapping: an unknown
+ * The account's public keys for self-signed participant tokens (ImportPublicKey, ListPublicKeys,
+ * DeletePublicKey), through IvsRealTimeApi's pacing and error mapping: an unknown
  * key is NOT_FOUND, the 3-key quota CAPACITY_EXHAUSTED. Import and delete are tried once: a retry
  * after an answer that got lost would import a second key, or report a deleted key as not found.
  */
@@ -37,13 +37,6 @@ export class IvsPublicKeys {
       nextToken = page.nextToken || undefined
     } while (nextToken)
     return keys
-  }
-
-  async get(arn: string): Promise<PublicKeyDetail> {
-    const answer = await this.api.call('GetPublicKey', (abortSignal) => this.api.client.send(new GetPublicKeyCommand({ arn }), { abortSignal }), {
-      subject: `public key ${arn}`,
-    })
-    return detail(answer.publicKey)
   }
 
   async import(input: { publicKeyMaterial: string; name: string; tags: Record<string, string> }): Promise<PublicKeyDetail> {
