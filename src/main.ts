@@ -1,7 +1,9 @@
 #!/usr/bin/env bun
-import { hostname } from 'node:os'
+import { hostname, networkInterfaces } from 'node:os'
 import { loadRelayConfig } from '../relay/config'
 import { startRelay } from '../relay/main'
+import { runDoctor } from './cli/doctor'
+import { runIamPolicy } from './cli/iam-policy'
 import { runKeys } from './cli/keys'
 import { systemClock } from './clock'
 import type { ConfigResult } from './config/env'
@@ -23,6 +25,10 @@ Commands:
   keygen    print a new P-384 key pair for self-signed participant tokens
   keys list | rotate | retire ARN [--force]
             the Region's IVS public keys for self-signed tokens: list, import a new one, delete an old one
+  iam-policy [--operator] [--account ID]
+            print the least-privilege IAM policy for this configuration (--operator: for keys and doctor)
+  doctor [relay]
+            check this configuration against its store and IVS (relay: its API server), one line per check
   healthcheck [port]
             exit 0 when /health/live answers on this machine (for container health checks)
   version   print the version
@@ -111,6 +117,14 @@ async function healthcheck(portArg: string | undefined): Promise<void> {
   process.exit(ok ? 0 : 1)
 }
 
+async function doctor(): Promise<void> {
+  const addresses = () => Object.values(networkInterfaces()).flatMap((list) => (list ?? []).map((a) => a.address))
+  const report = await runDoctor(process.argv.slice(3), { env: process.env, hostname: hostname(), localAddresses: addresses })
+  process.stdout.write(report.text)
+  // A store still reconnecting in the background must not keep the process alive.
+  process.exit(report.code)
+}
+
 async function keygen(): Promise<void> {
   const { privateKeyPem, publicKeyPem } = await generateKeyPair()
   process.stdout.write(`${privateKeyPem}\n${publicKeyPem}
@@ -135,6 +149,16 @@ switch (command) {
       out: (t) => process.stdout.write(t),
       err: (t) => process.stderr.write(t),
     })
+    break
+  case 'iam-policy': {
+    const policy = runIamPolicy(process.argv.slice(3), process.env)
+    process.stdout.write(policy.stdout)
+    process.stderr.write(policy.stderr)
+    process.exitCode = policy.code
+    break
+  }
+  case 'doctor':
+    await doctor()
     break
   case 'healthcheck':
     await healthcheck(process.argv[3])

@@ -49,7 +49,7 @@ export const IVS_OPERATION_USES = {
   // In relay mode too: replications a replicate/hybrid run left are stopped.
   StopParticipantReplication: { resource: 'stage', serve: always, why: 'replications no longer wanted; in relay mode, those an earlier mode left' },
   ListParticipantReplicas: { resource: 'stage', serve: replicating, why: 'FANOUT_MODE replicate/hybrid: what each source feeds' },
-  GetPublicKey: { resource: 'public-key', operator: ['doctor', 'keys'], why: 'doctor: the private key belongs to IVS_PUBLIC_KEY_ARN' },
+  GetPublicKey: { resource: 'public-key', operator: ['doctor'], why: 'doctor: the private key belongs to IVS_PUBLIC_KEY_ARN' },
   ListPublicKeys: { resource: 'any', operator: ['keys'], why: 'keys list / rotate / retire' },
   // keys tags the keys it imports (ivs:TagResource, as for CreateStage).
   ImportPublicKey: { resource: 'public-key', operator: ['keys'], alsoAuthorizes: ['TagResource'], why: 'keys rotate' },
