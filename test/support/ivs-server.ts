@@ -302,10 +302,25 @@ export async function startIvsServer(options: IvsServerOptions = {}): Promise<Iv
     if (!Array.isArray(capabilities) || !capabilities.every((c) => c === 'PUBLISH' || c === 'SUBSCRIBE')) {
       throw new IvsError('ValidationException', 'capabilities must be PUBLISH and/or SUBSCRIBE')
     }
-    existingStage(stageArn)
+    const stage = existingStage(stageArn)
     const participantId = randomAlphanumeric(12)
-    const expirationTime = new Date(Date.now() + duration * 60_000)
-    const claims = { exp: Math.floor(expirationTime.getTime() / 1000), jti: participantId, resource: stageArn, user_id: userId }
+    const issuedAt = Date.now()
+    const expirationTime = new Date(issuedAt + duration * 60_000)
+    // The claims IVS's own tokens carry (and self-signed ones must): the web SDK opens its events
+    // socket at events_url with topic (the stage id) in the query, and publishes to whip_url.
+    const claims = {
+      exp: Math.floor(expirationTime.getTime() / 1000),
+      iat: Math.floor(issuedAt / 1000),
+      jti: participantId,
+      resource: stageArn,
+      topic: stageArn.split('/').pop(),
+      events_url: stage.endpoints.events,
+      whip_url: stage.endpoints.whip,
+      capabilities: { allow_publish: capabilities.includes('PUBLISH'), allow_subscribe: capabilities.includes('SUBSCRIBE') },
+      attributes,
+      user_id: userId,
+      version: '1.0',
+    }
     return {
       participantId,
       token: `${b64url({ alg: 'ES384', typ: 'JWT' })}.${b64url(claims)}.${randomAlphanumeric(64)}`,
