@@ -271,6 +271,10 @@ export class LuaStore implements Store {
     await this.run('releaseLease', [name, holder])
   }
 
+  async sharedSecret(name: string, candidate: string): Promise<string> {
+    return this.run<string>('sharedSecret', [name, candidate])
+  }
+
   async appendEvent(event: FleetEvent): Promise<string> {
     return this.call('appendEvent', () => this.driver.xadd(this.key('events'), { type: event.type, data: JSON.stringify(event.data) }, EVENTS_KEPT))
   }

@@ -11,6 +11,7 @@
  *   P seen            ZSET  userId -> last heartbeat (ms)
  *   P history:<user>  LIST  finished sessions (last 100);  P watch:<user>  total ms; both expire after the retention
  *   P seq, P relays, P relayhb, P publisher, P lease:<name>, P events (stream)
+ *   P secret:<name>   STRING the fleet's shared secrets (the viewer-session key), set once, never expiring
  *   P localstages     HASH  arn -> the local provider's stage {arn, name, tags} (store/lua-local-stages.ts)
  *
  * `assignViewer` mirrors the fill-first rule of store/fill-first.ts (hasFreeSeat, pickStage); the
@@ -262,6 +263,13 @@ if current then
 end
 redis.call('SET', key, holder .. ' ' .. string.format('%d', now + ttl), 'PX', ttl * 2)
 return 1
+`),
+
+  /** ARGV: P, name, candidate. Set-if-absent, then the kept value (P secret:<name>, no expiry). */
+  sharedSecret: script(`
+local key = P..'secret:'..ARGV[2]
+redis.call('SET', key, ARGV[3], 'NX')
+return redis.call('GET', key)
 `),
 
   releaseLease: script(`

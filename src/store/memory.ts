@@ -55,6 +55,7 @@ export class MemoryStore implements Store {
   private readonly relays = new Map<string, RelayRecord>()
   private publisher: PublisherState = { active: false, updatedAt: null, serverId: null }
   private readonly leases = new Map<string, { holder: string; expiresAt: number }>()
+  private readonly secrets = new Map<string, string>()
   private events: StoredEvent[] = []
   private eventSeq = 0
   private stageSeq = 0
@@ -233,6 +234,11 @@ export class MemoryStore implements Store {
 
   async releaseLease(name: string, holder: string): Promise<void> {
     if (this.leases.get(name)?.holder === holder) this.leases.delete(name)
+  }
+
+  async sharedSecret(name: string, candidate: string): Promise<string> {
+    if (!this.secrets.has(name)) this.secrets.set(name, candidate)
+    return this.secrets.get(name)!
   }
 
   async appendEvent(event: FleetEvent): Promise<string> {

@@ -206,6 +206,13 @@ export interface Store {
   acquireLease(name: string, holder: string, ttlMs: number, now: number): Promise<boolean>
   releaseLease(name: string, holder: string): Promise<void>
 
+  /**
+   * The fleet's secret `name` (e.g. the viewer-session signing key): `candidate` is kept when the fleet
+   * has none yet (set-if-absent, atomic), and the kept one is returned, so every instance sharing the
+   * store ends up with the same value however many race to create it. Kept until the store loses it.
+   */
+  sharedSecret(name: string, candidate: string): Promise<string>
+
   appendEvent(event: FleetEvent): Promise<string>
   /**
    * Events after `afterId` (exclusive; null = from the start of the retained window), oldest first.

@@ -433,6 +433,21 @@ export function describeStore(name: string, factory: StoreFactory) {
       expect(await store.fanout.get()).toEqual(record)
     })
 
+    test('shared secrets: the first candidate is kept (set-if-absent), racing claims all get it, names apart', async () => {
+      expect(await store.sharedSecret('viewer-session-key', 'first-candidate')).toBe('first-candidate')
+      expect(await store.sharedSecret('viewer-session-key', 'second-candidate')).toBe('first-candidate')
+      // Ten instances starting at once: one candidate wins, and every one of them is told which.
+      const raced = await Promise.all(Array.from({ length: 10 }, (_, i) => store.sharedSecret('raced', `candidate-${i}`)))
+      expect(new Set(raced).size).toBe(1)
+      expect(raced[0]).toMatch(/^candidate-\d$/)
+      // Another name is another secret; a key-shaped value (base64url of 32 bytes) comes back byte for byte.
+      const key = Buffer.from(Array.from({ length: 32 }, (_, i) => 255 - i * 7)).toString('base64url')
+      expect(await store.sharedSecret('other', key)).toBe(key)
+      expect(await store.sharedSecret('viewer-session-key', key)).toBe('first-candidate')
+      // Not fleet state: no stage, viewer or event appears.
+      expect([await store.listStages(), await store.lastEventId()]).toEqual([[], null])
+    })
+
     test('leader lease: acquire, renew, refuse others, expire, release', async () => {
       expect(await store.acquireLease('leader', 'a', 1000, T0)).toBe(true)
       expect(await store.acquireLease('leader', 'b', 1000, T0 + 500)).toBe(false)
