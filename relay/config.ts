@@ -1,6 +1,6 @@
 import { isIP } from 'node:net'
 import { type ConfigResult, type Env, EnvReader } from '../src/config/env'
-import { type HardeningConfig, readHardening, readSecret } from '../src/config/hardening'
+import { type HardeningConfig, readHardening, readPreviousApiKey, readSecret } from '../src/config/hardening'
 import type { LogLevel } from '../src/log'
 
 export interface RelayConfig extends HardeningConfig {
@@ -8,6 +8,8 @@ export interface RelayConfig extends HardeningConfig {
   logLevel: LogLevel
   apiServerUrl: string
   apiSecretKey: string
+  /** API_SECRET_KEY_PREVIOUS: accepted beside the API key on /metrics and /health details while a rotation rolls out (the relay sends API_SECRET_KEY). */
+  apiSecretKeyPrevious: string | null
   serverId: string
   serverIp: string
   /** Overrides the WHIP URL each stage reports; null = use the stage's own (from its publish token). */
@@ -35,6 +37,7 @@ export function loadRelayConfig(env: Env, hostname: string): ConfigResult<RelayC
     logLevel: r.logLevel(),
     apiServerUrl: r.url('API_SERVER_URL', 'http://localhost:3000')!,
     apiSecretKey: apiSecretKey ?? '',
+    apiSecretKeyPrevious: readPreviousApiKey(r, apiSecretKey),
     serverId,
     serverIp: r.string('SERVER_IP', '127.0.0.1'),
     whipEndpoint: r.url('WHIP_ENDPOINT', null),

@@ -124,6 +124,7 @@ export async function startRelay(options: RelayOptions): Promise<RelayHandle> {
     link,
     feeding,
     apiKey: config.apiSecretKey,
+    previousApiKey: config.apiSecretKeyPrevious,
     metricsToken: config.metricsToken,
     checks: [{ name: 'api', kind: 'http', check: async () => void (await api().stages()) }],
   })

@@ -11,6 +11,7 @@ import { LeaderLease } from './fleet/leader'
 import { FleetLoop } from './fleet/loop'
 import { RelayService } from './fleet/relays'
 import { ReplicationService } from './fleet/replication'
+import { SessionKeyKeeper } from './fleet/session-key'
 import { MasterStageMissing, StageService } from './fleet/stages'
 import { FleetStartup } from './fleet/startup'
 import { StatsReader } from './fleet/stats'
@@ -31,6 +32,7 @@ import { Counters } from './metrics/counters'
 import { Histogram } from './metrics/prometheus'
 import type { Store } from './store/types'
 import { systemTicker, type Ticker } from './ticker'
+import { PreviousKeyWatch } from './web/api-keys'
 import { DEFAULT_STOP_GRACE_MS, drainFor, type StopOptions, stopServer } from './web/drain'
 import { DEFAULT_GUESS_POLICY, GuessBudget } from './web/guess-budget'
 import { Listener } from './web/listener'
@@ -128,7 +130,10 @@ export async function startServe(options: ServeOptions): Promise<ServeHandle> {
     apiKey = randomSecret(24)
     options.announce?.(`No API_SECRET_KEY set: this run's API key is ${apiKey}`)
   }
-  const sessions = new ViewerSessions(apiKey)
+  // Signed with the fleet's own key (read from the store as the fleet starts); sessions signed before
+  // it existed, with a key derived from the API key, still verify.
+  const sessions = new ViewerSessions({ legacyApiKeys: [config.apiSecretKey, config.apiSecretKeyPrevious] })
+  const sessionKey = new SessionKeyKeeper({ store, sessions, ticker, logger, randomBytes: (n) => crypto.getRandomValues(new Uint8Array(n)) })
   const events = storeEventPublisher(store)
   const lock = new CreateLock({ store, clock, sleep, ticker, logger }, settings.createLock)
   const replication = new ReplicationService({ store, provider, events, counters, clock, logger }, settings.replication)
@@ -153,7 +158,9 @@ export async function startServe(options: ServeOptions): Promise<ServeHandle> {
       IVS_MAX_SUBSCRIPTIONS: config.ivsMaxSubscriptions,
     })
   }
-  const startup = new FleetStartup({ start: () => stages.start(), logger, sleep, onFatal: fatal })
+  // The fleet's viewer-session key first: until the store gives it, no session can be signed.
+  const start = () => sessionKey.load().then(() => stages.start())
+  const startup = new FleetStartup({ start, logger, sleep, onFatal: fatal })
   const master = await startup.begin().catch((error: unknown) => {
     throw error instanceof MasterStageMissing ? new StartupError(error.message) : error
   })
@@ -166,7 +173,12 @@ export async function startServe(options: ServeOptions): Promise<ServeHandle> {
   await feed.start()
   const broadcast = new StatsBroadcast({ read: () => stats.read(), audience: hub, ticker, logger }, settings.statsIntervalMs)
 
-  const auth = new Authenticator({ apiKey, mediaSecret: config.mediaServerSecret, skipAuth: config.skipAuth }, sessions, clock)
+  const auth = new Authenticator(
+    { apiKey, previousApiKey: config.apiSecretKeyPrevious, mediaSecret: config.mediaServerSecret, skipAuth: config.skipAuth },
+    sessions,
+    clock,
+    config.apiSecretKeyPrevious === null ? null : new PreviousKeyWatch({ counters, logger, clock }),
+  )
   const rateWindow = config.rateLimit
   const localLimiter = new RateLimiter(rateWindow, clock)
   // With a shared store the limit is one for the fleet; the memory store is this process anyway.
@@ -228,6 +240,7 @@ export async function startServe(options: ServeOptions): Promise<ServeHandle> {
   metrics.start()
   loop.start()
   broadcast.start()
+  sessionKey.start()
   logger.info('serving', {
     port: listener.listeningPort,
     scheme: listener.scheme,
@@ -262,6 +275,7 @@ export async function startServe(options: ServeOptions): Promise<ServeHandle> {
         if (drainMs > 0) logger.info('draining', { drainMs })
         await drainFor(app.store.drain, drainMs)
         startup.stop()
+        sessionKey.stop()
         await broadcast.stop()
         await loop.stop()
         // Open sockets would hold server.stop(false) forever: close them first (1001 going away).

@@ -4,6 +4,7 @@ import { AppError } from '../../src/errors'
 import type { Logger } from '../../src/log'
 import type { Counters } from '../../src/metrics/counters'
 import { VERSION } from '../../src/version'
+import { ApiKeys, PreviousKeyWatch } from '../../src/web/api-keys'
 import { clientOfRequest, type ProxyTrust } from '../../src/web/client-address'
 import type { CorsPolicy } from '../../src/web/cors'
 import { bearerOf, SecretCheck } from '../../src/web/credentials'
@@ -13,6 +14,7 @@ import type { HealthCheck } from '../../src/web/health'
 import { counterFamilies, metricsAccess, metricsRoute } from '../../src/web/metrics'
 import { httpPipeline } from '../../src/web/pipeline'
 import type { RateCounter } from '../../src/web/rate-limiter'
+import { canonicalPath } from '../../src/web/request-path'
 import { pageCsp } from '../../src/web/security-headers'
 import type { FeedingView } from '../control/feeding'
 import type { LinkState } from '../control/link'
@@ -37,6 +39,8 @@ export interface RelayAppDeps {
   checks: HealthCheck[]
   /** /metrics accepts the API key (x-api-key) or METRICS_TOKEN. */
   apiKey: string
+  /** API_SECRET_KEY_PREVIOUS: accepted as well while a rotation rolls out (each use counted and reported). */
+  previousApiKey?: string | null
   metricsToken: string | null
   /** Requests per client address on the routes that take a secret (/whip, /metrics), and the guess budget on those secrets. */
   rateLimiter: RateCounter
@@ -73,9 +77,15 @@ export function buildRelayApp(deps: RelayAppDeps) {
     if (!publishSecret.matches(token)) throw new AppError('UNAUTHORIZED', 'the bearer token is not the publish secret')
   }
   const { fanout } = deps
-  const apiKey = new SecretCheck(deps.apiKey)
+  const previous = deps.previousApiKey ?? null
+  const apiKey = new ApiKeys(deps.apiKey, previous, previous === null ? null : new PreviousKeyWatch(deps))
   const clientOf = clientOfRequest(deps.trustProxy)
   const requireMetricsAccess = metricsAccess({ isApiKey: (key) => apiKey.matches(key), metricsToken: deps.metricsToken })
+  // /health's details gate checks the key once per request: that is where its use is noted.
+  const isHealthKey = (key: string, request: Request) => {
+    apiKey.noteUse(key, `${request.method} ${canonicalPath(request.url)}`)
+    return apiKey.matches(key)
+  }
   return new Elysia({ name: 'ivs-fanout-relay', normalize: false, serve: { reusePort: false } })
     .use(
       httpPipeline({
@@ -90,8 +100,10 @@ export function buildRelayApp(deps: RelayAppDeps) {
         credentialed,
         // From the headers, before any body (the offer) is read.
         checkCredentials: (request, path) => {
-          if (path === '/metrics') requireMetricsAccess(request.headers.toJSON())
-          else if (request.method !== 'PATCH') requirePublisher(request.headers.toJSON())
+          if (path === '/metrics') {
+            requireMetricsAccess(request.headers.toJSON())
+            apiKey.noteUse(request.headers.get('x-api-key'), `${request.method} ${path}`)
+          } else if (request.method !== 'PATCH') requirePublisher(request.headers.toJSON())
         },
         guesses: deps.guesses,
         rateLimit: { counter: deps.rateLimiter },
@@ -111,7 +123,7 @@ export function buildRelayApp(deps: RelayAppDeps) {
         checks: deps.checks,
         fanout,
         // Details for the API key or METRICS_TOKEN (as /metrics); a wrong one is charged to the guess budget.
-        details: detailsGate({ isApiKey: (key) => apiKey.matches(key), metricsToken: deps.metricsToken, guesses: deps.guesses, clientOf }),
+        details: detailsGate({ isApiKey: isHealthKey, metricsToken: deps.metricsToken, guesses: deps.guesses, clientOf }),
       }),
     )
     .use(

@@ -93,7 +93,8 @@ export type DetailsGate = (request: Request, server: Peer | null) => boolean
  * budget (the one /whip and /metrics share), and 429 while the address is locked out.
  */
 export function detailsGate(options: {
-  isApiKey(key: string): boolean
+  /** Called once per request that presents x-api-key. */
+  isApiKey(key: string, request: Request): boolean
   metricsToken: string | null
   guesses: GuessBudget
   clientOf(request: Request, server: Peer | null): string
@@ -105,7 +106,7 @@ export function detailsGate(options: {
     if (key === null && authorization === null) return false
     const client = options.clientOf(request, server)
     refuseIfLocked(options.guesses, client)
-    if ((key !== null && options.isApiKey(key)) || token?.matches(bearerOf({ authorization: authorization ?? undefined }))) return true
+    if ((key !== null && options.isApiKey(key, request)) || token?.matches(bearerOf({ authorization: authorization ?? undefined }))) return true
     void options.guesses.fail(client)
     throw new AppError('UNAUTHORIZED', 'send x-api-key or Authorization: Bearer <METRICS_TOKEN> for the details, or no credential for the public report')
   }

@@ -63,3 +63,21 @@ export function readSecret(r: EnvReader, name: string): string | null {
   if (value !== null && value.length < MIN_SECRET_LENGTH) r.errors.push(`${name} must be at least ${MIN_SECRET_LENGTH} characters`)
   return value
 }
+
+/**
+ * API_SECRET_KEY_PREVIOUS: the API key being replaced, accepted beside API_SECRET_KEY while a rotation
+ * rolls out (both modes). A secret like the others, and only meaningful next to a different new key.
+ */
+export function readPreviousApiKey(r: EnvReader, apiKey: string | null): string | null {
+  const previous = readSecret(r, 'API_SECRET_KEY_PREVIOUS')
+  if (previous === null) return null
+  if (apiKey === null) {
+    r.errors.push('API_SECRET_KEY_PREVIOUS is set without API_SECRET_KEY: set API_SECRET_KEY to the new key and API_SECRET_KEY_PREVIOUS to the one it replaces')
+    return null
+  }
+  if (previous === apiKey) {
+    r.errors.push('API_SECRET_KEY_PREVIOUS is the same as API_SECRET_KEY: set it to the key being replaced, or remove it')
+    return null
+  }
+  return previous
+}

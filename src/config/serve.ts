@@ -6,7 +6,7 @@ import type { RedisConnection } from '../store/redis-connection'
 import { DEFAULT_STAGE_CAPACITY, DEFAULT_WATCH_HISTORY_TTL_MS } from '../store/types'
 import { type AddressList, parseAddressList } from '../web/client-address'
 import { type ConfigResult, type Env, EnvReader, hasAwsCredentials, readPem } from './env'
-import { type HardeningConfig, readHardening, readSecret } from './hardening'
+import { type HardeningConfig, readHardening, readPreviousApiKey, readSecret } from './hardening'
 import { readIvsAccess, readPublicKeyArn, readTokenTtls } from './ivs-access'
 import { readRedisConnection } from './redis'
 
@@ -17,6 +17,8 @@ export interface ServeConfig extends HardeningConfig {
   nodeEnv: string
   logLevel: LogLevel
   apiSecretKey: string | null
+  /** API_SECRET_KEY_PREVIOUS: also accepted while a key rotation rolls out; null when unset. */
+  apiSecretKeyPrevious: string | null
   skipAuth: boolean
   /** Accepted settings worth a warning at start. */
   warnings: string[]
@@ -121,6 +123,7 @@ export function loadServeConfig(env: Env): ConfigResult<ServeConfig> {
     nodeEnv,
     logLevel: r.logLevel(),
     apiSecretKey,
+    apiSecretKeyPrevious: readPreviousApiKey(r, apiSecretKey),
     skipAuth,
     ...hardening,
     warnings: r.warnings,

@@ -84,6 +84,10 @@ const credentialHeaders = (headers: Headers) => ({
   authorization: headers.get('authorization') ?? undefined,
 })
 
+/** The API key a request presents: x-api-key, or on /ws the `apiKey` query parameter browsers use. */
+const apiKeyOf = (request: Request, path: string) =>
+  request.headers.get('x-api-key') ?? (path === '/ws' ? new URL(request.url).searchParams.get('apiKey') : null)
+
 /**
  * API_ALLOWED_CIDRS: a route under /api that takes the API key refuses (403) a client address outside
  * the list, before its credentials are looked at. Health, the dashboard's files and a viewer app's own
@@ -144,6 +148,8 @@ export function buildApp(deps: AppDeps) {
           if (path.startsWith('/api')) auth.requireViewerCredential(credentialHeaders(request.headers))
           else if (path === '/metrics') requireMetricsAccess(request.headers.toJSON())
           else if (path === '/ws') requireSocketCredential(auth, request)
+          // Passed: once per request, a use of API_SECRET_KEY_PREVIOUS is counted and reported.
+          auth.noteApiKeyUse(apiKeyOf(request, path), `${request.method} ${path}`)
         },
         guesses: deps.guesses,
         rateLimit: { counter: deps.rateLimiter, keyOf: serveRateKey((token) => auth.sessionKey(token)) },

@@ -1,10 +1,13 @@
 import type { Clock } from '../clock'
 import { AppError } from '../errors'
 import type { ViewerSessionClaims, ViewerSessions } from '../fleet/viewer-session'
+import { ApiKeys, type PreviousKeyWatch } from '../web/api-keys'
 import { bearerOf, SecretCheck } from '../web/credentials'
 
 export interface AuthSettings {
   apiKey: string
+  /** API_SECRET_KEY_PREVIOUS: accepted as well while a key rotation rolls out. */
+  previousApiKey?: string | null
   mediaSecret: string | null
   skipAuth: boolean
 }
@@ -13,20 +16,28 @@ type Headers = Record<string, string | undefined>
 
 /** The three credentials of the API: the API key, the relay's second secret, and viewer sessions. */
 export class Authenticator {
-  private readonly apiKey: SecretCheck
+  private readonly apiKey: ApiKeys
   private readonly mediaSecret: SecretCheck | null
 
   constructor(
     private readonly settings: AuthSettings,
     private readonly sessions: ViewerSessions,
     private readonly clock: Clock,
+    /** Counts and reports requests let in with the previous key. */
+    previousKeyWatch: PreviousKeyWatch | null = null,
   ) {
-    this.apiKey = new SecretCheck(settings.apiKey)
+    this.apiKey = new ApiKeys(settings.apiKey, settings.previousApiKey ?? null, previousKeyWatch)
     this.mediaSecret = settings.mediaSecret ? new SecretCheck(settings.mediaSecret) : null
   }
 
+  /** API_SECRET_KEY, or API_SECRET_KEY_PREVIOUS while it is set. */
   isApiKey(key: string | undefined): boolean {
     return this.apiKey.matches(key)
+  }
+
+  /** Once per request whose credentials passed (the pipeline's check): notes a use of the previous key on `route`. */
+  noteApiKeyUse(key: string | null | undefined, route: string): void {
+    if (!this.settings.skipAuth) this.apiKey.noteUse(key, route)
   }
 
   requireApiKey(headers: Headers): void {
@@ -101,6 +112,9 @@ export class Authenticator {
     if (!token) throw new AppError('UNAUTHORIZED', 'x-api-key header is required (a viewer app sends Authorization: Bearer <viewerSession> instead)')
     const checked = this.sessions.check(token, this.clock.now())
     if ('claims' in checked) return checked.claims
+    // Not a guess: the fleet's session key has not been read from the store yet.
+    if (checked.problem === 'unavailable')
+      throw new AppError('UPSTREAM_UNAVAILABLE', 'viewer sessions cannot be checked until the store has answered; retry shortly')
     if (checked.problem === 'expired')
       throw new AppError('UNAUTHORIZED', 'viewerSession has expired; request a new viewer token', { reason: 'session-expired' })
     throw new AppError('UNAUTHORIZED', 'viewerSession is not valid; request a new viewer token')

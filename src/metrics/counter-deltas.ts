@@ -26,6 +26,8 @@ export const COUNTER_METRICS: Record<string, CounterMetricSpec> = {
   CapacityRefusals: { dimensions: { reason: 'Reason' }, always: [] },
   /** CreateStage refused by IVS's stages-per-account quota. */
   StageQuotaExceeded: { dimensions: {}, always: [] },
+  /** Requests let in with API_SECRET_KEY_PREVIOUS: sent while it is set (0 included), so a rotation can end when it stays 0. */
+  ApiKeyPreviousUsed: { dimensions: {}, always: [] },
 }
 
 export interface MetricDimension {

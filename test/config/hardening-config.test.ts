@@ -67,3 +67,26 @@ test('TRUST_PROXY=true still works (one hop) and says why it is risky', () => {
   expect(serve.config.trustProxy).toEqual({ kind: 'hops', hops: 1 })
   expect(serve.config.warnings.join()).toContain('TRUST_PROXY=true is read as 1')
 })
+
+test('API_SECRET_KEY_PREVIOUS is read alike in both modes: a secret of 16+ characters, different from API_SECRET_KEY, only beside it; each error names it', () => {
+  const NEW = 'the-new-api-key-0123456789'
+  const OLD = 'the-old-api-key-0123456789'
+  const relayBase = { API_SERVER_URL: 'http://127.0.0.1:3000' }
+  const both = (env: Record<string, string>) => [loadServeConfig(env), loadRelayConfig({ ...relayBase, ...env }, 'host')]
+  for (const result of both({ API_SECRET_KEY: NEW, API_SECRET_KEY_PREVIOUS: OLD })) {
+    if (!result.ok) throw new Error(result.errors.join('; '))
+    expect([result.config.apiSecretKey, result.config.apiSecretKeyPrevious]).toEqual([NEW, OLD])
+  }
+  for (const result of both({ API_SECRET_KEY: NEW })) expect(result.ok && result.config.apiSecretKeyPrevious).toBeNull()
+  for (const result of both({ API_SECRET_KEY: NEW, API_SECRET_KEY_PREVIOUS: 'short' }))
+    expect(errorsOf(result)).toEqual(['API_SECRET_KEY_PREVIOUS must be at least 16 characters'])
+  for (const result of both({ API_SECRET_KEY: NEW, API_SECRET_KEY_PREVIOUS: NEW }))
+    expect(errorsOf(result)).toEqual(['API_SECRET_KEY_PREVIOUS is the same as API_SECRET_KEY: set it to the key being replaced, or remove it'])
+  const without = 'API_SECRET_KEY_PREVIOUS is set without API_SECRET_KEY: set API_SECRET_KEY to the new key and API_SECRET_KEY_PREVIOUS to the one it replaces'
+  expect(errorsOf(loadServeConfig({ API_SECRET_KEY_PREVIOUS: OLD }))).toEqual([without])
+  // The relay also needs API_SECRET_KEY for itself: both errors at once.
+  expect(errorsOf(loadRelayConfig({ ...relayBase, API_SECRET_KEY_PREVIOUS: OLD }, 'host'))).toEqual([
+    'API_SECRET_KEY is required: the relay calls the API server with it',
+    without,
+  ])
+})

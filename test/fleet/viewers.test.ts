@@ -52,7 +52,7 @@ async function fleet(options: Options = {}) {
   )
   const master = (await stages.start()).arn
   const real = new SelfSignedTokenIssuer(signingKey, 'arn:aws:ivs:us-east-1:000000000000:public-key/unit', clock)
-  const sessions = new ViewerSessions('unit-test-api-key-0123456789')
+  const sessions = new ViewerSessions({ key: Buffer.alloc(32, 5) })
   const viewers = new ViewerService(
     {
       store,

@@ -10,7 +10,7 @@ const STAGE = 'arn:aws:ivs:us-east-1:000000000000:stage/AbCdEf123456'
 
 function authenticator(settings: { mediaSecret?: string | null; skipAuth?: boolean } = {}) {
   const clock = new ManualClock(Date.UTC(2026, 11, 1, 12))
-  const sessions = new ViewerSessions(API_KEY)
+  const sessions = new ViewerSessions({ key: Buffer.alloc(32, 5), legacyApiKeys: [API_KEY] })
   const auth = new Authenticator({ apiKey: API_KEY, mediaSecret: settings.mediaSecret ?? null, skipAuth: settings.skipAuth ?? false }, sessions, clock)
   /** A session for `userId` that expires `ttlS` seconds from now. */
   const session = (userId: string, ttlS = 60, signer = sessions) =>
@@ -144,12 +144,12 @@ describe('Authenticator: viewer sessions', () => {
     const otherPayload = Buffer.from(JSON.stringify(['alice', 'p-alice', STAGE, 4_000_000_000])).toString('base64url')
     const flipped = mac[0] === 'A' ? `B${mac.slice(1)}` : `A${mac.slice(1)}`
     const forged = [
-      session('alice', 60, new ViewerSessions('another-deployments-api-key-0123')), // signed with another key
+      session('alice', 60, new ViewerSessions({ key: Buffer.alloc(32, 6) })), // signed with another fleet's key
       `${version}.${otherPayload}.${mac}`, // a longer expiry under the old MAC
       `${version}.${payload}.${flipped}`, // one character of the MAC
       `${version}.${payload}.${mac.slice(0, 10)}`, // a short MAC
       `${version}.${payload}.${mac}${mac}`, // a long one
-      `v2.${payload}.${mac}`,
+      `v1.${payload}.${mac}`, // the right MAC under the legacy version
       `${version}.${payload}`,
       'not-a-session',
     ]

@@ -69,7 +69,7 @@ describe('tokens and viewers on real state', () => {
       const d = await data(await post(server, '/api/token/viewer', { userId: `viewer-${i}` }))
       expect(decodeJwt(d.token).capabilities).toEqual({ allow_publish: false, allow_subscribe: true })
       expect(d.heartbeatIntervalMs).toBe(15000)
-      expect(d.viewerSession).toStartWith('v1.')
+      expect(d.viewerSession).toStartWith('v2.')
       placed.push(d.stageArn)
     }
     expect(placed.slice(0, 3)).toEqual([master, master, master])
@@ -107,7 +107,7 @@ describe('tokens and viewers on real state', () => {
     })
     expect(viaSession.status).toBe(200)
     const beat = await data(viaSession)
-    expect(beat).toEqual({ ok: true, nextHeartbeatMs: 15000, viewerSession: expect.stringMatching(/^v1\./) })
+    expect(beat).toEqual({ ok: true, nextHeartbeatMs: 15000, viewerSession: expect.stringMatching(/^v2\./) })
     expect((await post(server, '/api/viewer/heartbeat', { userId: 'viewer-1', stageArn: master })).status).toBe(200)
     const other = await fetch(`${server.url}/api/viewer/heartbeat`, {
       method: 'POST',

@@ -38,6 +38,7 @@ export const SYSTEM_TESTS: Record<string, readonly ToolName[]> = {
   'test/containers/compose.test.ts': CONTAINER_TOOLS,
   'test/containers/image.test.ts': CONTAINER_TOOLS,
   'test/containers/systemd.test.ts': ['systemd-analyze'],
+  'test/e2e/api-key-rotation.test.ts': ['redis-server'],
   'test/e2e/binary-smoke.test.ts': ['redis-server'],
   'test/e2e/create-lock-failover.test.ts': ['redis-server'],
   'test/e2e/fanout-modes-replicate.test.ts': ['redis-server'],

@@ -53,7 +53,7 @@ export const ViewerToken = t.Object(
     stageArn: StageArn,
     expirationTime: IsoTime,
     heartbeatIntervalMs: t.Integer({ example: 15000 }),
-    viewerSession: t.String({ description: 'send as Authorization: Bearer to the viewer routes and /ws?type=viewer', example: 'v1.WyJ2aWV3ZXIt...' }),
+    viewerSession: t.String({ description: 'send as Authorization: Bearer to the viewer routes and /ws?type=viewer', example: 'v2.WyJ2aWV3ZXIt...' }),
   },
   {
     example: {
@@ -62,7 +62,7 @@ export const ViewerToken = t.Object(
       stageArn: EXAMPLE_STAGE_ARN,
       expirationTime: '2026-11-23T13:00:00.000Z',
       heartbeatIntervalMs: 15000,
-      viewerSession: 'v1.WyJ2...',
+      viewerSession: 'v2.WyJ2...',
     },
   },
 )

@@ -15,7 +15,7 @@ export const HeartbeatBody = t.Object(
 export const HeartbeatResult = t.Object({
   ok: t.Literal(true),
   nextHeartbeatMs: t.Integer({ example: 15000 }),
-  viewerSession: t.String({ description: 'the session, refreshed: send this one from now on', example: 'v1.WyJ2aWV3ZXIt...' }),
+  viewerSession: t.String({ description: 'the session, refreshed: send this one from now on', example: 'v2.WyJ2aWV3ZXIt...' }),
 })
 
 export const LeaveBody = t.Object(
