@@ -11,7 +11,7 @@ import { bearerOf, SecretCheck } from '../../src/web/credentials'
 import { ok } from '../../src/web/envelope'
 import type { GuessBudget } from '../../src/web/guess-budget'
 import type { HealthCheck } from '../../src/web/health'
-import { counterFamilies, metricsAccess, metricsRoute } from '../../src/web/metrics'
+import { counterFamilies, ERROR_COUNTERS, metricsAccess, metricsRoute } from '../../src/web/metrics'
 import { httpPipeline } from '../../src/web/pipeline'
 import type { RateCounter } from '../../src/web/rate-limiter'
 import { canonicalPath } from '../../src/web/request-path'
@@ -130,7 +130,7 @@ export function buildRelayApp(deps: RelayAppDeps) {
       metricsRoute({
         isApiKey: (key) => apiKey.matches(key),
         metricsToken: deps.metricsToken,
-        families: async () => [...relayFamilies(fanout), ...counterFamilies(deps.counters.snapshot())],
+        families: async () => [...relayFamilies(fanout), ...counterFamilies(deps.counters.snapshot(), ERROR_COUNTERS)],
       }),
     )
     .options('/whip', ({ set }) => allowed(set, 'POST, OPTIONS'))

@@ -14,7 +14,8 @@ import { VERSION } from '../version'
 import { type AddressList, clientAddressOf, clientOfRequest, listed, type Peer, type ProxyTrust } from '../web/client-address'
 import type { GuessBudget } from '../web/guess-budget'
 import { type HealthCheck, healthRoutes } from '../web/health'
-import { counterFamilies, metricsAccess, metricsRoute } from '../web/metrics'
+import { cachedChecks } from '../web/health-checks'
+import { metricsAccess, metricsRoute } from '../web/metrics'
 import { httpPipeline } from '../web/pipeline'
 import type { RateCounter } from '../web/rate-limiter'
 import { pathOf } from '../web/request-path'
@@ -23,7 +24,7 @@ import type { Authenticator } from './auth'
 import { serveCorsPolicy, VIEWER_SESSION_ROUTES } from './cors-policy'
 import { dashboardRoutes } from './dashboard'
 import { docs } from './docs'
-import { fleetFamilies, quotaFamilies } from './fleet-metrics'
+import { serveFamilies } from './fleet-metrics'
 import { mediaRoutes } from './media'
 import { serveRateKey } from './rate-limit'
 import { TOKEN_ROUTES } from './security'
@@ -111,6 +112,10 @@ export function buildApp(deps: AppDeps) {
   const started = new WeakMap<Request, number>()
   const durations = new Histogram('ivs_fanout_http_request_duration_seconds', 'HTTP request latency by route')
   const requireMetricsAccess = metricsAccess({ isApiKey: (key) => auth.isApiKey(key), metricsToken: settings.metricsToken })
+  // /metrics' ivs_fanout_store_up: the readiness check's store check (bounded and reused the same way), not IVS's or the fleet's.
+  const storeChecks = deps.healthChecks.filter((c) => c.name === 'store')
+  const checkStore = cachedChecks(storeChecks)
+  const storeCheck = storeChecks.length ? async () => (await checkStore()).store!.ok : null
   return new Elysia({ name: 'ivs-fanout', normalize: false, serve: { reusePort: false } })
     .onRequest(({ request }) => {
       started.set(request, performance.now())
@@ -171,11 +176,14 @@ export function buildApp(deps: AppDeps) {
         isApiKey: (key) => auth.isApiKey(key),
         metricsToken: settings.metricsToken,
         histograms: [durations, ...(deps.histograms ?? [])],
-        families: async () => [
-          ...fleetFamilies(await deps.stats.read(), deps.isLeader()),
-          ...quotaFamilies((await deps.quotaUsage?.()) ?? []),
-          ...counterFamilies(deps.counters.snapshot()),
-        ],
+        families: () =>
+          serveFamilies({
+            storeCheck,
+            stats: () => deps.stats.read(),
+            leader: deps.isLeader(),
+            quotaUsage: deps.quotaUsage,
+            counters: deps.counters.snapshot(),
+          }),
       }),
     )
     .use(socketRoutes({ hub: deps.hub, auth, clock: deps.clock, currentStats: () => deps.stats.read() }))

@@ -6,15 +6,48 @@ import { bearerOf, SecretCheck } from './credentials'
 
 const snake = (name: string) => name.replace(/([a-z0-9])([A-Z])/g, '$1_$2').toLowerCase()
 
-/** In-process counters as Prometheus counters: TokensIssued{kind} → ivs_fanout_tokens_issued_total{kind}. */
-export function counterFamilies(samples: CounterSample[]): MetricFamily[] {
+/**
+ * A counter a process always exports, counted or not: its help, and the label sets known in advance,
+ * each exported at 0 until counted (`[{}]` for a counter without labels). Prometheus then sees every
+ * family from the first scrape, and a first count is an increase from 0 rather than a new series
+ * that `rate()` and `increase()` would not see. Label sets not known in advance (an error code, an
+ * IVS operation) appear when first counted.
+ */
+export interface CounterSpec {
+  help: string
+  zeros?: readonly Record<string, string>[]
+}
+
+/** The counter every HTTP pipeline keeps (src/web/envelope.ts), serve's and the relay's. */
+export const ERROR_COUNTERS: Record<string, CounterSpec> = {
+  Errors: { help: 'error responses by code' },
+}
+
+const sameLabels = (a: Record<string, string>, b: Record<string, string>) =>
+  Object.keys(a).length === Object.keys(b).length && Object.entries(a).every(([k, v]) => b[k] === v)
+
+/**
+ * In-process counters as Prometheus counters: TokensIssued{kind} → ivs_fanout_tokens_issued_total{kind}.
+ * The `declared` ones come first, with their help, whether counted yet or not; any other counted name follows.
+ */
+export function counterFamilies(samples: CounterSample[], declared: Record<string, CounterSpec> = {}): MetricFamily[] {
   const families = new Map<string, MetricFamily>()
+  for (const [counter, spec] of Object.entries(declared)) {
+    const counted = samples.filter((s) => s.name === counter)
+    const zeros = (spec.zeros ?? []).filter((labels) => !counted.some((s) => sameLabels(s.dimensions, labels)))
+    families.set(counter, {
+      name: `ivs_fanout_${snake(counter)}_total`,
+      help: `${spec.help} (this instance, since start)`,
+      type: 'counter',
+      samples: [...zeros.map((labels) => ({ labels: { ...labels }, value: 0 })), ...counted.map((s) => ({ labels: s.dimensions, value: s.value }))],
+    })
+  }
   for (const s of samples) {
-    const name = `ivs_fanout_${snake(s.name)}_total`
-    let family = families.get(name)
+    if (s.name in declared) continue
+    let family = families.get(s.name)
     if (!family) {
-      family = { name, help: `${s.name} since start (this instance)`, type: 'counter', samples: [] }
-      families.set(name, family)
+      family = { name: `ivs_fanout_${snake(s.name)}_total`, help: `${s.name} since start (this instance)`, type: 'counter', samples: [] }
+      families.set(s.name, family)
     }
     family.samples.push({ labels: s.dimensions, value: s.value })
   }
