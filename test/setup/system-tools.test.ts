@@ -26,10 +26,10 @@ describe('which packages are missing, and the one line', () => {
     expect(installLine(ALL)).toBe('sudo apt-get install -y redis-server redis-tools openssl chromium podman runc debootstrap podman-compose systemd prometheus')
   })
 
-  test('some missing: only their packages; redis-cli is redis-tools, systemd-analyze systemd, promtool prometheus', () => {
+  test('some missing: only their packages, each once; redis-cli is redis-tools, systemd-analyze systemd, promtool and prometheus prometheus', () => {
     const present = new Set<ToolName>(['redis-server', 'openssl', 'podman', 'runc', 'debootstrap', 'podman-compose'])
     const missing = missingTools((command) => (present.has(command) ? `/usr/bin/${command}` : null))
-    expect(missing).toEqual(['redis-cli', 'chromium', 'systemd-analyze', 'promtool'])
+    expect(missing).toEqual(['redis-cli', 'chromium', 'systemd-analyze', 'promtool', 'prometheus'])
     expect(packagesFor(missing)).toEqual(['redis-tools', 'chromium', 'systemd', 'prometheus'])
     expect(installLine(missing)).toBe('sudo apt-get install -y redis-tools chromium systemd prometheus')
   })

@@ -22,6 +22,7 @@ export const TOOLS = [
   { command: 'podman-compose', package: 'podman-compose', why: 'docker-compose.yml, run for real' },
   { command: 'systemd-analyze', package: 'systemd', why: 'the systemd unit, verified by systemd' },
   { command: 'promtool', package: 'prometheus', why: 'Prometheus rules and metrics, checked by promtool' },
+  { command: 'prometheus', package: 'prometheus', why: 'the real Prometheus scraping serve and the relay, with the alert rules loaded' },
 ] as const
 
 export type ToolName = (typeof TOOLS)[number]['command']
@@ -43,6 +44,7 @@ export const SYSTEM_TESTS: Record<string, readonly ToolName[]> = {
   'test/e2e/create-lock-failover.test.ts': ['redis-server'],
   'test/e2e/fanout-modes-replicate.test.ts': ['redis-server'],
   'test/e2e/local-stages-shared.test.ts': ['redis-server'],
+  'test/e2e/monitoring.test.ts': ['redis-server', 'prometheus'],
   'test/e2e/multi-instance.test.ts': ['redis-server'],
   'test/e2e/serve-aws.test.ts': ['redis-server'],
   'test/e2e/serve-redis.test.ts': ['redis-server', 'redis-cli', 'openssl'],
@@ -55,6 +57,7 @@ export const SYSTEM_TESTS: Record<string, readonly ToolName[]> = {
   'test/http/security-headers.test.ts': ['chromium'],
   'test/http/viewer-client.test.ts': ['chromium'],
   'test/ivs/signer-openssl.test.ts': ['openssl'],
+  'test/metrics/alert-rules.test.ts': ['promtool'],
   'test/relay/browser.test.ts': ['chromium'],
   'test/store/redis-specific.test.ts': ['redis-server', 'redis-cli', 'openssl'],
   'test/store/redis.test.ts': ['redis-server', 'redis-cli', 'openssl'],
@@ -69,6 +72,7 @@ export const TOOL_HELPERS: Record<string, readonly ToolName[]> = {
   makeTlsFiles: ['openssl'],
   startUpstashStack: ['redis-server'],
   launchChromium: ['chromium'],
+  startPrometheus: ['prometheus'],
   requirePodman: CONTAINER_TOOLS,
   prepareBaseImages: CONTAINER_TOOLS,
 }
