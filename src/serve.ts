@@ -16,6 +16,7 @@ import { MasterStageMissing, StageService } from './fleet/stages'
 import { FleetStartup } from './fleet/startup'
 import { StatsReader } from './fleet/stats'
 import { StatsBroadcast } from './fleet/stats-broadcast'
+import { FANOUT_LOCK, StoreLock } from './fleet/store-lock'
 import { TokenService } from './fleet/tokens'
 import { ViewerSessions } from './fleet/viewer-session'
 import { ViewerService } from './fleet/viewers'
@@ -136,7 +137,9 @@ export async function startServe(options: ServeOptions): Promise<ServeHandle> {
   const sessionKey = new SessionKeyKeeper({ store, sessions, ticker, logger, randomBytes: (n) => crypto.getRandomValues(new Uint8Array(n)) })
   const events = storeEventPublisher(store)
   const lock = new CreateLock({ store, clock, sleep, ticker, logger }, settings.createLock)
-  const replication = new ReplicationService({ store, provider, events, counters, clock, logger }, settings.replication)
+  // Rounds and hooks of every instance change the fan-out's view holding one store lease.
+  const fanoutLock = new StoreLock({ store, clock, sleep, ticker, logger }, settings.fanoutLock, FANOUT_LOCK)
+  const replication = new ReplicationService({ store, provider, events, counters, clock, logger, lock: fanoutLock }, settings.replication)
   // Relay mode needs no fan-out hooks: every stage is the relay's.
   const fanout = replication.mode === 'relay' ? undefined : replication
   const stages = new StageService({ store, provider, lock, events, counters, clock, logger, fanout }, settings.stages)

@@ -52,6 +52,16 @@ export function fleetSettings(config: ServeConfig, facts: RuntimeFacts): FleetSe
       pollMs: 50,
       maxWaitMs: 15_000,
     },
+    // The fan-out's lock: a round holds it while it reads, plans, calls IVS and writes the view; a new
+    // or deleted stage's hook waits for it at most 3 s, then leaves its stage to the leader's next round.
+    fanoutLock: {
+      instanceId: facts.instanceId,
+      spacingMs: 0,
+      leaseMs: CREATE_LOCK_LEASE_MS,
+      renewMs: CREATE_LOCK_LEASE_MS / 3,
+      pollMs: 50,
+      maxWaitMs: 3_000,
+    },
     viewers: {
       ...admission,
       heartbeatIntervalMs: config.heartbeatIntervalMs,

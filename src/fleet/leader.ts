@@ -8,6 +8,8 @@ import type { Store } from '../store/types'
  */
 export class LeaderLease {
   private leader = false
+  /** When the last successful renewal was asked for. */
+  private renewedAt = Number.NEGATIVE_INFINITY
 
   constructor(
     private readonly deps: { store: Store; clock: Clock; logger: Logger },
@@ -20,11 +22,21 @@ export class LeaderLease {
     return this.leader
   }
 
+  /**
+   * Whether this instance still leads right now, without asking the store: it did at its last
+   * renewal, and that lease has not run out since (work running beside the loop checks this).
+   */
+  holds(): boolean {
+    return this.leader && this.deps.clock.now() - this.renewedAt < this.leaseMs
+  }
+
   /** Acquires or renews; a store that cannot be reached means not leader (another may be). */
   async renew(): Promise<boolean> {
     const was = this.leader
+    const asked = this.deps.clock.now()
     try {
-      this.leader = await this.deps.store.acquireLease(this.name, this.holderId, this.leaseMs, this.deps.clock.now())
+      this.leader = await this.deps.store.acquireLease(this.name, this.holderId, this.leaseMs, asked)
+      if (this.leader) this.renewedAt = asked
     } catch {
       this.leader = false
     }

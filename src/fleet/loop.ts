@@ -16,7 +16,7 @@ export interface FleetLoopDeps {
   stages: Pick<StageService, 'retire' | 'drain' | 'createAhead' | 'restoreIfLost'>
   viewers: Pick<ViewerService, 'sweepSilent'>
   relays: Pick<RelayService, 'expireSilent' | 'probePublisher'>
-  /** FANOUT_MODE replicate and hybrid: the participant replications (its own cadence within the tick). */
+  /** FANOUT_MODE replicate and hybrid: the participant replications (its own cadence, beside the tick: never waited for). */
   replication?: Pick<ReplicationService, 'tick' | 'holdsStages'>
   lease: LeaderLease
   store: Store
@@ -32,6 +32,10 @@ export interface FleetLoopDeps {
  */
 export class FleetLoop {
   private readonly periodic: Periodic
+  /** Whether this instance led at its last tick (a change to leading owes a thorough replication round). */
+  private leading = false
+  /** The replication round running beside the loop, if any. */
+  private replicating: Promise<unknown> = Promise.resolve()
 
   constructor(
     private readonly deps: FleetLoopDeps,
@@ -49,15 +53,21 @@ export class FleetLoop {
     return this.periodic.tick()
   }
 
+  /** Stops ticking and gives the lease up; a replication round in progress stops at its next IVS call (no longer leading). */
   async stop(): Promise<void> {
     await this.periodic.stop()
     await this.deps.lease.release()
+    await this.replicating
   }
 
   private async round(): Promise<void> {
     const { stages, viewers, relays, lease, store, clock, logger } = this.deps
     try {
-      if (!(await lease.renew())) return
+      const leads = await lease.renew()
+      const became = leads && !this.leading
+      this.leading = leads
+      if (!leads) return
+      this.replicate(became)
       await viewers.sweepSilent(this.options.heartbeatTimeoutMs)
       await relays.expireSilent()
       await relays.probePublisher()
@@ -78,12 +88,19 @@ export class FleetLoop {
     } catch (error) {
       logger.warn('fleet round failed', { error: describeError(error) })
     }
-    const { replication } = this.deps
+  }
+
+  /**
+   * The replication round runs beside the loop, which does not wait for it: a round at large N takes
+   * ~N/30 s (IVS calls paced at 5 per second per operation) and must not hold the sweeper, scaling or
+   * the lease's renewal up. It checks the lease before each IVS call and stops once this instance no
+   * longer leads; the first round after becoming leader reads IVS thoroughly.
+   */
+  private replicate(became: boolean): void {
+    const { replication, lease, logger } = this.deps
     if (!replication) return
-    try {
-      if (lease.isLeader && (await lease.renew())) await replication.tick()
-    } catch (error) {
+    this.replicating = replication.tick({ thorough: became, leading: () => lease.holds() }).catch((error) => {
       logger.warn('replication round failed; tried again next tick', { error: describeError(error) })
-    }
+    })
   }
 }

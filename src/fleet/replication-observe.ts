@@ -39,11 +39,13 @@ const isRelay = (p: StageParticipant) => p.userId?.startsWith(RELAY_USER_PREFIX)
 
 /**
  * Which participants of an origin are replicated: in replicate mode every live publisher of the
- * master; in hybrid the relay's (the feeding relay's when two publish there). `eligible`: the ones
- * that may hold replicas (live or not).
+ * master but a relay's (one still publishing there after a switch from relay or hybrid mode: the
+ * broadcaster's own participant is the one replicated, a relay's too would feed each stage twice);
+ * in hybrid the relay's (the feeding relay's when two publish there). `eligible`: the ones that may
+ * hold replicas (live or not).
  */
 export function pickSources(mode: FanoutMode, participants: readonly StageParticipant[], feedingServerId: string | null) {
-  const eligible = participants.filter((p) => p.replicationType !== 'REPLICA' && (mode === 'replicate' || isRelay(p)))
+  const eligible = participants.filter((p) => p.replicationType !== 'REPLICA' && (mode === 'replicate' ? !isRelay(p) : isRelay(p)))
   const live = eligible.filter(isLive)
   if (mode === 'replicate') return { sources: live.map((p) => p.participantId), live, eligible }
   const feeding = live.find((p) => p.userId === `${RELAY_USER_PREFIX}${feedingServerId}`) ?? live[0]
@@ -61,21 +63,6 @@ export class OperationTally {
   /** The most calls of any one operation. */
   most(): number {
     return Math.max(0, ...this.counts.values())
-  }
-}
-
-/** The provider's reads, each counted in `tally` as the operations it costs (participants: GetStage and ListParticipants). */
-export function countedReads(provider: Pick<StageProvider, 'participants' | 'listReplicas'>, tally: OperationTally) {
-  return {
-    participants(arn: string) {
-      tally.add('GetStage')
-      tally.add('ListParticipants')
-      return provider.participants(arn)
-    },
-    listReplicas(arn: string, participantId: string) {
-      tally.add('ListParticipantReplicas')
-      return provider.listReplicas(arn, participantId)
-    },
   }
 }
 

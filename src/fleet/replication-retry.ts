@@ -19,8 +19,17 @@ export function refusalReason(error: unknown): RefusalReason {
   return 'error'
 }
 
+/** At most this many replications are held off at once (a fleet holds far fewer): the oldest go first. */
+export const RETRY_BOOK_MAX = 1_000
+
+/**
+ * Held-off replications and logged refusals, bounded: what is no longer wanted is forgotten (keepOnly,
+ * each round), and so is a hold-off nobody asked again for a whole `retryMaxMs` past its end (an
+ * instance that only runs hooks never plans a round), and a logged refusal once nothing of its
+ * participant is held off any more.
+ */
 export class RetryBook {
-  private readonly waits = new Map<string, { until: number; attempts: number }>()
+  private readonly waits = new Map<string, { until: number; attempts: number; participant: string }>()
   /** Participants (source stage | id) whose refusal was logged and has not got through since. */
   private readonly told = new Set<string>()
 
@@ -28,6 +37,11 @@ export class RetryBook {
     private readonly clock: Clock,
     private readonly settings: { retryBaseMs: number; retryMaxMs: number },
   ) {}
+
+  /** Entries held (tests: bounded). */
+  get size(): { waits: number; told: number } {
+    return { waits: this.waits.size, told: this.told.size }
+  }
 
   /** The replications held off now (replicationKey). */
   heldOff(): Set<string> {
@@ -39,11 +53,17 @@ export class RetryBook {
 
   /** A refusal: held off for the next delay; true when this participant's refusal should be logged (the first since it last got through). */
   refused(r: Replication): boolean {
+    this.prune()
     const key = replicationKey(r)
     const attempts = (this.waits.get(key)?.attempts ?? 0) + 1
     const delay = Math.min(this.settings.retryMaxMs, this.settings.retryBaseMs * 2 ** (attempts - 1))
-    this.waits.set(key, { until: this.clock.now() + delay, attempts })
-    const participant = `${r.sourceStageArn}|${r.participantId}`
+    const participant = participantOf(r)
+    this.waits.delete(key)
+    this.waits.set(key, { until: this.clock.now() + delay, attempts, participant })
+    for (const oldest of this.waits.keys()) {
+      if (this.waits.size <= RETRY_BOOK_MAX) break
+      this.waits.delete(oldest)
+    }
     if (this.told.has(participant)) return false
     this.told.add(participant)
     return true
@@ -51,12 +71,28 @@ export class RetryBook {
 
   succeeded(r: Replication): void {
     this.waits.delete(replicationKey(r))
-    this.told.delete(`${r.sourceStageArn}|${r.participantId}`)
+    this.told.delete(participantOf(r))
   }
 
   /** Forgets what is no longer wanted, so the book stays as small as the fleet. */
   keepOnly(wanted: readonly Replication[]): void {
     const keys = new Set(wanted.map(replicationKey))
     for (const key of this.waits.keys()) if (!keys.has(key)) this.waits.delete(key)
+    this.forgetUntold()
+  }
+
+  /** Forgets hold-offs that ran out a whole `retryMaxMs` ago without being asked again. */
+  prune(): void {
+    const stale = this.clock.now() - this.settings.retryMaxMs
+    for (const [key, wait] of this.waits) if (wait.until <= stale) this.waits.delete(key)
+    this.forgetUntold()
+  }
+
+  /** A logged refusal whose participant has nothing held off any more is forgotten (logged again if refused again). */
+  private forgetUntold(): void {
+    const holding = new Set([...this.waits.values()].map((wait) => wait.participant))
+    for (const participant of this.told) if (!holding.has(participant)) this.told.delete(participant)
   }
 }
+
+const participantOf = (r: Pick<Replication, 'sourceStageArn' | 'participantId'>) => `${r.sourceStageArn}|${r.participantId}`

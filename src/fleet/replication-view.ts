@@ -61,11 +61,31 @@ export function feedsOf(mode: FanoutMode, stages: readonly StageView[], assignme
  */
 export const NEW_STAGE_GRACE_MS = 5_000
 
-/** The stages the leader leaves to their creator now; `hooked` (this instance's hooks) is pruned to the stages still young. */
-export function settlingStages(stages: readonly StageView[], hooked: Set<string>, now: number): Set<string> {
-  const young = new Set(stages.filter((s) => now - s.createdAt < NEW_STAGE_GRACE_MS).map((s) => s.arn))
-  for (const arn of hooked) if (!young.has(arn)) hooked.delete(arn)
-  return new Set([...young].filter((arn) => !hooked.has(arn)))
+/** At most this many stages are remembered as prepared by this instance's hook (a few a second are made at most). */
+export const HOOKED_MAX = 1_000
+
+/**
+ * Remembers that this instance's hook prepared `arn` (at `now`), and forgets the ones past
+ * NEW_STAGE_GRACE_MS (they matter no longer): bounded on an instance that never plans a round.
+ */
+export function markHooked(hooked: Map<string, number>, arn: string, now: number): void {
+  forgetOld(hooked, now)
+  hooked.delete(arn)
+  hooked.set(arn, now)
+  for (const oldest of hooked.keys()) {
+    if (hooked.size <= HOOKED_MAX) break
+    hooked.delete(oldest)
+  }
+}
+
+const forgetOld = (hooked: Map<string, number>, now: number) => {
+  for (const [arn, at] of hooked) if (now - at >= NEW_STAGE_GRACE_MS) hooked.delete(arn)
+}
+
+/** The stages the leader leaves to their creator now: young ones this instance's hook did not prepare (`hooked` forgets the old). */
+export function settlingStages(stages: readonly StageView[], hooked: Map<string, number>, now: number): Set<string> {
+  forgetOld(hooked, now)
+  return new Set(stages.filter((s) => now - s.createdAt < NEW_STAGE_GRACE_MS && !hooked.has(s.arn)).map((s) => s.arn))
 }
 
 /** How long a draining origin may wait for its stages' handover before it is deleted anyway. */

@@ -1,92 +1,97 @@
-import type { Clock } from '../clock'
 import { describeError } from '../errors'
-import type { StageProvider } from '../ivs/types'
-import type { Logger } from '../log'
-import type { Counters } from '../metrics/counters'
-import type { FanoutRecord } from '../store/fanout'
 import type { StageView, Store } from '../store/types'
-import type { EventPublisher } from './events'
-import { assignOrigins, type OriginAssignment, replicateFromMaster } from './origin-assignment'
-import { countedReads, OperationTally, observeFanout, pickSources } from './replication-observe'
-import { type PlannedStop, pick, planReplications, type Replication, replicationKey, wantedReplications } from './replication-plan'
-import { RetryBook, refusalReason } from './replication-retry'
-import { emptyView, endedSince, feedsOf, hasSource, hybridView, observedOrigins, settlingStages, waitsForHandover, withoutStage } from './replication-view'
+import { assignOrigins, replicateFromMaster } from './origin-assignment'
+import { ALWAYS, ReplicationCalls, type ReplicationCallsDeps, RoundStopped } from './replication-calls'
+import { pickSources } from './replication-observe'
+import type { Replication } from './replication-plan'
+import { hybridHint, NOTHING, type RoundContext, type RoundInput, type RoundSummary, runRound, writeView } from './replication-round'
+import { emptyView, markHooked, waitsForHandover, withoutStage } from './replication-view'
 import type { FanoutMode, ReplicationSettings } from './settings'
+import type { LockHold, Ran, StoreLock } from './store-lock'
 
-export interface ReplicationServiceDeps {
+export interface ReplicationServiceDeps extends ReplicationCallsDeps {
   store: Store
-  provider: Pick<StageProvider, 'participants' | 'startReplication' | 'stopReplication' | 'listReplicas'>
-  events: EventPublisher
-  counters: Counters
-  clock: Clock
-  logger: Logger
+  /** The fan-out's lock (a store lease, "fanout"): every read-modify-write of store.fanout, on any instance, holds it. */
+  lock: Pick<StoreLock, 'waitFor'>
 }
 
-/** What one round did (tests and logs). */
-export interface RoundSummary {
-  started: Replication[]
-  stopped: PlannedStop[]
-  /** Something is still missing: the next round comes sooner. */
-  pending: boolean
-}
+export type { RoundSummary } from './replication-round'
 
-const same = (a: Replication) => (b: Replication) => replicationKey(a) === replicationKey(b)
-const NOTHING: RoundSummary = { started: [], stopped: [], pending: false }
+/** What the leader's loop says with a tick. */
+export interface LeaderTick {
+  /** This instance has just become leader: its next round reads IVS thoroughly (until one completes). */
+  thorough?: boolean
+  /** Whether it still leads, asked before each IVS call: the round stops once it does not. */
+  leading?: () => boolean
+}
 
 /**
  * FANOUT_MODE replicate and hybrid (DESIGN §7): the leader keeps the wanted participant
  * replications true against IVS. Each round it reads IVS (observeFanout), plans (origin-assignment.ts,
- * replication-plan.ts), starts and stops, and writes what it saw to the store (store.fanout) for
- * every instance's stats and for the next leader. A leader new to the job rebuilds from IVS's own
- * replica lists. Rounds come every `intervalMs`, every `pendingIntervalMs` while something is
- * missing; refused starts are retried calmly (RetryBook). StageService calls the hooks: a new stage
- * gets its replica right after it is created, a stage's replications are stopped before it is deleted.
+ * replication-plan.ts), starts and stops (replication-calls.ts), and writes what it saw to the store
+ * (store.fanout) for every instance's stats and for the next leader. A new leader rebuilds from IVS's
+ * own replica lists. Rounds come every `intervalMs`, every `pendingIntervalMs` while something is
+ * missing, beside the leader's loop (which does not wait for them). StageService calls the hooks on
+ * whichever instance: a new stage gets its replica right after it is created, a deleted stage's are
+ * handed over and stopped before it goes. Rounds and hooks read, plan and write the view holding one
+ * store lease ("fanout") across the fleet, so none plans on a view another is changing.
  */
 export class ReplicationService {
   private nextAt = Number.NEGATIVE_INFINITY
-  private lastTickAt: number | null = null
-  private readonly retries: RetryBook
+  private readonly calls: ReplicationCalls
   private queue: Promise<unknown> = Promise.resolve()
   private toldBlind = false
-  /** Stages this instance's hook prepared (stageCreated): not another instance's to start. */
-  private readonly hooked = new Set<string>()
-  /** IVS calls this round, by operation. */
-  private ops = new OperationTally()
+  /** Stages this instance's hook prepared (stageCreated), when: not another instance's to start. */
+  private readonly hooked = new Map<string, number>()
+  private ticking: Promise<RoundSummary> | null = null
+  /** A thorough round is owed (this instance became leader) until one completes. */
+  private owedThorough = false
 
   constructor(
     private readonly deps: ReplicationServiceDeps,
     private readonly settings: ReplicationSettings,
   ) {
-    this.retries = new RetryBook(deps.clock, settings)
+    this.calls = new ReplicationCalls(deps, settings)
   }
 
   get mode(): FanoutMode {
     return this.settings.mode
   }
 
-  /** The leader, on each loop tick: a round when one is due. A tick after a gap (new to the job) reads IVS thoroughly. */
-  async tick(): Promise<RoundSummary> {
-    const now = this.deps.clock.now()
-    const fresh = this.lastTickAt === null || now - this.lastTickAt > this.settings.intervalMs
-    this.lastTickAt = now
-    if (!fresh && now < this.nextAt) return NOTHING
-    return this.reconcile(fresh)
+  /** What this instance remembers between rounds (bounded, also where no round runs). */
+  get memory(): { hooked: number; waits: number; told: number } {
+    return { hooked: this.hooked.size, ...this.calls.retries.size }
   }
 
-  /** One round now (rounds and hooks of this process never overlap). */
-  reconcile(thorough = false): Promise<RoundSummary> {
-    return this.serial(() => this.round(thorough))
+  /**
+   * The leader, on each loop tick (the loop does not wait): a round when one is due, one at a time (a
+   * tick during a round shares it). A round another instance's hook keeps waiting is asked again next
+   * tick. Never rejects: a failed round is logged and tried again next tick.
+   */
+  tick(leader: LeaderTick = {}): Promise<RoundSummary> {
+    if (leader.thorough) this.owedThorough = true
+    if (this.ticking) return this.ticking
+    if (!this.owedThorough && this.deps.clock.now() < this.nextAt) return Promise.resolve(NOTHING)
+    this.ticking = this.leaderRound(leader.leading ?? ALWAYS).finally(() => {
+      this.ticking = null
+    })
+    return this.ticking
+  }
+
+  /** One round now, without a leader's lease (tests, tools); nothing when the fan-out lock stayed busy. */
+  async reconcile(thorough = false): Promise<RoundSummary> {
+    return (await this.locked((hold) => this.round({ thorough, proceed: () => hold.held })))?.value ?? NOTHING
   }
 
   /**
    * Where the relay publishes (GET /api/media/stages): every stage in relay mode, the origins in
-   * hybrid, none in replicate (the broadcaster publishes into the master itself).
+   * hybrid (the leader's own assignment, hinted as its rounds are), none in replicate.
    */
   async relayStages(): Promise<StageView[]> {
     const stages = await this.deps.store.listStages()
     if (this.mode === 'relay') return stages
     if (this.mode === 'replicate') return []
-    const origins = assignOrigins(stages, hybridView(await this.deps.store.fanout.get())).origins
+    const origins = assignOrigins(stages, await hybridHint(this.deps.store, stages, await this.deps.store.fanout.get())).origins
     return stages.filter((s) => origins.includes(s.arn))
   }
 
@@ -99,35 +104,21 @@ export class ReplicationService {
   /**
    * Right after a stage is recorded (before stage_created): its replica is started now, so viewers
    * sent there find the broadcaster. True when the relay publishes into it (relay mode, a hybrid
-   * origin). Never throws: what fails here the leader's next round does.
+   * origin). Never throws: what fails here (or waits past the lock's few seconds) the leader's next round does.
    */
   async stageCreated(stage: StageView): Promise<boolean> {
     if (this.mode === 'relay') return true
-    return this.serial(async () => {
-      this.hooked.add(stage.arn)
-      try {
-        const { store, provider } = this.deps
-        const [stages, view, publisher] = await Promise.all([store.listStages(), store.fanout.get(), store.getPublisherState()])
-        const assignment = this.mode === 'replicate' ? replicateFromMaster(stages) : assignOrigins(stages, hybridView(view) ?? (await this.coldHint(stages)))
-        const origin = assignment.originOf[stage.arn]
-        const started: Replication[] = []
-        const participants = origin === undefined ? null : await provider.participants(origin)
-        if (origin !== undefined && participants !== null) {
-          for (const participantId of pickSources(this.mode, participants, publisher.serverId).sources) {
-            const r = { sourceStageArn: origin, destinationStageArn: stage.arn, participantId }
-            if (await this.start(r)) started.push(r)
-          }
-        }
-        const base = view?.mode === this.mode ? view : emptyView(this.mode)
-        const feeds = { ...base.feeds }
-        if (started[0]) feeds[stage.arn] = { kind: 'replica', originStageArn: started[0].sourceStageArn }
-        await store.fanout.put({ ...base, ...assignment, feeds, replications: [...base.replications, ...started], updatedAt: this.deps.clock.now() })
-        return assignment.origins.includes(stage.arn) && this.mode === 'hybrid'
-      } catch (error) {
-        this.deps.logger.warn("cannot prepare a new stage's feed now; the leader's next round does", { stageArn: stage.arn, error: describeError(error) })
-        return false
-      }
-    })
+    const { clock, logger } = this.deps
+    markHooked(this.hooked, stage.arn, clock.now())
+    this.calls.retries.prune()
+    try {
+      const ran = await this.locked((hold) => this.prepare(stage, hold))
+      if (ran) return ran.value
+      logger.warn("the fan-out is busy: a new stage's feed is left to the leader's next round", { stageArn: stage.arn })
+    } catch (error) {
+      logger.warn("cannot prepare a new stage's feed now; the leader's next round does", { stageArn: stage.arn, error: describeError(error) })
+    }
+    return this.relayFeeds(stage.arn).catch(() => false)
   }
 
   /**
@@ -140,24 +131,25 @@ export class ReplicationService {
   }
 
   /**
-   * Before a stage is deleted. Hybrid: the stages it feeds are handed over first (a round with it as
+   * Deletes a stage (`remove`: DeleteStage and its record) holding the fan-out lock, so no round
+   * plans on it meanwhile. Hybrid: the stages it feeds are handed over first (a round with it as
    * draining: each one's new replica started, then its old one stopped). Then the replications still
-   * into and out of it are stopped (IVS would end them too, a moment later).
+   * into and out of it are stopped (IVS would end them too, a moment later). A lock that stays busy
+   * leaves all that to the leader's next round (logged); the stage is deleted either way.
    */
-  async stageDeleting(arn: string): Promise<void> {
-    await this.serial(async () => {
-      const { store, logger } = this.deps
-      if (this.mode === 'hybrid')
-        await this.round(false, arn).catch((error) =>
-          logger.warn("cannot hand a deleted stage's stages over first", { stageArn: arn, error: describeError(error) }),
-        )
-      const view = await store.fanout.get().catch(() => null)
-      if (!view) return
-      for (const r of view.replications) if (r.sourceStageArn === arn || r.destinationStageArn === arn) await this.stop({ ...r, reason: 'stage-deleted' })
-      await store.fanout
-        .put(withoutStage(view, arn, this.deps.clock.now()))
-        .catch((error) => logger.warn('cannot record the fan-out', { error: describeError(error) }))
+  async stageDeleting(arn: string, remove: () => Promise<void>): Promise<void> {
+    const ran = await this.locked(async (hold) => {
+      await this.letGo(arn, hold)
+      await remove()
     })
+    if (ran) return
+    this.deps.logger.warn("the fan-out is busy: a deleted stage's stages are handed over by the leader's next round", { stageArn: arn })
+    await remove()
+  }
+
+  /** `work` holding the fan-out lock (at most the lock's wait; 0: one try), after this process's earlier work; null when the lock stayed busy. */
+  private locked<T>(work: (hold: LockHold) => Promise<T>, waitMs?: number): Promise<Ran<T>> {
+    return this.deps.lock.waitFor((hold) => this.serial(() => work(hold)), waitMs)
   }
 
   private serial<T>(work: () => Promise<T>): Promise<T> {
@@ -166,132 +158,76 @@ export class ReplicationService {
     return run
   }
 
-  /** `leaving`: a stage about to be deleted, planned as draining (it feeds nothing). */
-  private async round(thorough: boolean, leaving?: string): Promise<RoundSummary> {
-    const { store, provider, clock, logger } = this.deps
-    const mode = this.mode
-    if (mode === 'relay') return this.relayRound(await store.fanout.get())
-    const [listed, view, publisher] = await Promise.all([store.listStages(), store.fanout.get(), store.getPublisherState()])
-    const stages = listed.map((s) => (s.arn === leaving ? { ...s, status: 'draining' as const } : s))
-    let assignment: OriginAssignment
-    let hint: OriginAssignment | null = null
-    if (mode === 'replicate') assignment = replicateFromMaster(stages)
-    else {
-      hint = hybridView(view) ?? (await this.coldHint(stages))
-      assignment = assignOrigins(stages, hint)
+  private async leaderRound(leading: () => boolean): Promise<RoundSummary> {
+    const thorough = this.owedThorough
+    let ran: Ran<RoundSummary>
+    try {
+      ran = await this.locked((hold) => this.round({ thorough, proceed: () => hold.held && leading() }), 0)
+    } catch (error) {
+      // Logged here, once (every tick during the round shares its promise); the next tick tries again.
+      if (error instanceof RoundStopped) this.deps.logger.info('replication round stopped part-way: this instance no longer leads', { thorough })
+      else this.deps.logger.warn('replication round failed; tried again next tick', { error: describeError(error) })
+      return NOTHING
     }
-    this.ops = new OperationTally()
-    const observed = await observeFanout(countedReads(provider, this.ops), {
-      mode,
-      origins: assignment.origins,
-      known: view?.replications ?? [],
-      feedingServerId: publisher.serverId,
-      thorough: thorough || view === null,
-    })
-    if (observed.blind.length > 0 && !this.toldBlind) {
-      this.toldBlind = true
-      logger.info(`local stages carry no media: FANOUT_MODE=${mode} replicates nothing (participant replication needs IVS)`, { stages: observed.blind.length })
-    }
-    // Hybrid: the stages IVS shows replicated keep their origin where the kept assignment says nothing (a leader that lost the store).
-    if (mode === 'hybrid')
-      assignment = assignOrigins(stages, { origins: assignment.origins, originOf: { ...observedOrigins(observed, assignment), ...hint?.originOf } })
+    if (ran && thorough) this.owedThorough = false
+    return ran?.value ?? NOTHING
+  }
 
-    const plan = planReplications({
-      mode,
-      stageArns: stages.map((s) => s.arn),
-      assignment,
-      sources: observed.sources,
-      relayLive: observed.relayLive,
-      running: observed.running,
-      holdOff: this.retries.heldOff(),
-      settling: settlingStages(stages, this.hooked, clock.now()),
-    })
-    this.retries.keepOnly(wantedReplications(assignment, observed.sources))
-    const stopped: PlannedStop[] = []
-    for (const s of plan.stops) if (await this.stop(s)) stopped.push(s)
+  /** The hook's work for a new stage, under the lock: its replica, and the view with it. */
+  private async prepare(stage: StageView, hold: LockHold): Promise<boolean> {
+    const { store } = this.deps
+    this.calls.begin(() => hold.held)
+    const [stages, view, publisher] = await Promise.all([store.listStages(), store.fanout.get(), store.getPublisherState()])
+    const assignment = this.mode === 'replicate' ? replicateFromMaster(stages) : assignOrigins(stages, await hybridHint(this.deps.store, stages, view))
+    const origin = assignment.originOf[stage.arn]
     const started: Replication[] = []
-    for (const r of plan.starts) if (await this.start(r)) started.push(r)
-    let handedOver = 0
-    for (const h of plan.handovers) {
-      if (!h.after || !started.some(same(h.after))) continue
-      if (await this.stop(h)) stopped.push(h)
-      handedOver++
-    }
-    const active = [...observed.running.filter((r) => !stopped.some(same(r))), ...started]
-    // replication_stopped for those IVS ended by itself (the source gone past its reconnect window) since the last round.
-    for (const r of endedSince(view, observed, active, stopped, stages)) {
-      this.deps.counters.add('ReplicationStops', 1, { reason: 'ended' })
-      await this.deps.events.publish('replication_stopped', { ...pick(r), reason: 'ended', timestamp: new Date(clock.now()).toISOString() })
-    }
-
-    const now = clock.now()
-    const feeds = feedsOf(mode, stages, assignment, observed, active)
-    await store.fanout.put({ mode, ...assignment, feeds, replications: active, updatedAt: now })
-    const previousOrigins = hybridView(view)?.origins ?? null
-    if (mode === 'hybrid' && (previousOrigins === null || previousOrigins.join() !== assignment.origins.join())) {
-      await this.deps.events.publish('relay_stages', { stageArns: assignment.origins, timestamp: new Date(now).toISOString() })
-    }
-    const pending =
-      started.length < plan.starts.length ||
-      plan.deferred.length > 0 ||
-      handedOver < plan.handovers.length ||
-      stages.some((s) => feeds[s.arn] === undefined && hasSource(s.arn, assignment, observed)) ||
-      // Hybrid: the relay is up but not yet in every origin (it was just told of a new one).
-      (observed.relayLive.length > 0 && assignment.origins.some((o) => !observed.relayLive.includes(o)))
-    const spacing = (this.ops.most() / this.settings.operationsPerSecond) * 1000
-    this.nextAt = now + Math.max(spacing, pending ? this.settings.pendingIntervalMs : this.settings.intervalMs)
-    return { started, stopped, pending }
-  }
-
-  /** Relay mode: replications left by an earlier mode are stopped, once; IVS is not read otherwise. */
-  private async relayRound(view: FanoutRecord | null): Promise<RoundSummary> {
-    this.nextAt = this.deps.clock.now() + this.settings.intervalMs
-    if (view?.mode === 'relay' && view.replications.length === 0) return NOTHING
-    const stopped: PlannedStop[] = []
-    for (const r of view?.replications ?? []) if (await this.stop({ ...r, reason: 'fanout-mode' })) stopped.push({ ...r, reason: 'fanout-mode' })
-    await this.deps.store.fanout.put({ ...emptyView('relay'), updatedAt: this.deps.clock.now() })
-    return { started: [], stopped, pending: false }
-  }
-
-  /** A hybrid fleet with no kept assignment: the master and the stages a live relay publishes into are its origins. */
-  private async coldHint(stages: readonly StageView[]): Promise<OriginAssignment> {
-    const reported = new Set((await this.deps.store.listRelays()).filter((r) => r.offlineSince === null).flatMap((r) => r.stageArns))
-    return { origins: stages.filter((s) => s.isMaster || reported.has(s.arn)).map((s) => s.arn), originOf: {} }
-  }
-
-  private async start(r: Replication): Promise<boolean> {
-    const { provider, counters, events, logger, clock } = this.deps
-    this.ops.add('StartParticipantReplication')
-    try {
-      await provider.startReplication({ ...pick(r), reconnectWindowSeconds: this.settings.reconnectWindowSeconds })
-    } catch (error) {
-      const reason = refusalReason(error)
-      counters.add('ReplicationRefusals', 1, { reason })
-      if (this.retries.refused(r)) {
-        if (reason === 'not-publishing') logger.info('the participant is not publishing yet: its replication is asked for again, calmly', { ...pick(r) })
-        else logger.warn('IVS refused a replication; asked for again later', { ...pick(r), reason, error: describeError(error) })
+    const participants = origin === undefined ? null : await this.calls.reads().participants(origin)
+    if (origin !== undefined && participants !== null) {
+      for (const participantId of pickSources(this.mode, participants, publisher.serverId).sources) {
+        const r = { sourceStageArn: origin, destinationStageArn: stage.arn, participantId }
+        if (await this.calls.start(r)) started.push(r)
       }
-      return false
     }
-    this.retries.succeeded(r)
-    counters.add('ReplicationStarts', 1)
-    await events.publish('replication_started', { ...pick(r), timestamp: new Date(clock.now()).toISOString() })
-    logger.info('replication started', { ...pick(r) })
-    return true
+    const base = view?.mode === this.mode ? view : emptyView(this.mode)
+    const feeds = { ...base.feeds }
+    if (started[0]) feeds[stage.arn] = { kind: 'replica', originStageArn: started[0].sourceStageArn }
+    await writeView(this.context, { ...base, ...assignment, feeds, replications: [...base.replications, ...started], updatedAt: this.deps.clock.now() })
+    return assignment.origins.includes(stage.arn) && this.mode === 'hybrid'
   }
 
-  private async stop(s: PlannedStop): Promise<boolean> {
-    const { provider, counters, events, logger, clock } = this.deps
-    this.ops.add('StopParticipantReplication')
+  /** The hook's work before a stage is deleted, under the lock: its stages handed over, its replications stopped, the view without it. */
+  private async letGo(arn: string, hold: LockHold): Promise<void> {
+    const { store, logger, clock } = this.deps
+    if (this.mode === 'hybrid')
+      await this.round({ thorough: false, leaving: arn, proceed: () => hold.held }).catch((error) =>
+        logger.warn("cannot hand a deleted stage's stages over first", { stageArn: arn, error: describeError(error) }),
+      )
     try {
-      await provider.stopReplication(pick(s))
+      const view = await store.fanout.get()
+      if (!view) return
+      this.calls.begin(() => hold.held)
+      for (const r of view.replications) if (r.sourceStageArn === arn || r.destinationStageArn === arn) await this.calls.stop({ ...r, reason: 'stage-deleted' })
+      await writeView(this.context, withoutStage(view, arn, clock.now()))
     } catch (error) {
-      logger.warn('cannot stop a replication; tried again next round', { ...pick(s), reason: s.reason, error: describeError(error) })
-      return false
+      logger.warn('cannot record the fan-out', { stageArn: arn, error: describeError(error) })
     }
-    counters.add('ReplicationStops', 1, { reason: s.reason })
-    await events.publish('replication_stopped', { ...pick(s), reason: s.reason, timestamp: new Date(clock.now()).toISOString() })
-    logger.info('replication stopped', { ...pick(s), reason: s.reason })
-    return true
+  }
+
+  /** A round, its calls made only while `proceed` says so (before each IVS call and the view's write). */
+  private async round(input: RoundInput & { proceed: () => boolean }): Promise<RoundSummary> {
+    this.calls.begin(input.proceed)
+    const { summary, nextAt } = await runRound(this.context, input)
+    this.nextAt = nextAt
+    return summary
+  }
+
+  private get context(): RoundContext {
+    const { store, clock, logger, counters } = this.deps
+    const blind = (stages: number) => {
+      if (this.toldBlind) return
+      this.toldBlind = true
+      logger.info(`local stages carry no media: FANOUT_MODE=${this.mode} replicates nothing (participant replication needs IVS)`, { stages })
+    }
+    return { mode: this.mode, settings: this.settings, store, clock, logger, counters, calls: this.calls, hooked: this.hooked, blind }
   }
 }

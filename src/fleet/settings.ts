@@ -51,10 +51,11 @@ export interface StageSettings {
   masterStageArn: string | null
 }
 
-export interface CreateLockSettings {
+/** A store lease held across instances (fleet/store-lock.ts). */
+export interface StoreLockSettings {
   /** This instance, as holder of store locks. */
   instanceId: string
-  /** The lock is held at least this long per creation (IVS: 5 stage operations per second). */
+  /** The lock is held at least this long per task (the creation lock: IVS's 5 stage operations per second). */
   spacingMs: number
   /** A holder that dies (stops renewing) loses the lock after this long: a few seconds. */
   leaseMs: number
@@ -65,6 +66,8 @@ export interface CreateLockSettings {
   /** How long `run` waits for a busy lock before giving up. */
   maxWaitMs: number
 }
+
+export type CreateLockSettings = StoreLockSettings
 
 /** The admission limits are named in the CAPACITY_EXHAUSTED messages; the store holds new viewers to maxSubscriptions. */
 export interface ViewerSettings extends AdmissionLimits {
@@ -112,6 +115,8 @@ export interface FleetSettings {
   admission: AdmissionLimits
   stages: StageSettings
   createLock: CreateLockSettings
+  /** The fan-out's lock: every read-modify-write of store.fanout (rounds, a new stage's, a deleted stage's) holds it. */
+  fanoutLock: StoreLockSettings
   viewers: ViewerSettings
   tokens: TokenSettings
   relays: RelaySettings

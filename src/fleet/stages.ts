@@ -34,8 +34,8 @@ export interface StageServiceDeps {
 export interface StageFanout {
   /** Right after the stage is recorded, before stage_created: starts its replica; true when the relay publishes into it. */
   stageCreated(stage: StageView): Promise<boolean>
-  /** Before the stage is deleted: stops the replications into and out of it. */
-  stageDeleting(arn: string): Promise<void>
+  /** Deletes the stage (`remove`: DeleteStage and its record), its replications handed over and stopped first, so no round plans on it meanwhile. */
+  stageDeleting(arn: string, remove: () => Promise<void>): Promise<void>
 }
 
 /**
@@ -199,12 +199,15 @@ export class StageService {
 
   private async destroy(arn: string): Promise<{ stageArn: string; removedViewers: number }> {
     const { provider, store, clock, events, logger, fanout } = this.deps
-    await fanout?.stageDeleting(arn)
-    await provider.deleteStage(arn)
-    const removed = (await store.removeStage(arn, clock.now())) ?? []
+    let removed = 0
+    const remove = async () => {
+      await provider.deleteStage(arn)
+      removed = ((await store.removeStage(arn, clock.now())) ?? []).length
+    }
+    await (fanout ? fanout.stageDeleting(arn, remove) : remove())
     await events.publish('stage_deleted', { stageArn: arn, timestamp: new Date(clock.now()).toISOString() })
-    logger.info('stage deleted', { stageArn: arn, removedViewers: removed.length })
-    return { stageArn: arn, removedViewers: removed.length }
+    logger.info('stage deleted', { stageArn: arn, removedViewers: removed })
+    return { stageArn: arn, removedViewers: removed }
   }
 
   /** Creates at the provider, then records; if the fleet filled up meanwhile the new stage is deleted again. */

@@ -2,6 +2,7 @@ import { AppError } from '../errors'
 import type { Capability, IssuedToken, TokenIssuer } from '../ivs/types'
 import type { Counters } from '../metrics/counters'
 import type { StageView } from '../store/types'
+import { RELAY_USER_PREFIX } from './replication-observe'
 import type { TokenSettings } from './settings'
 
 export interface PublishToken extends IssuedToken {
@@ -56,7 +57,8 @@ export class TokenService {
       )
     }
     return this.issue(stage, ['PUBLISH'], 'mediaserver', {
-      userId: `relay-${input.serverId}`,
+      // Named so the fan-out tells the relay's participants from a broadcaster's (replication-observe.ts).
+      userId: `${RELAY_USER_PREFIX}${input.serverId}`,
       attributes: { role: 'relay', serverId: input.serverId },
       durationMinutes: this.settings.publisherTokenTtlMin,
     })

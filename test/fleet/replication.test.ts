@@ -1,83 +1,7 @@
 import { describe, expect, test } from 'bun:test'
-import { ReplicationService } from '../../src/fleet/replication'
-import type { FanoutMode, ReplicationSettings } from '../../src/fleet/settings'
-import { createLogger } from '../../src/log'
-import { Counters } from '../../src/metrics/counters'
 import { MemoryStore } from '../../src/store/memory'
-import type { StageRecord } from '../../src/store/types'
-import { ManualClock } from '../support/clock'
-import { FakeReplicationProvider, short } from '../support/fake-replication'
-
-const T0 = Date.UTC(2026, 10, 23, 12)
-const arn = (seq: number) => `arn:aws:ivs:us-east-1:000000000000:stage/Stage${String(seq).padStart(7, '0')}`
-const s = (seq: number) => short(arn(seq))
-
-const SETTINGS: Omit<ReplicationSettings, 'mode'> = {
-  reconnectWindowSeconds: 30,
-  intervalMs: 5_000,
-  pendingIntervalMs: 2_000,
-  operationsPerSecond: 2,
-  retryBaseMs: 2_000,
-  retryMaxMs: 30_000,
-}
-
-function record(seq: number, status: StageRecord['status'] = 'active'): StageRecord {
-  return {
-    arn: arn(seq),
-    name: `s-${seq}`,
-    isMaster: seq === 0,
-    status,
-    seq,
-    createdAt: T0 - 60_000,
-    drainingSince: status === 'draining' ? T0 : null,
-    tags: {},
-    endpoints: { whip: 'https://whip.example', events: 'wss://events.example' },
-  }
-}
-
-/** A fleet of `stages` stages (the master is 0) on the memory store, a fake IVS, a manual clock. */
-async function fleet(mode: FanoutMode, stages: number, options: { local?: boolean; store?: MemoryStore; provider?: FakeReplicationProvider } = {}) {
-  const store = options.store ?? new MemoryStore({ stageCapacity: 10 })
-  const provider = options.provider ?? new FakeReplicationProvider(options.local)
-  const clock = new ManualClock(T0)
-  const counters = new Counters()
-  const events: { type: string; data: Record<string, unknown> }[] = []
-  const logs: Record<string, unknown>[] = []
-  const logger = createLogger('debug', {}, (line) => logs.push(JSON.parse(line)))
-  for (let i = 0; i < stages; i++) {
-    await store.addStage(record(i), 100)
-    provider.addStage(arn(i))
-  }
-  const service = new ReplicationService(
-    {
-      store,
-      provider,
-      events: {
-        async publish(type, data) {
-          events.push({ type, data })
-          await store.appendEvent({ type, data })
-        },
-      },
-      counters,
-      clock,
-      logger,
-    },
-    { mode, ...SETTINGS },
-  )
-  const count = (name: string, dims: Record<string, string> = {}) =>
-    counters
-      .snapshot()
-      .filter((c) => c.name === name && Object.entries(dims).every(([k, v]) => c.dimensions[k] === v))
-      .reduce((sum, c) => sum + c.value, 0)
-  const feeds = async () => {
-    const view = await store.fanout.get()
-    return Object.fromEntries(
-      Object.entries(view?.feeds ?? {}).map(([k, f]) => [short(k), f.kind === 'replica' ? `replica of ${short(f.originStageArn!)}` : f.kind]),
-    )
-  }
-  const eventsOf = (type: string) => events.filter((e) => e.type === type).map((e) => e.data)
-  return { store, provider, clock, counters, events, logs, service, count, feeds, eventsOf }
-}
+import { short } from '../support/fake-replication'
+import { arn, fleet, record, relayIn, s, T0 } from '../support/replication-fleet'
 
 describe('replicate mode: the master broadcaster into every other stage', () => {
   test('starts what is missing, records feeds for every instance, and a second round asks IVS for nothing new', async () => {
@@ -205,7 +129,7 @@ describe('replicate mode: the master broadcaster into every other stage', () => 
     const f = await fleet('replicate', 3)
     f.provider.publish(arn(0), 'bcast-1')
     await f.service.reconcile()
-    await f.service.stageDeleting(arn(2))
+    await f.deleteStage(arn(2))
     expect(f.provider.active()).toEqual([`${s(0)}→${s(1)} bcast-1`])
     expect(f.eventsOf('replication_stopped')).toEqual([
       { sourceStageArn: arn(0), destinationStageArn: arn(2), participantId: 'bcast-1', reason: 'stage-deleted', timestamp: new Date(T0).toISOString() },
@@ -243,8 +167,6 @@ describe('replicate mode: the master broadcaster into every other stage', () => 
 })
 
 describe('hybrid mode: the relay into origins, replicas of its participant elsewhere', () => {
-  const relayIn = (f: Awaited<ReturnType<typeof fleet>>, seq: number, id = `relay-r1-in-${seq}`) => f.provider.publish(arn(seq), id, 'relay-r1')
-
   test('8 stages: origins are the master and stage 6; each stage gets its origin relay participant; the relay learns its stages', async () => {
     const f = await fleet('hybrid', 8)
     relayIn(f, 0)
@@ -294,7 +216,7 @@ describe('hybrid mode: the relay into origins, replicas of its participant elsew
     expect(f.provider.active().filter((a) => a.startsWith(`${s(6)}→`)).length).toBe(5)
     f.provider.calls.length = 0
     // DELETE /api/stage on an active origin (scale-down's draining one alike).
-    await f.service.stageDeleting(arn(6))
+    await f.deleteStage(arn(6))
     const moved = [7, 8, 9, 10, 11]
     const changes = f.provider.calls.filter((c) => c.startsWith('Start') || c.startsWith('Stop'))
     expect(changes.slice(0, 5)).toEqual(moved.map((i) => `StartParticipantReplication ${s(12)}→${s(i)} relay-r1-in-12`))

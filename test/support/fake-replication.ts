@@ -25,6 +25,8 @@ export class FakeReplicationProvider implements ReplicationPart {
   readonly calls: string[] = []
   /** Participants connected but not sending media (IVS answers 409 for them). */
   readonly silent = new Set<string>()
+  /** The next this many StopParticipantReplication calls fail (IVS throttled them). */
+  failStops = 0
 
   constructor(private readonly local = false) {}
 
@@ -81,6 +83,10 @@ export class FakeReplicationProvider implements ReplicationPart {
   async stopReplication(request: Omit<ReplicationRequest, 'reconnectWindowSeconds' | 'attributes'>): Promise<void> {
     this.calls.push(`StopParticipantReplication ${short(request.sourceStageArn)}→${short(request.destinationStageArn)} ${request.participantId}`)
     if (this.local) throw new AppError('VALIDATION_ERROR', 'participant replication needs IVS', { reason: 'local-stages' })
+    if (this.failStops > 0) {
+      this.failStops--
+      throw new AppError('UPSTREAM_UNAVAILABLE', 'throttled')
+    }
     const r = this.replications.find(
       (x) =>
         x.state === 'ACTIVE' &&

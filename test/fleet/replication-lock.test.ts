@@ -1,0 +1,97 @@
+import { describe, expect, test } from 'bun:test'
+import { arn, fleet, heldIvs, record, relayIn, s } from '../support/replication-fleet'
+
+/**
+ * Two serve instances on one store and one IVS: the leader's round and a hook on the other instance
+ * (DELETE /api/stage, a new stage) change the fan-out one at a time, under the "fanout" store lease.
+ */
+describe('the fan-out lock: rounds and hooks of different instances never interleave', () => {
+  /** The leader (its IVS reads held back on demand) and another instance, on one store, IVS and clock. */
+  async function twoInstances(stages: number, relayOrigins: number[]) {
+    const first = await fleet('hybrid', stages)
+    for (const seq of relayOrigins) relayIn(first, seq)
+    await first.service.reconcile()
+    const held = heldIvs(first.provider)
+    const shared = { store: first.store, provider: first.provider, clock: first.clock }
+    const leader = await fleet('hybrid', 0, { ...shared, ivs: held.ivs })
+    const other = await fleet('hybrid', 0, shared)
+    return { ivs: first.provider, store: first.store, clock: first.clock, held, leader, other }
+  }
+  const intoStage = (active: string[], seq: number) => active.filter((a) => a.includes(`→${s(seq)} `))
+
+  test("an origin deleted on another instance while the leader's round runs: its stages end up fed by the other origin, none without a feed", async () => {
+    // 13 stages: origins 0, 6 and 12; 6 feeds 7-11.
+    const { ivs, store, held, leader, other } = await twoInstances(13, [0, 6, 12])
+    expect(intoStage(ivs.active(), 7)).toEqual([`${s(6)}→${s(7)} relay-r1-in-6`])
+    // The leader's round has read the stages and the view and waits on IVS…
+    const gate = held.hold()
+    const round = leader.service.reconcile()
+    await gate.reached
+    // …when DELETE /api/stage/<6> lands on the other instance (its DeleteStage done once the leader's round is).
+    const deleting = other.deleteStage(arn(6), () => round)
+    await Bun.sleep(20)
+    gate.open()
+    await Promise.all([round, deleting])
+    expect(await store.getStage(arn(6))).toBeNull()
+    for (const seq of [7, 8, 9, 10, 11]) expect(intoStage(ivs.active(), seq)).toEqual([`${s(12)}→${s(seq)} relay-r1-in-12`])
+    expect((await store.fanout.get())!.origins).toEqual([arn(0), arn(12)])
+  })
+
+  test("a stage made on another instance while the leader's round runs: the view keeps its origin and its replica", async () => {
+    // 6 stages, the master feeds 1-5: a 7th is an origin, an 8th a replica of it.
+    const { ivs, store, clock, held, leader, other } = await twoInstances(6, [0])
+    const gate = held.hold()
+    const round = leader.service.reconcile()
+    await gate.reached
+    await store.addStage({ ...record(6), createdAt: clock.now() }, 100)
+    ivs.addStage(arn(6))
+    const relay = other.service.stageCreated((await store.getStage(arn(6)))!)
+    await Bun.sleep(20)
+    gate.open()
+    await round
+    expect(await relay).toBe(true)
+    const view = (await store.fanout.get())!
+    expect(view.origins).toEqual([arn(0), arn(6)])
+
+    relayIn(other, 6)
+    const again = held.hold()
+    const next = leader.service.reconcile()
+    await again.reached
+    await store.addStage({ ...record(7), createdAt: clock.now() }, 100)
+    ivs.addStage(arn(7))
+    const replica = other.service.stageCreated((await store.getStage(arn(7)))!)
+    await Bun.sleep(20)
+    again.open()
+    await Promise.all([next, replica])
+    expect(intoStage(ivs.active(), 7)).toEqual([`${s(6)}→${s(7)} relay-r1-in-6`])
+    expect(await other.feeds()).toMatchObject({ [s(7)]: `replica of ${s(6)}` })
+    expect((await store.fanout.get())!.replications.filter((r) => r.destinationStageArn === arn(7)).length).toBe(1)
+  })
+
+  test("a hook that cannot get the lock within its wait leaves its stage to the leader's next round (logged); a deleted stage is deleted anyway", async () => {
+    const f = await fleet('hybrid', 6)
+    relayIn(f, 0)
+    await f.service.reconcile()
+    // Another instance holds the fan-out and does not let go.
+    expect(await f.store.acquireLease('fanout', 'someone-else', 60_000, f.clock.now())).toBe(true)
+    await f.store.addStage({ ...record(6), createdAt: f.clock.now() }, 100)
+    f.provider.addStage(arn(6))
+    f.provider.calls.length = 0
+    // The 7th stage is an origin: stage_created says so all the same (as GET /api/media/stages does).
+    expect(await f.service.stageCreated((await f.store.getStage(arn(6)))!)).toBe(true)
+    expect(f.provider.calls.filter((c) => c.startsWith('Start'))).toEqual([])
+    expect(f.logs.filter((l) => l.msg === "the fan-out is busy: a new stage's feed is left to the leader's next round").length).toBe(1)
+    await f.deleteStage(arn(5))
+    expect(await f.store.getStage(arn(5))).toBeNull()
+    expect(f.logs.filter((l) => l.msg === "the fan-out is busy: a deleted stage's stages are handed over by the leader's next round").length).toBe(1)
+    // The leader's round does not wait for the lock either: the next tick asks again.
+    f.clock.advance(5_000)
+    f.provider.calls.length = 0
+    expect(await f.service.tick()).toEqual({ started: [], stopped: [], pending: false })
+    expect(f.provider.calls).toEqual([])
+    await f.store.releaseLease('fanout', 'someone-else')
+    // The fleet is 6 stages again: the master feeds the new one.
+    expect((await f.service.tick()).started).toEqual([{ sourceStageArn: arn(0), destinationStageArn: arn(6), participantId: 'relay-r1-in-0' }])
+    expect((await f.store.fanout.get())!.origins).toEqual([arn(0)])
+  })
+})
