@@ -3,6 +3,7 @@ import type { Logger } from '../../src/log'
 import { backoffDelay } from '../backoff'
 import type { RelayConfig } from '../config'
 import type { PublishGrant } from '../egress/stage-session'
+import type { MediaReport } from './media-report'
 
 interface StageInfo {
   stageArn: string
@@ -10,8 +11,8 @@ interface StageInfo {
 
 type Config = Pick<RelayConfig, 'apiServerUrl' | 'apiSecretKey' | 'mediaServerSecret' | 'serverId' | 'serverIp' | 'port' | 'whipEndpoint'>
 
-/** What a heartbeat reports. */
-export interface RelayReport {
+/** What a heartbeat reports: the original media server's fields, the publisher's age, and (for the dashboard) the media. */
+export interface RelayReport extends Partial<MediaReport> {
   publisherActive: boolean
   connectedStages: string[]
   /** How long the publisher has been connected (null: none is): serve decides the feeding relay by it. */

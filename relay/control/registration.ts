@@ -5,6 +5,7 @@ import { backoffDelay } from '../backoff'
 import { ControlPlaneError, type RelayReport, type StageEvents, type StageList } from './control-plane'
 import type { FeedingSwitch } from './feeding'
 import type { ControlLink } from './link'
+import { type MediaReport, type MediaSource, mediaReport } from './media-report'
 
 /**
  * The live stages are looked at this often (no call); a change since the last heartbeat is reported
@@ -21,8 +22,11 @@ export interface ControlApi {
   follow(handlers: StageEvents): { close(): void }
 }
 
-/** What the registration keeps in step with the API server's stages (the fan-out). */
-export interface StageFollower {
+/**
+ * What the registration keeps in step with the API server's stages (the fan-out). With the media
+ * source's members too (the Fanout has them), heartbeats also report the ingest and the stage sessions.
+ */
+export interface StageFollower extends Partial<MediaSource> {
   readonly publisherActive: boolean
   /** How long the publisher has been connected; null while none is. */
   publisherAgeMs(): number | null
@@ -159,7 +163,7 @@ export class RelayRegistration {
     // Sent (whether or not it gets through): a change is reported once, a failure waits for the periodic heartbeat.
     this.reported = [...connectedStages].sort().join()
     try {
-      await api.heartbeat({ publisherActive: stages.publisherActive, connectedStages, publisherAgeMs: stages.publisherAgeMs() })
+      await api.heartbeat({ publisherActive: stages.publisherActive, connectedStages, publisherAgeMs: stages.publisherAgeMs(), ...this.media() })
       this.forgotten = 0
     } catch (error) {
       if (this.stopped) return
@@ -172,6 +176,12 @@ export class RelayRegistration {
         else this.retryRegister(0, backoffDelay(streak, this.settings.backoff, this.deps.random))
       } else logger.warn('heartbeat failed', { error: describeError(error) })
     }
+  }
+
+  /** The ingest and stage sessions, when the follower can say (a heartbeat without them is still complete). */
+  private media(): Partial<MediaReport> {
+    const { stages } = this.deps
+    return stages.publisherSession === undefined || !stages.stageSnapshots ? {} : mediaReport(stages as MediaSource)
   }
 
   /** One full stage sync (the ticker's round): the stages, and who feeds them; held only while this relay feeds. */

@@ -1,7 +1,7 @@
 import type { Clock } from '../clock'
 import { AppError, describeError } from '../errors'
 import type { Logger } from '../log'
-import type { PublisherState, RelayRecord, Store } from '../store/types'
+import type { PublisherState, RelayIngest, RelayRecord, StageSessionCounts, Store } from '../store/types'
 import type { EventPublisher } from './events'
 import { decideFeeder } from './feeding'
 import type { RelaySettings } from './settings'
@@ -61,6 +61,7 @@ export class RelayService {
 
   /**
    * `connectedStages`: a count, as the original media server sends it, or the list of stage ARNs.
+   * `ingest`, `stageSessions`: what this project's relays report of their media (kept for /api/stats/publisher).
    * `publisherAgeMs`: how long its publisher has been connected (null: none connected; absent: the
    * relay does not say), kept as the time it connected by this instance's clock.
    *
@@ -71,7 +72,14 @@ export class RelayService {
    * than any that reports an age, so it cannot take the stages from a relay that does.
    */
   async heartbeat(
-    input: { serverId: string; publisherActive: boolean; connectedStages: number | string[]; publisherAgeMs?: number | null },
+    input: {
+      serverId: string
+      publisherActive: boolean
+      connectedStages: number | string[]
+      publisherAgeMs?: number | null
+      ingest?: RelayIngest | null
+      stageSessions?: StageSessionCounts
+    },
     proven = true,
   ): Promise<void> {
     if (!proven && (input.publisherAgeMs !== undefined || (await this.reportsAge(input.serverId)))) {
@@ -86,6 +94,9 @@ export class RelayService {
       stageArns: list,
       publisherSince: age === undefined || age === null ? age : now - age,
       lastHeartbeatAt: now,
+      // What the relay says of its media, for the dashboard (each heartbeat replaces it; absent: not said).
+      ingest: input.ingest,
+      stageSessions: input.stageSessions,
     }
     if (!(await this.deps.store.heartbeatRelay(input.serverId, beat))) {
       throw new AppError('NOT_FOUND', `relay ${input.serverId} is not registered`, { action: 'register' })

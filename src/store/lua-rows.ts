@@ -16,6 +16,8 @@ export function readBeat(raw: string): RelayBeat {
     ...(beat.publisherSince === undefined ? {} : { publisherSince: beat.publisherSince }),
     lastHeartbeatAt: beat.lastHeartbeatAt,
     offlineSince: beat.offlineSince ?? null,
+    ...(beat.ingest === undefined ? {} : { ingest: beat.ingest }),
+    ...(beat.stageSessions === undefined ? {} : { stageSessions: beat.stageSessions }),
   }
 }
 

@@ -115,6 +115,28 @@ export interface RelayBeat {
   lastHeartbeatAt: number
   /** Set once the relay was found silent for too long; cleared by its next heartbeat. */
   offlineSince: number | null
+  /** Its publisher's video ingest as it last reported (null: no publisher; absent: the relay does not say). */
+  ingest?: RelayIngest | null
+  /** Its stage sessions by state as it last reported (absent: the relay does not say). */
+  stageSessions?: StageSessionCounts
+}
+
+/** A relay's report of its publisher's video ingest (counts of this publisher session). */
+export interface RelayIngest {
+  videoPackets: number
+  missing: number
+  repaired: number
+  unrepaired: number
+  /** missing / expected, 0..1. */
+  lossRatio: number
+  keyframeIntervalMs: number | null
+}
+
+export interface StageSessionCounts {
+  connecting: number
+  live: number
+  backoff: number
+  noMedia: number
 }
 
 export interface RelayRecord extends RelayBeat {

@@ -38,6 +38,27 @@ export const MediaStagesFeeding = t.Object(
   { example: { stages: [], feeding: true, feedingRelay: 'relay-1' } },
 )
 
+const count = (description: string) => t.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER, description })
+
+/** A relay's report of its publisher's video ingest (relay/control/media-report.ts), as heartbeats carry it and /api/stats/publisher returns it. */
+export const RelayIngest = t.Object(
+  {
+    videoPackets: count('unique video packets received (this publisher session)'),
+    missing: count('video packets found missing, before repair'),
+    repaired: count('missing packets that came on retransmission (NACK) while still wanted'),
+    unrepaired: count('missing packets given up on'),
+    lossRatio: t.Number({ minimum: 0, maximum: 1, description: "missing / expected: the uplink's loss before repair (0..1)" }),
+    keyframeIntervalMs: t.Nullable(t.Integer({ minimum: 0, maximum: 3_600_000, description: "the publisher's keyframe interval, measured (null: not yet)" })),
+  },
+  { additionalProperties: false },
+)
+
+/** A relay's stage sessions by state (no-media: a local stage, nothing to connect to). */
+export const StageSessionCounts = t.Object(
+  { connecting: count('connecting'), live: count('live'), backoff: count('waiting to retry after a failure'), noMedia: count('a local stage without media') },
+  { additionalProperties: false, description: "this project's relays: their stage sessions by state" },
+)
+
 export const MediaHeartbeatBody = t.Object(
   {
     serverId: ServerId,
@@ -57,6 +78,12 @@ export const MediaHeartbeatBody = t.Object(
         }),
       ),
     ),
+    ingest: t.Optional(
+      t.Nullable(RelayIngest, {
+        description: "this project's relays: the publisher's video ingest (null: no publisher); shown on the dashboard, decides nothing",
+      }),
+    ),
+    stageSessions: t.Optional(StageSessionCounts),
   },
   { additionalProperties: false, example: { serverId: 'media-server-01', publisherActive: true, connectedStages: 5 } },
 )

@@ -65,6 +65,8 @@ export function statsRoutes({ reader, relays, auth }: { reader: StatsReader; rel
               connectedStages: r.connectedStages,
               lastHeartbeatAt: iso(r.lastHeartbeatAt)!,
               ageMs: r.ageMs,
+              ingest: r.ingest ?? null,
+              stageSessions: r.stageSessions ?? null,
             })),
           })
         },
@@ -73,7 +75,7 @@ export function statsRoutes({ reader, relays, auth }: { reader: StatsReader; rel
           detail: {
             summary: 'Publisher stats',
             description:
-              "Whether a publisher is live at the relay, which relay feeds the stages (`feedingRelay`: the one holding the broadcaster; the others hold no stage sessions), and the relays' last reports.",
+              "Whether a publisher is live at the relay, which relay feeds the stages (`feedingRelay`: the one holding the broadcaster; the others hold no stage sessions), and the relays' last reports: this project's relays also report their publisher's ingest (loss, repairs, keyframe interval) and their stage sessions by state.",
             security: SECURITY.apiKey,
           },
         },

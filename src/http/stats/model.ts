@@ -1,5 +1,6 @@
 import { type Static, t } from 'elysia'
 import type { FleetStats } from '../../fleet/stats'
+import { RelayIngest, StageSessionCounts } from '../media/model'
 import { EXAMPLE_STAGE_ARN, IsoTime, StageStatus } from '../schemas'
 
 const StageFeed = t.Nullable(
@@ -113,6 +114,10 @@ export const PublisherStats = t.Object(
         connectedStages: t.Integer(),
         lastHeartbeatAt: IsoTime,
         ageMs: t.Integer({ description: 'milliseconds since its last heartbeat' }),
+        ingest: t.Nullable(RelayIngest, {
+          description: "its publisher's video ingest as of its last heartbeat (null: no publisher, or a relay that does not report it)",
+        }),
+        stageSessions: t.Nullable(StageSessionCounts, { description: 'its stage sessions by state as of its last heartbeat (null: not reported)' }),
       }),
     ),
   },
@@ -133,6 +138,8 @@ export const PublisherStats = t.Object(
           connectedStages: 3,
           lastHeartbeatAt: '2026-11-23T12:00:00.000Z',
           ageMs: 4200,
+          ingest: { videoPackets: 98_000, missing: 412, repaired: 405, unrepaired: 7, lossRatio: 0.0042, keyframeIntervalMs: 2000 },
+          stageSessions: { connecting: 0, live: 3, backoff: 0, noMedia: 0 },
         },
       ],
     },
