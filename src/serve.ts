@@ -7,6 +7,7 @@ import { CreateLock } from './fleet/create-lock'
 import { EventFeed } from './fleet/event-feed'
 import { storeEventPublisher } from './fleet/events'
 import { HeartbeatBatcher } from './fleet/heartbeats'
+import { ivsActivity } from './fleet/ivs-activity'
 import { LeaderLease } from './fleet/leader'
 import { FleetLoop } from './fleet/loop'
 import { RelayService } from './fleet/relays'
@@ -153,7 +154,9 @@ export async function startServe(options: ServeOptions): Promise<ServeHandle> {
   }
   const relays = new RelayService({ store, events, clock, logger, probe }, settings.relays)
   const tokens = new TokenService({ stages, issuer, counters, relayTargets: fanout }, settings.tokens)
-  const stats = new StatsReader({ store, clock }, settings.admission, replication.mode)
+  // The dashboard's IVS panel: this instance's calls since its start, from the counters.
+  const ivs = () => ivsActivity(counters.snapshot(), provider.kind, new Date(startedAt).toISOString())
+  const stats = new StatsReader({ store, clock, ivs }, settings.admission, replication.mode, config.stageCapacity)
 
   if (config.maxStages * config.stageCapacity > config.ivsMaxSubscriptions) {
     logger.warn("MAX_STAGES × STAGE_CAPACITY exceeds the account's concurrent-subscription quota: new viewers are refused past IVS_MAX_SUBSCRIPTIONS", {

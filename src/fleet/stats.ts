@@ -1,7 +1,8 @@
 import type { Clock } from '../clock'
 import type { FanoutRecord, StageFeed } from '../store/fanout'
-import type { PublisherState, RelayRecord, StageStatus, StageView, Store } from '../store/types'
+import { DEFAULT_STAGE_CAPACITY, type PublisherState, type RelayRecord, type StageStatus, type StageView, type Store } from '../store/types'
 import { admitNewViewer, STAGE_QUOTA_NOTICE, type StageQuotaNotice } from './admission'
+import type { IvsActivity } from './ivs-activity'
 import type { AdmissionLimits, FanoutMode } from './settings'
 
 /** How the stages get their media: the mode, and each stage's feed as the fleet last saw it. */
@@ -28,6 +29,31 @@ export interface FleetStats {
   /** Participant replications running (replicate and hybrid). */
   activeReplications: number
   stages: { stageArn: string; viewers: number; capacity: number; status: StageStatus; isMaster: boolean; feed: StageFeed | null }[]
+  /** Seats used against what the fleet can open and what the account allows. */
+  seats: SeatStats
+}
+
+export interface SeatStats {
+  /** Present viewers: each holds a seat. */
+  used: number
+  /** Seats on the stages taking viewers (the capacity of the active stages). */
+  open: number
+  /** The most the fleet can open: maxStages × stageCapacity. */
+  ceiling: number
+  /** MAX_STAGES, or FANOUT_MODE=replicate's 6 when lower. */
+  maxStages: number
+  /** STAGE_CAPACITY: seats on each new stage. */
+  stageCapacity: number
+  /** IVS_MAX_SUBSCRIPTIONS: new viewers are refused past it. */
+  subscriptionQuota: number
+}
+
+/** No IVS API (a reader not told of one). */
+const NO_IVS_ACTIVITY: IvsActivity = {
+  provider: 'local',
+  since: new Date(0).toISOString(),
+  totals: { attempts: 0, ok: 0, throttled: 0, errors: 0, gateWaitMs: 0 },
+  operations: [],
 }
 
 /** The numbers every stats endpoint and stats_update message are cut from. */
@@ -37,11 +63,14 @@ export function computeStats(
   limits: AdmissionLimits,
   stageQuota: StageQuotaNotice | null = null,
   fanout: FanoutView = NO_FANOUT,
+  /** STAGE_CAPACITY, for the seat ceiling. */
+  stageCapacity = DEFAULT_STAGE_CAPACITY,
 ): FleetStats {
   const admission = admitNewViewer({ stages, stageQuota }, limits)
   const reason = admission.ok ? null : admission.refusal.message
+  const totalViewers = stages.reduce((sum, s) => sum + s.viewerCount, 0)
   return {
-    totalViewers: stages.reduce((sum, s) => sum + s.viewerCount, 0),
+    totalViewers,
     activeStages: stages.filter((s) => s.status === 'active').length,
     drainingStages: stages.filter((s) => s.status === 'draining').length,
     publisherActive: publisher.active,
@@ -57,6 +86,14 @@ export function computeStats(
       isMaster: s.isMaster,
       feed: fanout.feeds[s.arn] ?? null,
     })),
+    seats: {
+      used: totalViewers,
+      open: stages.reduce((sum, s) => (s.status === 'active' ? sum + s.capacity : sum), 0),
+      ceiling: limits.maxStages * stageCapacity,
+      maxStages: limits.maxStages,
+      stageCapacity,
+      subscriptionQuota: limits.maxSubscriptions,
+    },
   }
 }
 
@@ -79,10 +116,17 @@ export const utilisation = (viewers: number, seats: number) => (seats === 0 ? 0 
 /** Reads the fleet's numbers from the store. */
 export class StatsReader {
   constructor(
-    private readonly deps: { store: Store; clock: Clock },
+    private readonly deps: {
+      store: Store
+      clock: Clock
+      /** This instance's IVS calls (default: none). */
+      ivs?: () => IvsActivity
+    },
     /** MAX_STAGES is also what /api/stats/stages reports. */
     readonly limits: AdmissionLimits,
     private readonly mode: FanoutMode = 'relay',
+    /** STAGE_CAPACITY, for the seat ceiling. */
+    private readonly stageCapacity = DEFAULT_STAGE_CAPACITY,
   ) {}
 
   async read(): Promise<FleetStats> {
@@ -94,6 +138,14 @@ export class StatsReader {
       this.mode === 'relay' ? store.listRelays() : [],
       this.mode === 'relay' ? null : store.fanout.get(),
     ])
-    return computeStats(stages, publisher, this.limits, stageQuota, fanoutView(this.mode, relays, record))
+    return computeStats(stages, publisher, this.limits, stageQuota, fanoutView(this.mode, relays, record), this.stageCapacity)
+  }
+
+  /**
+   * This instance's IVS API calls since it started (GET /api/stats/ivs): per instance, so not part
+   * of the fleet's figures, which every instance reports alike.
+   */
+  ivs(): IvsActivity {
+    return this.deps.ivs?.() ?? NO_IVS_ACTIVITY
   }
 }

@@ -36,6 +36,7 @@ const stats = (totalViewers: number): FleetStats => ({
   fanoutMode: 'relay',
   activeReplications: 0,
   stages: [],
+  seats: { used: totalViewers, open: 50, ceiling: 1000, maxStages: 20, stageCapacity: 50, subscriptionQuota: 10_000 },
 })
 
 function hubWithEveryone() {

@@ -5,7 +5,7 @@ import { ok, responses } from '../../web/envelope'
 import type { Authenticator } from '../auth'
 import { iso } from '../schemas'
 import { SECURITY } from '../security'
-import { PublisherStats, StageStats, Stats, ViewerStats } from './model'
+import { IvsStats, PublisherStats, StageStats, Stats, ViewerStats } from './model'
 
 export function statsRoutes({ reader, relays, auth }: { reader: StatsReader; relays: RelayService; auth: Authenticator }) {
   const current = () => reader.read()
@@ -80,5 +80,14 @@ export function statsRoutes({ reader, relays, auth }: { reader: StatsReader; rel
           },
         },
       )
+      .get('/ivs', () => ok(reader.ivs()), {
+        response: responses(IvsStats),
+        detail: {
+          summary: 'IVS API calls',
+          description:
+            "This instance's IVS API calls since it started, by operation and outcome (ok, throttled, error: every attempt, retries included), and how long they waited for the fleet-wide quota gate that keeps the fleet within IVS's per-operation rate quotas. Per instance (each counts its own calls), so apart from GET /api/stats, whose figures every instance reports alike. With the local stage provider: no calls.",
+          security: SECURITY.apiKey,
+        },
+      })
   )
 }

@@ -1,4 +1,5 @@
 import { type Static, t } from 'elysia'
+import type { IvsActivity } from '../../fleet/ivs-activity'
 import type { FleetStats } from '../../fleet/stats'
 import { RelayIngest, StageSessionCounts } from '../media/model'
 import { EXAMPLE_STAGE_ARN, IsoTime, StageStatus } from '../schemas'
@@ -29,6 +30,50 @@ const FanoutMode = t.Union([t.Literal('relay'), t.Literal('replicate'), t.Litera
   description: 'FANOUT_MODE: how media reaches the stages (the relay into each, IVS replicating the master, or the relay into origins that IVS replicates)',
 })
 
+const Seats = t.Object(
+  {
+    used: t.Integer({ description: 'present viewers: each holds a seat' }),
+    open: t.Integer({ description: 'seats on the stages taking viewers (the capacity of the active stages)' }),
+    ceiling: t.Integer({ description: 'the most seats the fleet can open: maxStages × stageCapacity' }),
+    maxStages: t.Integer({ description: "MAX_STAGES (FANOUT_MODE=replicate: at most 6, the master and IVS's 5 replicas)" }),
+    stageCapacity: t.Integer({ description: 'STAGE_CAPACITY: seats on each new stage' }),
+    subscriptionQuota: t.Integer({ description: "IVS_MAX_SUBSCRIPTIONS: the account's concurrent-subscription quota; new viewers are refused past it" }),
+  },
+  { description: 'seats used against what the fleet can open (MAX_STAGES × STAGE_CAPACITY) and what the account allows' },
+)
+
+const IvsCallCounts = {
+  attempts: t.Integer({ description: 'IVS API attempts (a retried call counts once per attempt)' }),
+  ok: t.Integer(),
+  throttled: t.Integer({ description: 'answered 429 ThrottlingException' }),
+  errors: t.Integer({ description: 'failed otherwise (4xx, 5xx, network, timeout)' }),
+  gateWaitMs: t.Integer({ description: "milliseconds the attempts waited for a slot of the fleet-wide quota gate (IVS's per-operation rate quotas), summed" }),
+}
+
+export const IvsStats = t.Object(
+  {
+    provider: t.Union([t.Literal('aws'), t.Literal('local')], { description: 'aws: IVS API calls; local: stages in the process, no IVS calls' }),
+    since: IsoTime,
+    totals: t.Object(IvsCallCounts),
+    operations: t.Array(t.Object({ operation: t.String(), ...IvsCallCounts }), { description: 'each operation called at least once, most attempts first' }),
+  },
+  {
+    description: "this instance's IVS API calls since it started (`since`), by operation and outcome, and their waits for the quota gate",
+    example: {
+      provider: 'aws',
+      since: '2026-11-23T11:00:00.000Z',
+      totals: { attempts: 15, ok: 14, throttled: 1, errors: 0, gateWaitMs: 180 },
+      operations: [
+        { operation: 'CreateParticipantToken', attempts: 13, ok: 12, throttled: 1, errors: 0, gateWaitMs: 180 },
+        { operation: 'GetStage', attempts: 2, ok: 2, throttled: 0, errors: 0, gateWaitMs: 0 },
+      ],
+    },
+  },
+)
+
+/** GET /api/stats/ivs is IvsActivity (fleet/ivs-activity.ts): tsc fails here when the two disagree. */
+export type IvsSchemaIsIvsActivity = Expect<Same<Static<typeof IvsStats>, IvsActivity>>
+
 export const Stats = t.Object(
   {
     totalViewers: t.Integer(),
@@ -40,6 +85,7 @@ export const Stats = t.Object(
     fanoutMode: FanoutMode,
     activeReplications: t.Integer({ description: 'participant replications running (FANOUT_MODE replicate and hybrid)' }),
     stages: t.Array(StageStat),
+    seats: Seats,
   },
   {
     example: {
@@ -52,6 +98,7 @@ export const Stats = t.Object(
       fanoutMode: 'relay',
       activeReplications: 0,
       stages: [{ stageArn: EXAMPLE_STAGE_ARN, viewers: 12, capacity: 50, status: 'active', isMaster: true, feed: { kind: 'relay' } }],
+      seats: { used: 12, open: 50, ceiling: 1000, maxStages: 20, stageCapacity: 50, subscriptionQuota: 10_000 },
     },
   },
 )
