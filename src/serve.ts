@@ -15,8 +15,9 @@ import { ReplicationService } from './fleet/replication'
 import { SessionKeyKeeper } from './fleet/session-key'
 import { MasterStageMissing, StageService } from './fleet/stages'
 import { FleetStartup } from './fleet/startup'
-import { StatsReader } from './fleet/stats'
+import { type FleetStats, StatsReader } from './fleet/stats'
 import { StatsBroadcast } from './fleet/stats-broadcast'
+import { StatsHistory } from './fleet/stats-history'
 import { FANOUT_LOCK, StoreLock } from './fleet/store-lock'
 import { TokenService } from './fleet/tokens'
 import { ViewerSessions } from './fleet/viewer-session'
@@ -156,7 +157,9 @@ export async function startServe(options: ServeOptions): Promise<ServeHandle> {
   const tokens = new TokenService({ stages, issuer, counters, relayTargets: fanout }, settings.tokens)
   // The dashboard's IVS panel: this instance's calls since its start, from the counters.
   const ivs = () => ivsActivity(counters.snapshot(), provider.kind, new Date(startedAt).toISOString())
-  const stats = new StatsReader({ store, clock, ivs }, settings.admission, replication.mode, config.stageCapacity)
+  // The dashboard's chart: the last hour's figures, sampled every 10 s whether anyone watches or not.
+  const history: StatsHistory = new StatsHistory({ read: (): Promise<FleetStats> => stats.read(), clock, ticker, logger })
+  const stats = new StatsReader({ store, clock, ivs, history }, settings.admission, replication.mode, config.stageCapacity)
 
   if (config.maxStages * config.stageCapacity > config.ivsMaxSubscriptions) {
     logger.warn("MAX_STAGES × STAGE_CAPACITY exceeds the account's concurrent-subscription quota: new viewers are refused past IVS_MAX_SUBSCRIPTIONS", {
@@ -246,6 +249,7 @@ export async function startServe(options: ServeOptions): Promise<ServeHandle> {
   metrics.start()
   loop.start()
   broadcast.start()
+  history.start()
   sessionKey.start()
   logger.info('serving', {
     port: listener.listeningPort,
@@ -283,6 +287,7 @@ export async function startServe(options: ServeOptions): Promise<ServeHandle> {
         startup.stop()
         sessionKey.stop()
         await broadcast.stop()
+        await history.stop()
         await loop.stop()
         // Open sockets would hold server.stop(false) forever: close them first (1001 going away).
         hub.closeAll(1001, 'server stopping')

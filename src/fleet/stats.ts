@@ -4,6 +4,7 @@ import { DEFAULT_STAGE_CAPACITY, type PublisherState, type RelayRecord, type Sta
 import { admitNewViewer, STAGE_QUOTA_NOTICE, type StageQuotaNotice } from './admission'
 import type { IvsActivity } from './ivs-activity'
 import type { AdmissionLimits, FanoutMode } from './settings'
+import { STATS_HISTORY, type StatsHistory, type StatsHistorySettings, type StatsSample } from './stats-history'
 
 /** How the stages get their media: the mode, and each stage's feed as the fleet last saw it. */
 export interface FanoutView {
@@ -121,6 +122,8 @@ export class StatsReader {
       clock: Clock
       /** This instance's IVS calls (default: none). */
       ivs?: () => IvsActivity
+      /** The figures of the last hour, sampled by this instance (default: none kept). */
+      history?: StatsHistory
     },
     /** MAX_STAGES is also what /api/stats/stages reports. */
     readonly limits: AdmissionLimits,
@@ -147,5 +150,12 @@ export class StatsReader {
    */
   ivs(): IvsActivity {
     return this.deps.ivs?.() ?? NO_IVS_ACTIVITY
+  }
+
+  /** The samples this instance kept of the last hour (GET /api/stats/history), oldest first; none without a history. */
+  history(): { settings: StatsHistorySettings; now: number; samples: StatsSample[] } {
+    const now = this.deps.clock.now()
+    const history = this.deps.history
+    return { settings: history?.settings ?? STATS_HISTORY, now, samples: history?.samples(now) ?? [] }
   }
 }

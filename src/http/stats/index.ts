@@ -5,7 +5,7 @@ import { ok, responses } from '../../web/envelope'
 import type { Authenticator } from '../auth'
 import { iso } from '../schemas'
 import { SECURITY } from '../security'
-import { IvsStats, PublisherStats, StageStats, Stats, ViewerStats } from './model'
+import { IvsStats, PublisherStats, StageStats, Stats, StatsHistory, ViewerStats } from './model'
 
 export function statsRoutes({ reader, relays, auth }: { reader: StatsReader; relays: RelayService; auth: Authenticator }) {
   const current = () => reader.read()
@@ -76,6 +76,28 @@ export function statsRoutes({ reader, relays, auth }: { reader: StatsReader; rel
             summary: 'Publisher stats',
             description:
               "Whether a publisher is live at the relay, which relay feeds the stages (`feedingRelay`: the one holding the broadcaster; the others hold no stage sessions), and the relays' last reports: this project's relays also report their publisher's ingest (loss, repairs, keyframe interval) and their stage sessions by state.",
+            security: SECURITY.apiKey,
+          },
+        },
+      )
+      .get(
+        '/history',
+        () => {
+          const { settings, now, samples } = reader.history()
+          return ok({
+            intervalMs: settings.intervalMs,
+            windowMs: settings.windowMs,
+            now: iso(now)!,
+            since: samples.length ? iso(samples[0]!.at)! : null,
+            samples: samples.map(({ at, ...figures }) => ({ at: iso(at)!, ...figures })),
+          })
+        },
+        {
+          response: responses(StatsHistory),
+          detail: {
+            summary: 'Stats of the last hour',
+            description:
+              "The fleet's viewers, open seats and active stages every 10 s over the last hour, as this instance sampled them (in memory: `since` is later while the instance has run less than an hour). What the dashboard's chart starts from; stats_update continues it.",
             security: SECURITY.apiKey,
           },
         },

@@ -192,3 +192,35 @@ export const PublisherStats = t.Object(
     },
   },
 )
+
+export const StatsHistory = t.Object(
+  {
+    intervalMs: t.Integer({ description: 'a sample this often (10 s)' }),
+    windowMs: t.Integer({ description: 'samples older than this are dropped (an hour)' }),
+    now: IsoTime,
+    since: t.Nullable(IsoTime, {
+      description: 'the oldest sample: less than an hour ago while this instance has run less than an hour (null: no sample yet)',
+    }),
+    samples: t.Array(
+      t.Object({
+        at: IsoTime,
+        totalViewers: t.Integer(),
+        openSeats: t.Integer({ description: 'seats on the stages taking viewers' }),
+        activeStages: t.Integer(),
+      }),
+      { description: 'oldest first; a gap where a read of the fleet failed' },
+    ),
+  },
+  {
+    example: {
+      intervalMs: 10_000,
+      windowMs: 3_600_000,
+      now: '2026-11-23T12:00:00.000Z',
+      since: '2026-11-23T11:00:00.000Z',
+      samples: [
+        { at: '2026-11-23T11:00:00.000Z', totalViewers: 10, openSeats: 50, activeStages: 1 },
+        { at: '2026-11-23T11:00:10.000Z', totalViewers: 12, openSeats: 50, activeStages: 1 },
+      ],
+    },
+  },
+)
