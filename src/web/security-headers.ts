@@ -2,11 +2,13 @@ import { Elysia } from 'elysia'
 import { pathOf } from './request-path'
 
 /**
- * The Content-Security-Policy of our own HTML pages (serve's dashboard, the relay's publish page):
- * nothing is allowed unless listed. Each page is one HTML file plus its own script and style sheet
- * from the same origin, and talks only to its own origin (fetch, and the dashboard's WebSocket:
- * CSP 3 lets 'self' match ws:/wss: on the page's host). No inline script, no eval, no plugins, no
- * <base>, forms post only to the page's origin, and no other site may frame the page (clickjacking).
+ * The Content-Security-Policy of our own HTML pages (serve's dashboard and /watch, the relay's
+ * publish page): nothing is allowed unless listed. Each page is one HTML file plus its own script and
+ * style sheet from the same origin, and talks to its own origin (fetch, and the dashboard's
+ * WebSocket: CSP 3 lets 'self' match ws:/wss: on the page's host), plus what its options name (the
+ * /watch page: AWS's CDN for the IVS web SDK, IVS's endpoints). No inline script, no eval, no
+ * plugins, no <base>, forms post only to the page's origin, and no other site may frame the page
+ * (clickjacking).
  */
 const PAGE_POLICY = [
   "default-src 'none'",
@@ -19,12 +21,30 @@ const PAGE_POLICY = [
   "frame-ancestors 'none'",
 ]
 
-/**
- * A page's policy. `styleAttributes`: the page writes markup with `style="…"` attributes (the
- * dashboard's capacity bars); those are allowed, `<style>` elements and inline scripts still are not.
- */
-export function pageCsp(options: { styleAttributes?: boolean } = {}): string {
-  return [...PAGE_POLICY, ...(options.styleAttributes ? ["style-src-attr 'unsafe-inline'"] : [])].join('; ')
+export interface PageCspOptions {
+  /**
+   * The page writes markup with `style="…"` attributes (the dashboard's capacity bars); those are
+   * allowed, `<style>` elements and inline scripts still are not.
+   */
+  styleAttributes?: boolean
+  /** Origins the page loads scripts from besides its own (script-src). */
+  scripts?: readonly string[]
+  /** Endpoints the page connects to besides its own origin: fetch, WebSocket (connect-src). */
+  connect?: readonly string[]
+  /** Where the page's scripts may start workers from (worker-src; without it, script-src's sources). */
+  workers?: readonly string[]
+}
+
+/** A page's policy: PAGE_POLICY, widened only where `options` say. */
+export function pageCsp(options: PageCspOptions = {}): string {
+  const widened: Record<string, readonly string[] | undefined> = { 'script-src': options.scripts, 'connect-src': options.connect }
+  const policy = PAGE_POLICY.map((directive) => {
+    const more = widened[directive.split(' ')[0]!]
+    return more?.length ? `${directive} ${more.join(' ')}` : directive
+  })
+  if (options.workers?.length) policy.push(`worker-src ${options.workers.join(' ')}`)
+  if (options.styleAttributes) policy.push("style-src-attr 'unsafe-inline'")
+  return policy.join('; ')
 }
 
 export interface SecurityHeaderOptions {
