@@ -5,6 +5,10 @@
  * WebSockets (every `*.live-video.net` socket) are answered by Playwright and recorded with the
  * subprotocols they offer; its other requests (analytics, remote configuration) are recorded and
  * refused, as offline.
+ *
+ * An events socket is answered with the state of an empty stage, which completes the SDK's join: at
+ * once, or when the test says (`answer: 'when-told'`, then `socket.answer()`). Unanswered, SDK 1.41.0
+ * waits 12 s, then carries on as joined.
  */
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
@@ -21,6 +25,13 @@ export const SDK_CDN_URL = `https://web-broadcast.live-video.net/${SDK_VERSION}/
 /** The package's browser bundle (defines window.IVSBroadcastClient). */
 export const SDK_FILE = join(PACKAGE, 'dist/amazon-ivs-web-broadcast.js')
 
+/**
+ * The least an events socket must hear for the SDK's join to complete: the initial state of a stage
+ * with nobody in it. Read from SDK 1.41.0's own code (`STAGE_STATE`, its sequence number, the
+ * participants): IVS's events protocol is not a documented API.
+ */
+const EMPTY_STAGE_STATE = JSON.stringify({ type: 'STAGE_STATE', payload: { sequenceNumber: 1, participants: [], disconnected: [] } })
+
 /** One WebSocket the page opened to IVS. */
 export interface IvsSocket {
   url: string
@@ -29,6 +40,10 @@ export interface IvsSocket {
   closed: boolean
   /** Messages the page sent on it. */
   sent: number
+  /** It was sent the empty stage's state. */
+  answered: boolean
+  /** Sends the empty stage's state (once). */
+  answer(): void
 }
 
 export interface IvsTraffic {
@@ -44,9 +59,10 @@ const isIvs = (url: URL) => url.hostname === 'live-video.net' || url.hostname.en
 /**
  * Routes IVS's hosts for every page of `context`: the SDK's CDN address to the package's file
  * (as UTF-8: the file is, and a page without a charset would read it as windows-1252 and fail),
- * IVS WebSockets to a recorder that keeps them open and never answers, anything else refused.
+ * IVS WebSockets to a recorder that keeps them open and answers each with an empty stage's state
+ * (at once, or when told), anything else refused.
  */
-export async function routeIvs(context: BrowserContext): Promise<IvsTraffic> {
+export async function routeIvs(context: BrowserContext, options: { answer?: 'at-once' | 'when-told' } = {}): Promise<IvsTraffic> {
   const traffic: IvsTraffic = { sockets: [], requests: [], sdkLoads: 0 }
   await context.route(isIvs, (route) => {
     const url = route.request().url()
@@ -58,7 +74,18 @@ export async function routeIvs(context: BrowserContext): Promise<IvsTraffic> {
     return route.abort('internetdisconnected')
   })
   await context.routeWebSocket(isIvs, (ws) => {
-    const socket: IvsSocket = { url: ws.url(), protocols: ws.protocols(), closed: false, sent: 0 }
+    const socket: IvsSocket = {
+      url: ws.url(),
+      protocols: ws.protocols(),
+      closed: false,
+      sent: 0,
+      answered: false,
+      answer() {
+        if (socket.answered || socket.closed) return
+        socket.answered = true
+        ws.send(EMPTY_STAGE_STATE)
+      },
+    }
     traffic.sockets.push(socket)
     ws.onMessage(() => {
       socket.sent++
@@ -66,6 +93,7 @@ export async function routeIvs(context: BrowserContext): Promise<IvsTraffic> {
     ws.onClose(() => {
       socket.closed = true
     })
+    if (options.answer !== 'when-told') socket.answer()
   })
   return traffic
 }
