@@ -33,6 +33,7 @@ import { statsRoutes } from './stats'
 import { tokenRoutes } from './tokens'
 import { viewerClientRoutes } from './viewer-client'
 import { viewerRoutes } from './viewers'
+import { WATCH_CSP, watchRoutes } from './watch'
 import { requireSocketCredential, socketRoutes } from './ws'
 import type { SocketHub } from './ws/hub'
 
@@ -138,7 +139,7 @@ export function buildApp(deps: AppDeps) {
         logger: deps.logger,
         counters: deps.counters,
         actionHint: (action) => ACTION_HINTS[action],
-        pages: { '/': pageCsp({ styleAttributes: true }) },
+        pages: { '/': pageCsp({ styleAttributes: true }), '/watch': WATCH_CSP },
         noStore: TOKEN_ROUTES,
         cors: {
           policy: serveCorsPolicy(settings.corsOrigins),
@@ -165,6 +166,7 @@ export function buildApp(deps: AppDeps) {
     .use(docs(VERSION))
     .use(dashboardRoutes())
     .use(viewerClientRoutes())
+    .use(watchRoutes())
     .use(healthRoutes({ version: VERSION, mode: 'serve', startedAt: deps.startedAt, clock: deps.clock, checks: deps.healthChecks, extra: deps.healthInfo }))
     .use(tokenRoutes({ tokens, viewers, auth }))
     .use(viewerRoutes({ viewers, auth, rejoins: deps.rejoinLimiter }))

@@ -21,6 +21,8 @@ afterAll(() => server?.stop())
 const isSwaggerRoute = (path: string) => path === '/swagger' || path.startsWith('/swagger/')
 /** The dashboard's script and style sheet: @elysiajs/swagger leaves paths with a file extension out by design. */
 const isStaticFile = (path: string) => /\.[a-z]+$/.test(path)
+/** The HTML pages (the dashboard, the viewer page): their 200 is text/html. */
+const HTML_PAGES = ['/', '/watch']
 
 /** True when an `example` or `examples` keyword appears anywhere under `node`. */
 function hasExample(node: unknown): boolean {
@@ -89,7 +91,7 @@ describe('GET /swagger/json', () => {
       const content = op.responses?.['200']?.content
       const schema200 =
         content?.['application/json']?.schema ??
-        (path === '/metrics' ? content?.['text/plain']?.schema : path === '/' ? content?.['text/html']?.schema : undefined)
+        (path === '/metrics' ? content?.['text/plain']?.schema : HTML_PAGES.includes(path) ? content?.['text/html']?.schema : undefined)
       if (!schema200) problems.push(`${at}: no application/json schema for the 200 response`)
       if ((method === 'POST' || method === 'PUT' || method === 'PATCH') && !op.requestBody?.content?.['application/json']?.schema)
         problems.push(`${at}: takes a body but documents no application/json request schema`)

@@ -56,6 +56,7 @@ export const SYSTEM_TESTS: Record<string, readonly ToolName[]> = {
   'test/http/dashboard.test.ts': ['chromium'],
   'test/http/security-headers.test.ts': ['chromium'],
   'test/http/viewer-client.test.ts': ['chromium'],
+  'test/http/watch.test.ts': ['chromium'],
   'test/ivs/signer-openssl.test.ts': ['openssl'],
   'test/metrics/alert-rules.test.ts': ['promtool'],
   'test/relay/browser.test.ts': ['chromium'],

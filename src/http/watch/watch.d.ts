@@ -1,0 +1,3 @@
+// watch.js is a browser module, imported as text and served as it is.
+declare const text: string
+export default text
