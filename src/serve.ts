@@ -7,7 +7,6 @@ import { CreateLock } from './fleet/create-lock'
 import { EventFeed } from './fleet/event-feed'
 import { storeEventPublisher } from './fleet/events'
 import { HeartbeatBatcher } from './fleet/heartbeats'
-import { ivsActivity } from './fleet/ivs-activity'
 import { LeaderLease } from './fleet/leader'
 import { FleetLoop } from './fleet/loop'
 import { RelayService } from './fleet/relays'
@@ -15,9 +14,8 @@ import { ReplicationService } from './fleet/replication'
 import { SessionKeyKeeper } from './fleet/session-key'
 import { MasterStageMissing, StageService } from './fleet/stages'
 import { FleetStartup } from './fleet/startup'
-import { type FleetStats, StatsReader } from './fleet/stats'
+import { StatsReader } from './fleet/stats'
 import { StatsBroadcast } from './fleet/stats-broadcast'
-import { StatsHistory } from './fleet/stats-history'
 import { FANOUT_LOCK, StoreLock } from './fleet/store-lock'
 import { TokenService } from './fleet/tokens'
 import { ViewerSessions } from './fleet/viewer-session'
@@ -155,11 +153,8 @@ export async function startServe(options: ServeOptions): Promise<ServeHandle> {
   }
   const relays = new RelayService({ store, events, clock, logger, probe }, settings.relays)
   const tokens = new TokenService({ stages, issuer, counters, relayTargets: fanout }, settings.tokens)
-  // The dashboard's IVS panel: this instance's calls since its start, from the counters.
-  const ivs = () => ivsActivity(counters.snapshot(), provider.kind, new Date(startedAt).toISOString())
-  // The dashboard's chart: the last hour's figures, sampled every 10 s whether anyone watches or not.
-  const history: StatsHistory = new StatsHistory({ read: (): Promise<FleetStats> => stats.read(), clock, ticker, logger })
-  const stats = new StatsReader({ store, clock, ivs, history }, settings.admission, replication.mode, config.stageCapacity)
+  const ivs = { counters, provider: provider.kind, since: startedAt }
+  const stats = new StatsReader({ store, clock, ticker, logger, ivs }, settings.admission, replication.mode, config.stageCapacity)
 
   if (config.maxStages * config.stageCapacity > config.ivsMaxSubscriptions) {
     logger.warn("MAX_STAGES × STAGE_CAPACITY exceeds the account's concurrent-subscription quota: new viewers are refused past IVS_MAX_SUBSCRIPTIONS", {
@@ -249,7 +244,7 @@ export async function startServe(options: ServeOptions): Promise<ServeHandle> {
   metrics.start()
   loop.start()
   broadcast.start()
-  history.start()
+  stats.start()
   sessionKey.start()
   logger.info('serving', {
     port: listener.listeningPort,
@@ -287,7 +282,7 @@ export async function startServe(options: ServeOptions): Promise<ServeHandle> {
         startup.stop()
         sessionKey.stop()
         await broadcast.stop()
-        await history.stop()
+        await stats.stop()
         await loop.stop()
         // Open sockets would hold server.stop(false) forever: close them first (1001 going away).
         hub.closeAll(1001, 'server stopping')

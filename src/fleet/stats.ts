@@ -1,10 +1,13 @@
 import type { Clock } from '../clock'
+import type { Logger } from '../log'
+import type { Counters } from '../metrics/counters'
 import type { FanoutRecord, StageFeed } from '../store/fanout'
 import { DEFAULT_STAGE_CAPACITY, type PublisherState, type RelayRecord, type StageStatus, type StageView, type Store } from '../store/types'
+import type { Ticker } from '../ticker'
 import { admitNewViewer, STAGE_QUOTA_NOTICE, type StageQuotaNotice } from './admission'
-import type { IvsActivity } from './ivs-activity'
+import { type IvsActivity, ivsActivity } from './ivs-activity'
 import type { AdmissionLimits, FanoutMode } from './settings'
-import { STATS_HISTORY, type StatsHistory, type StatsHistorySettings, type StatsSample } from './stats-history'
+import { STATS_HISTORY, StatsHistory, type StatsHistorySettings, type StatsSample } from './stats-history'
 
 /** How the stages get their media: the mode, and each stage's feed as the fleet last saw it. */
 export interface FanoutView {
@@ -114,23 +117,41 @@ export function fanoutView(mode: FanoutMode, relays: readonly RelayRecord[], rec
 
 export const utilisation = (viewers: number, seats: number) => (seats === 0 ? 0 : Math.round((viewers / seats) * 10_000) / 10_000)
 
-/** Reads the fleet's numbers from the store. */
+/**
+ * Reads the fleet's numbers from the store; for the dashboard also keeps the last hour of them
+ * (sampled every 10 s from start(), whether anyone watches or not) and reports this instance's IVS calls.
+ */
 export class StatsReader {
+  private readonly sampler: StatsHistory | null
+
   constructor(
     private readonly deps: {
       store: Store
       clock: Clock
-      /** This instance's IVS calls (default: none). */
-      ivs?: () => IvsActivity
-      /** The figures of the last hour, sampled by this instance (default: none kept). */
-      history?: StatsHistory
+      /** With both, the reader keeps the last hour's figures (StatsHistory) from start() to stop(). */
+      ticker?: Ticker
+      logger?: Logger
+      /** This instance's IVS calls: its counters, its stage provider, its start (default: none). */
+      ivs?: { counters: Counters; provider: IvsActivity['provider']; since: number }
     },
     /** MAX_STAGES is also what /api/stats/stages reports. */
     readonly limits: AdmissionLimits,
     private readonly mode: FanoutMode = 'relay',
     /** STAGE_CAPACITY, for the seat ceiling. */
     private readonly stageCapacity = DEFAULT_STAGE_CAPACITY,
-  ) {}
+  ) {
+    const { clock, ticker, logger } = deps
+    this.sampler = ticker && logger ? new StatsHistory({ read: () => this.read(), clock, ticker, logger }) : null
+  }
+
+  /** The last hour's sampling (with a ticker and a logger). */
+  start(): void {
+    this.sampler?.start()
+  }
+
+  async stop(): Promise<void> {
+    await this.sampler?.stop()
+  }
 
   async read(): Promise<FleetStats> {
     const { store, clock } = this.deps
@@ -149,13 +170,14 @@ export class StatsReader {
    * of the fleet's figures, which every instance reports alike.
    */
   ivs(): IvsActivity {
-    return this.deps.ivs?.() ?? NO_IVS_ACTIVITY
+    const ivs = this.deps.ivs
+    return ivs ? ivsActivity(ivs.counters.snapshot(), ivs.provider, new Date(ivs.since).toISOString()) : NO_IVS_ACTIVITY
   }
 
   /** The samples this instance kept of the last hour (GET /api/stats/history), oldest first; none without a history. */
   history(): { settings: StatsHistorySettings; now: number; samples: StatsSample[] } {
     const now = this.deps.clock.now()
-    const history = this.deps.history
+    const history = this.sampler
     return { settings: history?.settings ?? STATS_HISTORY, now, samples: history?.samples(now) ?? [] }
   }
 }
