@@ -50,7 +50,7 @@ describe('the live dashboard in headless Chromium', () => {
     expect(await page.textContent('#draining')).toBe('1 draining')
 
     mkdirSync('test-results', { recursive: true })
-    await page.screenshot({ path: 'test-results/dashboard.png', fullPage: true })
+    await page.screenshot({ path: 'test-results/dashboard-updates.png', fullPage: true })
     await page.close()
   }, 40_000)
 

@@ -34,6 +34,7 @@ const CONTAINER_TOOLS: ToolName[] = ['podman', 'runc', 'debootstrap', 'podman-co
  * fast tier. Keep it exact: system-tools.test.ts compares it with what each file uses.
  */
 export const SYSTEM_TESTS: Record<string, readonly ToolName[]> = {
+  'test/browser/dashboard-panels.test.ts': ['chromium'],
   'test/browser/ivs-sdk-tokens.test.ts': ['chromium'],
   'test/cli/doctor.test.ts': ['redis-server'],
   'test/containers/compose.test.ts': CONTAINER_TOOLS,
