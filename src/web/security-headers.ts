@@ -27,7 +27,7 @@ export interface PageCspOptions {
    * allowed, `<style>` elements and inline scripts still are not.
    */
   styleAttributes?: boolean
-  /** Origins the page loads scripts from besides its own (script-src). */
+  /** Where the page loads scripts from besides its own origin (script-src): origins, or a file's exact URL. */
   scripts?: readonly string[]
   /** Endpoints the page connects to besides its own origin: fetch, WebSocket (connect-src). */
   connect?: readonly string[]

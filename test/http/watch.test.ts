@@ -13,7 +13,7 @@ import { IVS_GLOBAL_EVENTS_URL, IVS_GLOBAL_WHIP_URL } from '../../src/ivs/endpoi
 import { launchChromium } from '../support/chromium'
 import { eventually, until } from '../support/eventually'
 import { beforeAllOrFail } from '../support/hooks'
-import { claimsOf, type IvsSocket, type IvsTraffic, routeIvs, SDK_CDN_URL, stageIdOf, stageTopicOf, topicOf } from '../support/ivs-sdk'
+import { claimsOf, type IvsSocket, type IvsTraffic, routeIvs, SDK_CDN_URL, SDK_VERSION, stageIdOf, stageTopicOf, topicOf } from '../support/ivs-sdk'
 import { awsModeEnv, type IvsServer, startIvsServer } from '../support/ivs-server'
 import { type FreshServer, freshServer } from '../support/serve'
 
@@ -42,6 +42,8 @@ interface Watch {
   context: BrowserContext
   page: Page
   traffic: IvsTraffic
+  /** Every request the page made (its own, its workers', the SDK's; WebSockets are traffic.sockets), by URL. */
+  requests: string[]
   /** CSP violations the page met (directive and blocked address), and uncaught errors. */
   problems: () => Promise<string[]>
 }
@@ -50,6 +52,8 @@ interface Watch {
 async function openWatch(server: FreshServer, fragment: string, answer: 'at-once' | 'when-told' = 'at-once'): Promise<Watch> {
   const context = await browser.newContext()
   const traffic = await routeIvs(context, { answer })
+  const requests: string[] = []
+  context.on('request', (request) => requests.push(request.url()))
   const page = await context.newPage()
   await page.addInitScript(() => {
     const seen: string[] = []
@@ -77,8 +81,11 @@ async function openWatch(server: FreshServer, fragment: string, answer: 'at-once
   page.on('pageerror', (error) => errors.push(`pageerror: ${error.message}`))
   await page.goto(`${server.url}/watch${fragment}`)
   const problems = async () => [...errors, ...(await page.evaluate(() => (window as unknown as { violations: string[] }).violations))]
-  return { context, page, traffic, problems }
+  return { context, page, traffic, requests, problems }
 }
+
+/** The hosts (host:port) of network requests among `urls`: blob: and data: are not requests to anyone. */
+const hostsOf = (urls: string[]) => [...new Set(urls.filter((url) => /^(https?|wss?):/.test(url)).map((url) => new URL(url).host))].sort()
 
 const text = (page: Page, selector: string) => page.locator(selector).textContent()
 const visible = (page: Page, selector: string) => page.locator(selector).isVisible()
@@ -104,7 +111,7 @@ describe('GET /watch in headless Chromium, with the IVS web SDK from its CDN add
     await using server = await freshServer(ONE_SEAT)
     // The master's one seat is taken: the page's viewer gets a stage of its own.
     await server.api('/api/token/viewer', { method: 'POST', json: { userId: 'on-the-master' } })
-    const { context, page, traffic, problems } = await openWatch(server, `#key=${encodeURIComponent(server.apiKey)}&user=watch-viewer`)
+    const { context, page, traffic, requests, problems } = await openWatch(server, `#key=${encodeURIComponent(server.apiKey)}&user=watch-viewer`)
     try {
       // The key left the address bar at once; the SDK came from the CDN address, once.
       expect(await page.evaluate(() => location.hash)).toBe('')
@@ -139,9 +146,13 @@ describe('GET /watch in headless Chromium, with the IVS web SDK from its CDN add
       await page.waitForFunction((arn) => document.body.dataset.stage === arn, second.stageArn, { timeout: 5_000 })
       expect(await text(page, '#stage')).toBe(stageIdOf(second.stageArn))
       await page.waitForFunction(() => document.body.dataset.state === 'connected', null, { timeout: 10_000 })
-      // Only the two stages' events sockets; whatever else the SDK asked for went to IVS's hosts.
+      // Only the two stages' events sockets; every other request went to serve itself, the SDK's CDN
+      // address, or the SDK's analytics and remote configuration (routed and refused, as offline).
       expect(traffic.sockets.every((s) => [first.stageArn, second.stageArn].map(stageIdOf).includes(stageTopicOf(s)!))).toBe(true)
-      for (const request of traffic.requests) expect(new URL(request.split(' ')[1]!).hostname).toEndWith('.live-video.net')
+      expect(hostsOf(traffic.sockets.map((s) => s.url))).toEqual([new URL(IVS_GLOBAL_EVENTS_URL).host])
+      const refused = hostsOf(traffic.requests.map((r) => r.split(' ')[1]!))
+      expect(refused.filter((host) => !['broadcast.stats.live-video.net', 'prod.ivs-device-config.live-video.net'].includes(host))).toEqual([])
+      expect(hostsOf(requests)).toEqual([new URL(server.url).host, new URL(IVS_SDK_URL).host, ...refused].sort())
       expect(await visible(page, '#error')).toBe(false)
       expect(await problems()).toEqual([])
 
@@ -196,7 +207,8 @@ describe('GET /watch in headless Chromium, with the IVS web SDK from its CDN add
     expect(res.headers.get('content-security-policy')).toBe(
       [
         "default-src 'none'",
-        "script-src 'self' https://web-broadcast.live-video.net",
+        // The SDK's exact address, not its host: no other file there (another version, another script) runs.
+        `script-src 'self' ${SDK_CDN_URL}`,
         "style-src 'self'",
         "img-src 'self'",
         "connect-src 'self' https://*.live-video.net wss://*.live-video.net",
@@ -224,7 +236,7 @@ describe('GET /watch in headless Chromium, with the IVS web SDK from its CDN add
     expect((await fetch(`${server.url}/`)).headers.get('content-security-policy')).not.toContain('live-video.net')
   })
 
-  test("the page's policy lets it reach IVS's endpoints, and nothing else (probed in Chromium, through a dead proxy)", async () => {
+  test("the page's policy lets it reach IVS's endpoints and run the SDK's one file, and nothing else (probed in Chromium, through a dead proxy)", async () => {
     await using server = await freshServer()
     // Every connection leaves through a proxy that is not there: the probes reach no one.
     const context = await browser.newContext({ proxy: { server: 'http://127.0.0.1:9', bypass: '127.0.0.1' } })
@@ -246,18 +258,31 @@ describe('GET /watch in headless Chromium, with the IVS web SDK from its CDN add
         'https://prod.ivs-device-config.live-video.net/broadcast-web-v1.json',
       ]
       const refused = ['wss://example.com/', 'https://example.com/', 'wss://live-video.net.example.com/']
+      // Scripts: the SDK's address (the page's own tag asked for it too), and nothing else on its host.
+      const scripts = [SDK_CDN_URL]
+      const refusedScripts = [
+        SDK_CDN_URL.replace(`/${SDK_VERSION}/`, '/1.40.0/'),
+        SDK_CDN_URL.replace(/\.js$/, '.min.js'),
+        new URL('/amazon-ivs-web-broadcast.js', SDK_CDN_URL).href,
+        new URL('/', SDK_CDN_URL).href,
+      ]
       const violations = await page.evaluate(
-        async (targets) => {
+        async ({ targets, scriptTargets }) => {
           for (const target of targets) {
             if (target.startsWith('ws')) new WebSocket(target)
             else fetch(target).catch(() => {})
           }
+          for (const target of scriptTargets) {
+            const script = document.createElement('script')
+            script.src = target
+            document.head.append(script)
+          }
           await new Promise((resolve) => setTimeout(resolve, 1_000))
           return (window as unknown as { violations: string[] }).violations
         },
-        [...allowed, ...refused],
+        { targets: [...allowed, ...refused], scriptTargets: [...scripts, ...refusedScripts] },
       )
-      expect(violations.sort()).toEqual(refused.map((url) => `connect-src ${url}`).sort())
+      expect(violations.sort()).toEqual([...refused.map((url) => `connect-src ${url}`), ...refusedScripts.map((url) => `script-src-elem ${url}`)].sort())
     } finally {
       await context.close()
     }

@@ -13,14 +13,16 @@ export const IVS_SDK_VERSION = '1.41.0'
 export const IVS_SDK_URL = `https://web-broadcast.live-video.net/${IVS_SDK_VERSION}/amazon-ivs-web-broadcast.js`
 
 /**
- * /watch's policy: the dashboard's, plus the SDK from AWS's CDN, and IVS's endpoints, which the SDK
- * contacts: its events socket (a token's events_url, wss://global.events.live-video.net), a stage's
- * WHIP host (a token's whip_url, https://…whip.live-video.net), its analytics
+ * /watch's policy: the dashboard's, plus the SDK's one file at its exact address on AWS's CDN (a
+ * source with a path: no other file of that host runs, and the SDK itself loads none: no
+ * importScripts, no script elements), and IVS's endpoints, which the SDK contacts: its events socket
+ * (a token's events_url, wss://global.events.live-video.net), a stage's WHIP host (a token's
+ * whip_url, https://…whip.live-video.net, and the links its answers give), its analytics
  * (https://broadcast.stats.live-video.net) and remote configuration
  * (https://prod.ivs-device-config.live-video.net). Its helper workers are made from blob: URLs.
  */
 export const WATCH_CSP = pageCsp({
-  scripts: [new URL(IVS_SDK_URL).origin],
+  scripts: [IVS_SDK_URL],
   connect: ['https://*.live-video.net', 'wss://*.live-video.net'],
   workers: ['blob:'],
 })
