@@ -111,6 +111,8 @@ function apiAllowList(allowed: AddressList | null, addressOf: ReturnType<typeof 
 export function buildApp(deps: AppDeps) {
   const { stages, viewers, relays, tokens, auth, settings } = deps
   const started = new WeakMap<Request, number>()
+  // The API key of each request whose credentials passed, noted once its route is known (below).
+  const passedKeys = new WeakMap<Request, string>()
   const durations = new Histogram('ivs_fanout_http_request_duration_seconds', 'HTTP request latency by route')
   const requireMetricsAccess = metricsAccess({ isApiKey: (key) => auth.isApiKey(key), metricsToken: settings.metricsToken })
   // /metrics' ivs_fanout_store_up: the readiness check's store check (bounded and reused the same way), not IVS's or the fleet's.
@@ -122,6 +124,11 @@ export function buildApp(deps: AppDeps) {
       started.set(request, performance.now())
     })
     .onAfterResponse({ as: 'global' }, ({ request, set, route }) => {
+      // A use of API_SECRET_KEY_PREVIOUS is counted and reported by route template (Elysia's matched
+      // route, as the latency histogram labels it), so one route's many ARNs warn as one. Routing comes
+      // after the pipeline's credential check (onRequest has no route yet): hence here, once a request.
+      const key = passedKeys.get(request)
+      if (key !== undefined) auth.noteApiKeyUse(key, `${request.method} ${route || 'unmatched'}`)
       const begun = started.get(request)
       if (begun !== undefined) {
         durations.observe({ method: request.method, route: route || 'unmatched', status: String(set.status ?? 200) }, (performance.now() - begun) / 1000)
@@ -154,8 +161,9 @@ export function buildApp(deps: AppDeps) {
           if (path.startsWith('/api')) auth.requireViewerCredential(credentialHeaders(request.headers))
           else if (path === '/metrics') requireMetricsAccess(request.headers.toJSON())
           else if (path === '/ws') requireSocketCredential(auth, request)
-          // Passed: once per request, a use of API_SECRET_KEY_PREVIOUS is counted and reported.
-          auth.noteApiKeyUse(apiKeyOf(request, path), `${request.method} ${path}`)
+          // Passed: its key is noted once the route is known (onAfterResponse above).
+          const key = apiKeyOf(request, path)
+          if (key !== null) passedKeys.set(request, key)
         },
         guesses: deps.guesses,
         rateLimit: { counter: deps.rateLimiter, keyOf: serveRateKey((token) => auth.sessionKey(token)) },

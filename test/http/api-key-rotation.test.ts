@@ -56,6 +56,28 @@ describe('serve with API_SECRET_KEY=new and API_SECRET_KEY_PREVIOUS=old', () => 
     for (const line of lines) expect([line.includes(OLD), line.includes(NEW)]).toEqual([false, false])
   })
 
+  test('the warning is once a minute per route template, not per address: many ARNs on one route, and unknown paths, warn once each', async () => {
+    const { lines, logger } = capturedLogs()
+    await using server = await freshServer({ API_SECRET_KEY: NEW, API_SECRET_KEY_PREVIOUS: OLD }, { logger })
+    const arns = ['one', 'two', 'three'].map((id) => encodeURIComponent(`arn:aws:ivs:eu-west-1:123456789012:stage/${id}`))
+    for (const arn of arns) {
+      // Unknown stages (404) and empty lists alike: the key passed, so each is a use of the old one.
+      await withKey(server, OLD, `/api/stage/${arn}`)
+      await withKey(server, OLD, `/api/viewer/list/${arn}`)
+      await withKey(server, OLD, `/api/stage/${arn}`, { method: 'DELETE' })
+    }
+    for (const path of ['/api/no-such-route', '/api/no-such-route-either', '/api/stage/a/b']) expect((await withKey(server, OLD, path)).status).toBe(404)
+    expect(await previousUses(server)).toBe(arns.length * 3 + 3)
+
+    const warnings = lines.map((l) => JSON.parse(l)).filter((l) => l.msg.includes('API_SECRET_KEY_PREVIOUS'))
+    expect(warnings.map((w) => [w.route, w.sinceLastWarning]).sort()).toEqual([
+      ['DELETE /api/stage/:stageArn', 1],
+      ['GET /api/stage/:stageArn', 1],
+      ['GET /api/viewer/list/:stageArn', 1],
+      ['GET unmatched', 1],
+    ])
+  })
+
   test('a third key is 401 and charged to the guess budget once a request; old-key requests charge nothing', async () => {
     await using server = await freshServer({ API_SECRET_KEY: NEW, API_SECRET_KEY_PREVIOUS: OLD, AUTH_FAILURE_LIMIT: '3' })
     // Many times the budget with the old key: none of them is a failure.
