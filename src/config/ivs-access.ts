@@ -1,4 +1,4 @@
-import { PUBLIC_KEY_ARN_PATTERN } from '../ivs/arn'
+import { PUBLIC_KEY_ARN_PATTERN, STAGE_ARN_PATTERN } from '../ivs/arn'
 import type { EnvReader } from './env'
 
 /** The longest participant token (IVS: `exp` at most 14 days after `iat`). */
@@ -12,6 +12,11 @@ export function readIvsAccess(r: EnvReader): { awsRegion: string; ivsEndpoint: s
 /** IVS_PUBLIC_KEY_ARN: the key self-signed tokens name in their `kid`. */
 export function readPublicKeyArn(r: EnvReader): string | null {
   return r.matching('IVS_PUBLIC_KEY_ARN', PUBLIC_KEY_ARN_PATTERN, 'an IVS public key ARN (arn:aws:ivs:<region>:<account>:public-key/<id>)')
+}
+
+/** MASTER_STAGE_ARN: the publisher's stage, when the operator made it (else the fleet creates and tags one). */
+export function readMasterStageArn(r: EnvReader): string | null {
+  return r.matching('MASTER_STAGE_ARN', STAGE_ARN_PATTERN, 'an IVS stage ARN (arn:aws:ivs:<region>:<account>:stage/<12 letters or digits>)')
 }
 
 /** How long the tokens serve issues live, unless the caller asks for another duration. */

@@ -1,13 +1,13 @@
 import { REPLICAS_PER_PARTICIPANT, REPLICATE_MAX_STAGES } from '../fleet/admission'
 import type { FanoutMode } from '../fleet/settings'
-import { STAGE_ARN_PATTERN } from '../ivs/arn'
 import type { LogLevel } from '../log'
 import type { RedisConnection } from '../store/redis-connection'
 import { DEFAULT_STAGE_CAPACITY, DEFAULT_WATCH_HISTORY_TTL_MS } from '../store/types'
 import { type AddressList, parseAddressList } from '../web/client-address'
 import { type ConfigResult, type Env, EnvReader, hasAwsCredentials, readPem } from './env'
+import { readCloudWatch, readFanoutMode, readRedisKeyPrefix } from './fleet'
 import { type HardeningConfig, readHardening, readPreviousApiKey, readSecret } from './hardening'
-import { readIvsAccess, readPublicKeyArn, readTokenTtls } from './ivs-access'
+import { readIvsAccess, readMasterStageArn, readPublicKeyArn, readTokenTtls } from './ivs-access'
 import { readRedisConnection } from './redis'
 
 export type ProviderKind = 'aws' | 'local'
@@ -129,14 +129,14 @@ export function loadServeConfig(env: Env): ConfigResult<ServeConfig> {
     warnings: r.warnings,
     ...readIvsAccess(r),
     provider,
-    masterStageArn: r.matching('MASTER_STAGE_ARN', STAGE_ARN_PATTERN, 'an IVS stage ARN (arn:aws:ivs:<region>:<account>:stage/<12 letters or digits>)'),
+    masterStageArn: readMasterStageArn(r),
     // Unset: local stages carry no media (IVS's WHIP endpoint knows no local stage).
     localWhipUrl: r.url('LOCAL_WHIP_URL', null),
     ivsPublicKeyArn,
     ivsPrivateKeyPem,
     upstash: upstashUrl && upstashToken ? { url: upstashUrl, token: upstashToken } : null,
     redis,
-    redisKeyPrefix: r.string('REDIS_KEY_PREFIX', 'ivsf:'),
+    redisKeyPrefix: readRedisKeyPrefix(r),
     stageCapacity,
     scaleUpThreshold,
     scaleDownThreshold,
@@ -148,13 +148,12 @@ export function loadServeConfig(env: Env): ConfigResult<ServeConfig> {
     heartbeatIntervalMs,
     heartbeatTimeoutMs,
     ...readTokenTtls(r),
-    cloudwatchEnabled: r.bool('CLOUDWATCH_ENABLED', false),
-    cloudwatchNamespace: r.string('CLOUDWATCH_NAMESPACE', 'IVS/Production'),
+    ...readCloudWatch(r),
     corsOrigins: readOrigins(r),
     apiAllowedCidrs: readAllowedCidrs(r),
     mediaServerTimeoutMs: r.int('MEDIA_SERVER_TIMEOUT_MS', 90_000, 1_000),
     ivsMaxSubscriptions: r.int('IVS_MAX_SUBSCRIPTIONS', 20_000, 1),
-    fanoutMode: r.oneOf<FanoutMode>('FANOUT_MODE', ['relay', 'replicate', 'hybrid'], 'relay'),
+    fanoutMode: readFanoutMode(r),
     replicationReconnectWindowSeconds: r.int('REPLICATION_RECONNECT_WINDOW_SECONDS', 30, 0, 300),
   }
   warnAboutFanout(r, config)

@@ -1,5 +1,6 @@
 import { REPLICATE_MAX_STAGES } from '../fleet/admission'
 import type { FleetSettings, StageCeiling } from '../fleet/settings'
+import { fleetIdOf } from './fleet'
 import { IVS_MAX_RECONNECT_WINDOW_SECONDS, type ServeConfig } from './serve'
 
 /** What the settings depend on besides the configuration: facts known only once serve starts. */
@@ -35,7 +36,7 @@ export function fleetSettings(config: ServeConfig, facts: RuntimeFacts): FleetSe
     admission,
     stages: {
       // The fleet tag's value: the key prefix without what a tag value cannot hold.
-      fleetId: config.redisKeyPrefix.replace(/[^A-Za-z0-9-]/g, '') || 'ivsf',
+      fleetId: fleetIdOf(config.redisKeyPrefix),
       maxStages,
       ceiling,
       masterStageArn: config.masterStageArn,
