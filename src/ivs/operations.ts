@@ -9,6 +9,14 @@
 /** What an IAM statement may name as the resource (IVS's service authorization reference). */
 export type IvsResourceType = 'stage' | 'public-key' | 'any'
 
+/**
+ * How `iam-policy` scopes a stage action (IVS takes `aws:RequestTag/…` and `aws:ResourceTag/…` on
+ * stage actions): `read` on any stage of the account and Region (discovery: re-adopting tagged
+ * stages, the master at start, replication's view); `create` only with the fleet tag in the request;
+ * `owned` only on stages that carry the fleet tag, and on MASTER_STAGE_ARN where `onMaster`.
+ */
+export type StageAccess = 'read' | 'create' | 'owned'
+
 /** The configuration that decides which of serve's calls happen. */
 export interface IvsCallContext {
   fanoutMode: 'relay' | 'replicate' | 'hybrid'
@@ -25,6 +33,10 @@ export interface IvsOperationUse {
   operator?: readonly ('doctor' | 'keys')[]
   /** More IAM actions the request is authorised against (CreateStage's tags: ivs:TagResource). */
   alsoAuthorizes?: readonly string[]
+  /** For stage actions: how the policy scopes it (the actions in alsoAuthorizes alike). */
+  access?: StageAccess
+  /** An `owned` action serve also calls on the master stage, which the operator may have made without the fleet tag. */
+  onMaster?: boolean
   why: string
 }
 
@@ -32,23 +44,61 @@ const always = () => true
 const replicating = (c: IvsCallContext) => c.fanoutMode !== 'relay'
 
 export const IVS_OPERATION_USES = {
-  CreateParticipantToken: { resource: 'stage', serve: (c) => !c.selfSignedTokens, why: 'viewer and publisher tokens, without a self-signed key' },
+  CreateParticipantToken: {
+    resource: 'stage',
+    access: 'owned',
+    onMaster: true,
+    serve: (c) => !c.selfSignedTokens,
+    why: 'viewer and publisher tokens, without a self-signed key',
+  },
   CreateStage: {
     resource: 'stage',
+    access: 'create',
     serve: always,
     // Stages are created with the fleet tag; IVS authorises tags on create as ivs:TagResource.
     alsoAuthorizes: ['TagResource'],
     why: 'the master (unless MASTER_STAGE_ARN) and the stages scaling adds',
   },
-  GetStage: { resource: 'stage', serve: always, operator: ['doctor'], why: 'the master at start, adopted stages, a stage session before ListParticipants' },
-  UpdateStage: { resource: 'stage', serve: always, why: 'PUT /api/stage/:arn renames a stage' },
-  DeleteStage: { resource: 'stage', serve: always, why: 'scale-down and DELETE /api/stage/:arn' },
-  ListStages: { resource: 'stage', serve: always, operator: ['doctor'], why: "re-adopting the fleet's tagged stages; /health/ready's IVS check" },
-  ListParticipants: { resource: 'stage', serve: always, why: "with no relay online, whether the broadcaster publishes into the master; replication's sources" },
-  StartParticipantReplication: { resource: 'stage', serve: replicating, why: 'FANOUT_MODE replicate/hybrid: a source into each stage' },
+  GetStage: {
+    resource: 'stage',
+    access: 'read',
+    serve: always,
+    operator: ['doctor'],
+    why: 'the master at start, adopted stages, a stage session before ListParticipants',
+  },
+  UpdateStage: { resource: 'stage', access: 'owned', onMaster: true, serve: always, why: 'PUT /api/stage/:arn renames a stage' },
+  // Never the master: DELETE /api/stage/:arn refuses it and scale-down never picks it.
+  DeleteStage: { resource: 'stage', access: 'owned', serve: always, why: 'scale-down and DELETE /api/stage/:arn' },
+  ListStages: {
+    resource: 'stage',
+    access: 'read',
+    serve: always,
+    operator: ['doctor'],
+    why: "re-adopting the fleet's tagged stages; /health/ready's IVS check",
+  },
+  ListParticipants: {
+    resource: 'stage',
+    access: 'read',
+    serve: always,
+    why: "with no relay online, whether the broadcaster publishes into the master; replication's sources",
+  },
+  // The master is the replications' source: IVS authorises the call on both stages.
+  StartParticipantReplication: {
+    resource: 'stage',
+    access: 'owned',
+    onMaster: true,
+    serve: replicating,
+    why: 'FANOUT_MODE replicate/hybrid: a source into each stage',
+  },
   // In relay mode too: replications a replicate/hybrid run left are stopped.
-  StopParticipantReplication: { resource: 'stage', serve: always, why: 'replications no longer wanted; in relay mode, those an earlier mode left' },
-  ListParticipantReplicas: { resource: 'stage', serve: replicating, why: 'FANOUT_MODE replicate/hybrid: what each source feeds' },
+  StopParticipantReplication: {
+    resource: 'stage',
+    access: 'owned',
+    onMaster: true,
+    serve: always,
+    why: 'replications no longer wanted; in relay mode, those an earlier mode left',
+  },
+  ListParticipantReplicas: { resource: 'stage', access: 'read', serve: replicating, why: 'FANOUT_MODE replicate/hybrid: what each source feeds' },
   GetPublicKey: { resource: 'public-key', operator: ['doctor'], why: 'doctor: the private key belongs to IVS_PUBLIC_KEY_ARN' },
   ListPublicKeys: { resource: 'any', operator: ['keys'], why: 'keys list / rotate / retire' },
   // keys tags the keys it imports (ivs:TagResource, as for CreateStage).
@@ -74,13 +124,20 @@ export function operatorOperations(): IvsOperationName[] {
   return NAMES.filter((name) => (use(name).operator?.length ?? 0) > 0)
 }
 
-/** The IAM actions (without the `ivs:` prefix) calling these operations needs. */
-export function actionsFor(operations: readonly IvsOperationName[]): { action: string; resource: IvsResourceType }[] {
-  const out = new Map<string, IvsResourceType>()
+/** An IAM action (without the `ivs:` prefix), its resource and, for a stage action, how it is scoped. */
+export interface IvsAction {
+  action: string
+  resource: IvsResourceType
+  access?: StageAccess
+  onMaster: boolean
+}
+
+/** The IAM actions calling these operations needs. */
+export function actionsFor(operations: readonly IvsOperationName[]): IvsAction[] {
+  const out = new Map<string, IvsAction>()
   for (const name of operations) {
-    const { resource, alsoAuthorizes = [] } = use(name)
-    out.set(name, resource)
-    for (const extra of alsoAuthorizes) out.set(extra, resource)
+    const { resource, alsoAuthorizes = [], access, onMaster = false } = use(name)
+    for (const action of [name, ...alsoAuthorizes]) out.set(action, { action, resource, access, onMaster })
   }
-  return [...out].map(([action, resource]) => ({ action, resource }))
+  return [...out.values()]
 }

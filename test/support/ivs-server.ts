@@ -101,7 +101,15 @@ export interface RecordedRequest {
   signed: boolean
   /** The parsed JSON body, or null when it was not a JSON object. */
   body: Record<string, unknown> | null
+  /**
+   * The tags of each stage or public key the body names (RESOURCE_ARN_FIELDS), as this server held
+   * them when the request arrived (a deleted stage's too): what IAM's aws:ResourceTag would read.
+   */
+  resourceTags: Record<string, Record<string, string>>
 }
+
+/** The request fields that name a stage or public key, in every operation this server takes. */
+export const RESOURCE_ARN_FIELDS = ['arn', 'stageArn', 'sourceStageArn', 'destinationStageArn'] as const
 
 export interface IvsServerControl {
   /** Added before every request is handled. */
@@ -413,10 +421,16 @@ export async function startIvsServer(options: IvsServerOptions = {}): Promise<Iv
     } catch {
       body = null
     }
+    const resourceTags: Record<string, Record<string, string>> = {}
+    for (const field of RESOURCE_ARN_FIELDS) {
+      const arn = body?.[field]
+      const held = typeof arn === 'string' ? (stages.get(arn) ?? keyModel.keys.get(arn)) : undefined
+      if (held) resourceTags[held.arn] = { ...held.tags }
+    }
     let pending: IvsOperation | null = null
     const record = (response: Response) => {
       if (pending) unanswered[pending]--
-      requests.push({ operation, at, status: response.status, signed, body })
+      requests.push({ operation, at, status: response.status, signed, body, resourceTags })
       return response
     }
     if (!(IVS_OPERATIONS as readonly string[]).includes(operation)) {
