@@ -1,3 +1,4 @@
+import { MAX_TOKEN_TTL_MIN } from '../config/ivs-access'
 import type { PublicKeySummary } from '../ivs/public-keys'
 
 /**
@@ -7,7 +8,9 @@ import type { PublicKeySummary } from '../ivs/public-keys'
  * IVS keeps at most 3 public keys per Region (a fixed quota) and reports no creation time, so
  * `rotate` writes it into the key's tags and name. IVS checks a token only when it is used to join,
  * so a key must outlive the tokens signed with it: a key is retired only once its successor (the
- * next newer key) is older than the longest token lifetime.
+ * next newer key) is older than the longest token lifetime. That is the longest any token can be
+ * issued with (POST /api/token/publisher's durationMinutes: 14 days) unless the operator states a
+ * shorter one their callers keep to (--token-minutes), never below the TTLs serve issues by default.
  */
 
 /** Public keys per account and Region (fixed; ImportPublicKey answers 402 beyond). */
@@ -68,6 +71,41 @@ export function rotationRefusal(keys: readonly KeyView[], region: string): strin
   return `IVS allows ${PUBLIC_KEY_QUOTA} public keys per Region (a fixed quota) and ${region} has ${keys.length}; retire one first (ivs-fanout keys retire ARN), never the one in use`
 }
 
+/** How long a token signed with the old key may still be presented, and where that figure comes from. */
+export interface TokenLifetime {
+  minutes: number
+  source: string
+}
+
+/**
+ * The lifetime `retire` waits out: `stated` (--token-minutes) when given, else the longest any token
+ * can be issued with. A stated one shorter than a TTL serve issues by default, or longer than IVS
+ * allows, is an error.
+ */
+export function tokenLifetime(stated: number | null, ttls: { publisherTokenTtlMin: number; viewerTokenTtlMin: number }): TokenLifetime | { error: string } {
+  if (stated === null)
+    return {
+      minutes: MAX_TOKEN_TTL_MIN,
+      source: 'the longest durationMinutes POST /api/token/publisher accepts; --token-minutes N if your callers never ask for more than N',
+    }
+  const configured = Math.max(ttls.publisherTokenTtlMin, ttls.viewerTokenTtlMin)
+  if (stated < configured)
+    return {
+      error: `--token-minutes ${stated} is shorter than the tokens serve issues by default (PUBLISHER_TOKEN_TTL_MIN ${ttls.publisherTokenTtlMin}, VIEWER_TOKEN_TTL_MIN ${ttls.viewerTokenTtlMin}): give at least ${configured}`,
+    }
+  if (stated > MAX_TOKEN_TTL_MIN) return { error: `--token-minutes ${stated} is longer than any token lives (IVS: at most ${MAX_TOKEN_TTL_MIN}, 14 days)` }
+  return { minutes: stated, source: '--token-minutes' }
+}
+
+/** "20160 min (14 d 0 h), the source" as the messages name it. */
+export function describeLifetime(lifetime: TokenLifetime): string {
+  const long = lifetime.minutes >= 60 ? ` = ${formatAge(lifetime.minutes * 60_000)}` : ''
+  return `the longest token lifetime (${lifetime.minutes} min${long}: ${lifetime.source})`
+}
+
+/** Where the wait is counted from, said wherever the wait is. */
+export const WAIT_FROM = 'the wait counts from when every server was signing with the new key; its import time is only a lower bound for that'
+
 export type RetireDecision = { ok: true } | { ok: false; reason: string; forceable: boolean }
 
 export interface RetireInput {
@@ -75,15 +113,15 @@ export interface RetireInput {
   keys: readonly KeyView[]
   /** IVS_PUBLIC_KEY_ARN (null: not set where the command runs). */
   inUseArn: string | null
-  /** The longest lifetime of the tokens serve signs, in minutes. */
-  tokenTtlMin: number
+  /** How long a token signed with the old key may still be presented. */
+  lifetime: TokenLifetime
   now: number
   force: boolean
 }
 
 /** Whether the key may be deleted now. The key in use never may; `force` skips the age checks only. */
 export function retireDecision(input: RetireInput): RetireDecision {
-  const { arn, keys, inUseArn, tokenTtlMin, now, force } = input
+  const { arn, keys, inUseArn, lifetime, now, force } = input
   const target = keys.find((k) => k.arn === arn)
   if (!target) return refuse(`IVS has no public key ${arn} (unknown ARN)`, false)
   if (target.inUse) {
@@ -96,7 +134,7 @@ export function retireDecision(input: RetireInput): RetireDecision {
       true,
     )
   }
-  const ttl = `the longest token lifetime (${tokenTtlMin} min, PUBLISHER_TOKEN_TTL_MIN / VIEWER_TOKEN_TTL_MIN)`
+  const ttl = describeLifetime(lifetime)
   if (target.createdAt === null) {
     return refuse(
       `the age of ${arn} is unknown (it was not made by ivs-fanout keys rotate), so tokens signed with it may still be used to join; once ${ttl} has passed since your servers stopped signing with it, retire it with --force`,
@@ -115,10 +153,10 @@ export function retireDecision(input: RetireInput): RetireDecision {
       true,
     )
   }
-  const waitMs = successor.createdAt! + tokenTtlMin * 60_000 - now
-  if (waitMs > 0) {
+  const until = successor.createdAt! + lifetime.minutes * 60_000
+  if (until > now) {
     return refuse(
-      `its successor ${successor.arn} is ${formatAge(now - successor.createdAt!)} old, younger than ${ttl}: tokens signed with ${arn} may still be used to join until ${new Date(successor.createdAt! + tokenTtlMin * 60_000).toISOString()} at the earliest (${formatAge(waitMs)} from now, more if the new key was deployed later); wait, or use --force`,
+      `its successor ${successor.arn} is ${formatAge(now - successor.createdAt!)} old, younger than ${ttl}: tokens signed with ${arn} may still be used to join until ${new Date(until).toISOString()} at the earliest (${formatAge(until - now)} from now); ${WAIT_FROM}, so if your servers switched later, wait that much longer; or use --force`,
       true,
     )
   }

@@ -1,23 +1,43 @@
+import { resolve } from 'node:path'
 import type { IVSRealTimeClient } from '@aws-sdk/client-ivs-realtime'
 import type { Clock } from '../clock'
 import type { Env } from '../config/env'
+import { MAX_TOKEN_TTL_MIN } from '../config/ivs-access'
 import { type KeysConfig, loadKeysConfig } from '../config/keys'
 import { AppError, describeError } from '../errors'
 import { PUBLIC_KEY_ARN_PATTERN } from '../ivs/arn'
 import { createIvsRealTimeClient, type IvsClientOptions, IvsRealTimeApi } from '../ivs/aws-api'
 import { IvsPublicKeys } from '../ivs/public-keys'
 import { generateKeyPair, type KeyPairPem } from '../ivs/signer'
-import { type KeyView, newKeyIdentity, retireDecision, rotationRefusal, viewKeys } from './key-policy'
+import { createKeyFile } from './key-file'
+import {
+  describeLifetime,
+  type KeyView,
+  newKeyIdentity,
+  retireDecision,
+  rotationRefusal,
+  type TokenLifetime,
+  tokenLifetime,
+  viewKeys,
+  WAIT_FROM,
+} from './key-policy'
 import { envLines, keyLine, listHeader } from './key-text'
 
-export const KEYS_USAGE = `Usage: ivs-fanout keys <command>
+export const KEYS_USAGE = `Usage: ivs-fanout keys <command> [--token-minutes N]
 
   list                 the Region's IVS public keys, one a line: ARN, name, age, whether ivs-fanout
                        made it, and the one in use (IVS_PUBLIC_KEY_ARN)
-  rotate               import a new P-384 public key and print the IVS_PUBLIC_KEY_ARN= and
-                       IVS_PRIVATE_KEY= lines to deploy (refused when the Region holds 3 keys)
+  rotate [--private-key-file PATH]
+                       import a new P-384 public key and print the IVS_PUBLIC_KEY_ARN= and
+                       IVS_PRIVATE_KEY= lines to deploy (refused when the Region holds 3 keys); with
+                       --private-key-file, the private key goes to PATH (a new file, mode 0600) and
+                       IVS_PRIVATE_KEY=PATH is printed instead of the key
   retire ARN [--force] delete an old key: never the one in use; without --force only once its
                        successor is older than the longest token lifetime
+
+  --token-minutes N    the longest lifetime your callers request for tokens (POST /api/token/publisher's
+                       durationMinutes), at least PUBLISHER_TOKEN_TTL_MIN and VIEWER_TOKEN_TTL_MIN;
+                       default ${MAX_TOKEN_TTL_MIN} (14 days, the longest any token can be issued with)
 
 Reads AWS_REGION, AWS credentials, IVS_ENDPOINT (or AWS_ENDPOINT_URL_IVS_REALTIME),
 IVS_PUBLIC_KEY_ARN, PUBLISHER_TOKEN_TTL_MIN and VIEWER_TOKEN_TTL_MIN like serve. See README.md,
@@ -39,7 +59,14 @@ export interface KeysDeps {
   generateKeyPair?(): Promise<KeyPairPem>
 }
 
-type Command = { name: 'list' } | { name: 'rotate' } | { name: 'retire'; arn: string; force: boolean } | { name: 'help' }
+type Command =
+  | { name: 'list'; tokenMinutes: number | null }
+  | { name: 'rotate'; tokenMinutes: number | null; privateKeyFile: string | null }
+  | { name: 'retire'; tokenMinutes: number | null; arn: string; force: boolean }
+  | { name: 'help' }
+
+/** serve's readPem takes a path of at most this many characters. */
+const MAX_KEY_PATH = 512
 
 /** `ivs-fanout keys …`: the exit code (0 done, 1 refused or IVS failed, 2 bad arguments or configuration). */
 export async function runKeys(args: readonly string[], deps: KeysDeps): Promise<number> {
@@ -58,6 +85,11 @@ export async function runKeys(args: readonly string[], deps: KeysDeps): Promise<
     return EXIT_USAGE
   }
   const config = loaded.config
+  const lifetime = tokenLifetime(parsed.tokenMinutes, config)
+  if ('error' in lifetime) {
+    deps.err(`ivs-fanout keys: ${lifetime.error}\n\n${KEYS_USAGE}`)
+    return EXIT_USAGE
+  }
   if (parsed.name === 'retire') {
     const region = parsed.arn.split(':')[3]
     if (region !== config.awsRegion) {
@@ -67,10 +99,10 @@ export async function runKeys(args: readonly string[], deps: KeysDeps): Promise<
   }
   const makeClient = deps.client ?? createIvsRealTimeClient
   const keys = new IvsPublicKeys(new IvsRealTimeApi({ client: makeClient({ region: config.awsRegion, endpoint: config.ivsEndpoint }) }))
-  const context: Context = { deps, config, keys, ttlMin: Math.max(config.publisherTokenTtlMin, config.viewerTokenTtlMin) }
+  const context: Context = { deps, config, keys, lifetime }
   try {
     if (parsed.name === 'list') return await list(context)
-    if (parsed.name === 'rotate') return await rotate(context)
+    if (parsed.name === 'rotate') return await rotate(context, parsed.privateKeyFile)
     return await retire(context, parsed.arn, parsed.force)
   } catch (error) {
     deps.err(`ivs-fanout keys: ${error instanceof AppError ? error.message : `unexpected failure: ${describeError(error)}`}\n`)
@@ -82,24 +114,53 @@ function parseArgs(args: readonly string[]): Command | { error: string } {
   const [name, ...rest] = args
   if (name === undefined) return { error: 'name a command' }
   if (name === '--help' || name === '-h' || name === 'help') return { name: 'help' }
-  if (name === 'list' || name === 'rotate') return rest.length === 0 ? { name } : { error: `${name} takes no arguments, got "${rest.join(' ')}"` }
-  if (name !== 'retire') return { error: `unknown command "${name}"` }
-  const force = rest.includes('--force')
-  const others = rest.filter((a) => a !== '--force')
-  const unknownFlag = others.find((a) => a.startsWith('-'))
-  if (unknownFlag) return { error: `unknown option "${unknownFlag}"` }
-  if (others.length !== 1) return { error: 'retire takes one public key ARN' }
-  const arn = others[0]!
+  if (name !== 'list' && name !== 'rotate' && name !== 'retire') return { error: `unknown command "${name}"` }
+  const allowed = { list: [], rotate: ['--private-key-file'], retire: ['--force'] }[name]
+  const options = new Map<string, string | true>()
+  const operands: string[] = []
+  for (let i = 0; i < rest.length; i++) {
+    const arg = rest[i]!
+    if (!arg.startsWith('-')) {
+      operands.push(arg)
+      continue
+    }
+    const [flag, inline] = arg.includes('=') ? [arg.slice(0, arg.indexOf('=')), arg.slice(arg.indexOf('=') + 1)] : [arg, undefined]
+    if (flag !== '--token-minutes' && !(allowed as string[]).includes(flag)) return { error: `${name} takes no option "${flag}"` }
+    if (options.has(flag)) return { error: `${flag} given twice` }
+    if (flag === '--force') {
+      if (inline !== undefined) return { error: '--force takes no value' }
+      options.set(flag, true)
+      continue
+    }
+    const value = inline ?? rest[++i]
+    if (value === undefined || value === '') return { error: `${flag} needs a value` }
+    options.set(flag, value)
+  }
+  const minutes = options.get('--token-minutes')
+  if (typeof minutes === 'string' && !/^\d{1,9}$/.test(minutes)) return { error: `--token-minutes must be a whole number of minutes, got "${minutes}"` }
+  const tokenMinutes = typeof minutes === 'string' ? Number(minutes) : null
+  if (name === 'list') return operands.length === 0 ? { name, tokenMinutes } : { error: `list takes no arguments, got "${operands.join(' ')}"` }
+  if (name === 'rotate') {
+    if (operands.length > 0) return { error: `rotate takes no arguments, got "${operands.join(' ')}"` }
+    const file = options.get('--private-key-file')
+    if (typeof file !== 'string') return { name, tokenMinutes, privateKeyFile: null }
+    const path = resolve(file)
+    if (/['\r\n]/.test(path)) return { error: '--private-key-file must name a path without quotes or line breaks' }
+    if (path.length > MAX_KEY_PATH) return { error: `--private-key-file must name a path of at most ${MAX_KEY_PATH} characters (serve reads no longer one)` }
+    return { name, tokenMinutes, privateKeyFile: path }
+  }
+  if (operands.length !== 1) return { error: 'retire takes one public key ARN' }
+  const arn = operands[0]!
   if (!PUBLIC_KEY_ARN_PATTERN.test(arn)) return { error: `"${arn}" is not an IVS public key ARN (arn:aws:ivs:<region>:<account>:public-key/<id>)` }
-  return { name: 'retire', arn, force }
+  return { name: 'retire', tokenMinutes, arn, force: options.has('--force') }
 }
 
 interface Context {
   deps: KeysDeps
   config: KeysConfig
   keys: IvsPublicKeys
-  /** The longest token lifetime, in minutes. */
-  ttlMin: number
+  /** How long a token signed with an old key may still be presented. */
+  lifetime: TokenLifetime
 }
 
 async function current(context: Context): Promise<KeyView[]> {
@@ -108,7 +169,7 @@ async function current(context: Context): Promise<KeyView[]> {
 
 function printKeys(context: Context, views: readonly KeyView[], write: (text: string) => void): void {
   const now = context.deps.clock.now()
-  write(`${listHeader(context.config.awsRegion, views.length, context.ttlMin)}\n`)
+  write(`${listHeader(context.config.awsRegion, views.length, context.lifetime)}\n`)
   for (const view of views) write(`${keyLine(view, now)}\n`)
 }
 
@@ -123,25 +184,40 @@ async function list(context: Context): Promise<number> {
   return EXIT_OK
 }
 
-async function rotate(context: Context): Promise<number> {
+async function rotate(context: Context, privateKeyFile: string | null): Promise<number> {
   const { deps, config } = context
-  const before = await current(context)
-  const refusal = rotationRefusal(before, config.awsRegion)
-  if (refusal) return refuseRotation(context, refusal, before)
-  const pair = await (deps.generateKeyPair ?? generateKeyPair)()
-  let imported: Awaited<ReturnType<IvsPublicKeys['import']>>
-  try {
-    imported = await context.keys.import({ publicKeyMaterial: pair.publicKeyPem, ...newKeyIdentity(deps.clock.now()) })
-  } catch (error) {
-    // Another rotation took the last slot between the listing and the import.
-    if (error instanceof AppError && error.code === 'CAPACITY_EXHAUSTED') {
-      const after = await current(context).catch(() => before)
-      return refuseRotation(context, rotationRefusal(after, config.awsRegion) ?? `IVS refused the import: ${error.message}`, after)
-    }
-    throw error
+  // The file first: a path that cannot take the key is refused before IVS is called.
+  const file = privateKeyFile === null ? null : createKeyFile(privateKeyFile)
+  if (file !== null && 'error' in file) {
+    deps.err(`ivs-fanout keys: rotate refused: ${file.error}; nothing was imported.\n`)
+    return EXIT_REFUSED
   }
-  deps.out(envLines({ region: config.awsRegion, key: imported, privateKeyPem: pair.privateKeyPem, oldArn: config.ivsPublicKeyArn, ttlMin: context.ttlMin }))
-  return EXIT_OK
+  let done = false
+  try {
+    const before = await current(context)
+    const refusal = rotationRefusal(before, config.awsRegion)
+    if (refusal) return refuseRotation(context, refusal, before)
+    const pair = await (deps.generateKeyPair ?? generateKeyPair)()
+    // On disk before IVS holds the public half: a key whose private half was lost is never imported.
+    file?.write(pair.privateKeyPem)
+    let imported: Awaited<ReturnType<IvsPublicKeys['import']>>
+    try {
+      imported = await context.keys.import({ publicKeyMaterial: pair.publicKeyPem, ...newKeyIdentity(deps.clock.now()) })
+    } catch (error) {
+      // Another rotation took the last slot between the listing and the import.
+      if (error instanceof AppError && error.code === 'CAPACITY_EXHAUSTED') {
+        const after = await current(context).catch(() => before)
+        return refuseRotation(context, rotationRefusal(after, config.awsRegion) ?? `IVS refused the import: ${error.message}`, after)
+      }
+      throw error
+    }
+    const privateKey = file === null ? { pem: pair.privateKeyPem } : { file: file.path }
+    deps.out(envLines({ region: config.awsRegion, key: imported, privateKey, oldArn: config.ivsPublicKeyArn, lifetime: context.lifetime }))
+    done = true
+    return EXIT_OK
+  } finally {
+    if (!done) file?.discard()
+  }
 }
 
 function refuseRotation(context: Context, reason: string, views: readonly KeyView[]): number {
@@ -153,7 +229,7 @@ function refuseRotation(context: Context, reason: string, views: readonly KeyVie
 async function retire(context: Context, arn: string, force: boolean): Promise<number> {
   const { deps, config } = context
   const views = await current(context)
-  const decision = retireDecision({ arn, keys: views, inUseArn: config.ivsPublicKeyArn, tokenTtlMin: context.ttlMin, now: deps.clock.now(), force })
+  const decision = retireDecision({ arn, keys: views, inUseArn: config.ivsPublicKeyArn, lifetime: context.lifetime, now: deps.clock.now(), force })
   if (!decision.ok) {
     deps.err(`ivs-fanout keys: retire refused: ${decision.reason}.\n`)
     if (!views.some((v) => v.arn === arn)) printKeys(context, views, deps.err)
@@ -168,6 +244,10 @@ async function retire(context: Context, arn: string, force: boolean): Promise<nu
     }
     throw error
   }
-  deps.out(`Retired ${arn}: IVS no longer accepts tokens signed with it.\n`)
+  deps.out(
+    force
+      ? `Retired ${arn} (--force: its age was not checked): IVS no longer accepts tokens signed with it.\n`
+      : `Retired ${arn}: IVS no longer accepts tokens signed with it. Its successor was imported longer ago than ${describeLifetime(context.lifetime)}; ${WAIT_FROM}.\n`,
+  )
   return EXIT_OK
 }

@@ -9,8 +9,10 @@ import {
   type RetireInput,
   retireDecision,
   rotationRefusal,
+  tokenLifetime,
   viewKeys,
 } from '../../src/cli/key-policy'
+import { PublisherTokenBody } from '../../src/http/tokens/model'
 import { PUBLIC_KEY_NAME } from '../support/ivs-server/public-keys'
 
 const NOW = Date.UTC(2026, 0, 10, 12, 0, 0)
@@ -22,7 +24,7 @@ function view(id: string, created: number | null, extra: Partial<KeyView> = {}):
 }
 
 function decide(input: Partial<RetireInput> & Pick<RetireInput, 'arn' | 'keys'>) {
-  return retireDecision({ inUseArn: arn('inuse'), tokenTtlMin: 240, now: NOW, force: false, ...input })
+  return retireDecision({ inUseArn: arn('inuse'), lifetime: { minutes: 240, source: '--token-minutes' }, now: NOW, force: false, ...input })
 }
 
 describe('keys rotate: the name and tags of a new key', () => {
@@ -93,8 +95,9 @@ describe('keys retire: which key may go', () => {
   test('its successor younger than the longest token lifetime: refused (with when it may go); at exactly the lifetime: allowed', () => {
     const young = decide({ arn: arn('old'), keys: [old, inUse(NOW - 239 * MIN)] })
     expect(young).toMatchObject({ ok: false, forceable: true })
-    expect(!young.ok && young.reason).toContain('is 3 h 59 min old, younger than the longest token lifetime (240 min')
+    expect(!young.ok && young.reason).toContain('is 3 h 59 min old, younger than the longest token lifetime (240 min = 4 h 0 min: --token-minutes)')
     expect(!young.ok && young.reason).toContain(new Date(NOW + MIN).toISOString())
+    expect(!young.ok && young.reason).toContain('the wait counts from when every server was signing with the new key; its import time is only a lower bound')
     expect(decide({ arn: arn('old'), keys: [old, inUse(NOW - 239 * MIN)], force: true })).toEqual({ ok: true })
     expect(decide({ arn: arn('old'), keys: [old, inUse(NOW - 240 * MIN)] })).toEqual({ ok: true })
   })
@@ -129,6 +132,39 @@ describe('keys retire: which key may go', () => {
       forceable: true,
       reason: expect.stringContaining('IVS_PUBLIC_KEY_ARN is not set'),
     })
+  })
+
+  test('the lifetime waited out: by default the longest any token can be issued with (the publisher route’s own bound), so a 14-day token outlives no key', () => {
+    const ttls = { publisherTokenTtlMin: 240, viewerTokenTtlMin: 60 }
+    const byDefault = tokenLifetime(null, ttls)
+    expect(PublisherTokenBody.properties.durationMinutes.maximum).toBe('minutes' in byDefault ? byDefault.minutes : -1)
+    expect('minutes' in byDefault && byDefault.minutes).toBe(20160)
+    expect('source' in byDefault && byDefault.source).toContain('POST /api/token/publisher')
+    const lifetime = byDefault as { minutes: number; source: string }
+    const ancient = view('old', NOW - 30 * 24 * 60 * MIN)
+    // A successor 240 min old (the configured TTL) is not enough: a 14-day publisher token signed with the old key still joins.
+    expect(
+      retireDecision({ arn: arn('old'), keys: [ancient, inUse(NOW - 240 * MIN)], inUseArn: arn('inuse'), lifetime, now: NOW, force: false }),
+    ).toMatchObject({
+      ok: false,
+      reason: expect.stringContaining(
+        'younger than the longest token lifetime (20160 min = 14 d 0 h: the longest durationMinutes POST /api/token/publisher accepts',
+      ),
+    })
+    expect(retireDecision({ arn: arn('old'), keys: [ancient, inUse(NOW - 20160 * MIN)], inUseArn: arn('inuse'), lifetime, now: NOW, force: false })).toEqual({
+      ok: true,
+    })
+  })
+
+  test('--token-minutes: what the operator states, never below the configured TTLs nor above 14 days', () => {
+    const ttls = { publisherTokenTtlMin: 240, viewerTokenTtlMin: 300 }
+    expect(tokenLifetime(300, ttls)).toEqual({ minutes: 300, source: '--token-minutes' })
+    expect(tokenLifetime(1440, ttls)).toEqual({ minutes: 1440, source: '--token-minutes' })
+    expect(tokenLifetime(299, ttls)).toEqual({
+      error:
+        '--token-minutes 299 is shorter than the tokens serve issues by default (PUBLISHER_TOKEN_TTL_MIN 240, VIEWER_TOKEN_TTL_MIN 300): give at least 300',
+    })
+    expect(tokenLifetime(20161, ttls)).toMatchObject({ error: expect.stringContaining('longer than any token lives') })
   })
 
   test('ages read as an operator would', () => {

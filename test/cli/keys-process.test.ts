@@ -1,4 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { generateKeyPair } from '../../src/ivs/signer'
 import { TEST_CREDENTIALS } from '../support/ivs-client'
 import { type IvsServer, startIvsServer } from '../support/ivs-server'
@@ -10,8 +13,11 @@ beforeAll(async () => {
 })
 afterAll(() => server.stop())
 
-async function keys(args: string[], env: Record<string, string> = {}) {
-  const proc = Bun.spawn([BUN, 'src/main.ts', 'keys', ...args], {
+async function keys(args: string[], env: Record<string, string> = {}, umask?: string) {
+  const command = [BUN, 'src/main.ts', 'keys', ...args]
+  // A umask is set by a shell that then becomes the command.
+  const argv = umask === undefined ? command : ['/bin/sh', '-c', `umask ${umask} && exec "$@"`, 'sh', ...command]
+  const proc = Bun.spawn(argv, {
     cwd: ROOT,
     stdout: 'pipe',
     stderr: 'pipe',
@@ -53,6 +59,21 @@ describe('ivs-fanout keys as a process', () => {
       expect(out + err).not.toContain(TEST_CREDENTIALS.secretAccessKey)
     }
     expect(server.requests.every((r) => r.signed)).toBe(true)
+  })
+
+  test('rotate --private-key-file under umask 000: the file is still 0600, only its path printed', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'keys-process-'))
+    try {
+      const path = join(dir, 'ivs.pem')
+      const rotated = await keys(['rotate', '--private-key-file', path], {}, '000')
+      expect(rotated.code).toBe(0)
+      expect(statSync(path).mode & 0o777).toBe(0o600)
+      expect(readFileSync(path, 'utf8')).toContain('-----BEGIN PRIVATE KEY-----')
+      expect(rotated.out).toContain(`\nIVS_PRIVATE_KEY=${path}\n`)
+      expect(rotated.out + rotated.err).not.toContain('PRIVATE KEY-----')
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
   })
 
   test('bad arguments: the usage on stderr, exit 2', async () => {

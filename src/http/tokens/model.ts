@@ -1,4 +1,5 @@
 import { t } from 'elysia'
+import { MAX_TOKEN_TTL_MIN } from '../../config/ivs-access'
 import { Attributes, EXAMPLE_STAGE_ARN, IsoTime, ParticipantId, ServerId, StageArn, UserId } from '../schemas'
 
 const Jwt = t.String({ description: 'IVS participant token (JWT)', example: 'eyJhbGciOiJFUzM4NCIsInR5cCI6IkpXVCIsImtpZCI6Ii4uLiJ9.e30.sig' })
@@ -9,7 +10,12 @@ export const PublisherTokenBody = t.Object(
     userId: UserId,
     attributes: t.Optional(Attributes),
     durationMinutes: t.Optional(
-      t.Integer({ minimum: 1, maximum: 20160, error: 'durationMinutes must be a whole number from 1 to 20160 (14 days)', example: 240 }),
+      t.Integer({
+        minimum: 1,
+        maximum: MAX_TOKEN_TTL_MIN,
+        error: `durationMinutes must be a whole number from 1 to ${MAX_TOKEN_TTL_MIN} (14 days)`,
+        example: 240,
+      }),
     ),
   },
   { additionalProperties: false, example: { userId: 'publisher-123' } },
