@@ -64,9 +64,15 @@ export function readSecret(r: EnvReader, name: string): string | null {
   return value
 }
 
+/** Logged at start by serve and the relay while API_SECRET_KEY_PREVIOUS is set: a rotation is meant to end. */
+export const PREVIOUS_API_KEY_WARNING =
+  'accepting the previous API key: remove API_SECRET_KEY_PREVIOUS once ivs_fanout_api_key_previous_used_total stops rising'
+
 /**
  * API_SECRET_KEY_PREVIOUS: the API key being replaced, accepted beside API_SECRET_KEY while a rotation
- * rolls out (both modes). A secret like the others, and only meaningful next to a different new key.
+ * rolls out (both modes). A secret like the others, and only meaningful next to a different new key;
+ * while it is accepted, the loader's warnings say so (PREVIOUS_API_KEY_WARNING), so a grace period
+ * left in place shows in every start's log.
  */
 export function readPreviousApiKey(r: EnvReader, apiKey: string | null): string | null {
   const previous = readSecret(r, 'API_SECRET_KEY_PREVIOUS')
@@ -79,5 +85,6 @@ export function readPreviousApiKey(r: EnvReader, apiKey: string | null): string 
     r.errors.push('API_SECRET_KEY_PREVIOUS is the same as API_SECRET_KEY: set it to the key being replaced, or remove it')
     return null
   }
+  r.warnings.push(PREVIOUS_API_KEY_WARNING)
   return previous
 }
