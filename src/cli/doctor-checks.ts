@@ -1,15 +1,16 @@
 import { createPrivateKey, createPublicKey, type webcrypto } from 'node:crypto'
 import { isIP } from 'node:net'
 import type { ConfigResult, Env } from '../config/env'
-import type { ServeConfig } from '../config/serve'
+import { DEFAULT_PUBLISHER_TOKEN_TTL_MIN, DEFAULT_VIEWER_TOKEN_TTL_MIN, MAX_TOKEN_TTL_MIN } from '../config/ivs-access'
+import { fanoutWarnings, type ServeConfig } from '../config/serve'
 
 /**
  * `ivs-fanout doctor`'s checks that need no I/O: each turns what the configuration says (and what a
  * probe found) into one line. The runner (doctor.ts) does the probing.
  */
 
-/** ok: sound; fail: a fault (doctor exits non-zero); skip: not checked (why is in `detail`). */
-export type CheckStatus = 'ok' | 'fail' | 'skip'
+/** ok: sound; fail: a fault (doctor exits non-zero); warn: works, but worth a look; skip: not checked (why is in `detail`). */
+export type CheckStatus = 'ok' | 'fail' | 'warn' | 'skip'
 
 export interface CheckResult {
   name: string
@@ -20,13 +21,7 @@ export interface CheckResult {
 export const ok = (name: string, detail: string): CheckResult => ({ name, status: 'ok', detail })
 export const fail = (name: string, detail: string): CheckResult => ({ name, status: 'fail', detail })
 export const skip = (name: string, detail: string): CheckResult => ({ name, status: 'skip', detail })
-
-/** IVS: a participant token lives at most 14 days (CreateParticipantToken's duration, a JWT's exp − iat). */
-export const IVS_MAX_TOKEN_MINUTES = 14 * 24 * 60
-/** IVS replicates one participant into at most 5 stages, so replicate mode feeds 6 stages at most. */
-export const IVS_REPLICATE_MAX_STAGES = 6
-/** The longest reconnect window StartParticipantReplication takes. */
-export const IVS_MAX_RECONNECT_WINDOW = 60
+export const warn = (name: string, detail: string): CheckResult => ({ name, status: 'warn', detail })
 
 export function variablesCheck(name: string, result: ConfigResult<unknown>): CheckResult {
   if (result.ok) return ok(name, 'every variable parses')
@@ -39,17 +34,17 @@ export function tokenLifetimeCheck(env: Env): CheckResult {
   const faults: string[] = []
   const read: string[] = []
   for (const [variable, fallback] of [
-    ['PUBLISHER_TOKEN_TTL_MIN', 240],
-    ['VIEWER_TOKEN_TTL_MIN', 60],
+    ['PUBLISHER_TOKEN_TTL_MIN', DEFAULT_PUBLISHER_TOKEN_TTL_MIN],
+    ['VIEWER_TOKEN_TTL_MIN', DEFAULT_VIEWER_TOKEN_TTL_MIN],
   ] as const) {
     const raw = env[variable]?.trim()
     const minutes = raw ? Number(raw) : fallback
     if (!Number.isInteger(minutes) || minutes < 1) faults.push(`${variable} must be a whole number of minutes, got "${raw}"`)
-    else if (minutes > IVS_MAX_TOKEN_MINUTES)
-      faults.push(`${variable} ${minutes} min is longer than IVS allows for a participant token (14 days = ${IVS_MAX_TOKEN_MINUTES} min)`)
+    else if (minutes > MAX_TOKEN_TTL_MIN)
+      faults.push(`${variable} ${minutes} min is longer than IVS allows for a participant token (14 days = ${MAX_TOKEN_TTL_MIN} min)`)
     else read.push(`${variable} ${minutes} min`)
   }
-  return faults.length > 0 ? fail(name, faults.join('; ')) : ok(name, `${read.join(', ')} (IVS: at most ${IVS_MAX_TOKEN_MINUTES})`)
+  return faults.length > 0 ? fail(name, faults.join('; ')) : ok(name, `${read.join(', ')} (IVS: at most ${MAX_TOKEN_TTL_MIN})`)
 }
 
 export function capacityCheck(config: Pick<ServeConfig, 'maxStages' | 'stageCapacity' | 'ivsMaxSubscriptions'>): CheckResult {
@@ -63,22 +58,34 @@ export function capacityCheck(config: Pick<ServeConfig, 'maxStages' | 'stageCapa
   return ok('capacity', `${sum} seats, within IVS_MAX_SUBSCRIPTIONS ${config.ivsMaxSubscriptions}`)
 }
 
+/** FANOUT_MODE against what IVS can do: serve's own warnings about it (fanoutWarnings), each a fault here. */
 export function fanoutCheck(config: Pick<ServeConfig, 'fanoutMode' | 'maxStages' | 'replicationReconnectWindowSeconds' | 'provider'>): CheckResult {
   const name = 'fan-out mode'
-  const mode = config.fanoutMode
-  if (mode === 'relay') return ok(name, 'relay: the relay publishes into every stage')
-  const faults: string[] = []
-  if (mode === 'replicate' && config.maxStages > IVS_REPLICATE_MAX_STAGES)
-    faults.push(
-      `MAX_STAGES ${config.maxStages} is more than replicate can feed (${IVS_REPLICATE_MAX_STAGES}: the master and 5 replicas, IVS's limit per participant); use FANOUT_MODE=hybrid or MAX_STAGES=${IVS_REPLICATE_MAX_STAGES}`,
-    )
-  if (config.replicationReconnectWindowSeconds > IVS_MAX_RECONNECT_WINDOW)
-    faults.push(
-      `REPLICATION_RECONNECT_WINDOW_SECONDS ${config.replicationReconnectWindowSeconds} is more than IVS takes (${IVS_MAX_RECONNECT_WINDOW}): replications would get ${IVS_MAX_RECONNECT_WINDOW}`,
-    )
-  if (config.provider === 'local') faults.push(`FANOUT_MODE=${mode} needs IVS: local stages cannot be replicated`)
+  const faults = fanoutWarnings(config)
   if (faults.length > 0) return fail(name, faults.join('; '))
-  return ok(name, `${mode}: ${config.maxStages} stages at most, reconnect window ${config.replicationReconnectWindowSeconds} s`)
+  if (config.fanoutMode === 'relay') return ok(name, 'relay: the relay publishes into every stage')
+  return ok(name, `${config.fanoutMode}: ${config.maxStages} stages at most, reconnect window ${config.replicationReconnectWindowSeconds} s`)
+}
+
+/**
+ * The warnings the mode's loader gives at start, each a ⚠ line (`except`: those another check
+ * reports), and one while API_SECRET_KEY_PREVIOUS is accepted unless the loader already says so.
+ */
+export function configWarnings(config: { warnings: readonly string[]; apiSecretKeyPrevious: string | null }, except: readonly string[] = []): CheckResult[] {
+  const warnings = config.warnings.filter((w) => !except.includes(w))
+  if (config.apiSecretKeyPrevious !== null && !warnings.some((w) => w.includes('API_SECRET_KEY_PREVIOUS')))
+    warnings.push('accepting the previous API key: remove API_SECRET_KEY_PREVIOUS once ivs_fanout_api_key_previous_used_total stops rising')
+  return warnings.map((w) => warn('warning', w))
+}
+
+/** IVS_PRIVATE_KEY given as a file: only its owner may read it (`mode`: the file's, from stat). */
+export function keyFileCheck(path: string, mode: number): CheckResult {
+  const name = 'key file'
+  const bits = (mode & 0o777).toString(8).padStart(4, '0')
+  const open = mode & 0o077
+  if (open === 0) return ok(name, `IVS_PRIVATE_KEY ${path} is its owner's only (mode ${bits})`)
+  const who = [open & 0o070 ? 'its group' : '', open & 0o007 ? 'everyone else' : ''].filter(Boolean).join(' and ')
+  return fail(name, `IVS_PRIVATE_KEY ${path} has mode ${bits}, open to ${who}: only serve's user should read the key that signs tokens; fix: chmod 600 ${path}`)
 }
 
 function publicJwk(pem: string, priv: boolean): webcrypto.JsonWebKey {

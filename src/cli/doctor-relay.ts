@@ -28,17 +28,33 @@ export async function relayLinkChecks(
     const headers: Record<string, string> = { 'x-api-key': config.apiSecretKey }
     if (config.mediaServerSecret) headers['x-media-auth'] = config.mediaServerSecret
     const res = await get('/api/media/stages', headers)
-    const answer = (await res.json().catch(() => null)) as { data?: { stages?: unknown[] }; error?: { code?: string } } | null
+    const answer = (await res.json().catch(() => null)) as {
+      data?: { stages?: unknown[] }
+      error?: { code?: string; message?: string; details?: { credential?: unknown } }
+    } | null
     if (res.status === 200) results.push(ok('API key', `accepted by ${base} (GET /api/media/stages: ${answer?.data?.stages?.length ?? 0} stages)`))
     else
       results.push(
         fail(
           'API key',
-          `${base} refused GET /api/media/stages: ${res.status}${answer?.error?.code ? ` ${answer.error.code}` : ''}${res.status === 401 ? ` (API_SECRET_KEY${config.mediaServerSecret ? ' or MEDIA_SERVER_SECRET' : ''} is not serve's)` : ''}`,
+          `${base} refused GET /api/media/stages: ${res.status}${answer?.error?.code ? ` ${answer.error.code}` : ''}${refusalHint(res.status, answer?.error, config)}`,
         ),
       )
   } catch (error) {
     results.push(fail('API key', `GET /api/media/stages: ${describeError(error)}`))
   }
   return results
+}
+
+/** What to fix for a refusal: which of the relay's credentials serve did not take. */
+function refusalHint(
+  status: number,
+  error: { message?: string; details?: { credential?: unknown } } | undefined,
+  config: Pick<RelayConfig, 'mediaServerSecret'>,
+): string {
+  if (status === 401) return ` (API_SECRET_KEY${config.mediaServerSecret ? ' or MEDIA_SERVER_SECRET' : ''} is not serve's)`
+  if (status !== 403) return ''
+  if (error?.details?.credential === 'x-media-auth')
+    return ` (MEDIA_SERVER_SECRET is not serve's: the API key was accepted, the media secret it sends as x-media-auth was not; set MEDIA_SERVER_SECRET to serve's value)`
+  return typeof error?.message === 'string' ? ` (${error.message})` : ''
 }

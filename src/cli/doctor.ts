@@ -1,11 +1,24 @@
+import { existsSync, readFileSync, statSync } from 'node:fs'
 import { loadRelayConfig } from '../../relay/config'
 import { openStore } from '../backends'
 import type { Env } from '../config/env'
-import { loadServeConfig, type ServeConfig } from '../config/serve'
+import { fanoutWarnings, loadServeConfig, type ServeConfig } from '../config/serve'
 import { describeError } from '../errors'
 import { silentLogger } from '../log'
 import type { Store } from '../store/types'
-import { type CheckResult, capacityCheck, fail, fanoutCheck, ok, serverIpCheck, skip, tokenLifetimeCheck, variablesCheck } from './doctor-checks'
+import {
+  type CheckResult,
+  capacityCheck,
+  configWarnings,
+  fail,
+  fanoutCheck,
+  keyFileCheck,
+  ok,
+  serverIpCheck,
+  skip,
+  tokenLifetimeCheck,
+  variablesCheck,
+} from './doctor-checks'
 import { ivsChecks, type Within } from './doctor-ivs'
 import { relayLinkChecks } from './doctor-relay'
 
@@ -46,26 +59,59 @@ export const SECRET_VARIABLES = [
   'IVS_PRIVATE_KEY',
 ] as const
 
-/** Every configured secret (and a password in REDIS_URL) replaced by [redacted]. */
-export function scrubSecrets(text: string, env: Env): string {
-  const secrets: string[] = SECRET_VARIABLES.map((name) => env[name]?.trim() ?? '')
+/** The forms a secret could be printed in: as set, URL-encoded, and a PEM's body (each line, the lines joined, `\n`-escaped). */
+function secretForms(value: string): string[] {
+  const forms = [value, encodeURIComponent(value)]
+  if (value.includes('-----BEGIN')) {
+    const pem = value.replace(/\\n/g, '\n')
+    const body = pem
+      .split(/\r?\n/)
+      .map((line) => line.trim())
+      .filter((line) => line.length >= 16 && !line.startsWith('-----'))
+    forms.push(pem, pem.replace(/\r?\n/g, '\\n'), body.join(''), ...body)
+  }
+  return forms
+}
+
+/** IVS_PRIVATE_KEY's secret: the PEM given inline, or the one in the file it names (the path is no secret). */
+function privateKeyText(value: string): string {
+  if (value.includes('-----BEGIN') || value.length > 512 || !existsSync(value)) return value
   try {
-    if (env.REDIS_URL) secrets.push(decodeURIComponent(new URL(env.REDIS_URL).password))
+    return readFileSync(value, 'utf8')
+  } catch {
+    return ''
+  }
+}
+
+/** Every configured secret (and a password in REDIS_URL), in each of its forms, replaced by [redacted]. */
+export function scrubSecrets(text: string, env: Env): string {
+  const secrets: string[] = []
+  for (const name of SECRET_VARIABLES) {
+    const value = env[name]?.trim()
+    if (value) secrets.push(...secretForms(name === 'IVS_PRIVATE_KEY' ? privateKeyText(value) : value))
+  }
+  try {
+    if (env.REDIS_URL) {
+      const password = new URL(env.REDIS_URL).password
+      secrets.push(password, ...secretForms(decodeURIComponent(password)))
+    }
   } catch {}
   let out = text
   for (const secret of secrets.filter((s) => s.length >= 4).sort((a, b) => b.length - a.length)) out = out.split(secret).join('[redacted]')
   return out
 }
 
-const MARK = { ok: '✓', fail: '✗', skip: '–' } as const
+const MARK = { ok: '✓', fail: '✗', warn: '⚠', skip: '–' } as const
 
 export function formatReport(results: readonly CheckResult[], what: string): { code: number; text: string } {
   const lines = results.map((r) => `${MARK[r.status]} ${r.name}: ${r.detail}`)
   const faults = results.filter((r) => r.status === 'fail').map((r) => r.name)
+  const warnings = results.filter((r) => r.status === 'warn').length
+  const noted = warnings === 0 ? '' : ` (${warnings} warning${warnings === 1 ? '' : 's'})`
   lines.push(
     faults.length === 0
-      ? `doctor: the ${what} configuration is sound`
-      : `doctor: ${faults.length} fault${faults.length === 1 ? '' : 's'}: ${faults.join(', ')}`,
+      ? `doctor: the ${what} configuration is sound${noted}`
+      : `doctor: ${faults.length} fault${faults.length === 1 ? '' : 's'}: ${faults.join(', ')}${noted}`,
   )
   return { code: faults.length === 0 ? 0 : 1, text: `${lines.join('\n')}\n` }
 }
@@ -94,13 +140,13 @@ export async function runDoctor(args: readonly string[], deps: DoctorDeps): Prom
 
 async function serveDoctor(deps: DoctorDeps, timeoutMs: number): Promise<CheckResult[]> {
   const loaded = loadServeConfig(deps.env)
-  const results = [variablesCheck('variables', loaded), tokenLifetimeCheck(deps.env)]
+  const results = [variablesCheck('variables', loaded), tokenLifetimeCheck(deps.env), ...keyFile(deps.env)]
   if (!loaded.ok) {
     for (const name of ['capacity', 'fan-out mode', 'store', 'IVS']) results.push(skip(name, 'the variables do not parse'))
     return results
   }
   const config = loaded.config
-  results.push(capacityCheck(config), fanoutCheck(config))
+  results.push(capacityCheck(config), fanoutCheck(config), ...configWarnings(config, fanoutWarnings(config)))
   const within = deadline(timeoutMs)
   const { result, store } = await storeCheck(config, within)
   results.push(result)
@@ -111,6 +157,18 @@ async function serveDoctor(deps: DoctorDeps, timeoutMs: number): Promise<CheckRe
     await store?.close().catch(() => {})
   }
   return results
+}
+
+/** IVS_PRIVATE_KEY as a file: its mode (none when unset; a PEM given inline has no file to check). */
+function keyFile(env: Env): CheckResult[] {
+  const value = env.IVS_PRIVATE_KEY?.trim()
+  if (!value) return []
+  if (value.includes('-----BEGIN')) return [skip('key file', 'IVS_PRIVATE_KEY is given inline, not as a file')]
+  try {
+    return [keyFileCheck(value, statSync(value).mode)]
+  } catch (error) {
+    return [skip('key file', `IVS_PRIVATE_KEY names no file this process can see (${(error as NodeJS.ErrnoException).code ?? 'error'})`)]
+  }
 }
 
 async function storeCheck(config: ServeConfig, within: Within): Promise<{ result: CheckResult; store: Store | null }> {
@@ -133,7 +191,7 @@ async function relayDoctor(deps: DoctorDeps, timeoutMs: number): Promise<CheckRe
   const loaded = loadRelayConfig(deps.env, deps.hostname)
   const results = [variablesCheck('variables', loaded)]
   if (!loaded.ok) results.push(skip('API server', 'the variables do not parse'))
-  else results.push(...(await relayLinkChecks(loaded.config, timeoutMs)))
+  else results.push(...configWarnings(loaded.config), ...(await relayLinkChecks(loaded.config, timeoutMs)))
   results.push(serverIpCheck(deps.env.SERVER_IP, deps.localAddresses()))
   return results
 }

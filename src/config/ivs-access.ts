@@ -3,6 +3,10 @@ import type { EnvReader } from './env'
 
 /** The longest participant token (IVS: `exp` at most 14 days after `iat`). */
 export const MAX_TOKEN_TTL_MIN = 14 * 24 * 60
+/** PUBLISHER_TOKEN_TTL_MIN unless set. */
+export const DEFAULT_PUBLISHER_TOKEN_TTL_MIN = 240
+/** VIEWER_TOKEN_TTL_MIN unless set. */
+export const DEFAULT_VIEWER_TOKEN_TTL_MIN = 60
 
 /** Where IVS is: the region (AWS_REGION, else AWS_DEFAULT_REGION) and IVS_ENDPOINT (the SDK also honours AWS_ENDPOINT_URL_IVS_REALTIME). */
 export function readIvsAccess(r: EnvReader): { awsRegion: string; ivsEndpoint: string | null } {
@@ -22,7 +26,7 @@ export function readMasterStageArn(r: EnvReader): string | null {
 /** How long the tokens serve issues live, unless the caller asks for another duration. */
 export function readTokenTtls(r: EnvReader): { publisherTokenTtlMin: number; viewerTokenTtlMin: number } {
   return {
-    publisherTokenTtlMin: r.int('PUBLISHER_TOKEN_TTL_MIN', 240, 1, MAX_TOKEN_TTL_MIN),
-    viewerTokenTtlMin: r.int('VIEWER_TOKEN_TTL_MIN', 60, 1, MAX_TOKEN_TTL_MIN),
+    publisherTokenTtlMin: r.int('PUBLISHER_TOKEN_TTL_MIN', DEFAULT_PUBLISHER_TOKEN_TTL_MIN, 1, MAX_TOKEN_TTL_MIN),
+    viewerTokenTtlMin: r.int('VIEWER_TOKEN_TTL_MIN', DEFAULT_VIEWER_TOKEN_TTL_MIN, 1, MAX_TOKEN_TTL_MIN),
   }
 }

@@ -156,28 +156,30 @@ export function loadServeConfig(env: Env): ConfigResult<ServeConfig> {
     fanoutMode: readFanoutMode(r),
     replicationReconnectWindowSeconds: r.int('REPLICATION_RECONNECT_WINDOW_SECONDS', 30, 0, 300),
   }
-  warnAboutFanout(r, config)
+  r.warnings.push(...fanoutWarnings(config))
   return r.result(config)
 }
 
-/** Settings FANOUT_MODE accepts but that will not do what they say. */
-function warnAboutFanout(r: EnvReader, config: ServeConfig): void {
+/** Settings FANOUT_MODE accepts but that will not do what they say (serve warns at start; doctor fails on them). */
+export function fanoutWarnings(config: Pick<ServeConfig, 'fanoutMode' | 'maxStages' | 'provider' | 'replicationReconnectWindowSeconds'>): string[] {
   const { fanoutMode: mode, maxStages } = config
+  const warnings: string[] = []
   if (mode === 'replicate' && maxStages > REPLICATE_MAX_STAGES) {
-    r.warnings.push(
+    warnings.push(
       `MAX_STAGES (${maxStages}) is more than FANOUT_MODE=replicate can feed: IVS replicates one participant into at most ${REPLICAS_PER_PARTICIPANT} stages (the replication quota), so the fleet stops at ${REPLICATE_MAX_STAGES} stages (the master and ${REPLICAS_PER_PARTICIPANT} replicas) and viewers past its last seat get 503 CAPACITY_EXHAUSTED (reason replication-quota); use FANOUT_MODE=hybrid for more`,
     )
   }
   if (mode !== 'relay' && config.provider === 'local') {
-    r.warnings.push(
+    warnings.push(
       `FANOUT_MODE=${mode} needs IVS: local stages carry no media and cannot be replicated, so nothing is replicated here (the fleet's shape, its stage ceiling and /api/stats still follow the mode)`,
     )
   }
   if (mode !== 'relay' && config.replicationReconnectWindowSeconds > IVS_MAX_RECONNECT_WINDOW_SECONDS) {
-    r.warnings.push(
+    warnings.push(
       `REPLICATION_RECONNECT_WINDOW_SECONDS (${config.replicationReconnectWindowSeconds}) is more than IVS takes for a replication (${IVS_MAX_RECONNECT_WINDOW_SECONDS} s): replications are started with ${IVS_MAX_RECONNECT_WINDOW_SECONDS}`,
     )
   }
+  return warnings
 }
 
 /** API_ALLOWED_CIDRS: the addresses and CIDRs allowed to call API-key routes (unset: any). */

@@ -1,7 +1,22 @@
 import { describe, expect, test } from 'bun:test'
 import { generateKeyPairSync } from 'node:crypto'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { formatReport, runDoctor, scrubSecrets } from '../../src/cli/doctor'
-import { capacityCheck, fanoutCheck, keyMatchCheck, serverIpCheck, tokenLifetimeCheck, variablesCheck } from '../../src/cli/doctor-checks'
+import {
+  capacityCheck,
+  configWarnings,
+  fanoutCheck,
+  keyFileCheck,
+  keyMatchCheck,
+  serverIpCheck,
+  tokenLifetimeCheck,
+  variablesCheck,
+} from '../../src/cli/doctor-checks'
+import { DEFAULT_PUBLISHER_TOKEN_TTL_MIN, DEFAULT_VIEWER_TOKEN_TTL_MIN, MAX_TOKEN_TTL_MIN } from '../../src/config/ivs-access'
+import { fanoutWarnings, IVS_MAX_RECONNECT_WINDOW_SECONDS, loadServeConfig } from '../../src/config/serve'
+import { REPLICATE_MAX_STAGES } from '../../src/fleet/admission'
 
 const p384 = () =>
   generateKeyPairSync('ec', { namedCurve: 'P-384', publicKeyEncoding: { type: 'spki', format: 'pem' }, privateKeyEncoding: { type: 'pkcs8', format: 'pem' } })
@@ -31,16 +46,76 @@ describe('doctor checks (pure)', () => {
     expect(over.detail).toContain('MAX_STAGES 21 × STAGE_CAPACITY 1000 = 21000 seats, more than IVS_MAX_SUBSCRIPTIONS 20000')
   })
 
-  test('fan-out mode: replicate feeds 6 stages at most, a replication’s window is at most 60 s, replication needs IVS', () => {
-    const config = { fanoutMode: 'replicate' as const, maxStages: 6, replicationReconnectWindowSeconds: 60, provider: 'aws' as const }
+  test('token lifetimes: the defaults and the bound are serve’s loader’s', () => {
+    const loaded = loadServeConfig({})
+    expect(loaded.ok && [loaded.config.publisherTokenTtlMin, loaded.config.viewerTokenTtlMin]).toEqual([
+      DEFAULT_PUBLISHER_TOKEN_TTL_MIN,
+      DEFAULT_VIEWER_TOKEN_TTL_MIN,
+    ])
+    expect(tokenLifetimeCheck({}).detail).toBe(
+      `PUBLISHER_TOKEN_TTL_MIN ${DEFAULT_PUBLISHER_TOKEN_TTL_MIN} min, VIEWER_TOKEN_TTL_MIN ${DEFAULT_VIEWER_TOKEN_TTL_MIN} min (IVS: at most ${MAX_TOKEN_TTL_MIN})`,
+    )
+  })
+
+  test('doctor defines none of serve’s limits itself: no 14 days, 6 stages, 60 s or default TTL as a number in its source', () => {
+    const source = readFileSync(join(import.meta.dir, '../../src/cli/doctor-checks.ts'), 'utf8')
+    for (const literal of [/\b20160\b/, /14 \* 24 \* 60/, /=\s*6\b/, /\b60\b/, /\b240\b/]) expect(source).not.toMatch(literal)
+  })
+
+  test('fan-out mode: serve’s own warnings about the mode (replicate’s stage limit, the reconnect window, local stages), each a fault', () => {
+    const config = {
+      fanoutMode: 'replicate' as const,
+      maxStages: REPLICATE_MAX_STAGES,
+      replicationReconnectWindowSeconds: IVS_MAX_RECONNECT_WINDOW_SECONDS,
+      provider: 'aws' as const,
+    }
     expect(fanoutCheck(config).status).toBe('ok')
-    expect(fanoutCheck({ ...config, maxStages: 7 }).detail).toContain('MAX_STAGES 7 is more than replicate can feed (6')
-    expect(fanoutCheck({ ...config, maxStages: 7 }).status).toBe('fail')
+    const over = { ...config, maxStages: REPLICATE_MAX_STAGES + 1 }
+    expect([fanoutCheck(over).status, fanoutCheck(over).detail]).toEqual(['fail', fanoutWarnings(over).join('; ')])
+    expect(fanoutCheck(over).detail).toContain(`MAX_STAGES (${REPLICATE_MAX_STAGES + 1}) is more than FANOUT_MODE=replicate can feed`)
     expect(fanoutCheck({ ...config, fanoutMode: 'hybrid', maxStages: 200 }).status).toBe('ok')
-    const window = fanoutCheck({ ...config, fanoutMode: 'hybrid', replicationReconnectWindowSeconds: 61 })
-    expect([window.status, window.detail]).toEqual(['fail', 'REPLICATION_RECONNECT_WINDOW_SECONDS 61 is more than IVS takes (60): replications would get 60'])
-    expect(fanoutCheck({ ...config, provider: 'local' }).status).toBe('fail')
+    const window = { ...config, fanoutMode: 'hybrid' as const, replicationReconnectWindowSeconds: IVS_MAX_RECONNECT_WINDOW_SECONDS + 1 }
+    expect([fanoutCheck(window).status, fanoutCheck(window).detail]).toEqual(['fail', fanoutWarnings(window).join('; ')])
+    const local = { ...config, provider: 'local' as const }
+    expect([fanoutCheck(local).status, fanoutCheck(local).detail]).toEqual(['fail', fanoutWarnings(local).join('; ')])
     expect(fanoutCheck({ ...config, fanoutMode: 'relay', maxStages: 500, replicationReconnectWindowSeconds: 300 }).status).toBe('ok')
+  })
+
+  test('warnings: the loader’s, each a ⚠ line (but those another check reports), and API_SECRET_KEY_PREVIOUS while accepted, once', () => {
+    expect(configWarnings({ warnings: [], apiSecretKeyPrevious: null })).toEqual([])
+    const results = configWarnings({ warnings: ['A is odd', 'B is reported elsewhere'], apiSecretKeyPrevious: 'old-key-0123456789' }, [
+      'B is reported elsewhere',
+    ])
+    expect(results.map((r) => [r.status, r.name])).toEqual([
+      ['warn', 'warning'],
+      ['warn', 'warning'],
+    ])
+    expect(results[0]!.detail).toBe('A is odd')
+    expect(results[1]!.detail).toBe('accepting the previous API key: remove API_SECRET_KEY_PREVIOUS once ivs_fanout_api_key_previous_used_total stops rising')
+    expect(results[1]!.detail).not.toContain('old-key-0123456789')
+    // The loader’s own warning about it is not doubled.
+    const loaderSays = configWarnings({ warnings: ['remove API_SECRET_KEY_PREVIOUS soon'], apiSecretKeyPrevious: 'old-key-0123456789' })
+    expect(loaderSays.map((r) => r.detail)).toEqual(['remove API_SECRET_KEY_PREVIOUS soon'])
+  })
+
+  test('key file: IVS_PRIVATE_KEY’s file open to its group or others is a fault naming the chmod', () => {
+    expect(keyFileCheck('/etc/ivs/key.pem', 0o100600)).toEqual({
+      name: 'key file',
+      status: 'ok',
+      detail: "IVS_PRIVATE_KEY /etc/ivs/key.pem is its owner's only (mode 0600)",
+    })
+    expect(keyFileCheck('/k.pem', 0o100400).status).toBe('ok')
+    for (const [mode, who] of [
+      [0o100640, 'its group'],
+      [0o100604, 'everyone else'],
+      [0o100644, 'its group and everyone else'],
+      [0o100620, 'its group'],
+    ] as const) {
+      const r = keyFileCheck('/k.pem', mode)
+      expect(r.status).toBe('fail')
+      expect(r.detail).toContain(`has mode 0${(mode & 0o777).toString(8)}, open to ${who}`)
+      expect(r.detail).toEndWith('fix: chmod 600 /k.pem')
+    }
   })
 
   test('token key: the private key’s public half against GetPublicKey’s material; neither key is printed', () => {
@@ -82,11 +157,37 @@ describe('doctor checks (pure)', () => {
       code: 0,
       text: '✓ store: x\ndoctor: the relay configuration is sound\n',
     })
+    expect(
+      formatReport(
+        [
+          { name: 'store', status: 'ok', detail: 'x' },
+          { name: 'warning', status: 'warn', detail: 'odd' },
+        ],
+        'serve',
+      ),
+    ).toEqual({ code: 0, text: '✓ store: x\n⚠ warning: odd\ndoctor: the serve configuration is sound (1 warning)\n' })
   })
 
-  test('secrets are scrubbed from every line: the secret variables and a password in REDIS_URL', () => {
-    const env = { API_SECRET_KEY: 'key-AAAA-1111-zzzz', REDIS_URL: 'redis://user:p%40ss-BBBB@host:6379', AWS_SECRET_ACCESS_KEY: 'aws-CCCC-secret' }
-    expect(scrubSecrets('a key-AAAA-1111-zzzz b p@ss-BBBB c aws-CCCC-secret', env)).toBe('a [redacted] b [redacted] c [redacted]')
+  test('secrets are scrubbed from every line: the secret variables and a password in REDIS_URL, as set and URL-encoded', () => {
+    const env = { API_SECRET_KEY: 'key-AAAA/1111+zzzz', REDIS_URL: 'redis://user:p%40ss-BBBB@host:6379', AWS_SECRET_ACCESS_KEY: 'aws-CCCC-secret' }
+    expect(scrubSecrets('a key-AAAA/1111+zzzz b p@ss-BBBB c aws-CCCC-secret d p%40ss-BBBB e key-AAAA%2F1111%2Bzzzz', env)).toBe(
+      'a [redacted] b [redacted] c [redacted] d [redacted] e [redacted]',
+    )
+  })
+
+  test('a private key is scrubbed in its PEM body forms; a key file’s path is no secret, its PEM is', () => {
+    const pem = p384().privateKey
+    const body = pem.split('\n').filter((l) => l && !l.startsWith('-----'))
+    const text = `one ${body[1]} two ${body.join('')} three`
+    expect(scrubSecrets(text, { IVS_PRIVATE_KEY: pem.replace(/\n/g, '\\n') })).toBe('one [redacted] two [redacted] three')
+    const dir = mkdtempSync(join(tmpdir(), 'doctor-scrub-'))
+    try {
+      const file = join(dir, 'key.pem')
+      writeFileSync(file, pem)
+      expect(scrubSecrets(`${file}: ${text}`, { IVS_PRIVATE_KEY: file })).toBe(`${file}: one [redacted] two [redacted] three`)
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
   })
 
   test('an unknown target is a fault, not a guess', async () => {
