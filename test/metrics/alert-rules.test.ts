@@ -57,14 +57,16 @@ describe('the alert rules', () => {
       'IvsFanoutIngestLossUnrepaired',
       'IvsFanoutIvsThrottled',
       'IvsFanoutNoLeader',
+      'IvsFanoutPreviousApiKeyStillSet',
       'IvsFanoutQuotaGateSlow',
       'IvsFanoutRelayStageSessionFailing',
       'IvsFanoutReplicationsRefused',
       'IvsFanoutStoreUnreachable',
+      'IvsFanoutTargetDown',
     ])
     for (const a of alerts) {
       expect({ alert: a.alert, severity: a.labels?.severity }).toEqual({ alert: a.alert, severity: expect.stringMatching(/^(critical|warning)$/) })
-      expect({ alert: a.alert, for: a.for }).toEqual({ alert: a.alert, for: expect.stringMatching(/^\d+m$/) })
+      expect({ alert: a.alert, for: a.for }).toEqual({ alert: a.alert, for: expect.stringMatching(/^\d+[mh]$/) })
       expect(Object.keys(a.annotations ?? {}).sort()).toEqual(['description', 'summary'])
       expect(a.annotations!.description!.length).toBeGreaterThan(80)
       expect(a.annotations!.description).toContain('First check:')
@@ -100,10 +102,23 @@ describe('the alert rules', () => {
       }
     }
     expect(survived).toEqual([])
-  }, 60_000)
+  }, 120_000)
 })
 
 describe('the example Prometheus configuration', () => {
+  test("IvsFanoutTargetDown watches every job of the example's scrape configuration, and nothing else", () => {
+    const config = Bun.YAML.parse(readFileSync(join(FOLDER, 'prometheus.yml'), 'utf8')) as { scrape_configs: { job_name: string }[] }
+    const jobs = config.scrape_configs.map((c) => c.job_name)
+    expect(jobs.sort()).toEqual(['ivs-fanout-relay', 'ivs-fanout-serve'])
+    const rule = alerts.find((a) => a.alert === 'IvsFanoutTargetDown')!
+    const selector = /^up\{job=~"([^"]+)"\} == 0$/.exec(rule.expr)
+    expect(selector).not.toBeNull()
+    // PromQL's =~ is anchored at both ends.
+    const matcher = new RegExp(`^(?:${selector![1]})$`)
+    for (const job of jobs) expect({ job, watched: matcher.test(job) }).toEqual({ job, watched: true })
+    for (const job of ['node', 'prometheus', 'redis']) expect({ job, watched: matcher.test(job) }).toEqual({ job, watched: false })
+  })
+
   test('promtool check config: valid, with the rules beside it (its token file made up here)', () => {
     const dir = tempDir('ivsf-prom-config-')
     writeFileSync(join(dir, 'token'), 'a-metrics-token-0123456789\n')
