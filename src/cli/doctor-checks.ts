@@ -68,14 +68,11 @@ export function fanoutCheck(config: Pick<ServeConfig, 'fanoutMode' | 'maxStages'
 }
 
 /**
- * The warnings the mode's loader gives at start, each a ⚠ line (`except`: those another check
- * reports), and one while API_SECRET_KEY_PREVIOUS is accepted unless the loader already says so.
+ * The warnings the mode's loader gives at start (among them API_SECRET_KEY_PREVIOUS while it is
+ * accepted), each a ⚠ line; `except`: those another check reports.
  */
-export function configWarnings(config: { warnings: readonly string[]; apiSecretKeyPrevious: string | null }, except: readonly string[] = []): CheckResult[] {
-  const warnings = config.warnings.filter((w) => !except.includes(w))
-  if (config.apiSecretKeyPrevious !== null && !warnings.some((w) => w.includes('API_SECRET_KEY_PREVIOUS')))
-    warnings.push('accepting the previous API key: remove API_SECRET_KEY_PREVIOUS once ivs_fanout_api_key_previous_used_total stops rising')
-  return warnings.map((w) => warn('warning', w))
+export function configWarnings(config: { warnings: readonly string[] }, except: readonly string[] = []): CheckResult[] {
+  return config.warnings.filter((w) => !except.includes(w)).map((w) => warn('warning', w))
 }
 
 /** IVS_PRIVATE_KEY given as a file: only its owner may read it (`mode`: the file's, from stat). */
