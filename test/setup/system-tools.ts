@@ -36,6 +36,7 @@ const CONTAINER_TOOLS: ToolName[] = ['podman', 'runc', 'debootstrap', 'podman-co
 export const SYSTEM_TESTS: Record<string, readonly ToolName[]> = {
   'test/browser/dashboard-panels.test.ts': ['chromium'],
   'test/browser/ivs-sdk-tokens.test.ts': ['chromium'],
+  'test/cli/doctor-store.test.ts': ['redis-server', 'redis-cli', 'openssl'],
   'test/cli/doctor.test.ts': ['redis-server'],
   'test/containers/compose.test.ts': CONTAINER_TOOLS,
   'test/containers/image.test.ts': CONTAINER_TOOLS,
