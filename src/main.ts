@@ -23,8 +23,9 @@ Commands:
   serve     API server, WebSocket hub, autoscaler and presence sweeper (default)
   relay     WHIP ingest and fan-out of the broadcaster's media into every stage
   keygen    print a new P-384 key pair for self-signed participant tokens
-  keys list | rotate | retire ARN [--force]
+  keys list | rotate [--private-key-file PATH] | retire ARN [--force] [--token-minutes N]
             the Region's IVS public keys for self-signed tokens: list, import a new one, delete an old one
+            (ivs-fanout keys --help for the details)
   iam-policy [--operator] [--account ID]
             print the least-privilege IAM policy for this configuration (--operator: for keys and doctor)
   doctor [relay]
