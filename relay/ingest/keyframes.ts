@@ -45,3 +45,32 @@ export class KeyframeRequester {
     this.sentCount++
   }
 }
+
+const KEYFRAME_INTERVALS_KEPT = 8
+
+/** The publisher's keyframe interval from the RTP timestamps (90 kHz) of the keyframes it sends. */
+export class KeyframeIntervals {
+  private lastTimestamp: number | null = null
+  private readonly intervals: number[] = []
+
+  /** A packet starting a keyframe with this RTP timestamp (the same keyframe's other packets count once). */
+  note(timestamp: number): void {
+    if (timestamp === this.lastTimestamp) return
+    if (this.lastTimestamp !== null) {
+      const ms = ((timestamp - this.lastTimestamp) >>> 0) / 90
+      // A wrap or a new stream gives nonsense: only plausible intervals count.
+      if (ms > 0 && ms < 60_000) {
+        this.intervals.push(ms)
+        if (this.intervals.length > KEYFRAME_INTERVALS_KEPT) this.intervals.shift()
+      }
+    }
+    this.lastTimestamp = timestamp
+  }
+
+  /** The median of the last few intervals, ms (null before two keyframes). */
+  get medianMs(): number | null {
+    if (this.intervals.length === 0) return null
+    const sorted = [...this.intervals].sort((a, b) => a - b)
+    return Math.round(sorted[Math.floor(sorted.length / 2)]!)
+  }
+}

@@ -9,6 +9,7 @@ import { isRtcp, newRtpHeader, parseRtp, type RtpHeader, startsH264KeyframeAt } 
 import { unwrapRtx } from '../rtp/rtx'
 import { chooseIngestCodecs, type IngestCodecs, parseMedia, restrictOffer } from '../rtp/sdp'
 import { IngestStream } from './ingest-stream'
+import { KeyframeIntervals } from './keyframes'
 import type { Arrival, RepairPolicy } from './loss-repair'
 
 export interface MediaSink {
@@ -33,7 +34,6 @@ export interface PublisherOptions extends PeerNetwork {
 
 const NACK_TICK_MS = 10
 const RECEIVER_REPORT_EVERY_MS = 1_000
-const KEYFRAME_INTERVALS_KEPT = 8
 
 /**
  * The broadcaster's WHIP session: one PeerConnection receiving H.264 (and Opus). The relay is its
@@ -57,10 +57,10 @@ export class PublisherSession {
   private readonly nackList: number[] = []
   private ended = false
   private lastPacketAt = 0
-  private lastReportAt = 0
-  private lastKeyframeTs: number | null = null
-  private readonly keyframeIntervals: number[] = []
+  private readonly keyframeIntervals = new KeyframeIntervals()
   private timers: Timer[] = []
+  /** Runs only while video packets are missing: an idle 10 ms timer would wake the event loop 100 times a second for nothing. */
+  private nackTimer: Timer | null = null
   private connectTimer: Timer | null = null
   private packets = 0
   private bytes = 0
@@ -91,7 +91,7 @@ export class PublisherSession {
         },
         Math.min(1_000, mediaTimeoutMs / 2),
       ),
-      setInterval(() => this.tick(), NACK_TICK_MS),
+      setInterval(() => this.report(), RECEIVER_REPORT_EVERY_MS),
     )
     // An offer whose peer never completes ICE/DTLS would hold the single slot until libdatachannel gives up (~30 s): close it sooner.
     const connectTimeoutMs = options.connectTimeoutMs ?? 10_000
@@ -111,9 +111,7 @@ export class PublisherSession {
 
   /** The publisher's keyframe interval: the median of the last few, from RTP timestamps (null before two keyframes). */
   get keyframeIntervalMs(): number | null {
-    if (this.keyframeIntervals.length === 0) return null
-    const sorted = [...this.keyframeIntervals].sort((a, b) => a - b)
-    return Math.round(sorted[Math.floor(sorted.length / 2)]!)
+    return this.keyframeIntervals.medianMs
   }
 
   senderClock(kind: 'video' | 'audio'): SenderClock | null {
@@ -171,9 +169,10 @@ export class PublisherSession {
       this.counts.rtxPackets++
     } else if (header.payloadType !== video.payloadType) return
     const arrival = this.video.receive(header.ssrc, header.sequence, receivedAt)
+    if (this.nackTimer === null && this.video.tracker.outstanding > 0) this.nackTimer = setInterval(() => this.nack(), NACK_TICK_MS)
     if (arrival === 'duplicate') return
     const keyframe = startsH264KeyframeAt(packet, header.payloadOffset, header.payloadEnd)
-    if (keyframe) this.noteKeyframe(header.timestamp)
+    if (keyframe) this.keyframeIntervals.note(header.timestamp)
     this.sink.onVideo(packet, header, receivedAt, arrival, keyframe)
   }
 
@@ -195,19 +194,6 @@ export class PublisherSession {
     this.bytes += message.byteLength
   }
 
-  private noteKeyframe(timestamp: number): void {
-    if (timestamp === this.lastKeyframeTs) return
-    if (this.lastKeyframeTs !== null) {
-      const ms = ((timestamp - this.lastKeyframeTs) >>> 0) / 90
-      // A wrap or a new stream gives nonsense: only plausible intervals count.
-      if (ms > 0 && ms < 60_000) {
-        this.keyframeIntervals.push(ms)
-        if (this.keyframeIntervals.length > KEYFRAME_INTERVALS_KEPT) this.keyframeIntervals.shift()
-      }
-    }
-    this.lastKeyframeTs = timestamp
-  }
-
   private onRtcp(packet: Uint8Array, now: number): void {
     for (const report of parseRtcp(packet).senderReports) {
       if (report.ssrc === this.video.ssrc) this.video.onSenderReport(report, now)
@@ -215,21 +201,31 @@ export class PublisherSession {
     }
   }
 
-  /** Every NACK_TICK_MS: NACK what is due, give up what is past saving, and report reception once a second. */
-  private tick(): void {
-    if (this.ended) return
-    const now = this.clock.now()
+  /**
+   * Every NACK_TICK_MS from the packet that opened a gap until nothing is missing: NACK what is due,
+   * give up what is past saving (the first NACK still comes 10 ms after the gap on average).
+   */
+  private nack(): void {
+    const tracker = this.video.tracker
+    if (this.ended || tracker.outstanding === 0) {
+      if (this.nackTimer) clearInterval(this.nackTimer)
+      this.nackTimer = null
+      return
+    }
     const list = this.nackList
     list.length = 0
-    const gaveUp = this.video.tracker.collect(now, list, this.options.repair === false ? 0 : 256)
+    const gaveUp = tracker.collect(this.clock.now(), list, this.options.repair === false ? 0 : 256)
     if (list.length > 0 && this.video.ssrc !== null && this.sendRtcp(this.videoTrack, buildNack(this.rtcpSsrc, this.video.ssrc, list)))
       this.counts.nackPackets++
     if (gaveUp > 0) this.sink.onIngestLoss()
-    if (now - this.lastReportAt >= RECEIVER_REPORT_EVERY_MS) {
-      this.lastReportAt = now
-      const blocks = [this.video.reportBlock(now), this.audio.reportBlock(now)].filter((b): b is ReportBlock => b !== null)
-      if (blocks.length > 0) this.sendRtcp(this.videoTrack ?? this.audioTrack, buildReceiverReport(this.rtcpSsrc, blocks))
-    }
+  }
+
+  /** Once a second: a receiver report on both streams. */
+  private report(): void {
+    if (this.ended) return
+    const now = this.clock.now()
+    const blocks = [this.video.reportBlock(now), this.audio.reportBlock(now)].filter((b): b is ReportBlock => b !== null)
+    if (blocks.length > 0) this.sendRtcp(this.videoTrack ?? this.audioTrack, buildReceiverReport(this.rtcpSsrc, blocks))
   }
 
   private sendRtcp(track: Track | null, packet: Buffer): boolean {
@@ -286,8 +282,9 @@ export class PublisherSession {
   private end(reason: string): void {
     if (this.ended) return
     this.ended = true
-    for (const timer of this.timers) clearInterval(timer)
+    for (const timer of [...this.timers, this.nackTimer]) if (timer) clearInterval(timer)
     this.timers = []
+    this.nackTimer = null
     if (this.connectTimer) clearTimeout(this.connectTimer)
     this.connectTimer = null
     this.logger.info('publisher session ended', { session: this.id, reason })
