@@ -13,13 +13,13 @@ import { afterAll, expect, test } from 'bun:test'
 import { originsNeeded } from '../../src/fleet/origin-assignment'
 import { generateKeyPair } from '../../src/ivs/signer'
 import { eventually } from '../support/eventually'
-import { describeRates, type Feed, FeedWatch, feedLabel, ivsRates } from '../support/feed-watch'
+import { describeRates, type Feed, type FeedWatch, feedLabel, ivsRates, startWatchedIvs } from '../support/feed-watch'
 import { Cluster, type Instance, SocketClient } from '../support/fleet-cluster'
 import { beforeAllOrFail } from '../support/hooks'
-import { awsModeEnv, type IvsServer, startIvsServer } from '../support/ivs-server'
+import { awsModeEnv, type IvsServer } from '../support/ivs-server'
 import { BUN, bareEnv, freePort, type Spawned, spawnProcess } from '../support/process'
 import { TestPublisher } from '../support/publisher'
-import { startWhipEndpoint, type WhipEndpoint } from '../support/whip-endpoint'
+import type { WhipEndpoint } from '../support/whip-endpoint'
 
 const API_KEY = 'fanout-hybrid-api-key-0123456789'
 const KEY_ARN = 'arn:aws:ivs:eu-west-1:123456789012:public-key/FanoutHybr01'
@@ -48,15 +48,7 @@ let publisher: TestPublisher | null = null
 let dash: SocketClient | null = null
 
 beforeAllOrFail(async () => {
-  ivs = await startIvsServer()
-  watch = new FeedWatch(ivs)
-  whip = await startWhipEndpoint({
-    onSession: (arn, token, state) => {
-      ivs.control.whipSession(arn, token, state)
-      watch.onSession(arn, token, state)
-    },
-  })
-  ivs.control.whipUrl = whip.url
+  ;({ ivs, whip, watch } = await startWatchedIvs())
   const { privateKeyPem } = await generateKeyPair()
   cluster = new Cluster(
     {

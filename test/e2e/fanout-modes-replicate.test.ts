@@ -11,13 +11,13 @@ import { afterAll, afterEach, expect, test } from 'bun:test'
 import { decodeJwt } from 'jose'
 import { generateKeyPair } from '../../src/ivs/signer'
 import { eventually } from '../support/eventually'
-import { describeRates, FeedWatch, ivsRates } from '../support/feed-watch'
+import { describeRates, type FeedWatch, ivsRates, startWatchedIvs } from '../support/feed-watch'
 import { Cluster, type Instance, SocketClient } from '../support/fleet-cluster'
 import { beforeAllOrFail } from '../support/hooks'
-import { awsModeEnv, type IvsServer, startIvsServer } from '../support/ivs-server'
+import { awsModeEnv, type IvsServer } from '../support/ivs-server'
 import { TestPublisher } from '../support/publisher'
 import { type RedisServer, startRedis } from '../support/redis'
-import { startWhipEndpoint, type WhipEndpoint } from '../support/whip-endpoint'
+import type { WhipEndpoint } from '../support/whip-endpoint'
 
 const API_KEY = 'fanout-replicate-api-key-0123456789'
 const KEY_ARN = 'arn:aws:ivs:eu-west-1:123456789012:public-key/FanoutRepl01'
@@ -33,16 +33,7 @@ const publishers: TestPublisher[] = []
 const sockets: SocketClient[] = []
 
 beforeAllOrFail(async () => {
-  ivs = await startIvsServer()
-  watch = new FeedWatch(ivs)
-  whip = await startWhipEndpoint({
-    onSession: (arn, token, state) => {
-      ivs.control.whipSession(arn, token, state)
-      watch.onSession(arn, token, state)
-    },
-  })
-  // Stages made from now on name the double as their WHIP endpoint (tokens carry it as whip_url).
-  ivs.control.whipUrl = whip.url
+  ;({ ivs, whip, watch } = await startWatchedIvs())
   ;({ privateKeyPem } = await generateKeyPair())
   watch.start()
 })

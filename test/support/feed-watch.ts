@@ -1,5 +1,6 @@
 import { decodeJwt } from 'jose'
-import { type IvsServer, peakCount } from './ivs-server'
+import { type IvsServer, peakCount, startIvsServer } from './ivs-server'
+import { startWhipEndpoint, type WhipEndpoint } from './whip-endpoint'
 
 /**
  * What feeds each stage, seen from outside the fleet, for the fan-out mode tests: the WHIP sessions
@@ -148,4 +149,28 @@ export function describeRates(label: string, rates: ReturnType<typeof ivsRates>)
     `${label}: ${rates.calls} IVS stage operations in ${rates.seconds.toFixed(1)} s = ${rates.perSecond.toFixed(2)}/s on average, ` +
     `peak ${rates.peakTotal} in any 1 s (all operations together), ${rates.throttled} throttled; ${ops}`
   )
+}
+
+export interface WatchedIvs {
+  ivs: IvsServer
+  whip: WhipEndpoint
+  watch: FeedWatch
+}
+
+/**
+ * The IVS test server with the stage WHIP endpoint double linked to it (a session up there is its
+ * participant publishing; stages made from now on name the double as their WHIP endpoint) and a
+ * FeedWatch following both, not yet started.
+ */
+export async function startWatchedIvs(): Promise<WatchedIvs> {
+  const ivs = await startIvsServer()
+  const watch = new FeedWatch(ivs)
+  const whip = await startWhipEndpoint({
+    onSession: (arn, token, state) => {
+      ivs.control.whipSession(arn, token, state)
+      watch.onSession(arn, token, state)
+    },
+  })
+  ivs.control.whipUrl = whip.url
+  return { ivs, whip, watch }
 }
