@@ -14,11 +14,18 @@ import {
   validAttributes,
   validTags,
 } from './ivs-server/input'
-import { createParticipantModel, type ParticipantState, type ReplicationState, type ReplicationType, type TestParticipant } from './ivs-server/participants'
+import {
+  createParticipantModel,
+  type ParticipantState,
+  type ReplicationState,
+  type ReplicationType,
+  type ReplicationView,
+  type TestParticipant,
+} from './ivs-server/participants'
 import { createPublicKeyModel, type IvsPublicKey } from './ivs-server/public-keys'
 
 export { IVS_ERROR_STATUS, type IvsErrorType } from './ivs-server/input'
-export { MAX_REPLICATIONS_PER_PARTICIPANT, participantOfToken, type TestParticipant } from './ivs-server/participants'
+export { MAX_REPLICATIONS_PER_PARTICIPANT, participantOfToken, type ReplicationView, type TestParticipant } from './ivs-server/participants'
 export type { IvsPublicKey } from './ivs-server/public-keys'
 
 /**
@@ -151,17 +158,6 @@ export interface ParticipantView {
   replicationState?: ReplicationState
   sourceStageArn?: string
   sourceSessionId?: string
-}
-
-/** A replication as ListParticipantReplicas reports it. */
-export interface ReplicationView {
-  sourceStageArn: string
-  participantId: string
-  sourceSessionId: string
-  destinationStageArn: string
-  destinationSessionId: string
-  state: ReplicationState
-  reconnectWindowSeconds: number
 }
 
 export interface IvsServer {

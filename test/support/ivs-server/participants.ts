@@ -64,7 +64,8 @@ export interface ParticipantRecord {
   replication?: Replication
 }
 
-export interface Replication {
+/** A replication as ListParticipantReplicas reports it. */
+export interface ReplicationView {
   sourceStageArn: string
   participantId: string
   sourceSessionId: string
@@ -72,6 +73,9 @@ export interface Replication {
   destinationSessionId: string
   state: ReplicationState
   reconnectWindowSeconds: number
+}
+
+export interface Replication extends ReplicationView {
   /** The reconnect window running after the source stopped publishing. */
   timer?: ReturnType<typeof setTimeout>
 }
