@@ -47,7 +47,8 @@ beforeAllOrFail(async () => {
     SCALE_UP_THRESHOLD: '1',
     SCALE_DOWN_THRESHOLD: '0',
     HEARTBEAT_INTERVAL_MS: '1000',
-    HEARTBEAT_TIMEOUT_MS: '2500',
+    // Four intervals, as the defaults (15 s / 60 s): one late heartbeat of a loaded machine is not a lost seat.
+    HEARTBEAT_TIMEOUT_MS: '4000',
     LEADER_LEASE_MS: '1500',
     // Only the first app origin may use the API key; serve itself is on yet another origin.
     CORS_ORIGINS: `http://localhost:${listedOrigin.port}`,
@@ -86,13 +87,22 @@ describe('the viewer presence module in a real browser on another origin', () =>
       token,
     ] as const)
 
-    // Well past HEARTBEAT_TIMEOUT_MS: the page's viewer is still present, the silent one was swept.
-    await Bun.sleep(4_000)
-    expect((await server.store.findViewer('browser-viewer'))?.stageArn).toBe(token.stageArn)
-    expect(await server.store.findViewer('silent-viewer')).toBeNull()
+    // Past HEARTBEAT_TIMEOUT_MS the silent viewer is swept; the page's viewer, which heartbeats, keeps its seat.
+    // (Waited for rather than slept: under a loaded CI machine the sweep and the page's timers both run late.)
+    await eventually('the silent viewer is swept', async () => !(await server.store.findViewer('silent-viewer')), 15_000, 50)
     expect(silent.stageArn).toBeTruthy()
-    const seen = (await server.store.findViewer('browser-viewer'))!.lastHeartbeatAt
-    expect(Date.now() - seen).toBeLessThan(2_000)
+    const pageErrors = () => page.evaluate(() => (window as unknown as { errors: string[] }).errors)
+    const present = await server.store.findViewer('browser-viewer')
+    if (present?.stageArn !== token.stageArn)
+      throw new Error(`the page's viewer lost its seat (${JSON.stringify(present)}); page errors: ${JSON.stringify(await pageErrors())}`)
+    // …and its heartbeats keep coming.
+    await eventually(
+      'another heartbeat from the page',
+      async () => ((await server.store.findViewer('browser-viewer'))?.lastHeartbeatAt ?? 0) > present.lastHeartbeatAt,
+      5_000,
+      50,
+    )
+    expect(await pageErrors()).toEqual([])
 
     // Drain its stage: the page gets rejoin_required (or REJOIN_REQUIRED), rejoins, and reports the new token.
     await server.stages.drain(token.stageArn)
