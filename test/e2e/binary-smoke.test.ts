@@ -86,8 +86,9 @@ describe('the compiled executable, alone in an empty folder', () => {
     })
     const relayReady = await readyIn(relayPort, started)
     console.log(`compiled binary ready in: serve ${serveReady.toFixed(0)} ms, relay ${relayReady.toFixed(0)} ms (spawn to /health/live answering)`)
-    expect(serveReady).toBeLessThan(1_000)
-    expect(relayReady).toBeLessThan(1_000)
+    // Typically well under a second here; 3 s leaves a loaded CI machine room and still fails a start that waits on something.
+    expect(serveReady).toBeLessThan(3_000)
+    expect(relayReady).toBeLessThan(3_000)
 
     const master = (await (await fetch(`http://127.0.0.1:${servePort}/api/stage/master/info`, { headers: { 'x-api-key': key } })).json()).data.stage.stageArn
     // The relay publishes into the stages once it holds the broadcaster (one feeding relay).

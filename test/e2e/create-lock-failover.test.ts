@@ -25,7 +25,7 @@ const CREATE_STAGE_MS = 400
 /** The burst's share seated when the kill lands (the reporter's 40 %). */
 const KILL_AT = 0.4
 /** The survivor's next CreateStage after the kill: the short lease (3 s) plus a poll, a renewal tick and the spacing, with room for a loaded host. */
-const RESUME_WITHIN_MS = 5_000
+const RESUME_WITHIN_MS = 8_000
 
 let redis: RedisServer
 let ivs: IvsServer

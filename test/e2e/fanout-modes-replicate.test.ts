@@ -21,7 +21,7 @@ import type { WhipEndpoint } from '../support/whip-endpoint'
 
 const API_KEY = 'fanout-replicate-api-key-0123456789'
 const KEY_ARN = 'arn:aws:ivs:eu-west-1:123456789012:public-key/FanoutRepl01'
-const WINDOW_S = 2
+const WINDOW_S = 3
 
 let ivs: IvsServer
 let whip: WhipEndpoint
@@ -231,7 +231,8 @@ test('replicate: the broadcaster in the master, replicated into every other stag
     `replicate: broadcaster gone → IVS ended its replications after ${endedMs.toFixed(0)} ms (window ${WINDOW_S} s); ` +
       `back as a new participant → replicated into all 5 after ${againMs.toFixed(0)} ms; old ones reported stopped (${stoppedReasons.join(', ')})`,
   )
-  expect(againMs).toBeLessThan(7_000)
+  // The 5 s round cadence plus a loaded machine's slack; a restart left to a slower round fails it.
+  expect(againMs).toBeLessThan(9_000)
 
   // Scale-down: the last stage's viewers leave (and one of the fifth, so others have room): drained, its replication stopped, then deleted.
   const last = stages[5]!

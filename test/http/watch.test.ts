@@ -18,7 +18,7 @@ import { awsModeEnv, type IvsServer, startIvsServer } from '../support/ivs-serve
 import { type FreshServer, freshServer } from '../support/serve'
 
 /** One seat a stage, so the page's viewer sits on a stage of its own (the master cannot be drained). */
-const ONE_SEAT = { STAGE_CAPACITY: '1', SCALE_UP_THRESHOLD: '1', SCALE_DOWN_THRESHOLD: '0', HEARTBEAT_INTERVAL_MS: '1000', HEARTBEAT_TIMEOUT_MS: '2500' }
+const ONE_SEAT = { STAGE_CAPACITY: '1', SCALE_UP_THRESHOLD: '1', SCALE_DOWN_THRESHOLD: '0', HEARTBEAT_INTERVAL_MS: '1000', HEARTBEAT_TIMEOUT_MS: '4000' }
 const CREDENTIALS = { AWS_ACCESS_KEY_ID: 'AKIDLOCALTEST', AWS_SECRET_ACCESS_KEY: 'local-test-secret' }
 const saved = Object.fromEntries(Object.keys(CREDENTIALS).map((k) => [k, process.env[k]]))
 

@@ -59,9 +59,9 @@ describe('relay end to end: serve + relay + a real H.264/Opus publisher + node-d
   test('audio keeps flowing after a garbage collection (every publisher Track stays referenced)', async () => {
     Bun.gc(true)
     const before = stageArns.map((arn) => rec(arn).audioPackets)
-    await Bun.sleep(1_000)
-    // Opus every 20 ms: ~50 packets a second per stage.
-    stageArns.forEach((arn, i) => expect(rec(arn).audioPackets - before[i]!).toBeGreaterThan(25))
+    // Opus every 20 ms: ~50 packets a second per stage. Waited for (a loaded machine runs the
+    // publisher's timer late); audio that stopped after the collection never gets there.
+    await eventually('25 more audio packets on every stage', () => stageArns.every((arn, i) => rec(arn).audioPackets - before[i]! > 25), 5_000)
   }, 20_000)
 
   test('a stage created mid-stream gets a keyframe first, within 1 s (publisher honours PLI)', async () => {
@@ -156,13 +156,15 @@ describe('relay end to end: serve + relay + a real H.264/Opus publisher + node-d
       // Feedback from the stage: its receiver reports (loss, and the RTT against our sender reports), NACKs.
       expect(stage.lossFraction).toBe(0)
       expect(stage.rttMs).toBeGreaterThanOrEqual(0)
-      expect(stage.rttMs).toBeLessThan(100)
+      // Loopback: a few ms, plus any event-loop stall on either side; a unit mistake would be 1000×.
+      expect(stage.rttMs).toBeLessThan(500)
       expect(stage).toMatchObject({ nacksReceived: 0, retransmitted: 0, sendErrors: 0 })
     }
     // One pacer in front of every stage (its behaviour: test/relay/rtcp.test.ts; under load: bench:relay).
     const { pacing } = health
     expect([pacing.bitsPerSecond, pacing.overflowPackets, typeof pacing.queuedBytes, typeof pacing.pacedPackets]).toEqual([20_000_000, 0, 'number', 'number'])
-    expect(pacing.maxWaitMs).toBeLessThan(100)
+    // Far below its 20 Mbit/s, so nothing queues: the wait is only timer lateness.
+    expect(pacing.maxWaitMs).toBeLessThan(500)
     expect(health.publisher.ingest).toMatchObject({ gaps: 0, unrepaired: 0 })
     expect((await fetch(`${stack.relay.url}/health/ready`)).status).toBe(200)
     expect((await fetch(`${stack.relay.url}/health/live`)).status).toBe(200)
