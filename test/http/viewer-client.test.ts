@@ -96,12 +96,8 @@ describe('the viewer presence module in a real browser on another origin', () =>
     if (present?.stageArn !== token.stageArn)
       throw new Error(`the page's viewer lost its seat (${JSON.stringify(present)}); page errors: ${JSON.stringify(await pageErrors())}`)
     // …and its heartbeats keep coming.
-    await eventually(
-      'another heartbeat from the page',
-      async () => ((await server.store.findViewer('browser-viewer'))?.lastHeartbeatAt ?? 0) > present.lastHeartbeatAt,
-      5_000,
-      50,
-    )
+    const seen = present!.lastHeartbeatAt
+    await eventually('another heartbeat from the page', async () => ((await server.store.findViewer('browser-viewer'))?.lastHeartbeatAt ?? 0) > seen, 5_000, 50)
     expect(await pageErrors()).toEqual([])
 
     // Drain its stage: the page gets rejoin_required (or REJOIN_REQUIRED), rejoins, and reports the new token.
