@@ -1,7 +1,7 @@
 /**
  * `bun run bench`: every benchmark, one after another (they would compete for the 2 cores), then
  * one table of the figures that matter, each against its baseline or target.
- *   bun run bench [--only tokens,heartbeats,presence,stores,quotas,relay]
+ *   bun run bench [--only tokens,heartbeats,presence,stores,quotas,fanout,relay]
  */
 import { cpus, loadavg } from 'node:os'
 import { parseArgs } from 'node:util'
@@ -127,6 +127,18 @@ const BENCHES: Record<string, { script: string; rows(s: Summary): Row[] }> = {
         against: `peak ${p.peakPerWindow}/s, ${p.throttled} throttled; target ≥ 90.0 %, 0 throttled`,
         verdict: verdict(p.shareOfQuota >= 0.9 && p.throttled === 0 && p.failed === 0),
       })),
+  },
+  fanout: {
+    script: 'bench/fanout.ts',
+    rows: (s) => [
+      {
+        bench: 'fanout',
+        figure: `hybrid, ${s.stages} stages: created → replica ACTIVE`,
+        value: `p90 ${Math.round(s.largeP90Ms)} ms, max ${Math.round(s.largeMaxMs)} ms; ${s.late} of ${s.replicaStages} later than 1 s`,
+        against: `first stages p90 ${Math.round(s.baselineP90Ms)} ms (${s.ratio.toFixed(1)}×); target max ≤ ${s.target.maxMs} ms`,
+        verdict: verdict(s.target.pass),
+      },
+    ],
   },
   relay: {
     script: 'bench/relay.ts',
