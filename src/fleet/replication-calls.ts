@@ -33,23 +33,25 @@ export class RoundStopped extends Error {
 /** Never stops. */
 export const ALWAYS = () => true
 
+/**
+ * One round's or hook's calls: counted on their own and made only while its `proceed` says so. A
+ * round's IVS reads run outside the fan-out lock, beside a hook of the same instance, so each has its
+ * own; what they share (the retry book) lives in the service's one instance.
+ */
 export class ReplicationCalls {
-  readonly retries: RetryBook
   /** IVS calls this round, by operation. */
-  private ops = new OperationTally()
-  private proceed: () => boolean = ALWAYS
+  private readonly ops = new OperationTally()
 
   constructor(
     private readonly deps: ReplicationCallsDeps,
     private readonly settings: ReplicationSettings,
-  ) {
-    this.retries = new RetryBook(deps.clock, settings)
-  }
+    readonly retries: RetryBook = new RetryBook(deps.clock, settings),
+    private readonly proceed: () => boolean = ALWAYS,
+  ) {}
 
-  /** A new round: its calls are counted afresh, and each is made only while `proceed` says so. */
-  begin(proceed: () => boolean): void {
-    this.ops = new OperationTally()
-    this.proceed = proceed
+  /** Calls for a new round or hook: counted afresh, each made only while `proceed` says so, the retry book shared. */
+  scoped(proceed: () => boolean): ReplicationCalls {
+    return new ReplicationCalls(this.deps, this.settings, this.retries, proceed)
   }
 
   /** Throws RoundStopped once the round must not go on. */

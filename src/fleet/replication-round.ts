@@ -4,13 +4,14 @@
  * (replication.ts), so the view read here is the one written last, by whichever instance.
  */
 import type { Clock } from '../clock'
+import { AppError } from '../errors'
 import type { Logger } from '../log'
 import type { Counters } from '../metrics/counters'
 import type { FanoutRecord } from '../store/fanout'
 import type { StageView, Store } from '../store/types'
 import { assignOrigins, type OriginAssignment, replicateFromMaster } from './origin-assignment'
 import type { ReplicationCalls } from './replication-calls'
-import { observeFanout } from './replication-observe'
+import { type FanoutObservation, type ObserveInput, observeFanout } from './replication-observe'
 import { type PlannedStop, pick, planReplications, type Replication, replicationKey, wantedReplications } from './replication-plan'
 import { emptyView, endedSince, feedsOf, hasSource, hybridView, observedOrigins, settlingStages } from './replication-view'
 import type { FanoutMode, ReplicationSettings } from './settings'
@@ -70,20 +71,104 @@ export async function writeView(ctx: Pick<RoundContext, 'store' | 'calls'>, reco
   await ctx.store.fanout.put(record)
 }
 
-export async function runRound(ctx: RoundContext, input: RoundInput): Promise<RoundOutcome> {
-  const { mode, store, clock, calls, settings } = ctx
-  if (mode === 'relay') return relayRound(ctx, await store.fanout.get())
+/** What a round reads of the store, and what it asks IVS about because of it. */
+interface StoreReading {
+  stages: StageView[]
+  view: FanoutRecord | null
+  hint: OriginAssignment | null
+  assignment: OriginAssignment
+  observe: ObserveInput
+}
+
+/**
+ * A round's reads made before it takes the fan-out lock (its IVS reads take seconds at hundreds of
+ * stages, and a new stage's hook must not wait for them): the round uses them if, under the lock,
+ * the store still asks the same of IVS (stillAsks). Null in relay mode, which reads nothing.
+ */
+export interface RoundReading {
+  store: StoreReading
+  observed: FanoutObservation
+}
+
+async function readStore(ctx: RoundContext, input: RoundInput): Promise<StoreReading> {
+  const { mode, store } = ctx
   const [listed, view, publisher] = await Promise.all([store.listStages(), store.fanout.get(), store.getPublisherState()])
   const stages = listed.map((s) => (s.arn === input.leaving ? { ...s, status: 'draining' as const } : s))
   const hint = mode === 'hybrid' ? await hybridHint(store, stages, view) : null
-  let assignment: OriginAssignment = mode === 'replicate' ? replicateFromMaster(stages) : assignOrigins(stages, hint)
-  const observed = await observeFanout(calls.reads(), {
+  const assignment: OriginAssignment = mode === 'replicate' ? replicateFromMaster(stages) : assignOrigins(stages, hint)
+  const observe: ObserveInput = {
     mode,
     origins: assignment.origins,
     known: view?.replications ?? [],
     feedingServerId: publisher.serverId,
     thorough: input.thorough || view === null,
-  })
+  }
+  return { stages, view, hint, assignment, observe }
+}
+
+/**
+ * The reads a round can make before it holds the fan-out lock (runRound's `earlier`). Null when
+ * they cannot stand: an origin deleted while they were made (IVS: not found) is read again under the lock.
+ */
+export async function readRound(ctx: RoundContext, input: RoundInput): Promise<RoundReading | null> {
+  if (ctx.mode === 'relay') return null
+  const store = await readStore(ctx, input)
+  try {
+    return { store, observed: await observeFanout(ctx.calls.reads(), store.observe) }
+  } catch (error) {
+    if (error instanceof AppError && error.code === 'NOT_FOUND') return null
+    throw error
+  }
+}
+
+/**
+ * Whether reads made earlier still stand for the store as it is now: IVS asked for the same feeding
+ * relay, at least as thoroughly, about no origin that is gone. Origins added meanwhile (a new stage's
+ * hook made one) are read now, on their own; the replications the view gained or lost meanwhile (a
+ * hook's start, a deleted stage's stops, all under the lock) are caught up on.
+ */
+function stillAsks(earlier: ObserveInput, now: ObserveInput): boolean {
+  return (
+    earlier.mode === now.mode &&
+    earlier.feedingServerId === now.feedingServerId &&
+    (earlier.thorough || !now.thorough) &&
+    earlier.origins.every((arn) => now.origins.includes(arn))
+  )
+}
+
+async function caughtUp(ctx: RoundContext, earlier: RoundReading, now: StoreReading): Promise<FanoutObservation> {
+  const before = new Set(earlier.store.observe.known.map(replicationKey))
+  const after = new Set(now.observe.known.map(replicationKey))
+  const listed = new Set(now.stages.map((s) => s.arn))
+  const origins = new Set(now.observe.origins)
+  const running = earlier.observed.running.filter((r) => listed.has(r.destinationStageArn) && (after.has(replicationKey(r)) || !before.has(replicationKey(r))))
+  const added = now.observe.origins.filter((arn) => !earlier.store.observe.origins.includes(arn))
+  const more = await observeFanout(ctx.calls.reads(), { ...now.observe, origins: added })
+  running.push(...more.running)
+  const seen = new Set(running.map(replicationKey))
+  for (const r of now.observe.known) {
+    if (before.has(replicationKey(r)) || seen.has(replicationKey(r)) || !origins.has(r.sourceStageArn) || !listed.has(r.destinationStageArn)) continue
+    running.push(pick(r))
+  }
+  return {
+    sources: { ...earlier.observed.sources, ...more.sources },
+    relayLive: [...earlier.observed.relayLive, ...more.relayLive],
+    running,
+    blind: [...earlier.observed.blind, ...more.blind],
+  }
+}
+
+/**
+ * One round, its caller holding the fan-out lock. `earlier`: reads this round made before it took
+ * the lock, used when the store still asks the same of IVS (else IVS is read again, now).
+ */
+export async function runRound(ctx: RoundContext, input: RoundInput, earlier: RoundReading | null = null): Promise<RoundOutcome> {
+  const { mode, store, clock, calls, settings } = ctx
+  if (mode === 'relay') return relayRound(ctx, await store.fanout.get())
+  const reading = await readStore(ctx, input)
+  const { stages, view, hint, observe } = reading
+  let assignment = reading.assignment
+  const observed = earlier && stillAsks(earlier.store.observe, observe) ? await caughtUp(ctx, earlier, reading) : await observeFanout(calls.reads(), observe)
   if (observed.blind.length > 0) ctx.blind(observed.blind.length)
   // Hybrid: the stages IVS shows replicated keep their origin where the kept assignment says nothing (a leader that lost the store).
   if (mode === 'hybrid')

@@ -1,10 +1,11 @@
 import { describeError } from '../errors'
 import type { StageView, Store } from '../store/types'
+import { realSchedule, type Schedule } from '../ticker'
 import { assignOrigins, replicateFromMaster } from './origin-assignment'
 import { ALWAYS, ReplicationCalls, type ReplicationCallsDeps, RoundStopped } from './replication-calls'
 import { pickSources } from './replication-observe'
 import type { Replication } from './replication-plan'
-import { hybridHint, NOTHING, type RoundContext, type RoundInput, type RoundSummary, runRound, writeView } from './replication-round'
+import { hybridHint, NOTHING, type RoundContext, type RoundInput, type RoundSummary, readRound, runRound, writeView } from './replication-round'
 import { emptyView, markHooked, waitsForHandover, withoutStage } from './replication-view'
 import type { FanoutMode, ReplicationSettings } from './settings'
 import type { LockHold, Ran, StoreLock } from './store-lock'
@@ -13,7 +14,12 @@ export interface ReplicationServiceDeps extends ReplicationCallsDeps {
   store: Store
   /** The fan-out's lock (a store lease, "fanout"): every read-modify-write of store.fanout, on any instance, holds it. */
   lock: Pick<StoreLock, 'waitFor'>
+  /** When a new stage is asked again (followUp); real timers unless a test runs them. */
+  schedule?: Schedule
 }
+
+/** A hybrid stage whose origin had no source yet is asked again after each of these (15.75 s in all; the relay joins a new origin in well under a second). */
+export const FOLLOW_UPS_MS = [250, 500, 1_000, 2_000, 4_000, 8_000]
 
 export type { RoundSummary } from './replication-round'
 
@@ -46,12 +52,17 @@ export class ReplicationService {
   private ticking: Promise<RoundSummary> | null = null
   /** A thorough round is owed (this instance became leader) until one completes. */
   private owedThorough = false
+  /** New stages asked again (followUp), each cancelled at close. */
+  private readonly followUps = new Set<() => void>()
+  private closed = false
+  private readonly schedule: Schedule
 
   constructor(
     private readonly deps: ReplicationServiceDeps,
     private readonly settings: ReplicationSettings,
   ) {
     this.calls = new ReplicationCalls(deps, settings)
+    this.schedule = deps.schedule ?? realSchedule
   }
 
   get mode(): FanoutMode {
@@ -80,7 +91,7 @@ export class ReplicationService {
 
   /** One round now, without a leader's lease (tests, tools); nothing when the fan-out lock stayed busy. */
   async reconcile(thorough = false): Promise<RoundSummary> {
-    return (await this.locked((hold) => this.round({ thorough, proceed: () => hold.held })))?.value ?? NOTHING
+    return (await this.twoStepRound(thorough, ALWAYS))?.value ?? NOTHING
   }
 
   /**
@@ -112,8 +123,11 @@ export class ReplicationService {
     markHooked(this.hooked, stage.arn, clock.now())
     this.calls.retries.prune()
     try {
-      const ran = await this.locked((hold) => this.prepare(stage, hold))
-      if (ran) return ran.value
+      const ran = await this.locked((hold) => this.prepare(stage.arn, hold))
+      if (ran) {
+        if (ran.value.waiting) this.followUp(stage.arn, 0)
+        return ran.value.relay
+      }
       logger.warn("the fan-out is busy: a new stage's feed is left to the leader's next round", { stageArn: stage.arn })
     } catch (error) {
       logger.warn("cannot prepare a new stage's feed now; the leader's next round does", { stageArn: stage.arn, error: describeError(error) })
@@ -162,7 +176,7 @@ export class ReplicationService {
     const thorough = this.owedThorough
     let ran: Ran<RoundSummary>
     try {
-      ran = await this.locked((hold) => this.round({ thorough, proceed: () => hold.held && leading() }), 0)
+      ran = await this.twoStepRound(thorough, leading)
     } catch (error) {
       // Logged here, once (every tick during the round shares its promise); the next tick tries again.
       if (error instanceof RoundStopped) this.deps.logger.info('replication round stopped part-way: this instance no longer leads', { thorough })
@@ -173,26 +187,82 @@ export class ReplicationService {
     return ran?.value ?? NOTHING
   }
 
-  /** The hook's work for a new stage, under the lock: its replica, and the view with it. */
-  private async prepare(stage: StageView, hold: LockHold): Promise<boolean> {
+  /**
+   * A round in two steps: IVS read first, without the fan-out lock (seconds at hundreds of stages,
+   * during which hooks go on), then under the lock the plan and its calls, on those reads unless the
+   * store changed what they had to ask (runRound). Each step's calls only while `leading`, the second's
+   * only while the lock is held. Null when the lock stayed busy for its whole wait.
+   */
+  private async twoStepRound(thorough: boolean, leading: () => boolean): Promise<Ran<RoundSummary>> {
+    let hold: LockHold | null = null
+    const calls = this.calls.scoped(() => (hold === null || hold.held) && leading())
+    const context = this.context(calls)
+    const earlier = await readRound(context, { thorough })
+    return this.locked(async (held) => {
+      hold = held
+      const { summary, nextAt } = await runRound(context, { thorough }, earlier)
+      this.nextAt = nextAt
+      return summary
+    })
+  }
+
+  /**
+   * The hook's work for a new stage, under the lock: its replica, and the view with it. `relay`: the
+   * relay publishes into it (a hybrid origin); `waiting`: it is to be a replica, but its origin had
+   * no source yet. Nothing to do for a stage gone, or fed already (a follow-up after a round).
+   */
+  private async prepare(stageArn: string, hold: LockHold): Promise<{ relay: boolean; waiting: boolean }> {
     const { store } = this.deps
-    this.calls.begin(() => hold.held)
+    const calls = this.calls.scoped(() => hold.held)
     const [stages, view, publisher] = await Promise.all([store.listStages(), store.fanout.get(), store.getPublisherState()])
     const assignment = this.mode === 'replicate' ? replicateFromMaster(stages) : assignOrigins(stages, await hybridHint(this.deps.store, stages, view))
-    const origin = assignment.originOf[stage.arn]
+    const relay = assignment.origins.includes(stageArn) && this.mode === 'hybrid'
+    const origin = assignment.originOf[stageArn]
+    const base = view?.mode === this.mode ? view : emptyView(this.mode)
+    if (!stages.some((s) => s.arn === stageArn && s.status === 'active') || base.replications.some((r) => r.destinationStageArn === stageArn)) {
+      return { relay, waiting: false }
+    }
     const started: Replication[] = []
-    const participants = origin === undefined ? null : await this.calls.reads().participants(origin)
+    const participants = origin === undefined ? null : await calls.reads().participants(origin)
     if (origin !== undefined && participants !== null) {
       for (const participantId of pickSources(this.mode, participants, publisher.serverId).sources) {
-        const r = { sourceStageArn: origin, destinationStageArn: stage.arn, participantId }
-        if (await this.calls.start(r)) started.push(r)
+        const r = { sourceStageArn: origin, destinationStageArn: stageArn, participantId }
+        if (await calls.start(r)) started.push(r)
       }
     }
-    const base = view?.mode === this.mode ? view : emptyView(this.mode)
     const feeds = { ...base.feeds }
-    if (started[0]) feeds[stage.arn] = { kind: 'replica', originStageArn: started[0].sourceStageArn }
-    await writeView(this.context, { ...base, ...assignment, feeds, replications: [...base.replications, ...started], updatedAt: this.deps.clock.now() })
-    return assignment.origins.includes(stage.arn) && this.mode === 'hybrid'
+    if (started[0]) feeds[stageArn] = { kind: 'replica', originStageArn: started[0].sourceStageArn }
+    await writeView({ store, calls }, { ...base, ...assignment, feeds, replications: [...base.replications, ...started], updatedAt: this.deps.clock.now() })
+    return { relay, waiting: origin !== undefined && participants !== null && started.length === 0 }
+  }
+
+  /**
+   * Hybrid: a new stage whose origin had no source yet (the relay was still joining that new origin,
+   * created a moment before) is asked again shortly, several times, rather than left without the
+   * broadcaster until the leader's next round (at hundreds of stages rounds are tens of seconds apart).
+   * Replicate mode waits for the round: a broadcaster not live yet is the ordinary case there.
+   */
+  private followUp(stageArn: string, attempt: number): void {
+    const delay = FOLLOW_UPS_MS[attempt]
+    if (this.mode !== 'hybrid' || delay === undefined || this.closed) return
+    const cancel = this.schedule(() => {
+      this.followUps.delete(cancel)
+      this.locked((hold) => this.prepare(stageArn, hold))
+        .then((ran) => {
+          if (!ran || ran.value.waiting) this.followUp(stageArn, attempt + 1)
+        })
+        .catch((error) => {
+          this.deps.logger.warn("cannot prepare a new stage's feed now; the leader's next round does", { stageArn, error: describeError(error) })
+        })
+    }, delay)
+    this.followUps.add(cancel)
+  }
+
+  /** Cancels the follow-ups still waiting (shutdown). */
+  close(): void {
+    this.closed = true
+    for (const cancel of this.followUps) cancel()
+    this.followUps.clear()
   }
 
   /** The hook's work before a stage is deleted, under the lock: its stages handed over, its replications stopped, the view without it. */
@@ -205,29 +275,28 @@ export class ReplicationService {
     try {
       const view = await store.fanout.get()
       if (!view) return
-      this.calls.begin(() => hold.held)
-      for (const r of view.replications) if (r.sourceStageArn === arn || r.destinationStageArn === arn) await this.calls.stop({ ...r, reason: 'stage-deleted' })
-      await writeView(this.context, withoutStage(view, arn, clock.now()))
+      const calls = this.calls.scoped(() => hold.held)
+      for (const r of view.replications) if (r.sourceStageArn === arn || r.destinationStageArn === arn) await calls.stop({ ...r, reason: 'stage-deleted' })
+      await writeView({ store, calls }, withoutStage(view, arn, clock.now()))
     } catch (error) {
       logger.warn('cannot record the fan-out', { stageArn: arn, error: describeError(error) })
     }
   }
 
-  /** A round, its calls made only while `proceed` says so (before each IVS call and the view's write). */
+  /** A round in one step (its caller holds the lock), its calls made only while `proceed` says so (before each IVS call and the view's write). */
   private async round(input: RoundInput & { proceed: () => boolean }): Promise<RoundSummary> {
-    this.calls.begin(input.proceed)
-    const { summary, nextAt } = await runRound(this.context, input)
+    const { summary, nextAt } = await runRound(this.context(this.calls.scoped(input.proceed)), input)
     this.nextAt = nextAt
     return summary
   }
 
-  private get context(): RoundContext {
+  private context(calls: ReplicationCalls): RoundContext {
     const { store, clock, logger, counters } = this.deps
     const blind = (stages: number) => {
       if (this.toldBlind) return
       this.toldBlind = true
       logger.info(`local stages carry no media: FANOUT_MODE=${this.mode} replicates nothing (participant replication needs IVS)`, { stages })
     }
-    return { mode: this.mode, settings: this.settings, store, clock, logger, counters, calls: this.calls, hooked: this.hooked, blind }
+    return { mode: this.mode, settings: this.settings, store, clock, logger, counters, calls, hooked: this.hooked, blind }
   }
 }

@@ -1,4 +1,6 @@
 import { describe, expect, test } from 'bun:test'
+import { FOLLOW_UPS_MS } from '../../src/fleet/replication'
+import { ManualSchedule } from '../support/clock'
 import { short } from '../support/fake-replication'
 import { arn, fleet, record, relayIn, s, T0 } from '../support/replication-fleet'
 
@@ -125,5 +127,97 @@ describe('fan-out edges a review found', () => {
     expect(await f.service.stageCreated((await f.store.getStage(arn(3)))!)).toBe(false)
     expect(await f.feeds()).toMatchObject({ [s(3)]: `replica of ${s(0)}` })
     expect(f.logs.filter((l) => l.msg === 'cannot publish a fan-out event; the change itself stands').length).toBe(4)
+  })
+})
+
+describe("a new stage whose origin is itself new (hybrid): asked again shortly, not left to the leader's next round", () => {
+  /** 6 stages fed by the master; a 7th is a new origin, an 8th its first replica, made before the relay is in the 7th. */
+  async function growing() {
+    const schedule = new ManualSchedule()
+    const f = await fleet('hybrid', 6, { schedule })
+    relayIn(f, 0)
+    await f.service.reconcile()
+    const add = async (seq: number) => {
+      await f.store.addStage({ ...record(seq), createdAt: f.clock.now() }, 100)
+      f.provider.addStage(arn(seq))
+      return f.service.stageCreated((await f.store.getStage(arn(seq)))!)
+    }
+    expect(await add(6)).toBe(true)
+    f.provider.calls.length = 0
+    expect(await add(7)).toBe(false)
+    // Its origin has no source yet: nothing started, the first follow-up waits.
+    expect(starts(f.provider.calls)).toEqual([])
+    expect(schedule.delays).toEqual([FOLLOW_UPS_MS[0]!])
+    return { f, schedule }
+  }
+  const settle = () => Bun.sleep(5)
+
+  test('the relay in the new origin: the next follow-up starts the replica, once', async () => {
+    const { f, schedule } = await growing()
+    schedule.runAll()
+    await settle()
+    expect(starts(f.provider.calls)).toEqual([])
+    expect(schedule.delays).toEqual([FOLLOW_UPS_MS[1]!])
+    relayIn(f, 6)
+    schedule.runAll()
+    await settle()
+    expect(starts(f.provider.calls)).toEqual([`StartParticipantReplication ${s(6)}→${s(7)} relay-r1-in-6`])
+    expect(schedule.delays).toEqual([])
+    expect(await f.feeds()).toMatchObject({ [s(7)]: `replica of ${s(6)}` })
+    expect((await f.store.fanout.get())!.replications.filter((r) => r.destinationStageArn === arn(7)).length).toBe(1)
+  })
+
+  test('a round that fed it first: the follow-up starts nothing; a stage gone meanwhile: nothing either', async () => {
+    const { f, schedule } = await growing()
+    relayIn(f, 6)
+    f.clock.advance(5_000)
+    expect((await f.service.tick()).started).toEqual([{ sourceStageArn: arn(6), destinationStageArn: arn(7), participantId: 'relay-r1-in-6' }])
+    schedule.runAll()
+    await settle()
+    expect(starts(f.provider.calls)).toHaveLength(1)
+    expect(schedule.delays).toEqual([])
+
+    await f.store.addStage({ ...record(8), createdAt: f.clock.now() }, 100)
+    f.provider.addStage(arn(8))
+    f.provider.leave(arn(6), 'relay-r1-in-6')
+    expect(await f.service.stageCreated((await f.store.getStage(arn(8)))!)).toBe(false)
+    expect(schedule.delays).toEqual([FOLLOW_UPS_MS[0]!])
+    await f.deleteStage(arn(8))
+    relayIn(f, 6)
+    const before = f.provider.calls.length
+    schedule.runAll()
+    await settle()
+    expect(f.provider.calls.slice(before)).toEqual([])
+    expect(schedule.delays).toEqual([])
+  })
+
+  test('bounded: a source that never comes is asked for six times in all (15.75 s), then left to the rounds; close() cancels what waits', async () => {
+    const { f, schedule } = await growing()
+    const asked: number[] = []
+    for (let i = 0; i < 10 && schedule.delays.length > 0; i++) {
+      asked.push(...schedule.delays)
+      schedule.runAll()
+      await settle()
+    }
+    expect(asked).toEqual(FOLLOW_UPS_MS)
+    expect(FOLLOW_UPS_MS.reduce((a, b) => a + b)).toBe(15_750)
+    expect(f.provider.calls.filter((c) => c === `ListParticipants ${s(6)}`)).toHaveLength(1 + FOLLOW_UPS_MS.length)
+    expect(starts(f.provider.calls)).toEqual([])
+
+    await f.store.addStage({ ...record(8), createdAt: f.clock.now() }, 100)
+    f.provider.addStage(arn(8))
+    await f.service.stageCreated((await f.store.getStage(arn(8)))!)
+    expect(schedule.delays).toEqual([FOLLOW_UPS_MS[0]!])
+    f.service.close()
+    expect(schedule.delays).toEqual([])
+  })
+
+  test('replicate mode does not follow up: a broadcaster not live yet is the ordinary case, the rounds ask', async () => {
+    const schedule = new ManualSchedule()
+    const f = await fleet('replicate', 1, { schedule })
+    await f.store.addStage({ ...record(1), createdAt: f.clock.now() }, 100)
+    f.provider.addStage(arn(1))
+    expect(await f.service.stageCreated((await f.store.getStage(arn(1)))!)).toBe(false)
+    expect(schedule.delays).toEqual([])
   })
 })

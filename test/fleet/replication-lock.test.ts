@@ -68,6 +68,82 @@ describe('the fan-out lock: rounds and hooks of different instances never interl
     expect((await store.fanout.get())!.replications.filter((r) => r.destinationStageArn === arn(7)).length).toBe(1)
   })
 
+  test("a new stage's hook does not wait for the leader's IVS reads: its replica starts while they run, and the round then starts it no second time", async () => {
+    // 13 stages: origins 0, 6 and 12; stage 13 (a 14th) is a replica of 12.
+    const { ivs, store, clock, held, leader, other } = await twoInstances(13, [0, 6, 12])
+    const gate = held.hold()
+    const round = leader.service.reconcile()
+    await gate.reached
+    await store.addStage({ ...record(13), createdAt: clock.now() }, 100)
+    ivs.addStage(arn(13))
+    ivs.calls.length = 0
+    // The leader is still reading IVS (held): the hook takes the lock and starts the replica at once.
+    expect(await other.service.stageCreated((await store.getStage(arn(13)))!)).toBe(false)
+    expect(ivs.calls.filter((c) => c.startsWith('Start'))).toEqual([`StartParticipantReplication ${s(12)}→${s(13)} relay-r1-in-12`])
+    expect(other.logs.filter((l) => String(l.msg).startsWith('the fan-out is busy'))).toEqual([])
+    gate.open()
+    expect(await round).toEqual({ started: [], stopped: [], pending: false })
+    // The round used its reads (one ListParticipants per origin, read before the hook), caught up on the hook's replica.
+    expect(ivs.calls.filter((c) => c.startsWith('Start') || c.startsWith('Stop'))).toEqual([`StartParticipantReplication ${s(12)}→${s(13)} relay-r1-in-12`])
+    expect(ivs.calls.filter((c) => c.startsWith('ListParticipants ')).length).toBe(1 + 3)
+    const view = (await store.fanout.get())!
+    expect(view.replications.filter((r) => r.destinationStageArn === arn(13))).toEqual([
+      { sourceStageArn: arn(12), destinationStageArn: arn(13), participantId: 'relay-r1-in-12' },
+    ])
+    expect(await other.feeds()).toMatchObject({ [s(13)]: `replica of ${s(12)}` })
+  })
+
+  test('a replica stage deleted while the leader reads IVS: the round, caught up, neither stops its replication again nor keeps it in the view', async () => {
+    // 14 stages: origins 0, 6 and 12 (13 stages left after the delete still need three).
+    const { ivs, store, held, leader, other } = await twoInstances(14, [0, 6, 12])
+    // The leader has listed origin 6's replicas (9 among them) and waits on its read of origin 12.
+    const gate = held.hold(2)
+    const round = leader.service.reconcile()
+    await gate.reached
+    ivs.calls.length = 0
+    await other.deleteStage(arn(9))
+    expect(ivs.calls.filter((c) => c.startsWith('Stop'))).toEqual([`StopParticipantReplication ${s(6)}→${s(9)} relay-r1-in-6`])
+    gate.open()
+    expect(await round).toEqual({ started: [], stopped: [], pending: false })
+    expect(ivs.calls.filter((c) => c.startsWith('Stop') || c.startsWith('Start'))).toEqual([`StopParticipantReplication ${s(6)}→${s(9)} relay-r1-in-6`])
+    const view = (await store.fanout.get())!
+    expect(view.replications.some((r) => r.destinationStageArn === arn(9))).toBe(false)
+    expect(view.feeds[arn(9)]).toBeUndefined()
+    expect(view.replications.length).toBe(14 - 3 - 1)
+  })
+
+  test('an origin made while the leader read IVS is read under the lock, on its own; an origin gone makes the round read them all again', async () => {
+    // 12 stages: origins 0 and 6; a 13th is an origin the leader's reads did not cover.
+    const { ivs, store, clock, held, leader, other } = await twoInstances(12, [0, 6])
+    const gate = held.hold()
+    const round = leader.service.reconcile()
+    await gate.reached
+    await store.addStage({ ...record(12), createdAt: clock.now() }, 100)
+    ivs.addStage(arn(12))
+    expect(await other.service.stageCreated((await store.getStage(arn(12)))!)).toBe(true)
+    relayIn(other, 12)
+    ivs.calls.length = 0
+    gate.open()
+    await round
+    // The held read of 0 and the read of 6 (both before the lock), then 12 alone (under it).
+    expect(ivs.calls.filter((c) => c.startsWith('ListParticipants '))).toEqual([0, 6, 12].map((n) => `ListParticipants ${s(n)}`))
+    const view = (await store.fanout.get())!
+    expect(view.origins).toEqual([arn(0), arn(6), arn(12)])
+    expect(view.feeds[arn(12)]).toEqual({ kind: 'relay' })
+
+    // Origin 6 deleted on the other instance while the leader reads: its reads of 6 no longer stand.
+    const again = held.hold()
+    const next = leader.service.reconcile()
+    await again.reached
+    await other.deleteStage(arn(6))
+    ivs.calls.length = 0
+    again.open()
+    await next
+    // Its read of 6 finds the stage gone (not found: no error, the reads just do not stand); under the lock, 0 and 12 again.
+    expect(ivs.calls.filter((c) => c.startsWith('ListParticipants '))).toEqual([0, 6, 0, 12].map((n) => `ListParticipants ${s(n)}`))
+    expect((await store.fanout.get())!.origins).toEqual([arn(0), arn(12)])
+  })
+
   test("a hook that cannot get the lock within its wait leaves its stage to the leader's next round (logged); a deleted stage is deleted anyway", async () => {
     const f = await fleet('hybrid', 6)
     relayIn(f, 0)
@@ -84,11 +160,15 @@ describe('the fan-out lock: rounds and hooks of different instances never interl
     await f.deleteStage(arn(5))
     expect(await f.store.getStage(arn(5))).toBeNull()
     expect(f.logs.filter((l) => l.msg === "the fan-out is busy: a deleted stage's stages are handed over by the leader's next round").length).toBe(1)
-    // The leader's round does not wait for the lock either: the next tick asks again.
+    // The leader's round reads IVS without the lock, then waits for it as long as a hook would: in vain,
+    // it changes nothing (no start, no stop, no view written) and the next tick asks again.
     f.clock.advance(5_000)
     f.provider.calls.length = 0
+    const viewBefore = await f.store.fanout.get()
     expect(await f.service.tick()).toEqual({ started: [], stopped: [], pending: false })
-    expect(f.provider.calls).toEqual([])
+    expect(f.provider.calls.filter((c) => !c.startsWith('List'))).toEqual([])
+    expect(f.provider.calls.length).toBeGreaterThan(0)
+    expect(await f.store.fanout.get()).toEqual(viewBefore)
     await f.store.releaseLease('fanout', 'someone-else')
     // The fleet is 6 stages again: the master feeds the new one.
     expect((await f.service.tick()).started).toEqual([{ sourceStageArn: arn(0), destinationStageArn: arn(6), participantId: 'relay-r1-in-0' }])

@@ -7,7 +7,7 @@ import { createLogger } from '../../src/log'
 import { Counters } from '../../src/metrics/counters'
 import { MemoryStore } from '../../src/store/memory'
 import type { StageRecord } from '../../src/store/types'
-import { ManualClock, ManualTicker } from './clock'
+import { ManualClock, type ManualSchedule, ManualTicker } from './clock'
 import { FakeReplicationProvider, short } from './fake-replication'
 
 /** The fan-out unit tests' fleet: the memory store, the fake IVS (fake-replication.ts), a manual clock. */
@@ -52,6 +52,8 @@ export interface FleetOptions {
   ivs?: ReplicationServiceDeps['provider']
   /** Instead of recording events (one that fails). */
   events?: EventPublisher
+  /** The follow-ups' timers (a new hybrid stage asked again), run by hand. */
+  schedule?: ManualSchedule
 }
 
 /** A fleet of `stages` stages (the master is 0) on the memory store, a fake IVS, a manual clock. */
@@ -76,7 +78,7 @@ export async function fleet(mode: FanoutMode, stages: number, options: FleetOpti
   const ticker = new ManualTicker()
   const lock = new StoreLock({ store, clock, sleep: realMillisecond, ticker, logger }, { ...LOCK, instanceId: `i-${Math.random()}` }, FANOUT_LOCK)
   const service = new ReplicationService(
-    { store, provider: options.ivs ?? provider, events: options.events ?? recording, counters, clock, logger, lock },
+    { store, provider: options.ivs ?? provider, events: options.events ?? recording, counters, clock, logger, lock, schedule: options.schedule?.schedule },
     { mode, ...SETTINGS },
   )
   const count = (name: string, dims: Record<string, string> = {}) =>
@@ -113,16 +115,18 @@ export type Fleet = Awaited<ReturnType<typeof fleet>>
 export const relayIn = (f: Fleet, seq: number, id = `relay-r1-in-${seq}`) => f.provider.publish(arn(seq), id, 'relay-r1')
 
 /**
- * The fake IVS as one instance sees it: once `hold` is called, the next participants() read waits
- * (`reached` resolves when it does) until `open`.
+ * The fake IVS as one instance sees it: once `hold` is called, the next participants() read (or the
+ * one after `skip` more) waits (`reached` resolves when it does) until `open`.
  */
 export function heldIvs(provider: FakeReplicationProvider) {
   let gate: Promise<void> | null = null
+  let skipping = 0
   let open = () => {}
   let reach = () => {}
   const ivs: ReplicationServiceDeps['provider'] = {
     participants: async (stageArn) => {
-      if (gate) {
+      if (gate && skipping > 0) skipping--
+      else if (gate) {
         const wait = gate
         gate = null
         reach()
@@ -134,7 +138,8 @@ export function heldIvs(provider: FakeReplicationProvider) {
     stopReplication: (request) => provider.stopReplication(request),
     listReplicas: (stageArn, participantId) => provider.listReplicas(stageArn, participantId),
   }
-  const hold = () => {
+  const hold = (skip = 0) => {
+    skipping = skip
     gate = new Promise<void>((resolve) => {
       open = resolve
     })
