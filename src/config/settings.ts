@@ -53,8 +53,9 @@ export function fleetSettings(config: ServeConfig, facts: RuntimeFacts): FleetSe
       pollMs: 50,
       maxWaitMs: 15_000,
     },
-    // The fan-out's lock: a round holds it while it reads, plans, calls IVS and writes the view; a new
-    // or deleted stage's hook waits for it at most 3 s, then leaves its stage to the leader's next round.
+    // The fan-out's lock: a round holds it while it plans, calls IVS and writes the view (its IVS reads
+    // come before, without it); a new or deleted stage's hook, and the round, wait for it at most 3 s
+    // (a hook then leaves its stage to the leader's next round).
     fanoutLock: {
       instanceId: facts.instanceId,
       spacingMs: 0,

@@ -141,13 +141,17 @@ async function caughtUp(ctx: RoundContext, earlier: RoundReading, now: StoreRead
   const after = new Set(now.observe.known.map(replicationKey))
   const listed = new Set(now.stages.map((s) => s.arn))
   const origins = new Set(now.observe.origins)
-  const running = earlier.observed.running.filter((r) => listed.has(r.destinationStageArn) && (after.has(replicationKey(r)) || !before.has(replicationKey(r))))
+  // Dropped: what the view lost meanwhile (stopped under the lock by a deleted stage's hook). A
+  // replication into a stage deleted without its hook stays, and is planned as any other (stopped).
+  const running = earlier.observed.running.filter((r) => after.has(replicationKey(r)) || !before.has(replicationKey(r)))
   const added = now.observe.origins.filter((arn) => !earlier.store.observe.origins.includes(arn))
   const more = await observeFanout(ctx.calls.reads(), { ...now.observe, origins: added })
   running.push(...more.running)
   const seen = new Set(running.map(replicationKey))
+  // Added: what the view gained meanwhile (a hook's start), out of the origins read earlier (the added ones were read just now).
   for (const r of now.observe.known) {
-    if (before.has(replicationKey(r)) || seen.has(replicationKey(r)) || !origins.has(r.sourceStageArn) || !listed.has(r.destinationStageArn)) continue
+    const key = replicationKey(r)
+    if (before.has(key) || seen.has(key) || !origins.has(r.sourceStageArn) || added.includes(r.sourceStageArn) || !listed.has(r.destinationStageArn)) continue
     running.push(pick(r))
   }
   return {
@@ -196,15 +200,17 @@ export async function runRound(ctx: RoundContext, input: RoundInput, earlier: Ro
     handedOver++
   }
   const active = [...observed.running.filter((r) => !stopped.some(same(r))), ...started]
-  // replication_stopped for those IVS ended by itself (the source gone past its reconnect window) since the last round.
-  for (const r of endedSince(view, observed, active, stopped, stages)) {
-    ctx.counters.add('ReplicationStops', 1, { reason: 'ended' })
-    await calls.tell('replication_stopped', { ...pick(r), reason: 'ended' })
-  }
-
+  const ended = endedSince(view, observed, active, stopped, stages)
   const now = clock.now()
   const feeds = feedsOf(mode, stages, assignment, observed, active)
   await writeView(ctx, { mode, ...assignment, feeds, replications: active, updatedAt: now })
+  // replication_stopped for those IVS ended by itself (the source gone past its reconnect window) since
+  // the last round: told once the view no longer lists them, so a round that stops before its write
+  // (leadership lost) leaves them to the next leader, which tells them once.
+  for (const r of ended) {
+    ctx.counters.add('ReplicationStops', 1, { reason: 'ended' })
+    await calls.tell('replication_stopped', { ...pick(r), reason: 'ended' })
+  }
   const previousOrigins = hybridView(view)?.origins ?? null
   if (mode === 'hybrid' && (previousOrigins === null || previousOrigins.join() !== assignment.origins.join())) {
     await calls.tell('relay_stages', { stageArns: assignment.origins })

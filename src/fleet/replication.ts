@@ -161,9 +161,9 @@ export class ReplicationService {
     await remove()
   }
 
-  /** `work` holding the fan-out lock (at most the lock's wait; 0: one try), after this process's earlier work; null when the lock stayed busy. */
-  private locked<T>(work: (hold: LockHold) => Promise<T>, waitMs?: number): Promise<Ran<T>> {
-    return this.deps.lock.waitFor((hold) => this.serial(() => work(hold)), waitMs)
+  /** `work` holding the fan-out lock (at most the lock's wait), after this process's earlier work; null when the lock stayed busy. */
+  private locked<T>(work: (hold: LockHold) => Promise<T>): Promise<Ran<T>> {
+    return this.deps.lock.waitFor((hold) => this.serial(() => work(hold)))
   }
 
   private serial<T>(work: () => Promise<T>): Promise<T> {
@@ -198,12 +198,17 @@ export class ReplicationService {
     const calls = this.calls.scoped(() => (hold === null || hold.held) && leading())
     const context = this.context(calls)
     const earlier = await readRound(context, { thorough })
-    return this.locked(async (held) => {
+    calls.check()
+    const ran = await this.locked(async (held) => {
       hold = held
+      calls.check()
       const { summary, nextAt } = await runRound(context, { thorough }, earlier)
       this.nextAt = nextAt
       return summary
     })
+    // The lock stayed busy: the reads were spent in vain, and the next round waits as long as after a round.
+    if (!ran) this.nextAt = this.deps.clock.now() + (calls.busiest() / this.settings.operationsPerSecond) * 1000
+    return ran
   }
 
   /**
@@ -224,8 +229,10 @@ export class ReplicationService {
     }
     const started: Replication[] = []
     const participants = origin === undefined ? null : await calls.reads().participants(origin)
+    const sources = participants === null ? [] : pickSources(this.mode, participants, publisher.serverId).sources
+    const noSource = origin !== undefined && participants !== null && sources.length === 0
     if (origin !== undefined && participants !== null) {
-      for (const participantId of pickSources(this.mode, participants, publisher.serverId).sources) {
+      for (const participantId of sources) {
         const r = { sourceStageArn: origin, destinationStageArn: stageArn, participantId }
         if (await calls.start(r)) started.push(r)
       }
@@ -233,7 +240,8 @@ export class ReplicationService {
     const feeds = { ...base.feeds }
     if (started[0]) feeds[stageArn] = { kind: 'replica', originStageArn: started[0].sourceStageArn }
     await writeView({ store, calls }, { ...base, ...assignment, feeds, replications: [...base.replications, ...started], updatedAt: this.deps.clock.now() })
-    return { relay, waiting: origin !== undefined && participants !== null && started.length === 0 }
+    // Waiting: a hybrid replica stage whose origin shows no source while a relay feeds (not a refusal: the retry book has those).
+    return { relay, waiting: noSource && publisher.serverId !== null }
   }
 
   /**

@@ -136,6 +136,8 @@ describe("a new stage whose origin is itself new (hybrid): asked again shortly, 
     const schedule = new ManualSchedule()
     const f = await fleet('hybrid', 6, { schedule })
     relayIn(f, 0)
+    // Relay r1 holds the broadcaster (serve's publisher state, from its heartbeats).
+    await f.store.setPublisherState({ active: true, updatedAt: f.clock.now(), serverId: 'r1', source: 'relay' })
     await f.service.reconcile()
     const add = async (seq: number) => {
       await f.store.addStage({ ...record(seq), createdAt: f.clock.now() }, 100)
@@ -209,6 +211,19 @@ describe("a new stage whose origin is itself new (hybrid): asked again shortly, 
     await f.service.stageCreated((await f.store.getStage(arn(8)))!)
     expect(schedule.delays).toEqual([FOLLOW_UPS_MS[0]!])
     f.service.close()
+    expect(schedule.delays).toEqual([])
+  })
+
+  test('no relay holds the broadcaster: nothing to wait for, no follow-up (the rounds feed it once one does)', async () => {
+    const { f, schedule } = await growing()
+    schedule.runAll()
+    await settle()
+    await f.store.setPublisherState({ active: false, updatedAt: f.clock.now(), serverId: null, source: 'relay' })
+    await f.store.addStage({ ...record(8), createdAt: f.clock.now() }, 100)
+    f.provider.addStage(arn(8))
+    schedule.runAll()
+    await settle()
+    expect(await f.service.stageCreated((await f.store.getStage(arn(8)))!)).toBe(false)
     expect(schedule.delays).toEqual([])
   })
 

@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'bun:test'
-import { arn, fleet, heldIvs, record, relayIn, s } from '../support/replication-fleet'
+import { arn, fleet, heldIvs, heldLock, record, relayIn, s } from '../support/replication-fleet'
 
 /**
  * Two serve instances on one store and one IVS: the leader's round and a hook on the other instance
@@ -144,6 +144,56 @@ describe('the fan-out lock: rounds and hooks of different instances never interl
     expect((await store.fanout.get())!.origins).toEqual([arn(0), arn(12)])
   })
 
+  describe('between its IVS reads and the lock (the reads done, the lock not yet taken)', () => {
+    /** The leader with its lock held back on demand, and another instance, on one store, IVS and clock. */
+    async function readThenWait(stages: number, relayOrigins: number[]) {
+      const first = await fleet('hybrid', stages)
+      for (const seq of relayOrigins) relayIn(first, seq)
+      await first.service.reconcile()
+      const gated = heldLock()
+      const shared = { store: first.store, provider: first.provider, clock: first.clock }
+      const leader = await fleet('hybrid', 0, { ...shared, lock: gated.wrap })
+      const other = await fleet('hybrid', 0, shared)
+      const gate = gated.hold()
+      const round = leader.service.reconcile()
+      await gate.reached
+      return { ivs: first.provider, store: first.store, clock: first.clock, leader, other, round, open: gate.open }
+    }
+
+    test("a hook's replica started meanwhile is taken from the view: not started a second time", async () => {
+      const { ivs, store, clock, other, round, open } = await readThenWait(13, [0, 6, 12])
+      await store.addStage({ ...record(13), createdAt: clock.now() }, 100)
+      ivs.addStage(arn(13))
+      await other.service.stageCreated((await store.getStage(arn(13)))!)
+      ivs.calls.length = 0
+      open()
+      expect(await round).toEqual({ started: [], stopped: [], pending: false })
+      expect(ivs.calls).toEqual([])
+      expect((await store.fanout.get())!.replications.filter((r) => r.destinationStageArn === arn(13))).toHaveLength(1)
+      expect(other.eventsOf('replication_started').filter((e) => e.destinationStageArn === arn(13))).toHaveLength(1)
+    })
+
+    test('a stage deleted meanwhile by its hook: its replication, stopped by the hook, is not stopped again nor kept', async () => {
+      const { ivs, store, other, round, open } = await readThenWait(14, [0, 6, 12])
+      await other.deleteStage(arn(9))
+      ivs.calls.length = 0
+      open()
+      expect(await round).toEqual({ started: [], stopped: [], pending: false })
+      expect(ivs.calls).toEqual([])
+      expect((await store.fanout.get())!.replications.some((r) => r.destinationStageArn === arn(9))).toBe(false)
+    })
+
+    test('an origin deleted meanwhile: the reads no longer stand and IVS is read again under the lock', async () => {
+      const { ivs, store, other, round, open } = await readThenWait(13, [0, 6, 12])
+      await other.deleteStage(arn(6))
+      ivs.calls.length = 0
+      open()
+      await round
+      expect(ivs.calls.filter((c) => c.startsWith('ListParticipants '))).toEqual([0, 12].map((n) => `ListParticipants ${s(n)}`))
+      expect((await store.fanout.get())!.origins).toEqual([arn(0), arn(12)])
+    })
+  })
+
   test("a hook that cannot get the lock within its wait leaves its stage to the leader's next round (logged); a deleted stage is deleted anyway", async () => {
     const f = await fleet('hybrid', 6)
     relayIn(f, 0)
@@ -170,6 +220,9 @@ describe('the fan-out lock: rounds and hooks of different instances never interl
     expect(f.provider.calls.length).toBeGreaterThan(0)
     expect(await f.store.fanout.get()).toEqual(viewBefore)
     await f.store.releaseLease('fanout', 'someone-else')
+    // The reads spent in vain count: the next round comes after the usual spacing, not at the next tick.
+    expect(await f.service.tick()).toEqual({ started: [], stopped: [], pending: false })
+    f.clock.advance(5_000)
     // The fleet is 6 stages again: the master feeds the new one.
     expect((await f.service.tick()).started).toEqual([{ sourceStageArn: arn(0), destinationStageArn: arn(6), participantId: 'relay-r1-in-0' }])
     expect((await f.store.fanout.get())!.origins).toEqual([arn(0)])

@@ -54,6 +54,8 @@ export interface FleetOptions {
   events?: EventPublisher
   /** The follow-ups' timers (a new hybrid stage asked again), run by hand. */
   schedule?: ManualSchedule
+  /** What the service takes the fan-out lock through (a wrapper that holds it back: heldLock). */
+  lock?: (lock: StoreLock) => ReplicationServiceDeps['lock']
 }
 
 /** A fleet of `stages` stages (the master is 0) on the memory store, a fake IVS, a manual clock. */
@@ -78,7 +80,16 @@ export async function fleet(mode: FanoutMode, stages: number, options: FleetOpti
   const ticker = new ManualTicker()
   const lock = new StoreLock({ store, clock, sleep: realMillisecond, ticker, logger }, { ...LOCK, instanceId: `i-${Math.random()}` }, FANOUT_LOCK)
   const service = new ReplicationService(
-    { store, provider: options.ivs ?? provider, events: options.events ?? recording, counters, clock, logger, lock, schedule: options.schedule?.schedule },
+    {
+      store,
+      provider: options.ivs ?? provider,
+      events: options.events ?? recording,
+      counters,
+      clock,
+      logger,
+      lock: options.lock ? options.lock(lock) : lock,
+      schedule: options.schedule?.schedule,
+    },
     { mode, ...SETTINGS },
   )
   const count = (name: string, dims: Record<string, string> = {}) =>
@@ -149,4 +160,35 @@ export function heldIvs(provider: FakeReplicationProvider) {
     return { reached, open: () => open() }
   }
   return { ivs, hold }
+}
+
+/**
+ * The fan-out lock as one instance takes it: once `hold` is called, its next attempt to take the lock
+ * waits (`reached` resolves when it does: a round has made its IVS reads) until `open`.
+ */
+export function heldLock() {
+  let gate: Promise<void> | null = null
+  let open = () => {}
+  let reach = () => {}
+  const wrap = (lock: StoreLock): ReplicationServiceDeps['lock'] => ({
+    waitFor: async (task, waitMs) => {
+      if (gate) {
+        const wait = gate
+        gate = null
+        reach()
+        await wait
+      }
+      return lock.waitFor(task, waitMs)
+    },
+  })
+  const hold = () => {
+    gate = new Promise<void>((resolve) => {
+      open = resolve
+    })
+    const reached = new Promise<void>((resolve) => {
+      reach = resolve
+    })
+    return { reached, open: () => open() }
+  }
+  return { wrap, hold }
 }
