@@ -36,6 +36,30 @@ describe('the leader round beside the loop (the loop does not wait for it)', () 
     await f.service.tick({ thorough: true })
     expect(askedOld()).toBe(2)
   })
+
+  test("a round that loses the lead before its view is written tells no 'ended' stops: the next leader tells each once", async () => {
+    const f = await fleet('replicate', 3)
+    f.provider.publish(arn(0), 'bcast-1', 'broadcaster')
+    await f.service.reconcile()
+    expect(f.provider.active()).toHaveLength(2)
+    // The broadcaster gone past its window: IVS ended both replications; the view still lists them.
+    f.provider.leave(arn(0), 'bcast-1')
+    f.provider.expire('bcast-1')
+    const viewBefore = await f.store.fanout.get()
+    // Leading for the round's two IVS reads and its two checks around taking the lock, not at its write.
+    let asked = 0
+    f.clock.advance(5_000)
+    await f.service.tick({ leading: () => ++asked <= 4 })
+    expect(asked).toBe(5)
+    expect(f.eventsOf('replication_stopped')).toEqual([])
+    expect(await f.store.fanout.get()).toEqual(viewBefore)
+    f.clock.advance(5_000)
+    await f.service.tick()
+    expect(f.eventsOf('replication_stopped').map((e) => [short(e.destinationStageArn as string), e.reason])).toEqual([
+      [s(1), 'ended'],
+      [s(2), 'ended'],
+    ])
+  })
 })
 
 describe('fan-out edges a review found', () => {
