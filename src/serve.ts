@@ -284,7 +284,6 @@ export async function startServe(options: ServeOptions): Promise<ServeHandle> {
         await broadcast.stop()
         await stats.stop()
         await loop.stop()
-        replication.close()
         // Open sockets would hold server.stop(false) forever: close them first (1001 going away).
         hub.closeAll(1001, 'server stopping')
         await stopServer(listener.server, graceMs)

@@ -17,7 +17,7 @@ export interface FleetLoopDeps {
   viewers: Pick<ViewerService, 'sweepSilent'>
   relays: Pick<RelayService, 'expireSilent' | 'probePublisher'>
   /** FANOUT_MODE replicate and hybrid: the participant replications (its own cadence, beside the tick: never waited for). */
-  replication?: Pick<ReplicationService, 'tick' | 'holdsStages'>
+  replication?: Pick<ReplicationService, 'tick' | 'holdsStages' | 'close'>
   lease: LeaderLease
   store: Store
   clock: Clock
@@ -53,11 +53,12 @@ export class FleetLoop {
     return this.periodic.tick()
   }
 
-  /** Stops ticking and gives the lease up; a replication round in progress stops at its next IVS call (no longer leading). */
+  /** Stops ticking and gives the lease up; a replication round in progress stops at its next IVS call (no longer leading); new stages' follow-ups are cancelled. */
   async stop(): Promise<void> {
     await this.periodic.stop()
     await this.deps.lease.release()
     await this.replicating
+    this.deps.replication?.close()
   }
 
   private async round(): Promise<void> {

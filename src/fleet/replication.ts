@@ -1,6 +1,7 @@
 import { describeError } from '../errors'
 import type { StageView, Store } from '../store/types'
 import { realSchedule, type Schedule } from '../ticker'
+import { FollowUps } from './follow-ups'
 import { assignOrigins, replicateFromMaster } from './origin-assignment'
 import { ALWAYS, ReplicationCalls, type ReplicationCallsDeps, RoundStopped } from './replication-calls'
 import { pickSources } from './replication-observe'
@@ -17,9 +18,6 @@ export interface ReplicationServiceDeps extends ReplicationCallsDeps {
   /** When a new stage is asked again (followUp); real timers unless a test runs them. */
   schedule?: Schedule
 }
-
-/** A hybrid stage whose origin had no source yet is asked again after each of these (15.75 s in all; the relay joins a new origin in well under a second). */
-export const FOLLOW_UPS_MS = [250, 500, 1_000, 2_000, 4_000, 8_000]
 
 export type { RoundSummary } from './replication-round'
 
@@ -52,17 +50,15 @@ export class ReplicationService {
   private ticking: Promise<RoundSummary> | null = null
   /** A thorough round is owed (this instance became leader) until one completes. */
   private owedThorough = false
-  /** New stages asked again (followUp), each cancelled at close. */
-  private readonly followUps = new Set<() => void>()
-  private closed = false
-  private readonly schedule: Schedule
+  /** New stages asked again (followUp). */
+  private readonly followUps: FollowUps
 
   constructor(
     private readonly deps: ReplicationServiceDeps,
     private readonly settings: ReplicationSettings,
   ) {
     this.calls = new ReplicationCalls(deps, settings)
-    this.schedule = deps.schedule ?? realSchedule
+    this.followUps = new FollowUps(deps.schedule ?? realSchedule)
   }
 
   get mode(): FanoutMode {
@@ -125,7 +121,7 @@ export class ReplicationService {
     try {
       const ran = await this.locked((hold) => this.prepare(stage.arn, hold))
       if (ran) {
-        if (ran.value.waiting) this.followUp(stage.arn, 0)
+        if (ran.value.waiting) this.followUp(stage.arn)
         return ran.value.relay
       }
       logger.warn("the fan-out is busy: a new stage's feed is left to the leader's next round", { stageArn: stage.arn })
@@ -245,33 +241,25 @@ export class ReplicationService {
   }
 
   /**
-   * Hybrid: a new stage whose origin had no source yet (the relay was still joining that new origin,
-   * created a moment before) is asked again shortly, several times, rather than left without the
-   * broadcaster until the leader's next round (at hundreds of stages rounds are tens of seconds apart).
-   * Replicate mode waits for the round: a broadcaster not live yet is the ordinary case there.
+   * Hybrid: a new stage whose origin had no source yet (the relay still joining that new origin) is
+   * asked again shortly (FOLLOW_UPS_MS), not left until the leader's next round (at hundreds of stages
+   * tens of seconds away). Replicate mode waits for the round: a broadcaster not live yet is ordinary there.
    */
-  private followUp(stageArn: string, attempt: number): void {
-    const delay = FOLLOW_UPS_MS[attempt]
-    if (this.mode !== 'hybrid' || delay === undefined || this.closed) return
-    const cancel = this.schedule(() => {
-      this.followUps.delete(cancel)
-      this.locked((hold) => this.prepare(stageArn, hold))
-        .then((ran) => {
-          if (!ran || ran.value.waiting) this.followUp(stageArn, attempt + 1)
-        })
-        .catch((error) => {
-          this.deps.logger.warn("cannot prepare a new stage's feed now; the leader's next round does", { stageArn, error: describeError(error) })
-        })
-    }, delay)
-    this.followUps.add(cancel)
+  private followUp(stageArn: string): void {
+    if (this.mode !== 'hybrid') return
+    this.followUps.start(async () => {
+      try {
+        const ran = await this.locked((hold) => this.prepare(stageArn, hold))
+        return !ran || ran.value.waiting
+      } catch (error) {
+        this.deps.logger.warn("cannot prepare a new stage's feed now; the leader's next round does", { stageArn, error: describeError(error) })
+        return false
+      }
+    })
   }
 
   /** Cancels the follow-ups still waiting (shutdown). */
-  close(): void {
-    this.closed = true
-    for (const cancel of this.followUps) cancel()
-    this.followUps.clear()
-  }
+  close = (): void => this.followUps.close()
 
   /** The hook's work before a stage is deleted, under the lock: its stages handed over, its replications stopped, the view without it. */
   private async letGo(arn: string, hold: LockHold): Promise<void> {

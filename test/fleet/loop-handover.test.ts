@@ -54,6 +54,7 @@ test('a draining origin that still feeds stages is not retired until the fan-out
   const asked: string[] = []
   const { store, stages, loop } = leaderLoop({
     tick: async () => NOTHING,
+    close: () => {},
     holdsStages: async (stage) => {
       asked.push(stage.arn)
       return held.has(stage.arn)
@@ -78,8 +79,12 @@ test("a replication round runs beside the loop: one that takes long holds up nei
     finish = () => resolve(NOTHING)
   })
   let sweeps = 0
+  let closed = 0
   const { store, clock, stages, lease, loop } = leaderLoop(
     {
+      close: () => {
+        closed++
+      },
       tick: (leader: LeaderTick = {}) => {
         ticks.push({ thorough: leader.thorough, leading: leader.leading ?? (() => true) })
         return slow
@@ -112,4 +117,6 @@ test("a replication round runs beside the loop: one that takes long holds up nei
   expect(ticks.at(-1)!.thorough).toBe(true)
   finish()
   await loop.stop()
+  // Stopping cancels the new stages' follow-ups too, once the round has ended.
+  expect(closed).toBe(1)
 })

@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'bun:test'
-import { FOLLOW_UPS_MS } from '../../src/fleet/replication'
+import { FOLLOW_UPS_MS } from '../../src/fleet/follow-ups'
 import { ManualSchedule } from '../support/clock'
 import { short } from '../support/fake-replication'
 import { arn, fleet, record, relayIn, s, T0 } from '../support/replication-fleet'
