@@ -25,7 +25,7 @@ import { eventually } from '../test/support/eventually'
 import { describeRates, ivsRates, startWatchedIvs } from '../test/support/feed-watch'
 import { Cluster } from '../test/support/fleet-cluster'
 import { awsModeEnv } from '../test/support/ivs-server'
-import { BUN, bareEnv, freePort, spawnProcess } from '../test/support/process'
+import { spawnRelay } from '../test/support/process'
 import { TestPublisher } from '../test/support/publisher'
 import { machineInfo, runBench } from './support/child'
 import { median } from './support/common'
@@ -139,28 +139,14 @@ async function ramp(logFile: string | undefined): Promise<Round> {
     },
     API_KEY,
   )
-  let relay: ReturnType<typeof spawnProcess> | null = null
+  let relay: Awaited<ReturnType<typeof spawnRelay>> | null = null
   let publisher: TestPublisher | null = null
   try {
     watch.start()
     const serve = await cluster.start('serve')
     await serve.waitForLog((l) => l.msg === 'became leader')
-    const relayPort = await freePort()
-    relay = spawnProcess(
-      [BUN, 'run', 'src/main.ts', 'relay'],
-      bareEnv({ API_PORT: String(relayPort), API_SERVER_URL: serve.url, API_SECRET_KEY: API_KEY, SERVER_ID: 'edge1', PUBLISH_SECRET, LOG_LEVEL: 'warn' }),
-    )
-    const relayUrl = `http://127.0.0.1:${relayPort}`
-    await eventually(
-      'the relay ready',
-      () =>
-        fetch(`${relayUrl}/health/ready`).then(
-          (r) => r.status === 200,
-          () => false,
-        ),
-      15_000,
-    )
-    publisher = new TestPublisher(relayUrl, PUBLISH_SECRET)
+    relay = await spawnRelay({ API_SERVER_URL: serve.url, API_SECRET_KEY: API_KEY, SERVER_ID: 'edge1', PUBLISH_SECRET, LOG_LEVEL: 'warn' })
+    publisher = new TestPublisher(relay.url, PUBLISH_SECRET)
     await publisher.start()
     const master = [...ivs.stages.keys()][0]!
     await eventually('the relay in the master', () => watch.feedsOf(master).some((f) => f.kind === 'relay'), 10_000)
@@ -203,8 +189,8 @@ async function ramp(logFile: string | undefined): Promise<Round> {
     }
   } finally {
     await publisher?.stop().catch(() => {})
-    if (relay && relay.proc.exitCode === null) relay.kill('SIGKILL')
-    await relay?.proc.exited
+    if (relay && relay.p.proc.exitCode === null) relay.p.kill('SIGKILL')
+    await relay?.p.proc.exited
     await cluster.killAll()
     watch.stop()
     await whip.stop()

@@ -17,7 +17,7 @@ import { describeRates, type Feed, type FeedWatch, feedLabel, ivsRates, startWat
 import { Cluster, type Instance, SocketClient } from '../support/fleet-cluster'
 import { beforeAllOrFail } from '../support/hooks'
 import { awsModeEnv, type IvsServer } from '../support/ivs-server'
-import { BUN, bareEnv, freePort, type Spawned, spawnProcess } from '../support/process'
+import { type Spawned, spawnRelay } from '../support/process'
 import { TestPublisher } from '../support/publisher'
 import type { WhipEndpoint } from '../support/whip-endpoint'
 
@@ -75,21 +75,7 @@ beforeAllOrFail(async () => {
   serve = await cluster.start('serve')
   await serve.waitForLog((l) => l.msg === 'became leader')
   dash = await SocketClient.open(`ws://127.0.0.1:${serve.port}/ws?type=dashboard&apiKey=${API_KEY}`)
-  const port = await freePort()
-  const p = spawnProcess(
-    [BUN, 'run', 'src/main.ts', 'relay'],
-    bareEnv({ API_PORT: String(port), API_SERVER_URL: serve.url, API_SECRET_KEY: API_KEY, SERVER_ID: 'edge1', PUBLISH_SECRET, LOG_LEVEL: 'info' }),
-  )
-  relay = { p, url: `http://127.0.0.1:${port}` }
-  await eventually(
-    'the relay ready',
-    () =>
-      fetch(`${relay!.url}/health/ready`).then(
-        (r) => r.status === 200,
-        () => false,
-      ),
-    15_000,
-  )
+  relay = await spawnRelay({ API_SERVER_URL: serve.url, API_SECRET_KEY: API_KEY, SERVER_ID: 'edge1', PUBLISH_SECRET, LOG_LEVEL: 'info' })
 }, 40_000)
 
 afterAll(async () => {

@@ -3,7 +3,7 @@ import { readdirSync, readFileSync, readlinkSync } from 'node:fs'
 import type { udp } from 'bun'
 import { eventually } from '../support/eventually'
 import { withoutCandidates } from '../support/lossy-path'
-import { BUN, bareEnv, freePort, type Spawned, spawnProcess } from '../support/process'
+import { BUN, bareEnv, freePort, type Spawned, spawnProcess, spawnRelay } from '../support/process'
 import { TestPublisher } from '../support/publisher'
 import { PUBLISH_SECRET, startRelayStack } from '../support/relay-stack'
 import { startTestServer, type TestServer } from '../support/serve'
@@ -92,22 +92,7 @@ afterAll(async () => {
  * following serve's events). Its stage sessions start with its publisher (one feeding relay).
  */
 async function startRelayProcess(env: Record<string, string>): Promise<{ p: Spawned; url: string }> {
-  const port = await freePort()
-  const p = spawnProcess(
-    [BUN, 'run', 'src/main.ts', 'relay'],
-    bareEnv({ API_PORT: String(port), API_SERVER_URL: serve.url, API_SECRET_KEY: serve.apiKey, SERVER_ID: 'relay-nat', PUBLISH_SECRET, ...env }),
-  )
-  const url = `http://127.0.0.1:${port}`
-  await eventually(
-    'the relay ready',
-    () =>
-      fetch(`${url}/health/ready`).then(
-        (r) => r.status === 200,
-        () => false,
-      ),
-    15_000,
-  )
-  return { p, url }
+  return spawnRelay({ API_SERVER_URL: serve.url, API_SECRET_KEY: serve.apiKey, SERVER_ID: 'relay-nat', PUBLISH_SECRET, ...env })
 }
 
 const packets = () => stageArns.map((arn) => ({ video: whip.record(arn).videoPackets, audio: whip.record(arn).audioPackets }))

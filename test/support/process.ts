@@ -1,4 +1,5 @@
 import type { Subprocess } from 'bun'
+import { eventually } from './eventually'
 
 export const BUN = process.execPath
 export const ROOT = new URL('../..', import.meta.url).pathname.replace(/\/$/, '')
@@ -57,4 +58,30 @@ export function spawnProcess(args: string[], env: Record<string, string>, cwd = 
       proc.kill(signal)
     },
   }
+}
+
+/**
+ * `src/main.ts relay` as a process on a free port with this environment (a bare one besides);
+ * resolves once its /health/ready answers 200 (registered, following serve's events), else kills it
+ * and throws.
+ */
+export async function spawnRelay(env: Record<string, string>, timeoutMs = 15_000): Promise<{ p: Spawned; url: string }> {
+  const port = await freePort()
+  const p = spawnProcess([BUN, 'run', 'src/main.ts', 'relay'], bareEnv({ API_PORT: String(port), ...env }))
+  const url = `http://127.0.0.1:${port}`
+  try {
+    await eventually(
+      'the relay ready',
+      () =>
+        fetch(`${url}/health/ready`).then(
+          (r) => r.status === 200,
+          () => false,
+        ),
+      timeoutMs,
+    )
+  } catch (error) {
+    p.kill('SIGKILL')
+    throw error
+  }
+  return { p, url }
 }
