@@ -140,18 +140,18 @@ async function caughtUp(ctx: RoundContext, earlier: RoundReading, now: StoreRead
   const before = new Set(earlier.store.observe.known.map(replicationKey))
   const after = new Set(now.observe.known.map(replicationKey))
   const listed = new Set(now.stages.map((s) => s.arn))
-  const origins = new Set(now.observe.origins)
+  const readEarlier = new Set(earlier.store.observe.origins)
   // Dropped: what the view lost meanwhile (stopped under the lock by a deleted stage's hook). A
   // replication into a stage deleted without its hook stays, and is planned as any other (stopped).
   const running = earlier.observed.running.filter((r) => after.has(replicationKey(r)) || !before.has(replicationKey(r)))
-  const added = now.observe.origins.filter((arn) => !earlier.store.observe.origins.includes(arn))
+  const added = now.observe.origins.filter((arn) => !readEarlier.has(arn))
   const more = await observeFanout(ctx.calls.reads(), { ...now.observe, origins: added })
   running.push(...more.running)
   const seen = new Set(running.map(replicationKey))
   // Added: what the view gained meanwhile (a hook's start), out of the origins read earlier (the added ones were read just now).
   for (const r of now.observe.known) {
     const key = replicationKey(r)
-    if (before.has(key) || seen.has(key) || !origins.has(r.sourceStageArn) || added.includes(r.sourceStageArn) || !listed.has(r.destinationStageArn)) continue
+    if (before.has(key) || seen.has(key) || !readEarlier.has(r.sourceStageArn) || !listed.has(r.destinationStageArn)) continue
     running.push(pick(r))
   }
   return {
@@ -160,6 +160,11 @@ async function caughtUp(ctx: RoundContext, earlier: RoundReading, now: StoreRead
     running,
     blind: [...earlier.observed.blind, ...more.blind],
   }
+}
+
+/** At least this long between rounds: the round's busiest IVS operation at the configured average rate (IVS's quotas are per operation). */
+export function spacingMs({ calls, settings }: Pick<RoundContext, 'calls' | 'settings'>): number {
+  return (calls.busiest() / settings.operationsPerSecond) * 1000
 }
 
 /**
@@ -222,8 +227,7 @@ export async function runRound(ctx: RoundContext, input: RoundInput, earlier: Ro
     stages.some((s) => feeds[s.arn] === undefined && hasSource(s.arn, assignment, observed)) ||
     // Hybrid: the relay is up but not yet in every origin (it was just told of a new one).
     (observed.relayLive.length > 0 && assignment.origins.some((o) => !observed.relayLive.includes(o)))
-  const spacing = (calls.busiest() / settings.operationsPerSecond) * 1000
-  return { summary: { started, stopped, pending }, nextAt: now + Math.max(spacing, pending ? settings.pendingIntervalMs : settings.intervalMs) }
+  return { summary: { started, stopped, pending }, nextAt: now + Math.max(spacingMs(ctx), pending ? settings.pendingIntervalMs : settings.intervalMs) }
 }
 
 /** Relay mode: replications left by an earlier mode are stopped; one whose stop failed stays in the view, asked again next round. IVS is not read otherwise. */

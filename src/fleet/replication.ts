@@ -6,7 +6,7 @@ import { assignOrigins, replicateFromMaster } from './origin-assignment'
 import { ALWAYS, ReplicationCalls, type ReplicationCallsDeps, RoundStopped } from './replication-calls'
 import { pickSources } from './replication-observe'
 import type { Replication } from './replication-plan'
-import { hybridHint, NOTHING, type RoundContext, type RoundInput, type RoundSummary, readRound, runRound, writeView } from './replication-round'
+import { hybridHint, NOTHING, type RoundContext, type RoundInput, type RoundSummary, readRound, runRound, spacingMs, writeView } from './replication-round'
 import { emptyView, markHooked, waitsForHandover, withoutStage } from './replication-view'
 import type { FanoutMode, ReplicationSettings } from './settings'
 import type { LockHold, Ran, StoreLock } from './store-lock'
@@ -203,7 +203,7 @@ export class ReplicationService {
       return summary
     })
     // The lock stayed busy: the reads were spent in vain, and the next round waits as long as after a round.
-    if (!ran) this.nextAt = this.deps.clock.now() + (calls.busiest() / this.settings.operationsPerSecond) * 1000
+    if (!ran) this.nextAt = this.deps.clock.now() + spacingMs(context)
     return ran
   }
 
@@ -223,21 +223,22 @@ export class ReplicationService {
     if (!stages.some((s) => s.arn === stageArn && s.status === 'active') || base.replications.some((r) => r.destinationStageArn === stageArn)) {
       return { relay, waiting: false }
     }
-    const started: Replication[] = []
     const participants = origin === undefined ? null : await calls.reads().participants(origin)
-    const sources = participants === null ? [] : pickSources(this.mode, participants, publisher.serverId).sources
-    const noSource = origin !== undefined && participants !== null && sources.length === 0
-    if (origin !== undefined && participants !== null) {
-      for (const participantId of sources) {
-        const r = { sourceStageArn: origin, destinationStageArn: stageArn, participantId }
-        if (await calls.start(r)) started.push(r)
-      }
-    }
+    const wanted: Replication[] =
+      origin === undefined || participants === null
+        ? []
+        : pickSources(this.mode, participants, publisher.serverId).sources.map((participantId) => ({
+            sourceStageArn: origin,
+            destinationStageArn: stageArn,
+            participantId,
+          }))
+    const started: Replication[] = []
+    for (const r of wanted) if (await calls.start(r)) started.push(r)
     const feeds = { ...base.feeds }
     if (started[0]) feeds[stageArn] = { kind: 'replica', originStageArn: started[0].sourceStageArn }
     await writeView({ store, calls }, { ...base, ...assignment, feeds, replications: [...base.replications, ...started], updatedAt: this.deps.clock.now() })
     // Waiting: a hybrid replica stage whose origin shows no source while a relay feeds (not a refusal: the retry book has those).
-    return { relay, waiting: noSource && publisher.serverId !== null }
+    return { relay, waiting: participants !== null && wanted.length === 0 && publisher.serverId !== null }
   }
 
   /**
